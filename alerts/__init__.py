@@ -1,0 +1,1 @@
+"""The alert path: detect (negative_spike) -> dedupe (firing_state) -> deliver (slack_delivery)."""

@@ -1,0 +1,211 @@
+"""The ``socialpulse`` command: stack, worker, simulate, demo, config check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from socialpulse.paths import state_dir
+from socialpulse.settings import ConfigError, Settings, load_settings
+from socialpulse.stack.process import StackError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    """socialpulse stack up|down|status."""
+    from socialpulse.stack import services
+
+    settings = _settings(args)
+    if args.action == "up":
+        for line in services.up(settings):
+            print(line, flush=True)
+        print(f"stack: data and logs in {state_dir()}")
+    elif args.action == "down":
+        for line in services.down(settings):
+            print(line)
+    else:
+        rows = services.status(settings)
+        for name, state, port, pid in rows:
+            print(f"{name:<11} {state:<10} 127.0.0.1:{port:<6} pid {pid or '-'}")
+        return 0 if all(state == "running" for _, state, _, _ in rows) else 3
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """socialpulse worker: run the Faust worker (counts, /metrics, alerts)."""
+    from streams.app import run_worker
+
+    settings = _settings(args)
+    run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """socialpulse simulate: produce demo events (optionally with a negative burst)."""
+    from socialpulse import simulate
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    ensure_topics(settings)
+    brand, _, platform = (args.burst or "").partition(":")
+    sent = simulate.run(settings, args.rate, args.duration, brand or None, platform or None,
+                        args.burst_size, args.burst_after, args.seed)
+    print(f"simulate: sent {sent} events")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """socialpulse config check: validate the config files and summarise them."""
+    settings = _settings(args)
+    p = settings.pipeline
+    print(f"config OK: {settings.config_dir}")
+    print(f"  kafka {p.kafka.bootstrap_servers}, topics {p.topics.mentions}, "
+          f"{p.topics.interactions} ({p.kafka.partitions} partitions)")
+    print(f"  brands: {', '.join(settings.brand_ids)}")
+    rule = settings.alerts.negative_spike
+    print(f"  negative_spike: >= {rule.threshold} in {rule.window}s -> {settings.alerts.slack.channel}")
+    return 0
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=3) as response:
+        return dict(json.load(response))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """socialpulse demo: stack up, worker, demo stream with a negative burst; print where to look."""
+    from socialpulse import simulate
+    from socialpulse.stack import services
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    for line in services.up(settings):
+        print(line, flush=True)
+    ensure_topics(settings)
+    worker_cfg = settings.pipeline.worker
+    log_path = state_dir() / "worker.log"
+    metrics_url = f"http://{worker_cfg.metrics_host}:{worker_cfg.metrics_port}/metrics"
+    stub = settings.alerts.slack.stub_url.rstrip("/").removesuffix("/api")
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "socialpulse.cli", "worker"],
+                                  stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    try:
+        _wait_for(metrics_url, worker, log_path)
+        brand = settings.brands.brands[0]
+        print(f"""
+SocialPulse is running.
+  worker /metrics    {metrics_url}   (log: {log_path})
+  Prometheus         {settings.pipeline.prometheus.url}/graph?g0.expr=socialpulse_mentions
+  Slack stub         {stub}/stub/messages   (alerts to {settings.alerts.slack.channel})
+  Grafana boards     docker compose up (see README); locally query Prometheus directly
+Streaming {args.rate:g} events/s for {', '.join(settings.brand_ids)}; a burst of {args.burst_size}
+negative mentions for {brand.id} on {brand.platforms[0]} comes after {args.burst_after:g}s.
+Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the services.
+""", flush=True)
+        sim = threading.Thread(target=simulate.run, daemon=True, args=(
+            settings, args.rate, args.duration, brand.id, brand.platforms[0], args.burst_size,
+            args.burst_after, None))
+        sim.start()
+        seen = len(_get_json(f"{stub}/stub/messages")["messages"])
+        while sim.is_alive():
+            sim.join(2)
+            messages = _get_json(f"{stub}/stub/messages")["messages"]
+            for message in messages[seen:]:
+                print(f"Slack {message['channel']}: {message.get('text')}", flush=True)
+            seen = len(messages)
+            if worker.poll() is not None:
+                print(f"worker exited with code {worker.returncode}; see {log_path}")
+                return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
+
+
+def _wait_for(url: str, worker: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise StackError(f"worker exited with code {worker.returncode} at start; see {log_path}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise StackError(f"worker /metrics did not answer at {url} within {timeout:.0f}s; see {log_path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="socialpulse", description=__doc__)
+    parser.add_argument("--config", help="config folder (default: config/ or $SOCIALPULSE_CONFIG_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="local Kafka, Redis, Prometheus and Slack stub")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.set_defaults(func=cmd_stack)
+
+    worker = sub.add_parser("worker", help="run the stream worker")
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(func=cmd_worker)
+
+    def stream_options(p: argparse.ArgumentParser, duration: float) -> None:
+        p.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
+        p.add_argument("--duration", type=float, default=duration,
+                       help="seconds to run; 0 runs until interrupted")
+        p.add_argument("--burst-size", type=int, default=25,
+                       help="negative mentions in the burst (default 25)")
+        p.add_argument("--burst-after", type=float, default=20.0,
+                       help="seconds before the burst (default 20)")
+
+    simulate = sub.add_parser("simulate", help="produce a demo event stream")
+    stream_options(simulate, 0)
+    simulate.add_argument("--burst", metavar="BRAND[:PLATFORM]",
+                          help="inject a negative-mention burst for this brand")
+    simulate.add_argument("--seed", type=int, default=None)
+    simulate.set_defaults(func=cmd_simulate)
+
+    demo = sub.add_parser("demo", help="stack + worker + demo stream with a negative burst")
+    stream_options(demo, 0)
+    demo.set_defaults(func=cmd_demo)
+
+    config = sub.add_parser("config", help="validate the configuration")
+    config.add_argument("action", choices=["check"])
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``socialpulse`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kafka-python logs every connection at INFO; only its warnings help an operator.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"socialpulse: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except StackError as exc:
+        print(f"socialpulse: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

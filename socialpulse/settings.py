@@ -1,0 +1,332 @@
+"""Load and validate SocialPulse's YAML configuration.
+
+Three files live in the config folder (``config/`` in the checkout, or ``$SOCIALPULSE_CONFIG_DIR``):
+
+- ``socialpulse.yaml``: Kafka, topics, Redis, windows, the worker and the local stack's addresses;
+- ``brands.yaml``: the brands watched and their platforms;
+- ``alerts.yaml``: the Slack channel and the negative-mention spike rule.
+
+Every file is validated on load; a problem stops start-up with a :class:`ConfigError` that names
+the file, the key and what is wrong, e.g.
+``config/alerts.yaml: negative_spike.window: '7x' is not a duration (use 30s, 5m, 1h)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from socialpulse.paths import project_home
+
+M = TypeVar("M", bound=BaseModel)
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """A configuration file is missing, unreadable or invalid; the message says where and why."""
+
+
+def parse_duration(value: Any) -> int:
+    """Turn '30s', '5m', '1h', '1d' (or a whole number of seconds) into seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration (use 30s, 5m, 1h)")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (use 30s, 5m, 1h)")
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be a positive duration")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """Render seconds the way the config writes them: 300 -> '5m', 3600 -> '1h', 45 -> '45s'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class _Strict(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Strict):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    partitions: int = Field(6, ge=1, le=1000)
+    replication_factor: int = Field(1, ge=1, le=10)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port (e.g. 127.0.0.1:9092)")
+        return value
+
+    @property
+    def first_port(self) -> int:
+        """Port of the first bootstrap server (the one the local stack runs)."""
+        return int(self.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+
+class TopicSettings(_Strict):
+    mentions: str = "social.mentions"
+    interactions: str = "social.interactions"
+    dead_letter: str = "social.deadletter"
+
+
+class RedisSettings(_Strict):
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = Field("sp", pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+            raise ValueError(f"{value!r} is not a Redis URL (e.g. redis://127.0.0.1:6379/0)")
+        return value
+
+    @property
+    def port(self) -> int:
+        """TCP port of the configured Redis."""
+        return urlparse(self.url).port or 6379
+
+
+class WindowSettings(_Strict):
+    bucket: Duration = 10
+    rolling: list[Duration] = Field(default_factory=lambda: [300])
+
+    @model_validator(mode="after")
+    def _windows_fit_buckets(self) -> WindowSettings:
+        if not self.rolling:
+            raise ValueError("rolling: list at least one window, e.g. [5m]")
+        for window in self.rolling:
+            if window % self.bucket:
+                raise ValueError(
+                    f"rolling window {format_duration(window)} is not a whole number of "
+                    f"{format_duration(self.bucket)} buckets"
+                )
+        return self
+
+
+class WorkerSettings(_Strict):
+    app_id: str = Field("socialpulse", pattern=r"^[A-Za-z0-9_.-]+$")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9300, ge=1, le=65535)
+    batch_size: int = Field(500, ge=1, le=100_000)
+    batch_within: float = Field(0.2, gt=0, le=10)
+
+
+class PrometheusSettings(_Strict):
+    url: str = "http://127.0.0.1:9090"
+
+    @property
+    def port(self) -> int:
+        """TCP port Prometheus listens on."""
+        return urlparse(self.url).port or 9090
+
+
+class PipelineFile(_Strict):
+    """config/socialpulse.yaml."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    redis: RedisSettings = RedisSettings()
+    windows: WindowSettings = WindowSettings()
+    worker: WorkerSettings = WorkerSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+
+
+class Brand(_Strict):
+    id: str = Field(pattern=_NAME)
+    name: str
+    platforms: list[str] = Field(min_length=1)
+
+    @field_validator("platforms")
+    @classmethod
+    def _platform_names(cls, value: list[str]) -> list[str]:
+        for platform in value:
+            if not re.match(_NAME, platform):
+                raise ValueError(f"{platform!r} is not a platform id (lowercase, e.g. instagram)")
+        return value
+
+
+class BrandsFile(_Strict):
+    """config/brands.yaml."""
+
+    brands: list[Brand] = Field(min_length=1)
+
+    @field_validator("brands")
+    @classmethod
+    def _unique_ids(cls, value: list[Brand]) -> list[Brand]:
+        seen: set[str] = set()
+        for brand in value:
+            if brand.id in seen:
+                raise ValueError(f"brand id {brand.id!r} is listed twice")
+            seen.add(brand.id)
+        return value
+
+
+class SlackSettings(_Strict):
+    channel: str = Field(min_length=1)
+    # Used only when SLACK_BOT_TOKEN is unset: the project's local Slack Web API stub.
+    stub_url: str = "http://127.0.0.1:9310/api/"
+
+    @property
+    def stub_port(self) -> int:
+        """TCP port of the local Slack stub."""
+        return urlparse(self.stub_url).port or 80
+
+
+class NegativeSpikeRule(_Strict):
+    window: Duration = 300
+    threshold: int = Field(10, ge=1)
+    evaluate_every: Duration = 5
+    severity: str = Field("critical", pattern=r"^(info|warning|critical)$")
+
+
+class AlertsFile(_Strict):
+    """config/alerts.yaml."""
+
+    slack: SlackSettings
+    negative_spike: NegativeSpikeRule = NegativeSpikeRule()
+
+
+class Settings(BaseModel):
+    """The whole validated configuration, as the worker, CLI and stack use it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config_dir: Path
+    pipeline: PipelineFile
+    brands: BrandsFile
+    alerts: AlertsFile
+
+    @property
+    def brand_ids(self) -> list[str]:
+        """Ids of the configured brands, in file order."""
+        return [brand.id for brand in self.brands.brands]
+
+
+# Deployment overrides (docker-compose points the worker at other hosts); dotted path into
+# socialpulse.yaml. Kept explicit so that `grep` finds every variable the worker reads.
+ENV_OVERRIDES = {
+    "SOCIALPULSE_KAFKA_BOOTSTRAP": ("kafka", "bootstrap_servers"),
+    "SOCIALPULSE_REDIS_URL": ("redis", "url"),
+    "SOCIALPULSE_METRICS_HOST": ("worker", "metrics_host"),
+    "SOCIALPULSE_METRICS_PORT": ("worker", "metrics_port"),
+}
+SLACK_STUB_URL_ENV = "SOCIALPULSE_SLACK_STUB_URL"
+
+
+def default_config_dir() -> Path:
+    """The config folder: $SOCIALPULSE_CONFIG_DIR, else config/ in the project home."""
+    env = os.environ.get("SOCIALPULSE_CONFIG_DIR")
+    return Path(env) if env else project_home() / "config"
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _explain(error: dict[str, Any]) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check its spelling against the documented keys)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return message
+
+
+def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{shown}: file not found (copy it from the project's config/ folder)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{shown}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: (top level): expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _validate(model: type[M], data: dict[str, Any], shown: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{shown}: {_location(e['loc'])}: {_explain(dict(e))}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if var in environ:
+            data.setdefault(section, {})
+            if not isinstance(data[section], dict):
+                continue  # the validator reports the malformed section itself
+            data[section][key] = environ[var]
+
+
+def load_settings(
+    config_dir: Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read, validate and cross-check the three config files; raise ConfigError on any problem."""
+    folder = Path(config_dir) if config_dir else default_config_dir()
+    env = dict(os.environ if environ is None else environ)
+
+    def shown(name: str) -> str:
+        try:
+            return str((folder / name).relative_to(Path.cwd()))
+        except ValueError:
+            return str(folder / name)
+
+    pipeline_data = _read_yaml(folder / "socialpulse.yaml", shown("socialpulse.yaml"))
+    _apply_env_overrides(pipeline_data, env)
+    pipeline = _validate(PipelineFile, pipeline_data, shown("socialpulse.yaml"))
+    brands = _validate(BrandsFile, _read_yaml(folder / "brands.yaml", shown("brands.yaml")),
+                       shown("brands.yaml"))
+    alerts_data = _read_yaml(folder / "alerts.yaml", shown("alerts.yaml"))
+    if SLACK_STUB_URL_ENV in env and isinstance(alerts_data.get("slack"), dict):
+        alerts_data["slack"]["stub_url"] = env[SLACK_STUB_URL_ENV]
+    alerts = _validate(AlertsFile, alerts_data, shown("alerts.yaml"))
+
+    rule_window = alerts.negative_spike.window
+    if rule_window not in pipeline.windows.rolling:
+        windows = ", ".join(format_duration(w) for w in pipeline.windows.rolling)
+        raise ConfigError(
+            f"{shown('alerts.yaml')}: negative_spike.window: {format_duration(rule_window)} is not "
+            f"a rolling window of {shown('socialpulse.yaml')} (windows.rolling: [{windows}]); "
+            "use one of those or add it there"
+        )
+    return Settings(config_dir=folder, pipeline=pipeline, brands=brands, alerts=alerts)

@@ -1,0 +1,131 @@
+"""A local stand-in for the Slack Web API, for the demo and the tests when no token is set.
+
+It answers ``chat.postMessage``, ``chat.update`` and ``auth.test`` the way Slack does (JSON with
+``ok``; ``not_authed`` without a bearer token; ``channel_not_found`` without a channel) and
+records every call. What it received is at ``GET /stub/messages`` (``?channel=`` filters) and
+in ``<state>/slack-stub/messages.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+MAX_BODY = 1024 * 1024
+
+
+class SlackStub:
+    """The stub's state: messages received, kept in memory and appended to a JSONL file."""
+
+    def __init__(self, record_file: Path | None):
+        self.record_file = record_file
+        self.lock = threading.Lock()
+        self.calls: list[dict[str, Any]] = []
+        self._seq = 0
+
+    def record(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Store one accepted API call; return it with the ts Slack would assign."""
+        with self.lock:
+            self._seq += 1
+            ts = body.get("ts") or f"{int(time.time())}.{self._seq:06d}"
+            call = {"method": method, "received_at": time.time(), "ts": ts, **body}
+            self.calls.append(call)
+            if self.record_file:
+                with self.record_file.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(call) + "\n")
+        return call
+
+
+def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # quiet: the recorded calls are the log
+
+        def _reply(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/stub/health":
+                self._reply(200, {"ok": True})
+            elif url.path == "/stub/messages":
+                channel = parse_qs(url.query).get("channel", [None])[0]
+                with stub.lock:
+                    calls = [c for c in stub.calls if channel is None or c.get("channel") == channel]
+                self._reply(200, {"ok": True, "messages": calls})
+            else:
+                self._reply(404, {"ok": False, "error": "unknown_path"})
+
+        def do_POST(self) -> None:
+            method = urlparse(self.path).path.removeprefix("/api/")
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._reply(413, {"ok": False, "error": "request_too_large"})
+                return
+            raw = self.rfile.read(length)
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                self._reply(200, {"ok": False, "error": "not_authed"})
+                return
+            if "json" in self.headers.get("Content-Type", ""):
+                try:
+                    body = json.loads(raw or b"{}")
+                except json.JSONDecodeError:
+                    self._reply(200, {"ok": False, "error": "invalid_json"})
+                    return
+            else:
+                body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            if method == "auth.test":
+                self._reply(200, {"ok": True, "team": "stub", "user": "socialpulse",
+                                  "bot_id": "BSTUB"})
+            elif method in ("chat.postMessage", "chat.update"):
+                if not body.get("channel"):
+                    self._reply(200, {"ok": False, "error": "channel_not_found"})
+                    return
+                if not (body.get("text") or body.get("blocks")):
+                    self._reply(200, {"ok": False, "error": "no_text"})
+                    return
+                call = stub.record(method, body)
+                self._reply(200, {"ok": True, "channel": body["channel"], "ts": call["ts"],
+                                  "message": {"text": body.get("text"),
+                                              "blocks": body.get("blocks")}})
+            else:
+                self._reply(200, {"ok": False, "error": "unknown_method"})
+
+    return Handler
+
+
+def serve(host: str, port: int, record_file: Path | None) -> None:
+    """Serve the stub until interrupted."""
+    if record_file:
+        record_file.parent.mkdir(parents=True, exist_ok=True)
+    server = ThreadingHTTPServer((host, port), _handler(SlackStub(record_file)))
+    print(f"Slack stub on http://{host}:{port}/api/ (received: /stub/messages)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``python -m socialpulse.slack_stub --port 9310 --record FILE``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9310)
+    parser.add_argument("--record", type=Path, default=None)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.record)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The local stack (Kafka, Redis, Prometheus, Slack stub) for machines without Docker."""

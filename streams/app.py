@@ -1,0 +1,141 @@
+"""The Faust worker: agents count mentions and interactions into Redis; a timer runs alerts.
+
+Agents stay short: take a batch, hand it to plain functions (``plan_batch``), write the result
+in one Redis round trip, dead-letter what could not be decoded. Offsets are committed only
+after the batch's effects are in Redis (``take_events`` acks after the loop body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+import redis
+import redis.asyncio as aredis
+
+from alerts.evaluation import evaluate_negative_spikes
+from alerts.firing_state import FiringState
+from alerts.slack_delivery import slack_client, uses_stub
+from socialpulse.paths import state_dir
+from socialpulse.settings import Settings
+from streams import metrics
+from streams.batch import EventType, RawMessage, plan_batch
+from streams.redis_counts import AsyncCountStore, RedisKeys
+from streams.windows import bucket_ttl
+
+log = logging.getLogger(__name__)
+
+REDIS_BACKOFF_MAX = 10.0
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the Faust app for these settings: two counting agents and the alert timer."""
+    pipeline = settings.pipeline
+    datadir = state_dir() / "faust" / pipeline.worker.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        pipeline.worker.app_id,
+        broker=f"kafka://{pipeline.kafka.bootstrap_servers}",
+        store="memory://",
+        datadir=str(datadir),
+        topic_partitions=pipeline.kafka.partitions,
+        topic_replication_factor=pipeline.kafka.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+           "value_serializer": "raw", "partitions": pipeline.kafka.partitions}
+    mentions_topic = app.topic(pipeline.topics.mentions, **raw)
+    interactions_topic = app.topic(pipeline.topics.interactions, **raw)
+    dead_letter_topic = app.topic(pipeline.topics.dead_letter, **raw)
+
+    client = aredis.Redis.from_url(pipeline.redis.url, decode_responses=True)
+    keys = RedisKeys(pipeline.redis.key_prefix)
+    store = AsyncCountStore(client, keys, pipeline.windows.bucket,
+                            bucket_ttl(max(pipeline.windows.rolling), pipeline.windows.bucket))
+
+    async def process(events: Sequence[Any], event_type: EventType) -> None:
+        messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
+                               e.message.key, e.message.value) for e in events]
+        topic = messages[0].topic
+        metrics.EVENTS_CONSUMED.labels(topic).inc(len(messages))
+        plan = plan_batch(messages, event_type, pipeline.windows.bucket)
+        for source, n in plan.sentiment_sources.items():
+            metrics.SENTIMENT_SOURCE.labels(source).inc(n)
+        applied = await _apply_with_retry(store, plan.counted)
+        metrics.EVENTS_COUNTED.labels(topic).inc(applied)
+        metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - applied)
+        for message, invalid in plan.rejected:
+            metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
+            log.warning("dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition,
+                        message.offset, invalid.reason, invalid.detail)
+            await dead_letter_topic.send(key=message.key, value=message.value or b"", headers={
+                "reason": invalid.reason.encode(),
+                "detail": invalid.detail.encode(),
+                "source_topic": message.topic.encode(),
+                "source_partition": str(message.partition).encode(),
+                "source_offset": str(message.offset).encode(),
+                "dead_lettered_at": str(time.time()).encode(),
+            })
+
+    worker = pipeline.worker
+
+    # Concurrency stays 1: with more, faust-streaming can commit past an in-flight message.
+    @app.agent(mentions_topic, concurrency=1)
+    async def count_mentions(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(worker.batch_size, within=worker.batch_within):
+            await process(events, "mention")
+
+    @app.agent(interactions_topic, concurrency=1)
+    async def count_interactions(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(worker.batch_size, within=worker.batch_within):
+            await process(events, "interaction")
+
+    firing = FiringState(client, keys)
+    slack = slack_client(settings.alerts.slack)
+
+    @app.timer(interval=float(settings.alerts.negative_spike.evaluate_every))
+    async def evaluate_alerts() -> None:
+        try:
+            await evaluate_negative_spikes(settings, store, firing, slack)
+        except redis.RedisError as exc:
+            log.warning("alert evaluation skipped, Redis unavailable: %s", exc)
+
+    @app.task
+    async def announce() -> None:
+        target = "local Slack stub " + settings.alerts.slack.stub_url if uses_stub() else "Slack"
+        log.info("worker %s consuming %s and %s; alerts to %s in %s", worker.app_id,
+                 pipeline.topics.mentions, pipeline.topics.interactions, target,
+                 settings.alerts.slack.channel)
+
+    return app
+
+
+async def _apply_with_retry(store: AsyncCountStore, counted: Sequence[Any]) -> int:
+    """Apply a batch, retrying with backoff while Redis is down: the batch's offsets are not
+    committed until its counts are in Redis, so nothing is lost and (ids) nothing doubled."""
+    delay = 0.5
+    while True:
+        try:
+            return await store.apply(counted)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            metrics.REDIS_RETRIES.inc()
+            log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker until interrupted: topics, /metrics, then the Faust worker loop."""
+    from streams.topics import ensure_topics
+
+    ensure_topics(settings)
+    sync_client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True,
+                                       socket_timeout=5)
+    metrics.serve_metrics(settings, sync_client)
+    app = create_app(settings)
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -1,0 +1,174 @@
+"""Event schemas (schema version 1) and the decoder that turns Kafka message bytes into events.
+
+Both topics carry UTF-8 JSON objects, one event per message, keyed by brand id.
+
+Mention (topic ``social.mentions``): someone wrote about a brand.
+
+============== ======== ===========================================================
+field          required meaning
+============== ======== ===========================================================
+schema_version no       1 (the only version so far; others are refused)
+id             yes      unique event id from the source; redeliveries reuse it
+ts             yes      event time, ISO 8601 with a timezone (``2026-11-22T09:30:00Z``)
+platform       yes      x, instagram, facebook, linkedin, tiktok, youtube, weibo, ...
+brand          yes      brand id from config/brands.yaml
+author         yes      author handle or id on that platform
+text           yes      the mention's text (may be empty for media-only posts)
+sentiment      no       upstream sentiment: a label (positive/negative/neutral) or a
+                        score in [-1, 1]; when absent, SocialPulse scores the text
+author_followers no     follower count of the author (for potential reach)
+url, lang      no       link to the post; language code
+============== ======== ===========================================================
+
+Interaction (topic ``social.interactions``): someone acted on a brand's content.
+
+============== ======== ===========================================================
+field          required meaning
+============== ======== ===========================================================
+schema_version no       1
+id, ts, platform, brand  as for mentions
+kind           yes      one of :data:`INTERACTION_KINDS` (like, comment, share, ...)
+content_id     yes      the post, video or ad acted on
+user_id        yes      who acted
+campaign       no       campaign id, when the content belongs to one
+value          no       amount for money-like kinds (spend, order revenue), >= 0
+============== ======== ===========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+SCHEMA_VERSION = 1
+MAX_EVENT_BYTES = 256 * 1024
+
+SENTIMENT_LABELS = ("positive", "negative", "neutral")
+INTERACTION_KINDS = (
+    "impression",
+    "like",
+    "comment",
+    "share",
+    "save",
+    "click",
+    "video_start",
+    "video_complete",
+    "follow",
+    "unfollow",
+)
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}$"
+_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class _Event(BaseModel):
+    # Unknown extra fields are kept out of the model but do not fail the event: sources add
+    # fields over time and that must not dead-letter their whole stream.
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    schema_version: Literal[1] = 1
+    id: str = Field(pattern=_ID)
+    ts: AwareDatetime
+    platform: str = Field(pattern=_NAME)
+    brand: str = Field(pattern=_NAME)
+
+    @field_validator("platform", "brand", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class Mention(_Event):
+    """Someone wrote about a brand on a platform."""
+
+    author: str = Field(min_length=1, max_length=200)
+    text: str = Field(max_length=100_000)
+    sentiment: Literal["positive", "negative", "neutral"] | float | None = None
+    author_followers: int | None = Field(None, ge=0)
+    url: str | None = None
+    lang: str | None = None
+
+    @field_validator("sentiment", mode="before")
+    @classmethod
+    def _sentiment(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("sentiment must be a label or a number, not true/false")
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in SENTIMENT_LABELS:
+                raise ValueError(f"sentiment {value!r} is not one of {', '.join(SENTIMENT_LABELS)}")
+        elif isinstance(value, int | float) and not -1.0 <= float(value) <= 1.0:
+            raise ValueError(f"sentiment score {value} is outside [-1, 1]")
+        return value
+
+
+class Interaction(_Event):
+    """Someone acted on a brand's content (like, share, click, ...)."""
+
+    kind: str
+    content_id: str = Field(min_length=1, max_length=200)
+    user_id: str = Field(min_length=1, max_length=200)
+    campaign: str | None = Field(None, max_length=200)
+    value: float | None = Field(None, ge=0)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() not in INTERACTION_KINDS:
+            raise ValueError(f"kind {value!r} is not one of {', '.join(INTERACTION_KINDS)}")
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+E = TypeVar("E", bound=_Event)
+
+
+@dataclass(frozen=True)
+class InvalidEvent:
+    """A message that could not be decoded: a short machine reason and a human detail."""
+
+    reason: str  # metric label: not_utf8, not_json, oversize, unknown_schema_version, invalid_fields
+    detail: str
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    errors = exc.errors()
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(message)"
+    if first["type"] == "json_invalid":
+        return "not_json", f"not JSON: {first['msg']}"
+    if first["type"] == "model_type":
+        return "not_json", "not a JSON object"
+    if field == "schema_version":
+        return "unknown_schema_version", f"schema_version must be {SCHEMA_VERSION}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        message = "required field is missing"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return "invalid_fields", f"{field}: {message}{more}"
+
+
+def decode(raw: bytes | None, model: type[E]) -> E | InvalidEvent:
+    """Decode one message's bytes into ``model`` or say why not; never raises on bad input."""
+    if raw is None:
+        return InvalidEvent("not_json", "empty message (tombstone)")
+    if len(raw) > MAX_EVENT_BYTES:
+        return InvalidEvent("oversize", f"{len(raw)} bytes is over the {MAX_EVENT_BYTES} limit")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return InvalidEvent("not_utf8", f"not UTF-8: {exc.reason} at byte {exc.start}")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        reason, detail = _first_error(exc)
+        return InvalidEvent(reason, detail)
+

@@ -1,0 +1,119 @@
+"""Prometheus metrics of the worker: rolling KPI counts read from Redis, and pipeline health.
+
+Rolling counts are gauges read from Redis at scrape time, so /metrics always shows what Redis
+holds (the single source of truth), whichever worker counted the events. Every worker exports
+the same brand-level values: boards aggregate them with ``max()``; pipeline counters are per
+worker and are aggregated with ``sum()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    disable_created_metrics,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from socialpulse.settings import Settings, format_duration
+from streams.counters import ALL_COUNTERS
+from streams.redis_counts import RedisKeys, read_windows
+
+log = logging.getLogger(__name__)
+
+# `_created` series double the scrape size and no board uses them.
+disable_created_metrics()
+
+EVENTS_CONSUMED = Counter(
+    "socialpulse_events_consumed_total", "Messages read from a Kafka topic.", ["topic"])
+EVENTS_COUNTED = Counter(
+    "socialpulse_events_counted_total",
+    "Events whose effect on the rolling counts was applied in Redis (first delivery).", ["topic"])
+EVENTS_DUPLICATE = Counter(
+    "socialpulse_events_duplicate_total",
+    "Redelivered events (an id already counted) that changed nothing.", ["topic"])
+EVENTS_INVALID = Counter(
+    "socialpulse_events_invalid_total",
+    "Messages that could not be decoded, sent to the dead-letter topic, by reason.",
+    ["topic", "reason"])
+SENTIMENT_SOURCE = Counter(
+    "socialpulse_mentions_sentiment_total",
+    "Mentions by where their sentiment came from: upstream (in the event) or vader (scored here).",
+    ["source"])
+REDIS_RETRIES = Counter(
+    "socialpulse_redis_retries_total", "Batches retried because Redis did not answer.")
+ALERTS_SENT = Counter(
+    "socialpulse_alerts_sent_total", "Alerts posted to Slack.", ["rule", "severity"])
+ALERT_DELIVERY_FAILURES = Counter(
+    "socialpulse_alert_delivery_failures_total",
+    "Slack posts that failed after retries (retried at the next evaluation).", ["rule"])
+KPI_READ_ERRORS = Counter(
+    "socialpulse_kpi_read_errors_total", "Scrapes that could not read rolling counts from Redis.")
+
+_HELP = {
+    "mentions": "Mentions of the brand in the rolling window.",
+    "mentions_positive": "Mentions with positive sentiment in the rolling window.",
+    "mentions_negative": "Mentions with negative sentiment in the rolling window.",
+    "mentions_neutral": "Mentions with neutral sentiment in the rolling window.",
+}
+
+
+def metric_name(counter: str) -> str:
+    """Prometheus name of a rolling counter, e.g. likes -> socialpulse_likes."""
+    return f"socialpulse_{counter}"
+
+
+class RollingCountsCollector(Collector):
+    """Exposes every rolling counter per brand, platform and window, read from Redis."""
+
+    def __init__(self, settings: Settings, client: redis.Redis):
+        self.settings = settings
+        self.client = client
+        self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Read all windows in one Redis round trip and yield one gauge family per counter."""
+        windows = self.settings.pipeline.windows
+        try:
+            counts = read_windows(self.client, self.keys, self.settings.brand_ids,
+                                  windows.rolling, windows.bucket)
+        except redis.RedisError as exc:
+            KPI_READ_ERRORS.inc()
+            log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
+            return
+        families = {
+            counter: GaugeMetricFamily(
+                metric_name(counter),
+                _HELP.get(counter, f"{counter.replace('_', ' ').capitalize()} in the rolling window."),
+                labels=["brand", "platform", "window"])
+            for counter in ALL_COUNTERS
+        }
+        for brand in self.settings.brands.brands:
+            for window in windows.rolling:
+                found = counts[(brand.id, window)]
+                # Configured platforms always get a series (0 when quiet) so boards show a flat
+                # line, not "no data"; a platform not in config still shows once it has events.
+                platforms = list(dict.fromkeys([*brand.platforms, *(p for _, p in found)]))
+                for counter, family in families.items():
+                    for platform in platforms:
+                        family.add_metric([brand.id, platform, format_duration(window)],
+                                          found.get((counter, platform), 0))
+        yield from families.values()
+
+
+def serve_metrics(settings: Settings, client: redis.Redis,
+                  registry: CollectorRegistry | None = None) -> None:
+    """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics."""
+    from prometheus_client import REGISTRY
+
+    target = registry or REGISTRY
+    target.register(RollingCountsCollector(settings, client))
+    worker = settings.pipeline.worker
+    start_http_server(worker.metrics_port, addr=worker.metrics_host, registry=target)
+    log.info("metrics: serving http://%s:%d/metrics", worker.metrics_host, worker.metrics_port)
