@@ -24,7 +24,7 @@ from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
 from streams import metrics
 from streams.batch import EventType, RawMessage, plan_batch
-from streams.redis_counts import AsyncCountStore, RedisKeys
+from streams.redis_counts import AsyncCountStore, CountedEvent, RedisKeys
 from streams.windows import bucket_ttl
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,12 @@ def create_app(settings: Settings) -> faust.App:
         topic = messages[0].topic
         metrics.EVENTS_CONSUMED.labels(topic).inc(len(messages))
         plan = plan_batch(messages, event_type, pipeline.windows.bucket)
-        for source, n in plan.sentiment_sources.items():
-            metrics.SENTIMENT_SOURCE.labels(source).inc(n)
         applied = await _apply_with_retry(store, plan.counted)
-        metrics.EVENTS_COUNTED.labels(topic).inc(applied)
-        metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - applied)
+        metrics.EVENTS_COUNTED.labels(topic).inc(len(applied))
+        metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - len(applied))
+        for event in applied:
+            if event.sentiment_source:
+                metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
         for message, invalid in plan.rejected:
             metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
             log.warning("dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition,
@@ -115,7 +116,8 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-async def _apply_with_retry(store: AsyncCountStore, counted: Sequence[Any]) -> int:
+async def _apply_with_retry(store: AsyncCountStore,
+                            counted: Sequence[CountedEvent]) -> list[CountedEvent]:
     """Apply a batch, retrying with backoff while Redis is down: the batch's offsets are not
     committed until its counts are in Redis, so nothing is lost and (ids) nothing doubled."""
     delay = 0.5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -29,11 +28,10 @@ class RawMessage:
 
 @dataclass
 class BatchPlan:
-    """What to write for a batch: counter updates, rejected messages, sentiment sources."""
+    """What to write for a batch: counter updates and rejected messages."""
 
     counted: list[CountedEvent] = field(default_factory=list)
     rejected: list[tuple[RawMessage, InvalidEvent]] = field(default_factory=list)
-    sentiment_sources: Counter[str] = field(default_factory=Counter)
 
 
 def plan_batch(messages: Sequence[RawMessage], event_type: EventType,
@@ -47,16 +45,15 @@ def plan_batch(messages: Sequence[RawMessage], event_type: EventType,
                 plan.rejected.append((message, mention))
                 continue
             sentiment = mention_sentiment(mention)
-            plan.sentiment_sources[sentiment.source] += 1
             event: Mention | Interaction = mention
-            fields = mention_fields(mention, sentiment)
+            fields, source = mention_fields(mention, sentiment), sentiment.source
         else:
             interaction = decode(message.value, Interaction)
             if isinstance(interaction, InvalidEvent):
                 plan.rejected.append((message, interaction))
                 continue
-            event, fields = interaction, interaction_fields(interaction)
+            event, fields, source = interaction, interaction_fields(interaction), None
         plan.counted.append(CountedEvent(
             brand=event.brand, event_id=event.id,
-            bucket=bucket_start(event.ts, bucket_seconds), fields=fields))
+            bucket=bucket_start(event.ts, bucket_seconds), fields=fields, sentiment_source=source))
     return plan

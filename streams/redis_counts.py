@@ -24,7 +24,7 @@ from streams.windows import window_buckets
 # redelivery after a crash or rebalance must change nothing.
 _APPLY = """
 local ttl = tonumber(ARGV[1])
-local applied = 0
+local applied = {}
 for i = 1, #KEYS, 2 do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
     local bucket = KEYS[i + 1]
@@ -32,7 +32,9 @@ for i = 1, #KEYS, 2 do
       redis.call('HINCRBY', bucket, f, 1)
     end
     redis.call('EXPIRE', bucket, ttl)
-    applied = applied + 1
+    applied[#applied + 1] = 1
+  else
+    applied[#applied + 1] = 0
   end
 end
 return applied
@@ -47,6 +49,7 @@ class CountedEvent:
     event_id: str
     bucket: int
     fields: Sequence[str]
+    sentiment_source: str | None = None  # mentions only: upstream or vader
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,11 @@ class AsyncCountStore:
         self.ttl = ttl
         self._apply = client.register_script(_APPLY)
 
-    async def apply(self, events: Sequence[CountedEvent]) -> int:
-        """Count a batch in one round trip (one Lua call per brand); return how many were new."""
+    async def apply(self, events: Sequence[CountedEvent]) -> list[CountedEvent]:
+        """Count a batch in one round trip (one Lua call per brand); return the events that were
+        new (the others were redeliveries of ids already counted)."""
         if not events:
-            return 0
+            return []
         per_brand: dict[str, list[CountedEvent]] = defaultdict(list)
         for event in events:
             per_brand[event.brand].append(event)
@@ -93,7 +97,9 @@ class AsyncCountStore:
                 keys += [self.keys.seen(brand, event.event_id), self.keys.bucket(brand, event.bucket)]
                 args.append(",".join(event.fields))
             await self._apply(keys=keys, args=args, client=pipe)
-        return sum(int(n) for n in await pipe.execute())
+        flags = await pipe.execute()
+        return [event for batch, brand_flags in zip(per_brand.values(), flags, strict=True)
+                for event, new in zip(batch, brand_flags, strict=True) if int(new)]
 
     async def window(self, brand: str, window_seconds: int, now: float | None = None) -> WindowCounts:
         """Counts of one brand over the rolling window ending at ``now`` (default: wall clock)."""

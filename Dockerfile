@@ -1,0 +1,12 @@
+# The SocialPulse worker, Slack stub and simulator image used by docker-compose.yml.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY socialpulse ./socialpulse
+COPY streams ./streams
+COPY alerts ./alerts
+RUN pip install --no-cache-dir .
+COPY config ./config
+ENV SOCIALPULSE_HOME=/app
+USER nobody
+CMD ["socialpulse", "worker"]

@@ -1,0 +1,155 @@
+"""Shared fixtures: the real local stack (started once), per-test config folders and workers.
+
+Tests that need services use the ``stack`` fixture: it runs ``socialpulse stack up`` (harmless
+when already up) and fails the test run, never skips it, when a service does not come up.
+Every pipeline test gets its own topics, consumer group, Redis key prefix, metrics port and
+Slack channel, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from socialpulse.paths import project_home, state_dir
+from socialpulse.settings import Settings, load_settings
+
+ROOT = project_home()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """The real Kafka, Redis, Prometheus and Slack stub, up for the whole session."""
+    from socialpulse.stack import services
+    from socialpulse.stack.process import StackError
+
+    settings = load_settings(ROOT / "config")
+    try:
+        services.up(settings)
+    except StackError as exc:
+        pytest.fail(f"the local stack did not come up (tests need the real services): {exc}",
+                    pytrace=False)
+    return settings
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(folder: Path, run_id: str, *, threshold: int = 5,
+                 brands: list[dict] | None = None) -> Path:
+    """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pipeline = yaml.safe_load((ROOT / "config/socialpulse.yaml").read_text())
+    pipeline["topics"] = {"mentions": f"test.{run_id}.mentions",
+                          "interactions": f"test.{run_id}.interactions",
+                          "dead_letter": f"test.{run_id}.deadletter"}
+    pipeline["redis"]["key_prefix"] = f"t{run_id}"
+    pipeline["worker"].update(app_id=f"sp-test-{run_id}", metrics_port=free_port(),
+                              batch_within=0.1)
+    (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
+    (folder / "brands.yaml").write_text(yaml.safe_dump({"brands": brands or [
+        {"id": "acme", "name": "Acme Coffee", "platforms": ["x", "instagram"]},
+        {"id": "globex", "name": "Globex Airlines", "platforms": ["x", "facebook"]},
+    ]}))
+    alerts = yaml.safe_load((ROOT / "config/alerts.yaml").read_text())
+    alerts["slack"]["channel"] = f"#test-{run_id}"
+    alerts["negative_spike"].update(threshold=threshold, evaluate_every="1s")
+    (folder / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+    return folder
+
+
+@dataclass
+class Worker:
+    """A real worker process (``socialpulse worker``) on its own config."""
+
+    settings: Settings
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def metrics_url(self) -> str:
+        """This worker's /metrics URL."""
+        w = self.settings.pipeline.worker
+        return f"http://{w.metrics_host}:{w.metrics_port}/metrics"
+
+    def log_text(self) -> str:
+        """Everything the worker logged so far."""
+        return self.log.read_text(errors="replace")
+
+
+def start_worker(config_dir: Path, log: Path) -> Worker:
+    """Start a worker subprocess and wait until its /metrics answers and its agents run."""
+    settings = load_settings(config_dir)
+    env = {k: v for k, v in os.environ.items() if k != "SLACK_BOT_TOKEN"}  # always the stub
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "socialpulse.cli", "--config", str(config_dir), "worker"],
+            stdout=out, stderr=subprocess.STDOUT, env=env)
+    worker = Worker(settings, process, log)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"worker exited ({process.returncode}):\n{worker.log_text()}")
+        try:
+            urllib.request.urlopen(worker.metrics_url, timeout=2).close()
+            if "Ready" in worker.log_text():  # Faust logs [^Worker]: Ready once agents run
+                return worker
+        except OSError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise AssertionError(f"worker did not become ready in 90s:\n{worker.log_text()}")
+
+
+def stop_worker(worker: Worker, hard: bool = False) -> None:
+    """Stop a worker (SIGTERM, or SIGKILL when ``hard``)."""
+    if worker.process.poll() is None:
+        (worker.process.kill if hard else worker.process.terminate)()
+        try:
+            worker.process.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait(10)
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A short id that isolates one test's topics, keys and channel."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """One real worker on its own topics, shared by the tests of a module."""
+    from socialpulse.stack.services import worker_targets_dir, write_worker_target
+    from streams.topics import ensure_topics
+
+    run = uuid.uuid4().hex[:10]
+    folder = write_config(tmp_path_factory.mktemp("config"), run)
+    settings = load_settings(folder)
+    ensure_topics(settings)
+    worker = start_worker(folder, tmp_path_factory.mktemp("logs") / "worker.log")
+    w = settings.pipeline.worker
+    target = write_worker_target(f"test-{run}", w.metrics_host, w.metrics_port,
+                                 {"test_run": run})
+    yield worker
+    stop_worker(worker)
+    target.unlink(missing_ok=True)
+    shutil.rmtree(state_dir() / "faust" / w.app_id, ignore_errors=True)
+    assert target.parent == worker_targets_dir()

@@ -1,0 +1,96 @@
+"""Config loading: the shipped files are valid; every mistake names file, key and problem."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from socialpulse.settings import ConfigError, format_duration, load_settings, parse_duration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(ROOT / "config", folder)
+    return folder
+
+
+def edit(folder: Path, name: str, change) -> None:
+    data = yaml.safe_load((folder / name).read_text())
+    change(data)
+    (folder / name).write_text(yaml.safe_dump(data))
+
+
+def error(folder: Path, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(folder, environ or {})
+    return str(caught.value).replace(str(folder) + "/", "")
+
+
+def test_shipped_config_is_valid() -> None:
+    settings = load_settings(ROOT / "config", {})
+    assert settings.brand_ids == ["acme", "globex", "initech"]
+    assert settings.pipeline.windows.rolling == [300]
+    assert settings.alerts.negative_spike.threshold == 10
+    assert settings.pipeline.kafka.first_port == 9092
+
+
+def test_durations() -> None:
+    assert [parse_duration(v) for v in ("30s", "5m", "1h", "1d", 45)] == [30, 300, 3600, 86400, 45]
+    assert [format_duration(s) for s in (45, 300, 3600, 90)] == ["45s", "5m", "1h", "90s"]
+    with pytest.raises(ValueError, match="'7x' is not a duration"):
+        parse_duration("7x")
+
+
+def test_bad_duration_names_file_and_key(config: Path) -> None:
+    edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="7x"))
+    assert error(config) == ("alerts.yaml: negative_spike.window: '7x' is not a duration "
+                             "(use 30s, 5m, 1h)")
+
+
+def test_unknown_key_is_refused(config: Path) -> None:
+    edit(config, "socialpulse.yaml", lambda d: d["kafka"].update(partitons=3))
+    assert error(config) == ("socialpulse.yaml: kafka.partitons: unknown key (check its spelling "
+                             "against the documented keys)")
+
+
+def test_wrong_type_in_a_list_item(config: Path) -> None:
+    edit(config, "brands.yaml", lambda d: d["brands"][1].update(platforms="x"))
+    assert error(config) == "brands.yaml: brands[1].platforms: Input should be a valid list"
+
+
+def test_missing_required_key(config: Path) -> None:
+    edit(config, "alerts.yaml", lambda d: d["slack"].pop("channel"))
+    assert error(config) == "alerts.yaml: slack.channel: required key is missing"
+
+
+def test_duplicate_brand(config: Path) -> None:
+    edit(config, "brands.yaml", lambda d: d["brands"].append(dict(d["brands"][0])))
+    assert error(config) == "brands.yaml: brands: brand id 'acme' is listed twice"
+
+
+def test_rule_window_must_be_a_rolling_window(config: Path) -> None:
+    edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="15m"))
+    assert error(config) == ("alerts.yaml: negative_spike.window: 15m is not a rolling window of "
+                             "socialpulse.yaml (windows.rolling: [5m]); use one of those or add it there")
+
+
+def test_not_yaml_and_missing_file(config: Path) -> None:
+    (config / "brands.yaml").write_text("brands: [unclosed")
+    assert error(config).startswith("brands.yaml: not valid YAML:")
+    (config / "brands.yaml").unlink()
+    assert error(config) == "brands.yaml: file not found (copy it from the project's config/ folder)"
+
+
+def test_env_overrides_are_validated_too(config: Path) -> None:
+    settings = load_settings(config, {"SOCIALPULSE_KAFKA_BOOTSTRAP": "kafka:19092",
+                                      "SOCIALPULSE_METRICS_PORT": "9400"})
+    assert settings.pipeline.kafka.bootstrap_servers == "kafka:19092"
+    assert settings.pipeline.worker.metrics_port == 9400
+    assert error(config, {"SOCIALPULSE_REDIS_URL": "localhost"}) == (
+        "socialpulse.yaml: redis.url: 'localhost' is not a Redis URL (e.g. redis://127.0.0.1:6379/0)")

@@ -1,0 +1,75 @@
+"""Event schemas: what is accepted, and the exact reason for what is not."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.events import MAX_EVENT_BYTES, Interaction, InvalidEvent, Mention, decode
+
+MENTION = {"id": "m-1", "ts": "2026-11-22T09:30:00Z", "platform": "X", "brand": "Acme",
+           "author": "@jo", "text": "love it"}
+INTERACTION = {"id": "i-1", "ts": "2026-11-22T09:30:00+08:00", "platform": "weibo",
+               "brand": "acme", "kind": "Like", "content_id": "p1", "user_id": "u1"}
+
+
+def raw(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_mention_is_decoded_with_normalised_names() -> None:
+    mention = decode(raw(MENTION), Mention)
+    assert isinstance(mention, Mention)
+    assert (mention.platform, mention.brand, mention.sentiment) == ("x", "acme", None)
+    assert mention.ts == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert mention.schema_version == 1
+
+
+def test_interaction_kind_and_timezone() -> None:
+    interaction = decode(raw(INTERACTION), Interaction)
+    assert isinstance(interaction, Interaction)
+    assert interaction.kind == "like"
+    assert interaction.ts == datetime(2026, 11, 22, 1, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("sentiment", ["negative", "Positive", -0.7, 0, 1])
+def test_upstream_sentiment_label_or_score_is_accepted(sentiment: object) -> None:
+    assert isinstance(decode(raw({**MENTION, "sentiment": sentiment}), Mention), Mention)
+
+
+@pytest.mark.parametrize(("payload", "reason", "detail"), [
+    (b"not json", "not_json", "not JSON: Invalid JSON: expected ident at line 1 column 2"),
+    (b"[1, 2]", "not_json", "not a JSON object"),
+    (b"\xff\xfe{}", "not_utf8", "not UTF-8: invalid start byte at byte 0"),
+    (None, "not_json", "empty message (tombstone)"),
+    (raw({k: v for k, v in MENTION.items() if k != "id"}), "invalid_fields",
+     "id: required field is missing"),
+    (raw({**MENTION, "id": 42}), "invalid_fields", "id: Input should be a valid string"),
+    (raw({**MENTION, "ts": "yesterday"}), "invalid_fields",
+     "ts: Input should be a valid datetime or date, input is too short"),
+    (raw({**MENTION, "ts": "2026-11-22T09:30:00"}), "invalid_fields",
+     "ts: Input should have timezone info"),
+    (raw({**MENTION, "sentiment": "angry"}), "invalid_fields",
+     "sentiment: sentiment 'angry' is not one of positive, negative, neutral"),
+    (raw({**MENTION, "sentiment": 3}), "invalid_fields",
+     "sentiment: sentiment score 3 is outside [-1, 1]"),
+    (raw({**MENTION, "schema_version": 2}), "unknown_schema_version", "schema_version must be 1"),
+    (raw({"id": "m"}), "invalid_fields", "ts: required field is missing (and 4 more)"),
+])
+def test_bad_mentions_get_a_reason(payload: bytes | None, reason: str, detail: str) -> None:
+    assert decode(payload, Mention) == InvalidEvent(reason, detail)
+
+
+def test_unknown_interaction_kind_is_named() -> None:
+    result = decode(raw({**INTERACTION, "kind": "poke"}), Interaction)
+    assert isinstance(result, InvalidEvent)
+    assert result.reason == "invalid_fields"
+    assert result.detail.startswith("kind: kind 'poke' is not one of impression, like, comment")
+
+
+def test_oversize_message_is_refused_before_parsing() -> None:
+    result = decode(b" " * (MAX_EVENT_BYTES + 1), Mention)
+    assert result == InvalidEvent("oversize", f"{MAX_EVENT_BYTES + 1} bytes is over the "
+                                              f"{MAX_EVENT_BYTES} limit")

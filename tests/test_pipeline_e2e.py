@@ -1,0 +1,254 @@
+"""End to end on the real stack: Kafka -> Faust worker -> Redis -> /metrics -> Prometheus -> Slack.
+
+Given a known set of events, the rolling counts in Redis, on /metrics and in Prometheus are
+exactly what they must be; malformed messages are dead-lettered with their reason while the
+worker goes on; a negative burst posts exactly one Slack message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer
+
+from socialpulse.settings import Settings
+from streams.redis_counts import RedisKeys, read_windows
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def metrics(url: str) -> dict[Sample, float]:
+    """The worker's /metrics as {(name, labels): value}."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    samples: dict[Sample, float] = {}
+    for m in re.finditer(r"^(\w+)(?:\{([^}]*)\})? (\S+)$", text, re.MULTILINE):
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        samples[(m.group(1), labels)] = float(m.group(3))
+    return samples
+
+
+def value(url: str, name: str, **labels: str) -> float | None:
+    """One sample of the worker's /metrics, or None when it is not exported."""
+    return metrics(url).get((name, frozenset(labels.items())))
+
+
+def kpi(url: str, name: str, brand: str, platform: str) -> float | None:
+    """A rolling 5-minute count on /metrics."""
+    return value(url, f"socialpulse_{name}", brand=brand, platform=platform, window="5m")
+
+
+def mention(brand: str, platform: str, text: str, sentiment: Any = None) -> dict[str, Any]:
+    event = {"schema_version": 1, "id": f"m-{uuid.uuid4().hex}",
+             "ts": datetime.now(UTC).isoformat(), "platform": platform, "brand": brand,
+             "author": "@someone", "text": text}
+    if sentiment is not None:
+        event["sentiment"] = sentiment
+    return event
+
+
+def interaction(brand: str, platform: str, kind: str) -> dict[str, Any]:
+    return {"schema_version": 1, "id": f"i-{uuid.uuid4().hex}", "ts": datetime.now(UTC).isoformat(),
+            "platform": platform, "brand": brand, "kind": kind, "content_id": "post-1",
+            "user_id": f"u-{uuid.uuid4().hex[:6]}"}
+
+
+def produce(settings: Settings, topic: str, values: list[Any]) -> None:
+    """Send events (dicts as JSON, bytes as they are) keyed by brand, and wait for the acks."""
+    producer = KafkaProducer(bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+                             acks="all")
+    for value in values:
+        if isinstance(value, dict):
+            producer.send(topic, key=value["brand"].encode(), value=json.dumps(value).encode())
+        else:
+            producer.send(topic, key=b"acme", value=value)
+    producer.flush(30)
+    producer.close()
+
+
+def stub_messages(settings: Settings) -> list[dict[str, Any]]:
+    stub = settings.alerts.slack.stub_url.rstrip("/").removesuffix("/api")
+    query = urllib.parse.urlencode({"channel": settings.alerts.slack.channel})
+    with urllib.request.urlopen(f"{stub}/stub/messages?{query}", timeout=5) as response:
+        return list(json.load(response)["messages"])
+
+
+def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    topics = settings.pipeline.topics
+    # acme: 10 mentions on x (4 negative: 2 by upstream label, 2 scored by VADER), 3 on instagram.
+    mentions = (
+        [mention("acme", "x", "whatever", "positive") for _ in range(3)]
+        + [mention("acme", "x", "meh", "neutral") for _ in range(3)]
+        + [mention("acme", "x", "I love it", "negative") for _ in range(2)]  # upstream wins
+        + [mention("acme", "x", "Terrible service, I hate this") for _ in range(2)]
+        + [mention("acme", "instagram", "Absolutely love this, great job!") for _ in range(3)]
+    )
+    interactions = (
+        [interaction("acme", "instagram", "like") for _ in range(7)]
+        + [interaction("acme", "instagram", "share") for _ in range(3)]
+        + [interaction("acme", "x", "impression") for _ in range(5)]
+    )
+    produce(settings, topics.mentions, mentions)
+    produce(settings, topics.interactions, interactions)
+    # Redeliveries of already-sent events (same ids) must change nothing.
+    produce(settings, topics.mentions, mentions[:3])
+    produce(settings, topics.interactions, interactions[:2])
+
+    url = pipeline.metrics_url
+    wait_until(lambda: value(url, "socialpulse_events_counted_total", topic=topics.mentions) == 13
+               and value(url, "socialpulse_events_duplicate_total", topic=topics.interactions) == 2,
+               what="13 mentions counted")
+    wait_until(lambda: value(url, "socialpulse_events_counted_total",
+                             topic=topics.interactions) == 15, what="15 interactions counted")
+
+    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    counts = read_windows(client, RedisKeys(settings.pipeline.redis.key_prefix), ["acme"], [300],
+                          settings.pipeline.windows.bucket)[("acme", 300)]
+    assert counts == {
+        ("mentions", "x"): 10, ("mentions_positive", "x"): 3, ("mentions_neutral", "x"): 3,
+        ("mentions_negative", "x"): 4, ("mentions", "instagram"): 3,
+        ("mentions_positive", "instagram"): 3, ("likes", "instagram"): 7,
+        ("shares", "instagram"): 3, ("impressions", "x"): 5,
+    }
+
+    assert kpi(url, "mentions", "acme", "x") == 10
+    assert kpi(url, "mentions_negative", "acme", "x") == 4
+    assert kpi(url, "mentions_positive", "acme", "instagram") == 3
+    assert kpi(url, "likes", "acme", "instagram") == 7
+    assert kpi(url, "shares", "acme", "instagram") == 3
+    assert kpi(url, "impressions", "acme", "x") == 5
+    assert kpi(url, "likes", "acme", "x") == 0  # a configured platform with no likes yet
+    assert value(url, "socialpulse_events_duplicate_total", topic=topics.mentions) == 3
+    assert value(url, "socialpulse_mentions_sentiment_total", source="vader") == 5
+    assert value(url, "socialpulse_mentions_sentiment_total", source="upstream") == 8
+    # 4 negative < threshold 5: no alert for acme.
+    time.sleep(2.5)
+    assert [m for m in stub_messages(settings) if "acme" in m["text"]] == []
+
+
+def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    topics = settings.pipeline.topics
+    missing_id = mention("globex", "facebook", "hello")
+    del missing_id["id"]
+    wrong_type = {**mention("globex", "facebook", "hello"), "id": 42}
+    bad = [b"not json", json.dumps(missing_id).encode(), json.dumps(wrong_type).encode(),
+           b"\xff\xfe\x00"]
+    produce(settings, topics.mentions, [*bad, mention("globex", "facebook", "fine", "neutral")])
+
+    url = pipeline.metrics_url
+
+    def invalid(reason: str) -> float | None:
+        return value(url, "socialpulse_events_invalid_total", topic=topics.mentions, reason=reason)
+
+    wait_until(lambda: invalid("invalid_fields") == 2, what="2 invalid_fields")
+    assert (invalid("not_json"), invalid("not_utf8"), invalid("oversize")) == (1, 1, None)
+    wait_until(lambda: kpi(url, "mentions_neutral", "globex", "facebook") == 1,
+               what="the valid mention after the bad ones to be counted")
+
+    consumer = KafkaConsumer(topics.dead_letter,
+                             bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+                             auto_offset_reset="earliest", consumer_timeout_ms=15000,
+                             group_id=None)
+    letters = []
+    for record in consumer:
+        letters.append((record.value, dict(record.headers)))
+        if len(letters) == 4:
+            break
+    consumer.close()
+    by_value = {value: headers for value, headers in letters}
+    assert set(by_value) == set(bad)
+    assert by_value[b"not json"]["reason"] == b"not_json"
+    assert by_value[json.dumps(missing_id).encode()]["detail"] == b"id: required field is missing"
+    assert by_value[json.dumps(wrong_type).encode()]["detail"] == b"id: Input should be a valid string"
+    assert by_value[b"\xff\xfe\x00"]["reason"] == b"not_utf8"
+    assert by_value[b"not json"]["source_topic"] == topics.mentions.encode()
+    assert int(by_value[b"not json"]["source_offset"]) >= 0
+    assert "dead-lettered" in pipeline.log_text() and "not_json" in pipeline.log_text()
+
+
+def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    topics = settings.pipeline.topics
+    threshold = settings.alerts.negative_spike.threshold  # 5 in the test config
+    produce(settings, topics.mentions,
+            [mention("globex", "x", "Worst airline ever, awful and rude staff") for _ in range(threshold - 1)]
+            + [mention("globex", "x", "on time, nice", "positive")])
+    url = pipeline.metrics_url
+    wait_until(lambda: kpi(url, "mentions_negative", "globex", "x") == threshold - 1,
+               what="negatives below threshold counted")
+    time.sleep(2.5)  # two evaluation rounds below the threshold
+    assert stub_messages(settings) == []
+
+    produce(settings, topics.mentions, [mention("globex", "x", "x", "negative")])
+    [message] = wait_until(lambda: stub_messages(settings), what="the Slack message")
+    assert message["method"] == "chat.postMessage"
+    assert message["channel"] == settings.alerts.slack.channel
+    assert message["text"] == ("[CRITICAL] Negative mention spike: Globex Airlines (globex) on x: "
+                               f"{threshold} negative mentions in the last 5m (threshold {threshold})")
+    fields = [f["text"] for f in message["blocks"][1]["fields"]]
+    assert f"*Negative mentions (5m)*\n{threshold} (threshold {threshold})" in fields
+    assert "*Platform*\nx" in fields
+
+    # Still above the threshold and rising: not repeated.
+    produce(settings, topics.mentions, [mention("globex", "x", "x", "negative") for _ in range(3)])
+    wait_until(lambda: kpi(url, "mentions_negative", "globex", "x") == threshold + 3,
+               what="more negatives counted")
+    time.sleep(3)
+    assert len(stub_messages(settings)) == 1
+    assert value(url, "socialpulse_alerts_sent_total", rule="negative_spike",
+                 severity="critical") == 1
+
+
+def prometheus_query(settings: Settings, expr: str) -> dict[str, Any]:
+    url = f"{settings.pipeline.prometheus.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return dict(json.load(response))
+
+
+def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_data(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    run = settings.pipeline.redis.key_prefix.removeprefix("t")
+    expr = f'socialpulse_mentions{{brand="acme",platform="x",window="5m",test_run="{run}"}}'
+
+    def scraped() -> list[Any]:
+        return list(prometheus_query(settings, expr)["data"]["result"])
+
+    [sample] = wait_until(scraped, timeout=60, what="Prometheus to scrape the test worker")
+    assert float(sample["value"][1]) == 10  # the exact count from the first test
+
+    # Every panel query of every board, with template variables substituted, must run without
+    # error and return data from the real Prometheus scraping the real worker.
+    time.sleep(10)  # rate()/increase() need two scrapes inside their range
+    for board in sorted((ROOT / "grafana/dashboards").glob("*.json")):
+        dashboard = json.loads(board.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                query = target["expr"].replace("$brand", "acme").replace("$platform", ".*")
+                reply = prometheus_query(settings, query)
+                assert reply["status"] == "success", (board.name, panel["title"], reply)
+                assert reply["data"]["result"], f"{board.name}: '{panel['title']}' has no data: {query}"
