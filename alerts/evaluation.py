@@ -21,18 +21,29 @@ from streams.redis_counts import AsyncCountStore
 log = logging.getLogger(__name__)
 
 
-async def evaluate_negative_spikes(settings: Settings, store: AsyncCountStore,
-                                   state: FiringState, slack: AsyncWebClient,
-                                   now: float | None = None) -> list[SpikeFinding]:
+async def evaluate_negative_spikes(
+    settings: Settings,
+    store: AsyncCountStore,
+    state: FiringState,
+    slack: AsyncWebClient,
+    now: float | None = None,
+) -> list[SpikeFinding]:
     """Evaluate every brand once; return the findings that were notified in this round."""
     rule = settings.alerts.negative_spike
     channel = settings.alerts.slack.channel
     notified: list[SpikeFinding] = []
     for brand in settings.brands.brands:
         counts = await store.window(brand.id, rule.window, now)
-        decision = decide(brand.id, brand.name, by_counter(counts, "mentions_negative"),
-                          by_counter(counts, "mentions"), brand.platforms, rule.threshold,
-                          rule.window, rule.severity)
+        decision = decide(
+            brand.id,
+            brand.name,
+            by_counter(counts, "mentions_negative"),
+            by_counter(counts, "mentions"),
+            brand.platforms,
+            rule.threshold,
+            rule.window,
+            rule.severity,
+        )
         await state.release(RULE, brand.id, decision.under)
         for finding in decision.over:
             if not await state.claim(RULE, brand.id, finding.platform):
@@ -43,12 +54,23 @@ async def evaluate_negative_spikes(settings: Settings, store: AsyncCountStore,
                 # Give the claim back so the next round tries again: an alert is never dropped.
                 await state.release(RULE, brand.id, [finding.platform])
                 ALERT_DELIVERY_FAILURES.labels(RULE).inc()
-                log.error("alert %s %s/%s: Slack post failed, will retry: %s",
-                          RULE, brand.id, finding.platform, exc)
+                log.error(
+                    "alert %s %s/%s: Slack post failed, will retry: %s",
+                    RULE,
+                    brand.id,
+                    finding.platform,
+                    exc,
+                )
                 continue
             ALERTS_SENT.labels(RULE, finding.severity).inc()
             notified.append(finding)
-            log.warning("alert %s fired for %s/%s: %d negative mentions (threshold %d), "
-                        "Slack ts %s", RULE, brand.id, finding.platform, finding.negative,
-                        finding.threshold, ts)
+            log.warning(
+                "alert %s fired for %s/%s: %d negative mentions (threshold %d), Slack ts %s",
+                RULE,
+                brand.id,
+                finding.platform,
+                finding.negative,
+                finding.threshold,
+                ts,
+            )
     return notified

@@ -30,9 +30,16 @@ class SpikeDecision:
     under: list[str]
 
 
-def decide(brand: str, brand_name: str, negative: Mapping[str, int], mentions: Mapping[str, int],
-           platforms: Iterable[str], threshold: int, window_seconds: int,
-           severity: str) -> SpikeDecision:
+def decide(
+    brand: str,
+    brand_name: str,
+    negative: Mapping[str, int],
+    mentions: Mapping[str, int],
+    platforms: Iterable[str],
+    threshold: int,
+    window_seconds: int,
+    severity: str,
+) -> SpikeDecision:
     """Split the brand's platforms by whether negative mentions are at or above ``threshold``.
 
     ``platforms`` are the configured ones; any platform with counts is considered too.
@@ -42,9 +49,18 @@ def decide(brand: str, brand_name: str, negative: Mapping[str, int], mentions: M
     for platform in dict.fromkeys([*platforms, *negative]):
         count = negative.get(platform, 0)
         if count >= threshold:
-            over.append(SpikeFinding(brand, brand_name, platform, count,
-                                     mentions.get(platform, 0), threshold, window_seconds,
-                                     severity))
+            over.append(
+                SpikeFinding(
+                    brand,
+                    brand_name,
+                    platform,
+                    count,
+                    mentions.get(platform, 0),
+                    threshold,
+                    window_seconds,
+                    severity,
+                )
+            )
         else:
             under.append(platform)
     return SpikeDecision(over, under)

@@ -36,8 +36,9 @@ def slack_client(settings: SlackSettings, environ: dict[str, str] | None = None)
     ]
     if token:
         return AsyncWebClient(token=token, retry_handlers=handlers, timeout=10)
-    return AsyncWebClient(token=STUB_TOKEN, base_url=settings.stub_url, retry_handlers=handlers,
-                          timeout=10)
+    return AsyncWebClient(
+        token=STUB_TOKEN, base_url=settings.stub_url, retry_handlers=handlers, timeout=10
+    )
 
 
 def uses_stub(environ: dict[str, str] | None = None) -> bool:
@@ -50,24 +51,36 @@ def spike_message(finding: SpikeFinding) -> tuple[str, list[dict[str, Any]]]:
     """Fallback text and Block Kit blocks for a negative-mention spike."""
     window = format_duration(finding.window_seconds)
     share = f"{finding.negative / finding.mentions:.0%}" if finding.mentions else "n/a"
-    text = (f"[{finding.severity.upper()}] Negative mention spike: {finding.brand_name} "
-            f"({finding.brand}) on {finding.platform}: {finding.negative} negative mentions in "
-            f"the last {window} (threshold {finding.threshold})")
+    text = (
+        f"[{finding.severity.upper()}] Negative mention spike: {finding.brand_name} "
+        f"({finding.brand}) on {finding.platform}: {finding.negative} negative mentions in "
+        f"the last {window} (threshold {finding.threshold})"
+    )
     blocks = [
         HeaderBlock(text=f"Negative mention spike: {finding.brand_name} on {finding.platform}"),
-        SectionBlock(fields=[
-            MarkdownTextObject(text=f"*Severity*\n{finding.severity}"),
-            MarkdownTextObject(text=f"*Brand*\n{finding.brand_name} (`{finding.brand}`)"),
-            MarkdownTextObject(text=f"*Platform*\n{finding.platform}"),
-            MarkdownTextObject(
-                text=f"*Negative mentions ({window})*\n{finding.negative} "
-                     f"(threshold {finding.threshold})"),
-            MarkdownTextObject(
-                text=f"*Negative share*\n{share} of {finding.mentions} mentions"),
-        ]),
-        ContextBlock(elements=[MarkdownTextObject(
-            text="SocialPulse rule `negative_spike`: not repeated while the count stays at or "
-                 "above the threshold.")]),
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(text=f"*Severity*\n{finding.severity}"),
+                MarkdownTextObject(text=f"*Brand*\n{finding.brand_name} (`{finding.brand}`)"),
+                MarkdownTextObject(text=f"*Platform*\n{finding.platform}"),
+                MarkdownTextObject(
+                    text=f"*Negative mentions ({window})*\n{finding.negative} "
+                    f"(threshold {finding.threshold})"
+                ),
+                MarkdownTextObject(
+                    text=f"*Negative share*\n{share} of {finding.mentions} mentions"
+                ),
+            ]
+        ),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="SocialPulse rule `negative_spike`: not repeated while the count stays "
+                    "at or "
+                    "above the threshold."
+                )
+            ]
+        ),
     ]
     return text, [block.to_dict() for block in blocks]
 

@@ -59,8 +59,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ensure_topics(settings)
     brand, _, platform = (args.burst or "").partition(":")
-    sent = simulate.run(settings, args.rate, args.duration, brand or None, platform or None,
-                        args.burst_size, args.burst_after, args.seed)
+    sent = simulate.run(
+        settings,
+        args.rate,
+        args.duration,
+        brand or None,
+        platform or None,
+        args.burst_size,
+        args.burst_after,
+        args.seed,
+    )
     print(f"simulate: sent {sent} events")
     return 0
 
@@ -70,11 +78,16 @@ def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     p = settings.pipeline
     print(f"config OK: {settings.config_dir}")
-    print(f"  kafka {p.kafka.bootstrap_servers}, topics {p.topics.mentions}, "
-          f"{p.topics.interactions} ({p.kafka.partitions} partitions)")
+    print(
+        f"  kafka {p.kafka.bootstrap_servers}, topics {p.topics.mentions}, "
+        f"{p.topics.interactions} ({p.kafka.partitions} partitions)"
+    )
     print(f"  brands: {', '.join(settings.brand_ids)}")
     rule = settings.alerts.negative_spike
-    print(f"  negative_spike: >= {rule.threshold} in {rule.window}s -> {settings.alerts.slack.channel}")
+    print(
+        f"  negative_spike: >= {rule.threshold} in {rule.window}s"
+        f" -> {settings.alerts.slack.channel}"
+    )
     return 0
 
 
@@ -84,7 +97,7 @@ def _get_json(url: str) -> dict:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """socialpulse demo: stack up, worker, demo stream with a negative burst; print where to look."""
+    """socialpulse demo: stack, worker, demo stream with a negative burst; says where to look."""
     from socialpulse import simulate
     from socialpulse.stack import services
     from streams.topics import ensure_topics
@@ -98,24 +111,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     metrics_url = f"http://{worker_cfg.metrics_host}:{worker_cfg.metrics_port}/metrics"
     stub = settings.alerts.slack.stub_url.rstrip("/").removesuffix("/api")
     with log_path.open("ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "socialpulse.cli", "worker"],
-                                  stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "socialpulse.cli", "worker"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
     try:
         _wait_for(metrics_url, worker, log_path)
         brand = settings.brands.brands[0]
-        print(f"""
+        print(
+            f"""
 SocialPulse is running.
   worker /metrics    {metrics_url}   (log: {log_path})
   Prometheus         {settings.pipeline.prometheus.url}/graph?g0.expr=socialpulse_mentions
   Slack stub         {stub}/stub/messages   (alerts to {settings.alerts.slack.channel})
   Grafana boards     docker compose up (see README); locally query Prometheus directly
-Streaming {args.rate:g} events/s for {', '.join(settings.brand_ids)}; a burst of {args.burst_size}
+Streaming {args.rate:g} events/s for {", ".join(settings.brand_ids)}; a burst of {args.burst_size}
 negative mentions for {brand.id} on {brand.platforms[0]} comes after {args.burst_after:g}s.
 Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the services.
-""", flush=True)
-        sim = threading.Thread(target=simulate.run, daemon=True, args=(
-            settings, args.rate, args.duration, brand.id, brand.platforms[0], args.burst_size,
-            args.burst_after, None))
+""",
+            flush=True,
+        )
+        sim = threading.Thread(
+            target=simulate.run,
+            daemon=True,
+            args=(
+                settings,
+                args.rate,
+                args.duration,
+                brand.id,
+                brand.platforms[0],
+                args.burst_size,
+                args.burst_after,
+                None,
+            ),
+        )
         sim.start()
         seen = len(_get_json(f"{stub}/stub/messages")["messages"])
         while sim.is_alive():
@@ -142,19 +173,25 @@ def _wait_for(url: str, worker: subprocess.Popen, log_path: Path, timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise StackError(f"worker exited with code {worker.returncode} at start; see {log_path}")
+            raise StackError(
+                f"worker exited with code {worker.returncode} at start; see {log_path}"
+            )
         try:
             urllib.request.urlopen(url, timeout=2).close()
             return
         except OSError:
             time.sleep(0.5)
-    raise StackError(f"worker /metrics did not answer at {url} within {timeout:.0f}s; see {log_path}")
+    raise StackError(
+        f"worker /metrics did not answer at {url} within {timeout:.0f}s; see {log_path}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="socialpulse", description=__doc__)
-    parser.add_argument("--config", help="config folder (default: config/ or $SOCIALPULSE_CONFIG_DIR)")
+    parser.add_argument(
+        "--config", help="config folder (default: config/ or $SOCIALPULSE_CONFIG_DIR)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     stack = sub.add_parser("stack", help="local Kafka, Redis, Prometheus and Slack stub")
@@ -167,17 +204,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     def stream_options(p: argparse.ArgumentParser, duration: float) -> None:
         p.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
-        p.add_argument("--duration", type=float, default=duration,
-                       help="seconds to run; 0 runs until interrupted")
-        p.add_argument("--burst-size", type=int, default=25,
-                       help="negative mentions in the burst (default 25)")
-        p.add_argument("--burst-after", type=float, default=20.0,
-                       help="seconds before the burst (default 20)")
+        p.add_argument(
+            "--duration",
+            type=float,
+            default=duration,
+            help="seconds to run; 0 runs until interrupted",
+        )
+        p.add_argument(
+            "--burst-size", type=int, default=25, help="negative mentions in the burst (default 25)"
+        )
+        p.add_argument(
+            "--burst-after", type=float, default=20.0, help="seconds before the burst (default 20)"
+        )
 
     simulate = sub.add_parser("simulate", help="produce a demo event stream")
     stream_options(simulate, 0)
-    simulate.add_argument("--burst", metavar="BRAND[:PLATFORM]",
-                          help="inject a negative-mention burst for this brand")
+    simulate.add_argument(
+        "--burst", metavar="BRAND[:PLATFORM]", help="inject a negative-mention burst for this brand"
+    )
     simulate.add_argument("--seed", type=int, default=None)
     simulate.set_defaults(func=cmd_simulate)
 
@@ -194,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``socialpulse`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # kafka-python logs every connection at INFO; only its warnings help an operator.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:

@@ -277,7 +277,9 @@ def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{shown}: (top level): expected a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{shown}: (top level): expected a mapping of keys, got {type(data).__name__}"
+        )
     return data
 
 
@@ -314,8 +316,9 @@ def load_settings(
     pipeline_data = _read_yaml(folder / "socialpulse.yaml", shown("socialpulse.yaml"))
     _apply_env_overrides(pipeline_data, env)
     pipeline = _validate(PipelineFile, pipeline_data, shown("socialpulse.yaml"))
-    brands = _validate(BrandsFile, _read_yaml(folder / "brands.yaml", shown("brands.yaml")),
-                       shown("brands.yaml"))
+    brands = _validate(
+        BrandsFile, _read_yaml(folder / "brands.yaml", shown("brands.yaml")), shown("brands.yaml")
+    )
     alerts_data = _read_yaml(folder / "alerts.yaml", shown("alerts.yaml"))
     if SLACK_STUB_URL_ENV in env and isinstance(alerts_data.get("slack"), dict):
         alerts_data["slack"]["stub_url"] = env[SLACK_STUB_URL_ENV]

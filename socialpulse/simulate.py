@@ -20,25 +20,40 @@ from kafka import KafkaProducer
 from socialpulse.settings import Brand, Settings
 
 POSITIVE = [
-    "Loving the new {product} from {brand}! 😍", "{brand} support fixed my issue in minutes, great service 👏",
-    "Best {product} I've had this year. Thank you {brand}!", "{brand} just made my morning ☀️ so good",
+    "Loving the new {product} from {brand}! 😍",
+    "{brand} support fixed my issue in minutes, great service 👏",
+    "Best {product} I've had this year. Thank you {brand}!",
+    "{brand} just made my morning ☀️ so good",
     "Huge fan of what {brand} is doing lately 🙌",
 ]
 NEUTRAL = [
-    "Has anyone tried the {product} from {brand}?", "{brand} announced a new {product} today",
-    "Where can I buy {brand} {product} in Berlin?", "{brand} store opens at 9 tomorrow",
+    "Has anyone tried the {product} from {brand}?",
+    "{brand} announced a new {product} today",
+    "Where can I buy {brand} {product} in Berlin?",
+    "{brand} store opens at 9 tomorrow",
     "Comparing {brand} and others for {product}",
 ]
 NEGATIVE = [
     "{brand} charged me twice and support is ignoring me. Terrible 😡",
-    "Worst {product} ever, {brand} you should be ashamed", "Never buying from {brand} again. Awful service 👎",
+    "Worst {product} ever, {brand} you should be ashamed",
+    "Never buying from {brand} again. Awful service 👎",
     "{brand} app crashed again, this is ridiculous and frustrating",
     "My {product} from {brand} arrived broken. Disappointed and angry",
 ]
 PRODUCTS = ["latte", "app", "flight", "subscription", "update", "delivery", "headset"]
 # Interaction mix roughly as seen on brand accounts: many impressions, few follows.
-KIND_WEIGHTS = {"impression": 50, "like": 18, "comment": 4, "share": 3, "save": 2, "click": 8,
-                "video_start": 6, "video_complete": 3, "follow": 1.5, "unfollow": 0.5}
+KIND_WEIGHTS = {
+    "impression": 50,
+    "like": 18,
+    "comment": 4,
+    "share": 3,
+    "save": 2,
+    "click": 8,
+    "video_start": 6,
+    "video_complete": 3,
+    "follow": 1.5,
+    "unfollow": 0.5,
+}
 
 
 @dataclass
@@ -48,16 +63,24 @@ class Simulator:
     brands: list[Brand]
     rng: random.Random
 
-    def mention(self, brand: Brand, platform: str | None = None,
-                tone: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    def mention(
+        self,
+        brand: Brand,
+        platform: str | None = None,
+        tone: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
         """A mention; tone (positive/neutral/negative) is drawn when not given."""
         tone = tone or self.rng.choices(["positive", "neutral", "negative"], [35, 50, 15])[0]
-        template = self.rng.choice({"positive": POSITIVE, "neutral": NEUTRAL,
-                                    "negative": NEGATIVE}[tone])
+        template = self.rng.choice(
+            {"positive": POSITIVE, "neutral": NEUTRAL, "negative": NEGATIVE}[tone]
+        )
         event: dict[str, Any] = {
-            "schema_version": 1, "id": f"m-{uuid.uuid4().hex}",
+            "schema_version": 1,
+            "id": f"m-{uuid.uuid4().hex}",
             "ts": (now or datetime.now(UTC)).isoformat(),
-            "platform": platform or self.rng.choice(brand.platforms), "brand": brand.id,
+            "platform": platform or self.rng.choice(brand.platforms),
+            "brand": brand.id,
             "author": f"user{self.rng.randint(1, 50_000)}",
             "text": template.format(brand=brand.name, product=self.rng.choice(PRODUCTS)),
             "author_followers": int(self.rng.paretovariate(1.2) * 100),
@@ -70,9 +93,12 @@ class Simulator:
         """An interaction of a kind drawn from a typical mix."""
         kind = self.rng.choices(list(KIND_WEIGHTS), list(KIND_WEIGHTS.values()))[0]
         return {
-            "schema_version": 1, "id": f"i-{uuid.uuid4().hex}",
+            "schema_version": 1,
+            "id": f"i-{uuid.uuid4().hex}",
             "ts": (now or datetime.now(UTC)).isoformat(),
-            "platform": self.rng.choice(brand.platforms), "brand": brand.id, "kind": kind,
+            "platform": self.rng.choice(brand.platforms),
+            "brand": brand.id,
+            "kind": kind,
             "content_id": f"{brand.id}-post-{self.rng.randint(1, 40)}",
             "user_id": f"u{self.rng.randint(1, 200_000)}",
         }
@@ -82,8 +108,12 @@ def make_producer(settings: Settings) -> KafkaProducer:
     """A producer for event topics: JSON values, brand keys, acks from all replicas."""
     return KafkaProducer(
         bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
-        key_serializer=lambda k: k.encode(), value_serializer=lambda v: json.dumps(v).encode(),
-        acks="all", linger_ms=20, client_id="socialpulse-simulate")
+        key_serializer=lambda k: k.encode(),
+        value_serializer=lambda v: json.dumps(v).encode(),
+        acks="all",
+        linger_ms=20,
+        client_id="socialpulse-simulate",
+    )
 
 
 def events(sim: Simulator) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -96,16 +126,26 @@ def events(sim: Simulator) -> Iterator[tuple[str, dict[str, Any]]]:
             yield "interaction", sim.interaction(brand)
 
 
-def run(settings: Settings, rate: float, duration: float, burst_brand: str | None,
-        burst_platform: str | None, burst_size: int, burst_after: float, seed: int | None) -> int:
+def run(
+    settings: Settings,
+    rate: float,
+    duration: float,
+    burst_brand: str | None,
+    burst_platform: str | None,
+    burst_size: int,
+    burst_after: float,
+    seed: int | None,
+) -> int:
     """Produce ``rate`` events/s for ``duration`` s (0: until interrupted); return events sent."""
     sim = Simulator(settings.brands.brands, random.Random(seed))
     topics = settings.pipeline.topics
     producer = make_producer(settings)
     by_id = {b.id: b for b in sim.brands}
     if burst_brand and burst_brand not in by_id:
-        raise SystemExit(f"--burst: brand {burst_brand!r} is not in config/brands.yaml "
-                         f"(brands: {', '.join(by_id)})")
+        raise SystemExit(
+            f"--burst: brand {burst_brand!r} is not in config/brands.yaml "
+            f"(brands: {', '.join(by_id)})"
+        )
     start = time.monotonic()
     sent = 0
     burst_done = burst_brand is None
@@ -117,12 +157,18 @@ def run(settings: Settings, rate: float, duration: float, burst_brand: str | Non
                 brand = by_id[str(burst_brand)]
                 platform = burst_platform or brand.platforms[0]
                 for _ in range(burst_size):
-                    producer.send(topics.mentions, key=brand.id,
-                                  value=sim.mention(brand, platform, "negative"))
+                    producer.send(
+                        topics.mentions,
+                        key=brand.id,
+                        value=sim.mention(brand, platform, "negative"),
+                    )
                 sent += burst_size
                 burst_done = True
-                print(f"simulate: burst of {burst_size} negative mentions for {brand.id} on "
-                      f"{platform}", flush=True)
+                print(
+                    f"simulate: burst of {burst_size} negative mentions for {brand.id} on "
+                    f"{platform}",
+                    flush=True,
+                )
             kind, event = next(stream)
             topic = topics.mentions if kind == "mention" else topics.interactions
             producer.send(topic, key=event["brand"], value=event)

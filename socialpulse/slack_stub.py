@@ -44,7 +44,7 @@ class SlackStub:
 
 def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the recorded calls are the log
 
         def _reply(self, status: int, payload: Any) -> None:
@@ -62,7 +62,9 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/stub/messages":
                 channel = parse_qs(url.query).get("channel", [None])[0]
                 with stub.lock:
-                    calls = [c for c in stub.calls if channel is None or c.get("channel") == channel]
+                    calls = [
+                        c for c in stub.calls if channel is None or c.get("channel") == channel
+                    ]
                 self._reply(200, {"ok": True, "messages": calls})
             else:
                 self._reply(404, {"ok": False, "error": "unknown_path"})
@@ -86,8 +88,9 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
             else:
                 body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             if method == "auth.test":
-                self._reply(200, {"ok": True, "team": "stub", "user": "socialpulse",
-                                  "bot_id": "BSTUB"})
+                self._reply(
+                    200, {"ok": True, "team": "stub", "user": "socialpulse", "bot_id": "BSTUB"}
+                )
             elif method in ("chat.postMessage", "chat.update"):
                 if not body.get("channel"):
                     self._reply(200, {"ok": False, "error": "channel_not_found"})
@@ -96,9 +99,15 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                     self._reply(200, {"ok": False, "error": "no_text"})
                     return
                 call = stub.record(method, body)
-                self._reply(200, {"ok": True, "channel": body["channel"], "ts": call["ts"],
-                                  "message": {"text": body.get("text"),
-                                              "blocks": body.get("blocks")}})
+                self._reply(
+                    200,
+                    {
+                        "ok": True,
+                        "channel": body["channel"],
+                        "ts": call["ts"],
+                        "message": {"text": body.get("text"), "blocks": body.get("blocks")},
+                    },
+                )
             else:
                 self._reply(200, {"ok": False, "error": "unknown_method"})
 

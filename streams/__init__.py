@@ -1,1 +1,1 @@
-"""The stream side: event schemas, sentiment, time windows, the Redis KPI store and the Faust app."""
+"""The stream side: event schemas, sentiment, windows, the Redis counts and the Faust app."""

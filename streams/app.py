@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 import redis
@@ -47,20 +47,43 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-           "value_serializer": "raw", "partitions": pipeline.kafka.partitions}
-    mentions_topic = app.topic(pipeline.topics.mentions, **raw)
-    interactions_topic = app.topic(pipeline.topics.interactions, **raw)
-    dead_letter_topic = app.topic(pipeline.topics.dead_letter, **raw)
+
+    def raw_topic(name: str) -> faust.TopicT:
+        # Raw bytes in and out: decoding is ours, so a malformed message is dead-lettered with
+        # a reason instead of crashing Faust's deserializer.
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=pipeline.kafka.partitions,
+        )
+
+    mentions_topic = raw_topic(pipeline.topics.mentions)
+    interactions_topic = raw_topic(pipeline.topics.interactions)
+    dead_letter_topic = raw_topic(pipeline.topics.dead_letter)
 
     client = aredis.Redis.from_url(pipeline.redis.url, decode_responses=True)
     keys = RedisKeys(pipeline.redis.key_prefix)
-    store = AsyncCountStore(client, keys, pipeline.windows.bucket,
-                            bucket_ttl(max(pipeline.windows.rolling), pipeline.windows.bucket))
+    store = AsyncCountStore(
+        client,
+        keys,
+        pipeline.windows.bucket,
+        bucket_ttl(max(pipeline.windows.rolling), pipeline.windows.bucket),
+    )
 
     async def process(events: Sequence[Any], event_type: EventType) -> None:
-        messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
-                               e.message.key, e.message.value) for e in events]
+        messages = [
+            RawMessage(
+                e.message.topic,
+                e.message.partition,
+                e.message.offset,
+                e.message.key,
+                e.message.value,
+            )
+            for e in events
+        ]
         topic = messages[0].topic
         metrics.EVENTS_CONSUMED.labels(topic).inc(len(messages))
         plan = plan_batch(messages, event_type, pipeline.windows.bucket)
@@ -72,28 +95,38 @@ def create_app(settings: Settings) -> faust.App:
                 metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
         for message, invalid in plan.rejected:
             metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
-            log.warning("dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition,
-                        message.offset, invalid.reason, invalid.detail)
-            await dead_letter_topic.send(key=message.key, value=message.value or b"", headers={
-                "reason": invalid.reason.encode(),
-                "detail": invalid.detail.encode(),
-                "source_topic": message.topic.encode(),
-                "source_partition": str(message.partition).encode(),
-                "source_offset": str(message.offset).encode(),
-                "dead_lettered_at": str(time.time()).encode(),
-            })
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                invalid.reason,
+                invalid.detail,
+            )
+            await dead_letter_topic.send(
+                key=message.key,
+                value=message.value or b"",
+                headers={
+                    "reason": invalid.reason.encode(),
+                    "detail": invalid.detail.encode(),
+                    "source_topic": message.topic.encode(),
+                    "source_partition": str(message.partition).encode(),
+                    "source_offset": str(message.offset).encode(),
+                    "dead_lettered_at": str(time.time()).encode(),
+                },
+            )
 
     worker = pipeline.worker
 
     # Concurrency stays 1: with more, faust-streaming can commit past an in-flight message.
     @app.agent(mentions_topic, concurrency=1)
     async def count_mentions(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(worker.batch_size, within=worker.batch_within):
+        async for events in _take_events(stream, worker.batch_size, within=worker.batch_within):
             await process(events, "mention")
 
     @app.agent(interactions_topic, concurrency=1)
     async def count_interactions(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(worker.batch_size, within=worker.batch_within):
+        async for events in _take_events(stream, worker.batch_size, within=worker.batch_within):
             await process(events, "interaction")
 
     firing = FiringState(client, keys)
@@ -109,15 +142,27 @@ def create_app(settings: Settings) -> faust.App:
     @app.task
     async def announce() -> None:
         target = "local Slack stub " + settings.alerts.slack.stub_url if uses_stub() else "Slack"
-        log.info("worker %s consuming %s and %s; alerts to %s in %s", worker.app_id,
-                 pipeline.topics.mentions, pipeline.topics.interactions, target,
-                 settings.alerts.slack.channel)
+        log.info(
+            "worker %s consuming %s and %s; alerts to %s in %s",
+            worker.app_id,
+            pipeline.topics.mentions,
+            pipeline.topics.interactions,
+            target,
+            settings.alerts.slack.channel,
+        )
 
     return app
 
 
-async def _apply_with_retry(store: AsyncCountStore,
-                            counted: Sequence[CountedEvent]) -> list[CountedEvent]:
+def _take_events(stream: faust.StreamT[bytes], max_: int, within: float) -> Any:
+    # take_events (batches of events with their Kafka offsets) exists on faust.Stream but is
+    # missing from the StreamT interface that agents are typed with.
+    return cast(faust.Stream, stream).take_events(max_, within=within)
+
+
+async def _apply_with_retry(
+    store: AsyncCountStore, counted: Sequence[CountedEvent]
+) -> list[CountedEvent]:
     """Apply a batch, retrying with backoff while Redis is down: the batch's offsets are not
     committed until its counts are in Redis, so nothing is lost and (ids) nothing doubled."""
     delay = 0.5
@@ -136,8 +181,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from streams.topics import ensure_topics
 
     ensure_topics(settings)
-    sync_client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True,
-                                       socket_timeout=5)
+    sync_client = redis.Redis.from_url(
+        settings.pipeline.redis.url, decode_responses=True, socket_timeout=5
+    )
     metrics.serve_metrics(settings, sync_client)
     app = create_app(settings)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

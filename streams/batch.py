@@ -34,8 +34,9 @@ class BatchPlan:
     rejected: list[tuple[RawMessage, InvalidEvent]] = field(default_factory=list)
 
 
-def plan_batch(messages: Sequence[RawMessage], event_type: EventType,
-               bucket_seconds: int) -> BatchPlan:
+def plan_batch(
+    messages: Sequence[RawMessage], event_type: EventType, bucket_seconds: int
+) -> BatchPlan:
     """Decode every message; valid ones become counter updates, the others rejects with a reason."""
     plan = BatchPlan()
     for message in messages:
@@ -53,7 +54,13 @@ def plan_batch(messages: Sequence[RawMessage], event_type: EventType,
                 plan.rejected.append((message, interaction))
                 continue
             event, fields, source = interaction, interaction_fields(interaction), None
-        plan.counted.append(CountedEvent(
-            brand=event.brand, event_id=event.id,
-            bucket=bucket_start(event.ts, bucket_seconds), fields=fields, sentiment_source=source))
+        plan.counted.append(
+            CountedEvent(
+                brand=event.brand,
+                event_id=event.id,
+                bucket=bucket_start(event.ts, bucket_seconds),
+                fields=fields,
+                sentiment_source=source,
+            )
+        )
     return plan

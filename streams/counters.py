@@ -29,8 +29,10 @@ def field(counter: str, platform: str) -> str:
 
 def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
     """Fields a mention increments: the mention itself and its sentiment label."""
-    return [field("mentions", mention.platform),
-            field(f"mentions_{sentiment.label}", mention.platform)]
+    return [
+        field("mentions", mention.platform),
+        field(f"mentions_{sentiment.label}", mention.platform),
+    ]
 
 
 def interaction_fields(interaction: Interaction) -> list[str]:
@@ -39,7 +41,7 @@ def interaction_fields(interaction: Interaction) -> list[str]:
 
 
 def sum_buckets(buckets: Iterable[Mapping[str, str | int]]) -> WindowCounts:
-    """Add bucket hashes (field -> count, as Redis returns them) into per-(counter, platform) sums."""
+    """Add bucket hashes (field -> count, as Redis returns them) per (counter, platform)."""
     total: Counter[tuple[str, str]] = Counter()
     for bucket in buckets:
         for name, count in bucket.items():

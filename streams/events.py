@@ -135,7 +135,9 @@ E = TypeVar("E", bound=_Event)
 class InvalidEvent:
     """A message that could not be decoded: a short machine reason and a human detail."""
 
-    reason: str  # metric label: not_utf8, not_json, oversize, unknown_schema_version, invalid_fields
+    reason: (
+        str  # metric label: not_utf8, not_json, oversize, unknown_schema_version, invalid_fields
+    )
     detail: str
 
 
@@ -171,4 +173,3 @@ def decode(raw: bytes | None, model: type[E]) -> E | InvalidEvent:
     except ValidationError as exc:
         reason, detail = _first_error(exc)
         return InvalidEvent(reason, detail)
-

@@ -31,30 +31,42 @@ log = logging.getLogger(__name__)
 disable_created_metrics()
 
 EVENTS_CONSUMED = Counter(
-    "socialpulse_events_consumed_total", "Messages read from a Kafka topic.", ["topic"])
+    "socialpulse_events_consumed_total", "Messages read from a Kafka topic.", ["topic"]
+)
 EVENTS_COUNTED = Counter(
     "socialpulse_events_counted_total",
-    "Events whose effect on the rolling counts was applied in Redis (first delivery).", ["topic"])
+    "Events whose effect on the rolling counts was applied in Redis (first delivery).",
+    ["topic"],
+)
 EVENTS_DUPLICATE = Counter(
     "socialpulse_events_duplicate_total",
-    "Redelivered events (an id already counted) that changed nothing.", ["topic"])
+    "Redelivered events (an id already counted) that changed nothing.",
+    ["topic"],
+)
 EVENTS_INVALID = Counter(
     "socialpulse_events_invalid_total",
     "Messages that could not be decoded, sent to the dead-letter topic, by reason.",
-    ["topic", "reason"])
+    ["topic", "reason"],
+)
 SENTIMENT_SOURCE = Counter(
     "socialpulse_mentions_sentiment_total",
     "Mentions by where their sentiment came from: upstream (in the event) or vader (scored here).",
-    ["source"])
+    ["source"],
+)
 REDIS_RETRIES = Counter(
-    "socialpulse_redis_retries_total", "Batches retried because Redis did not answer.")
+    "socialpulse_redis_retries_total", "Batches retried because Redis did not answer."
+)
 ALERTS_SENT = Counter(
-    "socialpulse_alerts_sent_total", "Alerts posted to Slack.", ["rule", "severity"])
+    "socialpulse_alerts_sent_total", "Alerts posted to Slack.", ["rule", "severity"]
+)
 ALERT_DELIVERY_FAILURES = Counter(
     "socialpulse_alert_delivery_failures_total",
-    "Slack posts that failed after retries (retried at the next evaluation).", ["rule"])
+    "Slack posts that failed after retries (retried at the next evaluation).",
+    ["rule"],
+)
 KPI_READ_ERRORS = Counter(
-    "socialpulse_kpi_read_errors_total", "Scrapes that could not read rolling counts from Redis.")
+    "socialpulse_kpi_read_errors_total", "Scrapes that could not read rolling counts from Redis."
+)
 
 _HELP = {
     "mentions": "Mentions of the brand in the rolling window.",
@@ -81,8 +93,9 @@ class RollingCountsCollector(Collector):
         """Read all windows in one Redis round trip and yield one gauge family per counter."""
         windows = self.settings.pipeline.windows
         try:
-            counts = read_windows(self.client, self.keys, self.settings.brand_ids,
-                                  windows.rolling, windows.bucket)
+            counts = read_windows(
+                self.client, self.keys, self.settings.brand_ids, windows.rolling, windows.bucket
+            )
         except redis.RedisError as exc:
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
@@ -90,8 +103,11 @@ class RollingCountsCollector(Collector):
         families = {
             counter: GaugeMetricFamily(
                 metric_name(counter),
-                _HELP.get(counter, f"{counter.replace('_', ' ').capitalize()} in the rolling window."),
-                labels=["brand", "platform", "window"])
+                _HELP.get(
+                    counter, f"{counter.replace('_', ' ').capitalize()} in the rolling window."
+                ),
+                labels=["brand", "platform", "window"],
+            )
             for counter in ALL_COUNTERS
         }
         for brand in self.settings.brands.brands:
@@ -102,13 +118,16 @@ class RollingCountsCollector(Collector):
                 platforms = list(dict.fromkeys([*brand.platforms, *(p for _, p in found)]))
                 for counter, family in families.items():
                     for platform in platforms:
-                        family.add_metric([brand.id, platform, format_duration(window)],
-                                          found.get((counter, platform), 0))
+                        family.add_metric(
+                            [brand.id, platform, format_duration(window)],
+                            found.get((counter, platform), 0),
+                        )
         yield from families.values()
 
 
-def serve_metrics(settings: Settings, client: redis.Redis,
-                  registry: CollectorRegistry | None = None) -> None:
+def serve_metrics(
+    settings: Settings, client: redis.Redis, registry: CollectorRegistry | None = None
+) -> None:
     """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics."""
     from prometheus_client import REGISTRY
 

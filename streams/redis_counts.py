@@ -94,14 +94,23 @@ class AsyncCountStore:
             keys: list[str] = []
             args: list[str | int] = [self.ttl]
             for event in batch:
-                keys += [self.keys.seen(brand, event.event_id), self.keys.bucket(brand, event.bucket)]
+                keys += [
+                    self.keys.seen(brand, event.event_id),
+                    self.keys.bucket(brand, event.bucket),
+                ]
                 args.append(",".join(event.fields))
             await self._apply(keys=keys, args=args, client=pipe)
         flags = await pipe.execute()
-        return [event for batch, brand_flags in zip(per_brand.values(), flags, strict=True)
-                for event, new in zip(batch, brand_flags, strict=True) if int(new)]
+        return [
+            event
+            for batch, brand_flags in zip(per_brand.values(), flags, strict=True)
+            for event, new in zip(batch, brand_flags, strict=True)
+            if int(new)
+        ]
 
-    async def window(self, brand: str, window_seconds: int, now: float | None = None) -> WindowCounts:
+    async def window(
+        self, brand: str, window_seconds: int, now: float | None = None
+    ) -> WindowCounts:
         """Counts of one brand over the rolling window ending at ``now`` (default: wall clock)."""
         starts = window_buckets(now or time.time(), window_seconds, self.bucket_seconds)
         pipe = self.client.pipeline(transaction=False)
@@ -111,17 +120,26 @@ class AsyncCountStore:
 
 
 def read_windows(
-    client: redis.Redis, keys: RedisKeys, brands: Sequence[str], windows: Sequence[int],
-    bucket_seconds: int, now: float | None = None,
+    client: redis.Redis,
+    keys: RedisKeys,
+    brands: Sequence[str],
+    windows: Sequence[int],
+    bucket_seconds: int,
+    now: float | None = None,
 ) -> dict[tuple[str, int], WindowCounts]:
     """Counts for every (brand, window) in one round trip (synchronous: for /metrics scrapes)."""
     now = now or time.time()
-    plan = [(brand, window, window_buckets(now, window, bucket_seconds))
-            for brand in brands for window in windows]
+    plan = [
+        (brand, window, window_buckets(now, window, bucket_seconds))
+        for brand in brands
+        for window in windows
+    ]
     pipe = client.pipeline(transaction=False)
     for brand, _, starts in plan:
         for start in starts:
             pipe.hgetall(keys.bucket(brand, start))
     replies = iter(pipe.execute())
-    return {(brand, window): sum_buckets(next(replies) for _ in starts)
-            for brand, window, starts in plan}
+    return {
+        (brand, window): sum_buckets(next(replies) for _ in starts)
+        for brand, window, starts in plan
+    }

@@ -21,8 +21,11 @@ def topic_names(settings: Settings) -> list[str]:
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics (partitions and replication from config); return those created."""
     kafka = settings.pipeline.kafka
-    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers,
-                             client_id="socialpulse-admin", request_timeout_ms=15000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id="socialpulse-admin",
+        request_timeout_ms=15000,
+    )
     try:
         existing = set(admin.list_topics())
         missing = [name for name in topic_names(settings) if name not in existing]

@@ -39,8 +39,9 @@ def stack() -> Settings:
     try:
         services.up(settings)
     except StackError as exc:
-        pytest.fail(f"the local stack did not come up (tests need the real services): {exc}",
-                    pytrace=False)
+        pytest.fail(
+            f"the local stack did not come up (tests need the real services): {exc}", pytrace=False
+        )
     return settings
 
 
@@ -51,22 +52,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(folder: Path, run_id: str, *, threshold: int = 5,
-                 brands: list[dict] | None = None) -> Path:
+def write_config(
+    folder: Path, run_id: str, *, threshold: int = 5, brands: list[dict] | None = None
+) -> Path:
     """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...)."""
     folder.mkdir(parents=True, exist_ok=True)
     pipeline = yaml.safe_load((ROOT / "config/socialpulse.yaml").read_text())
-    pipeline["topics"] = {"mentions": f"test.{run_id}.mentions",
-                          "interactions": f"test.{run_id}.interactions",
-                          "dead_letter": f"test.{run_id}.deadletter"}
+    pipeline["topics"] = {
+        "mentions": f"test.{run_id}.mentions",
+        "interactions": f"test.{run_id}.interactions",
+        "dead_letter": f"test.{run_id}.deadletter",
+    }
     pipeline["redis"]["key_prefix"] = f"t{run_id}"
-    pipeline["worker"].update(app_id=f"sp-test-{run_id}", metrics_port=free_port(),
-                              batch_within=0.1)
+    pipeline["worker"].update(
+        app_id=f"sp-test-{run_id}", metrics_port=free_port(), batch_within=0.1
+    )
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
-    (folder / "brands.yaml").write_text(yaml.safe_dump({"brands": brands or [
-        {"id": "acme", "name": "Acme Coffee", "platforms": ["x", "instagram"]},
-        {"id": "globex", "name": "Globex Airlines", "platforms": ["x", "facebook"]},
-    ]}))
+    (folder / "brands.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "brands": brands
+                or [
+                    {"id": "acme", "name": "Acme Coffee", "platforms": ["x", "instagram"]},
+                    {"id": "globex", "name": "Globex Airlines", "platforms": ["x", "facebook"]},
+                ]
+            }
+        )
+    )
     alerts = yaml.safe_load((ROOT / "config/alerts.yaml").read_text())
     alerts["slack"]["channel"] = f"#test-{run_id}"
     alerts["negative_spike"].update(threshold=threshold, evaluate_every="1s")
@@ -100,7 +112,10 @@ def start_worker(config_dir: Path, log: Path) -> Worker:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "socialpulse.cli", "--config", str(config_dir), "worker"],
-            stdout=out, stderr=subprocess.STDOUT, env=env)
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     worker = Worker(settings, process, log)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -146,8 +161,7 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     ensure_topics(settings)
     worker = start_worker(folder, tmp_path_factory.mktemp("logs") / "worker.log")
     w = settings.pipeline.worker
-    target = write_worker_target(f"test-{run}", w.metrics_host, w.metrics_port,
-                                 {"test_run": run})
+    target = write_worker_target(f"test-{run}", w.metrics_host, w.metrics_port, {"test_run": run})
     yield worker
     stop_worker(worker)
     target.unlink(missing_ok=True)

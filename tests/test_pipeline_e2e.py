@@ -62,24 +62,38 @@ def kpi(url: str, name: str, brand: str, platform: str) -> float | None:
 
 
 def mention(brand: str, platform: str, text: str, sentiment: Any = None) -> dict[str, Any]:
-    event = {"schema_version": 1, "id": f"m-{uuid.uuid4().hex}",
-             "ts": datetime.now(UTC).isoformat(), "platform": platform, "brand": brand,
-             "author": "@someone", "text": text}
+    event = {
+        "schema_version": 1,
+        "id": f"m-{uuid.uuid4().hex}",
+        "ts": datetime.now(UTC).isoformat(),
+        "platform": platform,
+        "brand": brand,
+        "author": "@someone",
+        "text": text,
+    }
     if sentiment is not None:
         event["sentiment"] = sentiment
     return event
 
 
 def interaction(brand: str, platform: str, kind: str) -> dict[str, Any]:
-    return {"schema_version": 1, "id": f"i-{uuid.uuid4().hex}", "ts": datetime.now(UTC).isoformat(),
-            "platform": platform, "brand": brand, "kind": kind, "content_id": "post-1",
-            "user_id": f"u-{uuid.uuid4().hex[:6]}"}
+    return {
+        "schema_version": 1,
+        "id": f"i-{uuid.uuid4().hex}",
+        "ts": datetime.now(UTC).isoformat(),
+        "platform": platform,
+        "brand": brand,
+        "kind": kind,
+        "content_id": "post-1",
+        "user_id": f"u-{uuid.uuid4().hex[:6]}",
+    }
 
 
 def produce(settings: Settings, topic: str, values: list[Any]) -> None:
     """Send events (dicts as JSON, bytes as they are) keyed by brand, and wait for the acks."""
-    producer = KafkaProducer(bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
-                             acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, acks="all"
+    )
     for value in values:
         if isinstance(value, dict):
             producer.send(topic, key=value["brand"].encode(), value=json.dumps(value).encode())
@@ -119,20 +133,36 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     produce(settings, topics.interactions, interactions[:2])
 
     url = pipeline.metrics_url
-    wait_until(lambda: value(url, "socialpulse_events_counted_total", topic=topics.mentions) == 13
-               and value(url, "socialpulse_events_duplicate_total", topic=topics.interactions) == 2,
-               what="13 mentions counted")
-    wait_until(lambda: value(url, "socialpulse_events_counted_total",
-                             topic=topics.interactions) == 15, what="15 interactions counted")
+    wait_until(
+        lambda: (
+            value(url, "socialpulse_events_counted_total", topic=topics.mentions) == 13
+            and value(url, "socialpulse_events_duplicate_total", topic=topics.interactions) == 2
+        ),
+        what="13 mentions counted",
+    )
+    wait_until(
+        lambda: value(url, "socialpulse_events_counted_total", topic=topics.interactions) == 15,
+        what="15 interactions counted",
+    )
 
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
-    counts = read_windows(client, RedisKeys(settings.pipeline.redis.key_prefix), ["acme"], [300],
-                          settings.pipeline.windows.bucket)[("acme", 300)]
+    counts = read_windows(
+        client,
+        RedisKeys(settings.pipeline.redis.key_prefix),
+        ["acme"],
+        [300],
+        settings.pipeline.windows.bucket,
+    )[("acme", 300)]
     assert counts == {
-        ("mentions", "x"): 10, ("mentions_positive", "x"): 3, ("mentions_neutral", "x"): 3,
-        ("mentions_negative", "x"): 4, ("mentions", "instagram"): 3,
-        ("mentions_positive", "instagram"): 3, ("likes", "instagram"): 7,
-        ("shares", "instagram"): 3, ("impressions", "x"): 5,
+        ("mentions", "x"): 10,
+        ("mentions_positive", "x"): 3,
+        ("mentions_neutral", "x"): 3,
+        ("mentions_negative", "x"): 4,
+        ("mentions", "instagram"): 3,
+        ("mentions_positive", "instagram"): 3,
+        ("likes", "instagram"): 7,
+        ("shares", "instagram"): 3,
+        ("impressions", "x"): 5,
     }
 
     assert kpi(url, "mentions", "acme", "x") == 10
@@ -156,8 +186,12 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -
     missing_id = mention("globex", "facebook", "hello")
     del missing_id["id"]
     wrong_type = {**mention("globex", "facebook", "hello"), "id": 42}
-    bad = [b"not json", json.dumps(missing_id).encode(), json.dumps(wrong_type).encode(),
-           b"\xff\xfe\x00"]
+    bad = [
+        b"not json",
+        json.dumps(missing_id).encode(),
+        json.dumps(wrong_type).encode(),
+        b"\xff\xfe\x00",
+    ]
     produce(settings, topics.mentions, [*bad, mention("globex", "facebook", "fine", "neutral")])
 
     url = pipeline.metrics_url
@@ -167,13 +201,18 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -
 
     wait_until(lambda: invalid("invalid_fields") == 2, what="2 invalid_fields")
     assert (invalid("not_json"), invalid("not_utf8"), invalid("oversize")) == (1, 1, None)
-    wait_until(lambda: kpi(url, "mentions_neutral", "globex", "facebook") == 1,
-               what="the valid mention after the bad ones to be counted")
+    wait_until(
+        lambda: kpi(url, "mentions_neutral", "globex", "facebook") == 1,
+        what="the valid mention after the bad ones to be counted",
+    )
 
-    consumer = KafkaConsumer(topics.dead_letter,
-                             bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=15000,
-                             group_id=None)
+    consumer = KafkaConsumer(
+        topics.dead_letter,
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=15000,
+        group_id=None,
+    )
     letters = []
     for record in consumer:
         letters.append((record.value, dict(record.headers)))
@@ -184,7 +223,9 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -
     assert set(by_value) == set(bad)
     assert by_value[b"not json"]["reason"] == b"not_json"
     assert by_value[json.dumps(missing_id).encode()]["detail"] == b"id: required field is missing"
-    assert by_value[json.dumps(wrong_type).encode()]["detail"] == b"id: Input should be a valid string"
+    assert (
+        by_value[json.dumps(wrong_type).encode()]["detail"] == b"id: Input should be a valid string"
+    )
     assert by_value[b"\xff\xfe\x00"]["reason"] == b"not_utf8"
     assert by_value[b"not json"]["source_topic"] == topics.mentions.encode()
     assert int(by_value[b"not json"]["source_offset"]) >= 0
@@ -195,12 +236,20 @@ def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics
     threshold = settings.alerts.negative_spike.threshold  # 5 in the test config
-    produce(settings, topics.mentions,
-            [mention("globex", "x", "Worst airline ever, awful and rude staff") for _ in range(threshold - 1)]
-            + [mention("globex", "x", "on time, nice", "positive")])
+    produce(
+        settings,
+        topics.mentions,
+        [
+            mention("globex", "x", "Worst airline ever, awful and rude staff")
+            for _ in range(threshold - 1)
+        ]
+        + [mention("globex", "x", "on time, nice", "positive")],
+    )
     url = pipeline.metrics_url
-    wait_until(lambda: kpi(url, "mentions_negative", "globex", "x") == threshold - 1,
-               what="negatives below threshold counted")
+    wait_until(
+        lambda: kpi(url, "mentions_negative", "globex", "x") == threshold - 1,
+        what="negatives below threshold counted",
+    )
     time.sleep(2.5)  # two evaluation rounds below the threshold
     assert stub_messages(settings) == []
 
@@ -208,24 +257,31 @@ def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
     [message] = wait_until(lambda: stub_messages(settings), what="the Slack message")
     assert message["method"] == "chat.postMessage"
     assert message["channel"] == settings.alerts.slack.channel
-    assert message["text"] == ("[CRITICAL] Negative mention spike: Globex Airlines (globex) on x: "
-                               f"{threshold} negative mentions in the last 5m (threshold {threshold})")
+    assert message["text"] == (
+        "[CRITICAL] Negative mention spike: Globex Airlines (globex) on x: "
+        f"{threshold} negative mentions in the last 5m (threshold {threshold})"
+    )
     fields = [f["text"] for f in message["blocks"][1]["fields"]]
     assert f"*Negative mentions (5m)*\n{threshold} (threshold {threshold})" in fields
     assert "*Platform*\nx" in fields
 
     # Still above the threshold and rising: not repeated.
     produce(settings, topics.mentions, [mention("globex", "x", "x", "negative") for _ in range(3)])
-    wait_until(lambda: kpi(url, "mentions_negative", "globex", "x") == threshold + 3,
-               what="more negatives counted")
+    wait_until(
+        lambda: kpi(url, "mentions_negative", "globex", "x") == threshold + 3,
+        what="more negatives counted",
+    )
     time.sleep(3)
     assert len(stub_messages(settings)) == 1
-    assert value(url, "socialpulse_alerts_sent_total", rule="negative_spike",
-                 severity="critical") == 1
+    assert (
+        value(url, "socialpulse_alerts_sent_total", rule="negative_spike", severity="critical") == 1
+    )
 
 
 def prometheus_query(settings: Settings, expr: str) -> dict[str, Any]:
-    url = f"{settings.pipeline.prometheus.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    url = f"{settings.pipeline.prometheus.url}/api/v1/query?" + urllib.parse.urlencode(
+        {"query": expr}
+    )
     with urllib.request.urlopen(url, timeout=10) as response:
         return dict(json.load(response))
 
@@ -251,4 +307,6 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
                 query = target["expr"].replace("$brand", "acme").replace("$platform", ".*")
                 reply = prometheus_query(settings, query)
                 assert reply["status"] == "success", (board.name, panel["title"], reply)
-                assert reply["data"]["result"], f"{board.name}: '{panel['title']}' has no data: {query}"
+                assert reply["data"]["result"], (
+                    f"{board.name}: '{panel['title']}' has no data: {query}"
+                )

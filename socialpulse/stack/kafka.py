@@ -37,18 +37,35 @@ def resolve_jars(folder: Path, maven_cache: Path) -> Path:
     if done.is_file():
         return lib
     mvn = require_maven()
-    print(f"kafka: resolving Apache Kafka {KAFKA_VERSION} from Maven Central into {maven_cache} "
-          "(first run only) ...", flush=True)
+    print(
+        f"kafka: resolving Apache Kafka {KAFKA_VERSION} from Maven Central into {maven_cache} "
+        "(first run only) ...",
+        flush=True,
+    )
     lib.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [mvn, "-B", "-q", "-f", str(_resource("kafka-pom.xml")),
-         f"-Dmaven.repo.local={maven_cache}", f"-Dkafka.version={KAFKA_VERSION}",
-         "dependency:copy-dependencies", f"-DoutputDirectory={lib}", "-DincludeScope=runtime"],
-        capture_output=True, text=True, check=False)
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(_resource("kafka-pom.xml")),
+            f"-Dmaven.repo.local={maven_cache}",
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={lib}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0 or not (lib / f"kafka_2.13-{KAFKA_VERSION}.jar").is_file():
-        raise StackError("kafka: mvn could not resolve the broker from Maven Central:\n"
-                         f"{(result.stdout + result.stderr).strip()[-1500:]}\n"
-                         "Check that Maven Central is reachable, then run `socialpulse stack up` again.")
+        raise StackError(
+            "kafka: mvn could not resolve the broker from Maven Central:\n"
+            f"{(result.stdout + result.stderr).strip()[-1500:]}\n"
+            "Check that Maven Central is reachable, then run `socialpulse stack up` again."
+        )
     done.write_text(KAFKA_VERSION)
     return lib
 
@@ -57,27 +74,31 @@ def server_properties(folder: Path, port: int) -> Path:
     """Write the broker's server.properties (127.0.0.1 only; controller on port + 1)."""
     controller = port + 1
     props = folder / "server.properties"
-    props.write_text("\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{controller}",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
-        f"log.dirs={folder / 'data'}",
-        "num.partitions=6",
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        # One local broker: no point waiting for more group members before the first rebalance.
-        "group.initial.rebalance.delay.ms=0",
-        "log.retention.hours=48",
-        "",
-    ]))
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={folder / 'data'}",
+                "num.partitions=6",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                # One local broker: no point waiting for more members before the first rebalance.
+                "group.initial.rebalance.delay.ms=0",
+                "log.retention.hours=48",
+                "",
+            ]
+        )
+    )
     return props
 
 
@@ -90,20 +111,44 @@ def prepare(folder: Path, maven_cache: Path, port: int) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(
-        [java, "-cp", f"{lib}/*", f"-Dlog4j.configuration=file:{_resource('kafka-log4j.properties')}",
-         "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-        capture_output=True, text=True, check=False)
+        [
+            java,
+            "-cp",
+            f"{lib}/*",
+            f"-Dlog4j.configuration=file:{_resource('kafka-log4j.properties')}",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(props),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
-        raise StackError(f"kafka: formatting storage in {folder / 'data'} failed:\n"
-                         f"{(result.stdout + result.stderr).strip()[-1500:]}")
+        raise StackError(
+            f"kafka: formatting storage in {folder / 'data'} failed:\n"
+            f"{(result.stdout + result.stderr).strip()[-1500:]}"
+        )
 
 
 def command(folder: Path) -> list[str]:
     """The broker's command line."""
     java = require_java()
-    return [java, f"-Xms256m", f"-Xmx{HEAP}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration=file:{_resource('kafka-log4j.properties')}",
-            "-cp", f"{lib_dir(folder)}/*", "kafka.Kafka", str(folder / "server.properties")]
+    return [
+        java,
+        "-Xms256m",
+        f"-Xmx{HEAP}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j.configuration=file:{_resource('kafka-log4j.properties')}",
+        "-cp",
+        f"{lib_dir(folder)}/*",
+        "kafka.Kafka",
+        str(folder / "server.properties"),
+    ]
 
 
 def answers(bootstrap: str) -> bool:
@@ -112,8 +157,9 @@ def answers(bootstrap: str) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                 client_id="socialpulse-probe")
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=3000, client_id="socialpulse-probe"
+        )
     except KafkaError:
         return False
     try:

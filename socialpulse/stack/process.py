@@ -71,14 +71,14 @@ class Service:
         return pid if pid_alive(pid) else None
 
     def status(self) -> str:
-        """running | starting-or-unhealthy | stopped | port-taken (by a process we did not start)."""
+        """running | unhealthy | stopped | port-taken (by a process we did not start)."""
         pid = self.pid()
         if pid is None:
             return "port-taken" if port_in_use(self.port) else "stopped"
         return "running" if self.probe() else "unhealthy"
 
     def start(self) -> str:
-        """Start the service unless ours already runs; wait until it answers. Returns what it did."""
+        """Start the service unless ours runs; wait until it answers. Returns what it did."""
         pid = self.pid()
         if pid is not None and self.probe():
             return f"{self.name}: already running (pid {pid}, port {self.port})"
@@ -88,28 +88,38 @@ class Service:
             raise StackError(
                 f"{self.name}: port {self.port} on 127.0.0.1 is in use by a program this checkout "
                 f"did not start. Stop that program (if it is another SocialPulse checkout's stack: "
-                f"`socialpulse stack down` there), or change {self.config_hint}.")
+                f"`socialpulse stack down` there), or change {self.config_hint}."
+            )
         self.folder.mkdir(parents=True, exist_ok=True)
         self.prepare()
         argv = list(self.command())
         with self.log_file.open("ab") as log:
             log.write(f"\n--- starting {time.strftime('%Y-%m-%d %H:%M:%S')}: {argv[0]}\n".encode())
             log.flush()
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                    env={**os.environ, **self.env})
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **self.env},
+            )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise StackError(f"{self.name}: exited with code {proc.returncode} at start; "
-                                 f"last lines of {self.log_file}:\n{self.log_tail()}")
+                raise StackError(
+                    f"{self.name}: exited with code {proc.returncode} at start; "
+                    f"last lines of {self.log_file}:\n{self.log_tail()}"
+                )
             if self.probe():
                 return f"{self.name}: started (pid {proc.pid}, port {self.port})"
             time.sleep(0.5)
-        raise StackError(f"{self.name}: did not answer on port {self.port} within "
-                         f"{self.start_timeout:.0f}s; last lines of {self.log_file}:\n"
-                         f"{self.log_tail()}")
+        raise StackError(
+            f"{self.name}: did not answer on port {self.port} within "
+            f"{self.start_timeout:.0f}s; last lines of {self.log_file}:\n"
+            f"{self.log_tail()}"
+        )
 
     def stop(self, timeout: float = 30.0) -> str:
         """Stop our process (SIGTERM, then SIGKILL after ``timeout``)."""

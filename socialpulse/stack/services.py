@@ -42,7 +42,9 @@ def worker_targets_dir() -> Path:
     return state_dir() / "prometheus" / "targets"
 
 
-def write_worker_target(name: str, host: str, port: int, labels: dict[str, str] | None = None) -> Path:
+def write_worker_target(
+    name: str, host: str, port: int, labels: dict[str, str] | None = None
+) -> Path:
     """Register a worker's /metrics address with the local Prometheus."""
     folder = worker_targets_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,38 +73,69 @@ def build_services(settings: Settings) -> list[Service]:
     stub_port = settings.alerts.slack.stub_port
     return [
         Service(
-            name="kafka", port=kafka_port, folder=kafka_dir,
+            name="kafka",
+            port=kafka_port,
+            folder=kafka_dir,
             prepare=lambda: kafka.prepare(kafka_dir, state / "m2", kafka_port),
             command=lambda: kafka.command(kafka_dir),
             probe=lambda: kafka.answers(pipeline.kafka.bootstrap_servers),
             config_hint="kafka.bootstrap_servers in config/socialpulse.yaml",
-            start_timeout=90),
+            start_timeout=90,
+        ),
         Service(
-            name="redis", port=redis_port, folder=state / "redis",
-            command=lambda: [ensure_debian_program("redis-server", "redis-server"),
-                             "--bind", "127.0.0.1", "--port", str(redis_port),
-                             "--dir", str(state / "redis"), "--appendonly", "yes",
-                             "--save", "", "--daemonize", "no"],
+            name="redis",
+            port=redis_port,
+            folder=state / "redis",
+            command=lambda: [
+                ensure_debian_program("redis-server", "redis-server"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis_port),
+                "--dir",
+                str(state / "redis"),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ],
             probe=lambda: _redis_answers(redis_port),
-            config_hint="redis.url in config/socialpulse.yaml"),
+            config_hint="redis.url in config/socialpulse.yaml",
+        ),
         Service(
-            name="prometheus", port=prom_port, folder=prom_dir,
+            name="prometheus",
+            port=prom_port,
+            folder=prom_dir,
             prepare=prometheus_prepare,
-            command=lambda: [ensure_debian_program("prometheus", "prometheus"),
-                             f"--config.file={prom_dir / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={prom_dir / 'data'}",
-                             "--storage.tsdb.retention.time=2d",
-                             f"--web.listen-address=127.0.0.1:{prom_port}",
-                             "--web.enable-lifecycle"],
+            command=lambda: [
+                ensure_debian_program("prometheus", "prometheus"),
+                f"--config.file={prom_dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={prom_dir / 'data'}",
+                "--storage.tsdb.retention.time=2d",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--web.enable-lifecycle",
+            ],
             probe=lambda: _http_ok(f"http://127.0.0.1:{prom_port}/-/ready"),
-            config_hint="prometheus.url in config/socialpulse.yaml"),
+            config_hint="prometheus.url in config/socialpulse.yaml",
+        ),
         Service(
-            name="slack-stub", port=stub_port, folder=state / "slack-stub",
-            command=lambda: [sys.executable, "-m", "socialpulse.slack_stub", "--port",
-                             str(stub_port), "--record",
-                             str(state / "slack-stub" / "messages.jsonl")],
+            name="slack-stub",
+            port=stub_port,
+            folder=state / "slack-stub",
+            command=lambda: [
+                sys.executable,
+                "-m",
+                "socialpulse.slack_stub",
+                "--port",
+                str(stub_port),
+                "--record",
+                str(state / "slack-stub" / "messages.jsonl"),
+            ],
             probe=lambda: _http_ok(f"http://127.0.0.1:{stub_port}/stub/health"),
-            config_hint="slack.stub_url in config/alerts.yaml"),
+            config_hint="slack.stub_url in config/alerts.yaml",
+        ),
     ]
 
 

@@ -49,14 +49,17 @@ def test_durations() -> None:
 
 def test_bad_duration_names_file_and_key(config: Path) -> None:
     edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="7x"))
-    assert error(config) == ("alerts.yaml: negative_spike.window: '7x' is not a duration "
-                             "(use 30s, 5m, 1h)")
+    assert error(config) == (
+        "alerts.yaml: negative_spike.window: '7x' is not a duration (use 30s, 5m, 1h)"
+    )
 
 
 def test_unknown_key_is_refused(config: Path) -> None:
     edit(config, "socialpulse.yaml", lambda d: d["kafka"].update(partitons=3))
-    assert error(config) == ("socialpulse.yaml: kafka.partitons: unknown key (check its spelling "
-                             "against the documented keys)")
+    assert error(config) == (
+        "socialpulse.yaml: kafka.partitons: unknown key (check its spelling "
+        "against the documented keys)"
+    )
 
 
 def test_wrong_type_in_a_list_item(config: Path) -> None:
@@ -76,21 +79,27 @@ def test_duplicate_brand(config: Path) -> None:
 
 def test_rule_window_must_be_a_rolling_window(config: Path) -> None:
     edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="15m"))
-    assert error(config) == ("alerts.yaml: negative_spike.window: 15m is not a rolling window of "
-                             "socialpulse.yaml (windows.rolling: [5m]); use one of those or add it there")
+    assert error(config) == (
+        "alerts.yaml: negative_spike.window: 15m is not a rolling window of "
+        "socialpulse.yaml (windows.rolling: [5m]); use one of those or add it there"
+    )
 
 
 def test_not_yaml_and_missing_file(config: Path) -> None:
     (config / "brands.yaml").write_text("brands: [unclosed")
     assert error(config).startswith("brands.yaml: not valid YAML:")
     (config / "brands.yaml").unlink()
-    assert error(config) == "brands.yaml: file not found (copy it from the project's config/ folder)"
+    assert (
+        error(config) == "brands.yaml: file not found (copy it from the project's config/ folder)"
+    )
 
 
 def test_env_overrides_are_validated_too(config: Path) -> None:
-    settings = load_settings(config, {"SOCIALPULSE_KAFKA_BOOTSTRAP": "kafka:19092",
-                                      "SOCIALPULSE_METRICS_PORT": "9400"})
+    settings = load_settings(
+        config, {"SOCIALPULSE_KAFKA_BOOTSTRAP": "kafka:19092", "SOCIALPULSE_METRICS_PORT": "9400"}
+    )
     assert settings.pipeline.kafka.bootstrap_servers == "kafka:19092"
     assert settings.pipeline.worker.metrics_port == 9400
     assert error(config, {"SOCIALPULSE_REDIS_URL": "localhost"}) == (
-        "socialpulse.yaml: redis.url: 'localhost' is not a Redis URL (e.g. redis://127.0.0.1:6379/0)")
+        "socialpulse.yaml: redis.url: 'localhost' is not a Redis URL (e.g. redis://127.0.0.1:6379/0)"
+    )

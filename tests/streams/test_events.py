@@ -9,10 +9,23 @@ import pytest
 
 from streams.events import MAX_EVENT_BYTES, Interaction, InvalidEvent, Mention, decode
 
-MENTION = {"id": "m-1", "ts": "2026-11-22T09:30:00Z", "platform": "X", "brand": "Acme",
-           "author": "@jo", "text": "love it"}
-INTERACTION = {"id": "i-1", "ts": "2026-11-22T09:30:00+08:00", "platform": "weibo",
-               "brand": "acme", "kind": "Like", "content_id": "p1", "user_id": "u1"}
+MENTION = {
+    "id": "m-1",
+    "ts": "2026-11-22T09:30:00Z",
+    "platform": "X",
+    "brand": "Acme",
+    "author": "@jo",
+    "text": "love it",
+}
+INTERACTION = {
+    "id": "i-1",
+    "ts": "2026-11-22T09:30:00+08:00",
+    "platform": "weibo",
+    "brand": "acme",
+    "kind": "Like",
+    "content_id": "p1",
+    "user_id": "u1",
+}
 
 
 def raw(obj: object) -> bytes:
@@ -39,25 +52,47 @@ def test_upstream_sentiment_label_or_score_is_accepted(sentiment: object) -> Non
     assert isinstance(decode(raw({**MENTION, "sentiment": sentiment}), Mention), Mention)
 
 
-@pytest.mark.parametrize(("payload", "reason", "detail"), [
-    (b"not json", "not_json", "not JSON: Invalid JSON: expected ident at line 1 column 2"),
-    (b"[1, 2]", "not_json", "not a JSON object"),
-    (b"\xff\xfe{}", "not_utf8", "not UTF-8: invalid start byte at byte 0"),
-    (None, "not_json", "empty message (tombstone)"),
-    (raw({k: v for k, v in MENTION.items() if k != "id"}), "invalid_fields",
-     "id: required field is missing"),
-    (raw({**MENTION, "id": 42}), "invalid_fields", "id: Input should be a valid string"),
-    (raw({**MENTION, "ts": "yesterday"}), "invalid_fields",
-     "ts: Input should be a valid datetime or date, input is too short"),
-    (raw({**MENTION, "ts": "2026-11-22T09:30:00"}), "invalid_fields",
-     "ts: Input should have timezone info"),
-    (raw({**MENTION, "sentiment": "angry"}), "invalid_fields",
-     "sentiment: sentiment 'angry' is not one of positive, negative, neutral"),
-    (raw({**MENTION, "sentiment": 3}), "invalid_fields",
-     "sentiment: sentiment score 3 is outside [-1, 1]"),
-    (raw({**MENTION, "schema_version": 2}), "unknown_schema_version", "schema_version must be 1"),
-    (raw({"id": "m"}), "invalid_fields", "ts: required field is missing (and 4 more)"),
-])
+@pytest.mark.parametrize(
+    ("payload", "reason", "detail"),
+    [
+        (b"not json", "not_json", "not JSON: Invalid JSON: expected ident at line 1 column 2"),
+        (b"[1, 2]", "not_json", "not a JSON object"),
+        (b"\xff\xfe{}", "not_utf8", "not UTF-8: invalid start byte at byte 0"),
+        (None, "not_json", "empty message (tombstone)"),
+        (
+            raw({k: v for k, v in MENTION.items() if k != "id"}),
+            "invalid_fields",
+            "id: required field is missing",
+        ),
+        (raw({**MENTION, "id": 42}), "invalid_fields", "id: Input should be a valid string"),
+        (
+            raw({**MENTION, "ts": "yesterday"}),
+            "invalid_fields",
+            "ts: Input should be a valid datetime or date, input is too short",
+        ),
+        (
+            raw({**MENTION, "ts": "2026-11-22T09:30:00"}),
+            "invalid_fields",
+            "ts: Input should have timezone info",
+        ),
+        (
+            raw({**MENTION, "sentiment": "angry"}),
+            "invalid_fields",
+            "sentiment: sentiment 'angry' is not one of positive, negative, neutral",
+        ),
+        (
+            raw({**MENTION, "sentiment": 3}),
+            "invalid_fields",
+            "sentiment: sentiment score 3 is outside [-1, 1]",
+        ),
+        (
+            raw({**MENTION, "schema_version": 2}),
+            "unknown_schema_version",
+            "schema_version must be 1",
+        ),
+        (raw({"id": "m"}), "invalid_fields", "ts: required field is missing (and 4 more)"),
+    ],
+)
 def test_bad_mentions_get_a_reason(payload: bytes | None, reason: str, detail: str) -> None:
     assert decode(payload, Mention) == InvalidEvent(reason, detail)
 
@@ -71,5 +106,6 @@ def test_unknown_interaction_kind_is_named() -> None:
 
 def test_oversize_message_is_refused_before_parsing() -> None:
     result = decode(b" " * (MAX_EVENT_BYTES + 1), Mention)
-    assert result == InvalidEvent("oversize", f"{MAX_EVENT_BYTES + 1} bytes is over the "
-                                              f"{MAX_EVENT_BYTES} limit")
+    assert result == InvalidEvent(
+        "oversize", f"{MAX_EVENT_BYTES + 1} bytes is over the {MAX_EVENT_BYTES} limit"
+    )

@@ -28,27 +28,38 @@ def test_ttl_covers_the_longest_window() -> None:
 
 
 def test_bucket_hashes_add_up_per_counter_and_platform() -> None:
-    counts = sum_buckets([{"mentions|x": "2", "likes|x": "1"}, {"mentions|x": 3, "mentions|tiktok": "1"}])
+    counts = sum_buckets(
+        [{"mentions|x": "2", "likes|x": "1"}, {"mentions|x": 3, "mentions|tiktok": "1"}]
+    )
     assert counts == {("mentions", "x"): 5, ("likes", "x"): 1, ("mentions", "tiktok"): 1}
     assert by_counter(counts, "mentions") == {"x": 5, "tiktok": 1}
 
 
 def test_batch_plan_counts_valid_events_and_rejects_bad_ones() -> None:
-    good = (b'{"id":"m1","ts":"2026-11-22T09:30:05Z","platform":"x","brand":"acme",'
-            b'"author":"a","text":"t","sentiment":"negative"}')
-    messages = [RawMessage("mentions", 0, 1, b"acme", good),
-                RawMessage("mentions", 0, 2, b"acme", b"{oops")]
+    good = (
+        b'{"id":"m1","ts":"2026-11-22T09:30:05Z","platform":"x","brand":"acme",'
+        b'"author":"a","text":"t","sentiment":"negative"}'
+    )
+    messages = [
+        RawMessage("mentions", 0, 1, b"acme", good),
+        RawMessage("mentions", 0, 2, b"acme", b"{oops"),
+    ]
     plan = plan_batch(messages, "mention", 10)
     ts = int(datetime(2026, 11, 22, 9, 30, tzinfo=UTC).timestamp())
-    assert plan.counted == [CountedEvent("acme", "m1", ts, ["mentions|x", "mentions_negative|x"],
-                                         sentiment_source="upstream")]
+    assert plan.counted == [
+        CountedEvent(
+            "acme", "m1", ts, ["mentions|x", "mentions_negative|x"], sentiment_source="upstream"
+        )
+    ]
     assert [(m.offset, r.reason) for m, r in plan.rejected] == [(2, "not_json")]
     assert isinstance(plan.rejected[0][1], InvalidEvent)
 
 
 def test_interaction_batch_uses_catalog_counter_names() -> None:
-    event = (b'{"id":"i1","ts":"2026-11-22T09:30:05Z","platform":"tiktok","brand":"acme",'
-             b'"kind":"video_complete","content_id":"c","user_id":"u"}')
+    event = (
+        b'{"id":"i1","ts":"2026-11-22T09:30:05Z","platform":"tiktok","brand":"acme",'
+        b'"kind":"video_complete","content_id":"c","user_id":"u"}'
+    )
     plan = plan_batch([RawMessage("interactions", 3, 9, b"acme", event)], "interaction", 60)
     assert plan.counted[0].fields == ["video_completes|tiktok"]
     assert plan.counted[0].bucket % 60 == 0
