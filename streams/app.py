@@ -93,6 +93,7 @@ def create_app(settings: Settings) -> faust.App:
         for event in applied:
             if event.sentiment_source:
                 metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
+        deliveries = []
         for message, invalid in plan.rejected:
             metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
             log.warning(
@@ -103,7 +104,7 @@ def create_app(settings: Settings) -> faust.App:
                 invalid.reason,
                 invalid.detail,
             )
-            await dead_letter_topic.send(
+            delivery = await dead_letter_topic.send(
                 key=message.key,
                 value=message.value or b"",
                 headers={
@@ -115,6 +116,10 @@ def create_app(settings: Settings) -> faust.App:
                     "dead_lettered_at": str(time.time()).encode(),
                 },
             )
+            deliveries.append(delivery)
+        # Wait for the broker's ack: the batch's source offsets are committed right after, and a
+        # dead letter must not be lost to a crash in between.
+        await asyncio.gather(*deliveries)
 
     worker = pipeline.worker
 

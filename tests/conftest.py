@@ -152,7 +152,7 @@ def run_id() -> str:
 @pytest.fixture(scope="module")
 def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """One real worker on its own topics, shared by the tests of a module."""
-    from socialpulse.stack.services import worker_targets_dir, write_worker_target
+    from socialpulse.stack.services import write_worker_target
     from streams.topics import ensure_topics
 
     run = uuid.uuid4().hex[:10]
@@ -166,4 +166,3 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     stop_worker(worker)
     target.unlink(missing_ok=True)
     shutil.rmtree(state_dir() / "faust" / w.app_id, ignore_errors=True)
-    assert target.parent == worker_targets_dir()

@@ -71,7 +71,8 @@ def test_services_use_the_env_overrides_the_settings_know() -> None:
     assert targets[0]["targets"] == ["worker:9300"]
 
 
-def test_prometheus_config_passes_promtool() -> None:
+def test_prometheus_config_passes_promtool(stack) -> None:
+    # `stack` installs Debian's prometheus package, which ships promtool.
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     done = subprocess.run(
         [promtool, "check", "config", str(ROOT / "config/prometheus/prometheus.yml")],

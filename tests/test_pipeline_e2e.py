@@ -145,6 +145,11 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
         what="15 interactions counted",
     )
 
+    consumer = KafkaConsumer(bootstrap_servers=settings.pipeline.kafka.bootstrap_servers)
+    for topic in (topics.mentions, topics.interactions, topics.dead_letter):
+        assert len(consumer.partitions_for_topic(topic)) == settings.pipeline.kafka.partitions
+    consumer.close()
+
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
     counts = read_windows(
         client,
