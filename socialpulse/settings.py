@@ -27,10 +27,10 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from socialpulse.paths import project_home
+from streams.windows import MAX_BUCKETS, WindowPlan, tier_for
 
 M = TypeVar("M", bound=BaseModel)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
@@ -119,20 +119,22 @@ class RedisSettings(_Strict):
 
 
 class WindowSettings(_Strict):
-    bucket: Duration = 10
-    rolling: list[Duration] = Field(default_factory=lambda: [300])
+    rolling: list[Duration] = Field(default_factory=lambda: [60, 300, 900, 3600, 86400])
+    allowed_lateness: Duration = 600
+    max_future: Duration = 300
 
-    @model_validator(mode="after")
-    def _windows_fit_buckets(self) -> WindowSettings:
-        if not self.rolling:
-            raise ValueError("rolling: list at least one window, e.g. [5m]")
-        for window in self.rolling:
-            if window % self.bucket:
+    @field_validator("rolling")
+    @classmethod
+    def _windows_have_a_tier(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("list at least one window, e.g. [5m]")
+        for window in value:
+            if tier_for(window) is None:
                 raise ValueError(
-                    f"rolling window {format_duration(window)} is not a whole number of "
-                    f"{format_duration(self.bucket)} buckets"
+                    f"{format_duration(window)} is not a whole number of 10s buckets or is "
+                    f"longer than {MAX_BUCKETS} hours"
                 )
-        return self
+        return sorted(set(value))
 
 
 class WorkerSettings(_Strict):
@@ -227,6 +229,12 @@ class Settings(BaseModel):
     pipeline: PipelineFile
     brands: BrandsFile
     alerts: AlertsFile
+
+    @property
+    def window_plan(self) -> WindowPlan:
+        """Bucket tiers, expiries and lateness rules for the configured windows."""
+        w = self.pipeline.windows
+        return WindowPlan.of(w.rolling, w.allowed_lateness, w.max_future)
 
     @property
     def brand_ids(self) -> list[str]:

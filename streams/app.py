@@ -25,7 +25,6 @@ from socialpulse.settings import Settings
 from streams import metrics
 from streams.batch import EventType, RawMessage, plan_batch
 from streams.redis_counts import AsyncCountStore, CountedEvent, RedisKeys
-from streams.windows import bucket_ttl
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +65,8 @@ def create_app(settings: Settings) -> faust.App:
 
     client = aredis.Redis.from_url(pipeline.redis.url, decode_responses=True)
     keys = RedisKeys(pipeline.redis.key_prefix)
-    store = AsyncCountStore(
-        client,
-        keys,
-        pipeline.windows.bucket,
-        bucket_ttl(max(pipeline.windows.rolling), pipeline.windows.bucket),
-    )
+    window_plan = settings.window_plan
+    store = AsyncCountStore(client, keys, window_plan)
 
     async def process(events: Sequence[Any], event_type: EventType) -> None:
         messages = [
@@ -86,7 +81,8 @@ def create_app(settings: Settings) -> faust.App:
         ]
         topic = messages[0].topic
         metrics.EVENTS_CONSUMED.labels(topic).inc(len(messages))
-        plan = plan_batch(messages, event_type, pipeline.windows.bucket)
+        plan = plan_batch(messages, event_type, window_plan, time.time())
+        metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
         applied = await _apply_with_retry(store, plan.counted)
         metrics.EVENTS_COUNTED.labels(topic).inc(len(applied))
         metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - len(applied))

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from socialpulse.settings import format_duration
 from streams.counters import interaction_fields, mention_fields
 from streams.events import Interaction, InvalidEvent, Mention, decode
 from streams.redis_counts import CountedEvent
 from streams.sentiment import mention_sentiment
-from streams.windows import bucket_start
+from streams.windows import WindowPlan
 
 EventType = Literal["mention", "interaction"]
 
@@ -32,35 +33,43 @@ class BatchPlan:
 
     counted: list[CountedEvent] = field(default_factory=list)
     rejected: list[tuple[RawMessage, InvalidEvent]] = field(default_factory=list)
+    too_late: list[RawMessage] = field(default_factory=list)
 
 
 def plan_batch(
-    messages: Sequence[RawMessage], event_type: EventType, bucket_seconds: int
+    messages: Sequence[RawMessage], event_type: EventType, windows: WindowPlan, now: float
 ) -> BatchPlan:
-    """Decode every message; valid ones become counter updates, the others rejects with a reason."""
+    """Decode every message: valid, timely ones become counter updates; events older than the
+    allowed lateness are set aside as too late; the others are rejects with a reason."""
+    model: type[Mention] | type[Interaction] = Mention if event_type == "mention" else Interaction
     plan = BatchPlan()
     for message in messages:
-        if event_type == "mention":
-            mention = decode(message.value, Mention)
-            if isinstance(mention, InvalidEvent):
-                plan.rejected.append((message, mention))
-                continue
-            sentiment = mention_sentiment(mention)
-            event: Mention | Interaction = mention
-            fields, source = mention_fields(mention, sentiment), sentiment.source
-        else:
-            interaction = decode(message.value, Interaction)
-            if isinstance(interaction, InvalidEvent):
-                plan.rejected.append((message, interaction))
-                continue
-            event, fields, source = interaction, interaction_fields(interaction), None
-        plan.counted.append(
-            CountedEvent(
-                brand=event.brand,
-                event_id=event.id,
-                bucket=bucket_start(event.ts, bucket_seconds),
-                fields=fields,
-                sentiment_source=source,
+        event = decode(message.value, model)
+        if isinstance(event, InvalidEvent):
+            plan.rejected.append((message, event))
+            continue
+        ts = event.ts.timestamp()
+        timing = windows.timing(ts, now)
+        if timing == "too_late":
+            plan.too_late.append(message)
+            continue
+        if timing == "future":
+            ahead = format_duration(windows.max_future)
+            plan.rejected.append(
+                (
+                    message,
+                    InvalidEvent(
+                        "ts_in_future",
+                        f"ts: {event.ts.isoformat()} is more than {ahead} ahead of now",
+                    ),
+                )
             )
-        )
+            continue
+        source: str | None = None
+        if isinstance(event, Mention):
+            sentiment = mention_sentiment(event)
+            fields, source = mention_fields(event, sentiment), sentiment.source
+        else:
+            fields = interaction_fields(event)
+        plan.counted.append(CountedEvent(event.brand, event.id, ts, fields, source))
     return plan

@@ -48,6 +48,11 @@ EVENTS_INVALID = Counter(
     "Messages that could not be decoded, sent to the dead-letter topic, by reason.",
     ["topic", "reason"],
 )
+EVENTS_TOO_LATE = Counter(
+    "socialpulse_events_too_late_total",
+    "Events older than the allowed lateness when they arrived, left out of the KPIs.",
+    ["topic"],
+)
 SENTIMENT_SOURCE = Counter(
     "socialpulse_mentions_sentiment_total",
     "Mentions by where their sentiment came from: upstream (in the event) or vader (scored here).",
@@ -91,11 +96,9 @@ class RollingCountsCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Read all windows in one Redis round trip and yield one gauge family per counter."""
-        windows = self.settings.pipeline.windows
+        plan = self.settings.window_plan
         try:
-            counts = read_windows(
-                self.client, self.keys, self.settings.brand_ids, windows.rolling, windows.bucket
-            )
+            counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
         except redis.RedisError as exc:
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
@@ -111,11 +114,13 @@ class RollingCountsCollector(Collector):
             for counter in ALL_COUNTERS
         }
         for brand in self.settings.brands.brands:
-            for window in windows.rolling:
+            # Configured platforms always get a series (0 when quiet) so boards show a flat
+            # line, not "no data"; a platform not in config gets one in every window once it
+            # has events in any, so its series do not come and go with the window.
+            seen = (p for w in plan.windows for _, p in counts[(brand.id, w)])
+            platforms = list(dict.fromkeys([*brand.platforms, *seen]))
+            for window in plan.windows:
                 found = counts[(brand.id, window)]
-                # Configured platforms always get a series (0 when quiet) so boards show a flat
-                # line, not "no data"; a platform not in config still shows once it has events.
-                platforms = list(dict.fromkeys([*brand.platforms, *(p for _, p in found)]))
                 for counter, family in families.items():
                     for platform in platforms:
                         family.add_metric(

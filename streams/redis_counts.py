@@ -1,10 +1,13 @@
-"""Rolling counters in Redis: one hash per brand and event-time bucket, TTL on every key.
+"""Rolling counters in Redis: one hash per brand, bucket tier and event-time bucket.
 
 Keys carry the brand as a hash tag, so all of one brand's keys live in one Redis Cluster slot
 and a brand's batch is one atomic Lua call:
 
-- ``<prefix>:{<brand>}:b:<bucket start>``: hash ``<counter>|<platform>`` -> count
-- ``<prefix>:{<brand>}:seen:<event id>``: marks an event id as counted (dedupe of redeliveries)
+- ``<prefix>:{<brand>}:b<tier>:<bucket start>``: hash ``<counter>|<platform>`` -> count
+- ``<prefix>:{<brand>}:seen:<event-time minute>``: set of event ids already counted
+
+Every key expires at an absolute time: a bucket when no window reads it any more, a dedupe set
+when its events are past the allowed lateness.
 """
 
 from __future__ import annotations
@@ -18,20 +21,28 @@ import redis
 import redis.asyncio as aredis
 
 from streams.counters import WindowCounts, sum_buckets
-from streams.windows import window_buckets
+from streams.windows import DEDUPE_BUCKET, WindowPlan, bucket_start, window_buckets
 
 # Counts an event only the first time its id is seen: Kafka delivers at least once, and a
 # redelivery after a crash or rebalance must change nothing.
+# KEYS per event: its dedupe set, then its bucket in each tier (stride 1 + ntiers).
+# ARGV: ntiers, then per event: id, dedupe expiry, one expiry per tier, fields (comma-separated).
 _APPLY = """
-local ttl = tonumber(ARGV[1])
+local ntiers = tonumber(ARGV[1])
+local kstride, astride = 1 + ntiers, 3 + ntiers
 local applied = {}
-for i = 1, #KEYS, 2 do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    local bucket = KEYS[i + 1]
-    for f in string.gmatch(ARGV[(i + 1) / 2 + 1], '[^,]+') do
-      redis.call('HINCRBY', bucket, f, 1)
+for e = 0, #KEYS / kstride - 1 do
+  local k, a = e * kstride, 1 + e * astride
+  if redis.call('SADD', KEYS[k + 1], ARGV[a + 1]) == 1 then
+    redis.call('EXPIREAT', KEYS[k + 1], ARGV[a + 2])
+    local fields = ARGV[a + 3 + ntiers]
+    for t = 1, ntiers do
+      local bucket = KEYS[k + 1 + t]
+      for f in string.gmatch(fields, '[^,]+') do
+        redis.call('HINCRBY', bucket, f, 1)
+      end
+      redis.call('EXPIREAT', bucket, ARGV[a + 2 + t])
     end
-    redis.call('EXPIRE', bucket, ttl)
     applied[#applied + 1] = 1
   else
     applied[#applied + 1] = 0
@@ -47,7 +58,7 @@ class CountedEvent:
 
     brand: str
     event_id: str
-    bucket: int
+    ts: float  # event time, unix seconds
     fields: Sequence[str]
     sentiment_source: str | None = None  # mentions only: upstream or vader
 
@@ -58,13 +69,13 @@ class RedisKeys:
 
     prefix: str
 
-    def bucket(self, brand: str, start: int) -> str:
-        """Hash of one brand's counters in the bucket starting at ``start``."""
-        return f"{self.prefix}:{{{brand}}}:b:{start}"
+    def bucket(self, brand: str, tier: int, start: int) -> str:
+        """Hash of one brand's counters in the ``tier``-second bucket starting at ``start``."""
+        return f"{self.prefix}:{{{brand}}}:b{tier}:{start}"
 
-    def seen(self, brand: str, event_id: str) -> str:
-        """Marker that an event id has been counted."""
-        return f"{self.prefix}:{{{brand}}}:seen:{event_id}"
+    def seen(self, brand: str, minute: int) -> str:
+        """Set of the ids of one brand's events, in the event-time minute ``minute``, counted."""
+        return f"{self.prefix}:{{{brand}}}:seen:{minute}"
 
     def alert(self, brand: str, rule: str, platform: str) -> str:
         """Marker that an alert for (rule, brand, platform) is firing."""
@@ -74,12 +85,25 @@ class RedisKeys:
 class AsyncCountStore:
     """The worker's side: apply batches of events, read windows (asyncio)."""
 
-    def __init__(self, client: aredis.Redis, keys: RedisKeys, bucket_seconds: int, ttl: int):
+    def __init__(self, client: aredis.Redis, keys: RedisKeys, plan: WindowPlan):
         self.client = client
         self.keys = keys
-        self.bucket_seconds = bucket_seconds
-        self.ttl = ttl
+        self.plan = plan
         self._apply = client.register_script(_APPLY)
+
+    def _script_call(self, brand: str, batch: Sequence[CountedEvent]) -> tuple[list[str], list]:
+        tiers = self.plan.tiers
+        keys: list[str] = []
+        args: list[str | int | float] = [len(tiers)]
+        for event in batch:
+            keys.append(self.keys.seen(brand, bucket_start(event.ts, DEDUPE_BUCKET)))
+            args += [event.event_id, self.plan.dedupe_expires_at(event.ts)]
+            for tier in tiers:
+                start = bucket_start(event.ts, tier)
+                keys.append(self.keys.bucket(brand, tier, start))
+                args.append(self.plan.bucket_expires_at(start, tier))
+            args.append(",".join(event.fields))
+        return keys, args
 
     async def apply(self, events: Sequence[CountedEvent]) -> list[CountedEvent]:
         """Count a batch in one round trip (one Lua call per brand); return the events that were
@@ -91,14 +115,7 @@ class AsyncCountStore:
             per_brand[event.brand].append(event)
         pipe = self.client.pipeline(transaction=False)
         for brand, batch in per_brand.items():
-            keys: list[str] = []
-            args: list[str | int] = [self.ttl]
-            for event in batch:
-                keys += [
-                    self.keys.seen(brand, event.event_id),
-                    self.keys.bucket(brand, event.bucket),
-                ]
-                args.append(",".join(event.fields))
+            keys, args = self._script_call(brand, batch)
             await self._apply(keys=keys, args=args, client=pipe)
         flags = await pipe.execute()
         return [
@@ -112,34 +129,33 @@ class AsyncCountStore:
         self, brand: str, window_seconds: int, now: float | None = None
     ) -> WindowCounts:
         """Counts of one brand over the rolling window ending at ``now`` (default: wall clock)."""
-        starts = window_buckets(now or time.time(), window_seconds, self.bucket_seconds)
+        tier = self.plan.tier(window_seconds)
         pipe = self.client.pipeline(transaction=False)
-        for start in starts:
-            pipe.hgetall(self.keys.bucket(brand, start))
+        for start in window_buckets(now or time.time(), window_seconds, tier):
+            pipe.hgetall(self.keys.bucket(brand, tier, start))
         return sum_buckets(await pipe.execute())
 
 
 def read_windows(
     client: redis.Redis,
     keys: RedisKeys,
+    plan: WindowPlan,
     brands: Sequence[str],
-    windows: Sequence[int],
-    bucket_seconds: int,
     now: float | None = None,
 ) -> dict[tuple[str, int], WindowCounts]:
     """Counts for every (brand, window) in one round trip (synchronous: for /metrics scrapes)."""
     now = now or time.time()
-    plan = [
-        (brand, window, window_buckets(now, window, bucket_seconds))
+    reads = [
+        (brand, window, plan.tier(window), window_buckets(now, window, plan.tier(window)))
         for brand in brands
-        for window in windows
+        for window in plan.windows
     ]
     pipe = client.pipeline(transaction=False)
-    for brand, _, starts in plan:
+    for brand, _, tier, starts in reads:
         for start in starts:
-            pipe.hgetall(keys.bucket(brand, start))
+            pipe.hgetall(keys.bucket(brand, tier, start))
     replies = iter(pipe.execute())
     return {
         (brand, window): sum_buckets(next(replies) for _ in starts)
-        for brand, window, starts in plan
+        for brand, window, _, starts in reads
     }

@@ -1,13 +1,22 @@
 """Event-time bucket maths for rolling windows (pure functions, no I/O).
 
-A rolling window of W seconds ending now is the sum of the fixed buckets of B seconds whose
-start lies in (now - W, now]: with 10 s buckets, "the last 5 minutes" is the 30 newest buckets,
-the current (partial) one included.
+A rolling window of W seconds ending now is the sum of the fixed buckets whose start lies in
+(now - W, now]. Each window is served by the finest bucket size (tier) that keeps it at most
+:data:`MAX_BUCKETS` buckets: 1m-15m windows by 10 s buckets, 1h by 1 min, 24h by 5 min. An event
+increments one bucket per tier in use, so reading a 24h window is 288 buckets, not 8,640.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
+
+TIERS = (10, 60, 300, 3600)
+MAX_BUCKETS = 300
+# Dedupe sets are per event-time minute: a redelivery carries the same ts, so the same set.
+DEDUPE_BUCKET = 60
 
 
 def bucket_start(ts: datetime | float, bucket_seconds: int) -> int:
@@ -16,14 +25,67 @@ def bucket_start(ts: datetime | float, bucket_seconds: int) -> int:
     return epoch - epoch % bucket_seconds
 
 
+def tier_for(window_seconds: int) -> int | None:
+    """The finest bucket size that divides the window into at most MAX_BUCKETS, or None."""
+    for tier in TIERS:
+        if window_seconds % tier == 0 and window_seconds // tier <= MAX_BUCKETS:
+            return tier
+    return None
+
+
 def window_buckets(now: float, window_seconds: int, bucket_seconds: int) -> list[int]:
     """Starts of the buckets that make up the window ending at ``now``, newest first."""
     newest = bucket_start(now, bucket_seconds)
-    count = window_seconds // bucket_seconds
-    return [newest - i * bucket_seconds for i in range(count)]
+    return [newest - i * bucket_seconds for i in range(window_seconds // bucket_seconds)]
 
 
-def bucket_ttl(longest_window: int, bucket_seconds: int) -> int:
-    """Seconds a bucket key must live: long enough for the longest window to still read it,
-    plus one bucket of slack for a reader that straddles a bucket boundary."""
-    return longest_window + 2 * bucket_seconds
+@dataclass(frozen=True)
+class WindowPlan:
+    """Which bucket tiers serve the configured windows, and how long each bucket must live."""
+
+    windows: tuple[int, ...]
+    allowed_lateness: int
+    max_future: int = 300
+
+    @classmethod
+    def of(cls, windows: Iterable[int], allowed_lateness: int, max_future: int = 300) -> WindowPlan:
+        """A plan for these windows; raises ValueError for a window no tier can serve."""
+        ordered = tuple(sorted(set(windows)))
+        for window in ordered:
+            if tier_for(window) is None:
+                raise ValueError(
+                    f"window of {window}s is not a whole number of 10s buckets "
+                    f"or is longer than {MAX_BUCKETS} hours"
+                )
+        return cls(ordered, allowed_lateness, max_future)
+
+    def tier(self, window_seconds: int) -> int:
+        """Bucket size serving this window."""
+        tier = tier_for(window_seconds)
+        if tier is None:
+            raise ValueError(f"no bucket tier serves a {window_seconds}s window")
+        return tier
+
+    @property
+    def tiers(self) -> tuple[int, ...]:
+        """Bucket sizes in use, finest first."""
+        return tuple(sorted({self.tier(w) for w in self.windows}))
+
+    def bucket_expires_at(self, start: int, tier: int) -> int:
+        """Unix time after which no window reads the bucket (start, tier) any more."""
+        longest = max(w for w in self.windows if self.tier(w) == tier)
+        return start + tier + longest
+
+    def dedupe_expires_at(self, ts: float) -> int:
+        """Unix time after which an event id at ``ts`` need not be remembered: any redelivery
+        arriving later is older than the allowed lateness and dropped as too late anyway."""
+        return bucket_start(ts, DEDUPE_BUCKET) + DEDUPE_BUCKET + self.allowed_lateness
+
+    def timing(self, ts: float, now: float) -> Literal["on_time", "too_late", "future"]:
+        """Whether an event at ``ts`` still counts at ``now``: within the allowed lateness and
+        not further ahead than clock skew explains."""
+        if ts < now - self.allowed_lateness:
+            return "too_late"
+        if ts > now + self.max_future:
+            return "future"
+        return "on_time"

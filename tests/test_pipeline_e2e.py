@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +56,18 @@ def value(url: str, name: str, **labels: str) -> float | None:
     return metrics(url).get((name, frozenset(labels.items())))
 
 
-def kpi(url: str, name: str, brand: str, platform: str) -> float | None:
-    """A rolling 5-minute count on /metrics."""
-    return value(url, f"socialpulse_{name}", brand=brand, platform=platform, window="5m")
+def kpi(url: str, name: str, brand: str, platform: str, window: str = "5m") -> float | None:
+    """A rolling count on /metrics."""
+    return value(url, f"socialpulse_{name}", brand=brand, platform=platform, window=window)
 
 
-def mention(brand: str, platform: str, text: str, sentiment: Any = None) -> dict[str, Any]:
+def mention(
+    brand: str, platform: str, text: str, sentiment: Any = None, ago: float = 0
+) -> dict[str, Any]:
     event = {
         "schema_version": 1,
         "id": f"m-{uuid.uuid4().hex}",
-        "ts": datetime.now(UTC).isoformat(),
+        "ts": (datetime.now(UTC) - timedelta(seconds=ago)).isoformat(),
         "platform": platform,
         "brand": brand,
         "author": "@someone",
@@ -152,11 +154,7 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
 
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
     counts = read_windows(
-        client,
-        RedisKeys(settings.pipeline.redis.key_prefix),
-        ["acme"],
-        [300],
-        settings.pipeline.windows.bucket,
+        client, RedisKeys(settings.pipeline.redis.key_prefix), settings.window_plan, ["acme"]
     )[("acme", 300)]
     assert counts == {
         ("mentions", "x"): 10,
@@ -177,6 +175,12 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     assert kpi(url, "shares", "acme", "instagram") == 3
     assert kpi(url, "impressions", "acme", "x") == 5
     assert kpi(url, "likes", "acme", "x") == 0  # a configured platform with no likes yet
+    for window in ("1m", "15m", "1h", "1d"):  # fresh events are in every window
+        assert kpi(url, "mentions", "acme", "x", window) == 10, window
+        assert kpi(url, "likes", "acme", "instagram", window) == 7, window
+    prefix = settings.pipeline.redis.key_prefix
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    assert keys and all(client.ttl(key) > 0 for key in keys)  # memory bounded: all expire
     assert value(url, "socialpulse_events_duplicate_total", topic=topics.mentions) == 3
     assert value(url, "socialpulse_mentions_sentiment_total", source="vader") == 5
     assert value(url, "socialpulse_mentions_sentiment_total", source="upstream") == 8
@@ -235,6 +239,40 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -
     assert by_value[b"not json"]["source_topic"] == topics.mentions.encode()
     assert int(by_value[b"not json"]["source_offset"]) >= 0
     assert "dead-lettered" in pipeline.log_text() and "not_json" in pipeline.log_text()
+
+
+def test_late_events_are_left_out_visibly_and_future_ones_dead_lettered(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    topics = settings.pipeline.topics
+    url = pipeline.metrics_url
+    lateness = settings.pipeline.windows.allowed_lateness
+    produce(
+        settings,
+        topics.mentions,
+        [
+            mention("acme", "tiktok", "x", "positive", ago=lateness - 60),  # late but allowed
+            mention("acme", "tiktok", "x", "positive", ago=lateness + 60),  # too late
+            mention("acme", "tiktok", "x", "positive", ago=-3600),  # an hour in the future
+        ],
+    )
+    wait_until(
+        lambda: value(url, "socialpulse_events_too_late_total", topic=topics.mentions) == 1,
+        what="one too-late event",
+    )
+    wait_until(
+        lambda: (
+            value(
+                url,
+                "socialpulse_events_invalid_total",
+                topic=topics.mentions,
+                reason="ts_in_future",
+            )
+            == 1
+        ),
+        what="one future event dead-lettered",
+    )
+    assert kpi(url, "mentions", "acme", "tiktok", "15m") == 1
+    assert kpi(url, "mentions", "acme", "tiktok", "5m") == 0  # it happened 9 minutes ago
 
 
 def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:

@@ -35,7 +35,8 @@ def error(folder: Path, environ: dict[str, str] | None = None) -> str:
 def test_shipped_config_is_valid() -> None:
     settings = load_settings(ROOT / "config", {})
     assert settings.brand_ids == ["acme", "globex", "initech"]
-    assert settings.pipeline.windows.rolling == [300]
+    assert settings.pipeline.windows.rolling == [60, 300, 900, 3600, 86400]
+    assert settings.window_plan.tiers == (10, 60, 300)
     assert settings.alerts.negative_spike.threshold == 10
     assert settings.pipeline.kafka.first_port == 9092
 
@@ -78,10 +79,18 @@ def test_duplicate_brand(config: Path) -> None:
 
 
 def test_rule_window_must_be_a_rolling_window(config: Path) -> None:
-    edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="15m"))
+    edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="2m"))
     assert error(config) == (
-        "alerts.yaml: negative_spike.window: 15m is not a rolling window of "
-        "socialpulse.yaml (windows.rolling: [5m]); use one of those or add it there"
+        "alerts.yaml: negative_spike.window: 2m is not a rolling window of socialpulse.yaml "
+        "(windows.rolling: [1m, 5m, 15m, 1h, 1d]); use one of those or add it there"
+    )
+
+
+def test_window_without_a_bucket_tier(config: Path) -> None:
+    edit(config, "socialpulse.yaml", lambda d: d["windows"].update(rolling=["5m", "45s"]))
+    assert error(config) == (
+        "socialpulse.yaml: windows.rolling: 45s is not a whole number of 10s buckets or is "
+        "longer than 300 hours"
     )
 
 

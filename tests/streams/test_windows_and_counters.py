@@ -1,14 +1,19 @@
-"""Bucket maths and counter bookkeeping (pure)."""
+"""Bucket maths, window tiers, lateness and counter bookkeeping (pure)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from streams.batch import RawMessage, plan_batch
 from streams.counters import by_counter, sum_buckets
 from streams.events import InvalidEvent
 from streams.redis_counts import CountedEvent
-from streams.windows import bucket_start, bucket_ttl, window_buckets
+from streams.windows import WindowPlan, bucket_start, tier_for, window_buckets
+
+NOW = datetime(2026, 11, 22, 9, 30, 7, tzinfo=UTC).timestamp()
+PLAN = WindowPlan.of([60, 300, 900, 3600, 86400], allowed_lateness=600, max_future=300)
 
 
 def test_bucket_start_floors_to_the_bucket() -> None:
@@ -17,14 +22,44 @@ def test_bucket_start_floors_to_the_bucket() -> None:
     assert bucket_start(1_000_009.9, 10) == 1_000_000
 
 
-def test_five_minute_window_is_thirty_ten_second_buckets_newest_first() -> None:
+def test_each_window_gets_the_finest_tier_within_300_buckets() -> None:
+    assert [tier_for(w) for w in (60, 300, 900, 3600, 86400, 7 * 86400)] == [
+        10,
+        10,
+        10,
+        60,
+        300,
+        3600,
+    ]
+    assert tier_for(15) is None  # not a whole number of 10 s buckets
+    assert PLAN.tiers == (10, 60, 300)
+
+
+def test_window_is_the_newest_buckets_of_its_tier() -> None:
     starts = window_buckets(1_000_005.0, 300, 10)
     assert len(starts) == 30
     assert starts[0] == 1_000_000 and starts[-1] == 1_000_000 - 290
+    assert len(window_buckets(NOW, 86400, PLAN.tier(86400))) == 288
 
 
-def test_ttl_covers_the_longest_window() -> None:
-    assert bucket_ttl(3600, 10) == 3620
+def test_keys_expire_when_no_window_reads_them_any_more() -> None:
+    # A 10 s bucket is read by windows up to 15m; a 5 min bucket by the 24h window.
+    assert PLAN.bucket_expires_at(1_000_000, 10) == 1_000_000 + 10 + 900
+    assert PLAN.bucket_expires_at(1_000_200, 300) == 1_000_200 + 300 + 86400
+    # Event ids are remembered for their minute plus the allowed lateness.
+    assert PLAN.dedupe_expires_at(1_000_030) == 1_000_020 + 60 + 600  # minute starts at ..020
+
+
+def test_timing_by_allowed_lateness_and_clock_skew() -> None:
+    assert PLAN.timing(NOW - 600, NOW) == "on_time"
+    assert PLAN.timing(NOW - 601, NOW) == "too_late"
+    assert PLAN.timing(NOW + 300, NOW) == "on_time"
+    assert PLAN.timing(NOW + 301, NOW) == "future"
+
+
+def test_a_window_no_tier_serves_is_refused() -> None:
+    with pytest.raises(ValueError, match="window of 15s is not a whole number of 10s buckets"):
+        WindowPlan.of([15], 600)
 
 
 def test_bucket_hashes_add_up_per_counter_and_platform() -> None:
@@ -35,24 +70,40 @@ def test_bucket_hashes_add_up_per_counter_and_platform() -> None:
     assert by_counter(counts, "mentions") == {"x": 5, "tiktok": 1}
 
 
-def test_batch_plan_counts_valid_events_and_rejects_bad_ones() -> None:
-    good = (
-        b'{"id":"m1","ts":"2026-11-22T09:30:05Z","platform":"x","brand":"acme",'
-        b'"author":"a","text":"t","sentiment":"negative"}'
-    )
+def mention_at(event_id: str, ts: str) -> bytes:
+    return (
+        f'{{"id":"{event_id}","ts":"{ts}","platform":"x","brand":"acme","author":"a",'
+        f'"text":"t","sentiment":"negative"}}'
+    ).encode()
+
+
+def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> None:
     messages = [
-        RawMessage("mentions", 0, 1, b"acme", good),
+        RawMessage("mentions", 0, 1, b"acme", mention_at("m1", "2026-11-22T09:30:05Z")),
         RawMessage("mentions", 0, 2, b"acme", b"{oops"),
+        RawMessage("mentions", 0, 3, b"acme", mention_at("m3", "2026-11-22T09:20:00Z")),
+        RawMessage("mentions", 0, 4, b"acme", mention_at("m4", "2026-11-22T09:40:00Z")),
     ]
-    plan = plan_batch(messages, "mention", 10)
-    ts = int(datetime(2026, 11, 22, 9, 30, tzinfo=UTC).timestamp())
+    plan = plan_batch(messages, "mention", PLAN, NOW)
+    ts = datetime(2026, 11, 22, 9, 30, 5, tzinfo=UTC).timestamp()
     assert plan.counted == [
-        CountedEvent(
-            "acme", "m1", ts, ["mentions|x", "mentions_negative|x"], sentiment_source="upstream"
-        )
+        CountedEvent("acme", "m1", ts, ["mentions|x", "mentions_negative|x"], "upstream")
     ]
-    assert [(m.offset, r.reason) for m, r in plan.rejected] == [(2, "not_json")]
-    assert isinstance(plan.rejected[0][1], InvalidEvent)
+    assert [m.offset for m in plan.too_late] == [3]
+    assert [(m.offset, r) for m, r in plan.rejected] == [
+        (
+            2,
+            InvalidEvent(
+                "not_json", "not JSON: Invalid JSON: key must be a string at line 1 column 2"
+            ),
+        ),
+        (
+            4,
+            InvalidEvent(
+                "ts_in_future", "ts: 2026-11-22T09:40:00+00:00 is more than 5m ahead of now"
+            ),
+        ),
+    ]
 
 
 def test_interaction_batch_uses_catalog_counter_names() -> None:
@@ -60,6 +111,6 @@ def test_interaction_batch_uses_catalog_counter_names() -> None:
         b'{"id":"i1","ts":"2026-11-22T09:30:05Z","platform":"tiktok","brand":"acme",'
         b'"kind":"video_complete","content_id":"c","user_id":"u"}'
     )
-    plan = plan_batch([RawMessage("interactions", 3, 9, b"acme", event)], "interaction", 60)
+    plan = plan_batch([RawMessage("interactions", 3, 9, b"acme", event)], "interaction", PLAN, NOW)
     assert plan.counted[0].fields == ["video_completes|tiktok"]
-    assert plan.counted[0].bucket % 60 == 0
+    assert plan.counted[0].sentiment_source is None
