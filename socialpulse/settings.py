@@ -143,6 +143,11 @@ class WorkerSettings(_Strict):
     metrics_port: int = Field(9300, ge=1, le=65535)
     batch_size: int = Field(500, ge=1, le=100_000)
     batch_within: float = Field(0.2, gt=0, le=10)
+    # How soon a crashed worker's partitions move to the others (Kafka's minimum is 6s).
+    session_timeout: Duration = Field(10, ge=6, le=300)
+    # Offsets are committed this often; after a crash, events since the last commit are
+    # redelivered (and ignored by id), so this bounds the replay, not correctness.
+    commit_interval: float = Field(2.8, gt=0, le=300)
 
 
 class PrometheusSettings(_Strict):

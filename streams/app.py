@@ -44,6 +44,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=pipeline.kafka.partitions,
         topic_replication_factor=pipeline.kafka.replication_factor,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=float(pipeline.worker.session_timeout),
+        broker_heartbeat_interval=pipeline.worker.session_timeout / 4,
+        broker_commit_interval=pipeline.worker.commit_interval,
         web_enabled=False,
     )
 

@@ -53,7 +53,12 @@ def free_port() -> int:
 
 
 def write_config(
-    folder: Path, run_id: str, *, threshold: int = 5, brands: list[dict] | None = None
+    folder: Path,
+    run_id: str,
+    *,
+    threshold: int = 5,
+    brands: list[dict] | None = None,
+    worker: dict | None = None,
 ) -> Path:
     """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,7 +70,7 @@ def write_config(
     }
     pipeline["redis"]["key_prefix"] = f"t{run_id}"
     pipeline["worker"].update(
-        app_id=f"sp-test-{run_id}", metrics_port=free_port(), batch_within=0.1
+        app_id=f"sp-test-{run_id}", metrics_port=free_port(), batch_within=0.1, **(worker or {})
     )
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
     (folder / "brands.yaml").write_text(
