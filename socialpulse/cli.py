@@ -14,7 +14,13 @@ import urllib.request
 from pathlib import Path
 
 from socialpulse.paths import state_dir
-from socialpulse.settings import ConfigError, Settings, load_settings
+from socialpulse.settings import (
+    ConfigError,
+    Settings,
+    format_duration,
+    load_settings,
+    parse_duration,
+)
 from socialpulse.stack.process import StackError
 
 
@@ -70,6 +76,47 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         args.seed,
     )
     print(f"simulate: sent {sent} events")
+    return 0
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    """socialpulse kpis --brand B --window W: current counters and KPIs, as /metrics shows them."""
+    import redis
+
+    from socialpulse.kpi_report import kpi_json, kpi_table
+    from streams.kpis import brand_snapshots
+    from streams.redis_counts import RedisKeys, read_windows
+
+    settings = _settings(args)
+    brands = {b.id: b for b in settings.brands.brands}
+    if args.brand not in brands:
+        print(
+            f"socialpulse: --brand {args.brand!r} is not in brands.yaml "
+            f"(brands: {', '.join(brands)})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        window = parse_duration(args.window)
+    except ValueError as exc:
+        print(f"socialpulse: --window: {exc}", file=sys.stderr)
+        return 2
+    plan = settings.window_plan
+    if window not in plan.windows:
+        shown = ", ".join(format_duration(w) for w in plan.windows)
+        print(
+            f"socialpulse: --window {args.window} is not a configured window ({shown}); "
+            "add it to windows.rolling in socialpulse.yaml",
+            file=sys.stderr,
+        )
+        return 2
+    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    counts = read_windows(client, RedisKeys(settings.pipeline.redis.key_prefix), plan, [args.brand])
+    by_window = {w: counts[(args.brand, w)] for w in plan.windows}
+    snap = brand_snapshots(
+        args.brand, by_window, brands[args.brand].platforms, settings.derived_kpis
+    )[window]
+    print(kpi_json(snap) if args.format == "json" else kpi_table(snap, settings.kpis.kpis))
     return 0
 
 
@@ -228,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="stack + worker + demo stream with a negative burst")
     stream_options(demo, 0)
     demo.set_defaults(func=cmd_demo)
+
+    kpis = sub.add_parser("kpis", help="current counters and KPIs of a brand, from Redis")
+    kpis.add_argument("--brand", required=True)
+    kpis.add_argument("--window", default="5m", help="one of windows.rolling (default 5m)")
+    kpis.add_argument("--format", choices=["table", "json"], default="table")
+    kpis.set_defaults(func=cmd_kpis)
 
     config = sub.add_parser("config", help="validate the configuration")
     config.add_argument("action", choices=["check"])

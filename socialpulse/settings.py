@@ -4,7 +4,8 @@ Three files live in the config folder (``config/`` in the checkout, or ``$SOCIAL
 
 - ``socialpulse.yaml``: Kafka, topics, Redis, windows, the worker and the local stack's addresses;
 - ``brands.yaml``: the brands watched and their platforms;
-- ``alerts.yaml``: the Slack channel and the negative-mention spike rule.
+- ``alerts.yaml``: the Slack channel and the negative-mention spike rule;
+- ``kpis.yaml``: derived KPIs, formulas over the counters of a window.
 
 Every file is validated on load; a problem stops start-up with a :class:`ConfigError` that names
 the file, the key and what is wrong, e.g.
@@ -30,7 +31,12 @@ from pydantic import (
 )
 
 from socialpulse.paths import project_home
+from streams.counters import ALL_COUNTERS
+from streams.formulas import compile_formula
+from streams.kpis import WINDOW_NAMES, DerivedKpi
 from streams.windows import MAX_BUCKETS, WindowPlan, tier_for
+
+FORMULA_NAMES = frozenset([*ALL_COUNTERS, *WINDOW_NAMES])
 
 M = TypeVar("M", bound=BaseModel)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
@@ -225,6 +231,60 @@ class AlertsFile(_Strict):
     negative_spike: NegativeSpikeRule = NegativeSpikeRule()
 
 
+KPI_UNITS = ("count", "ratio", "per_minute", "currency")
+_METRIC_SUFFIX = {"ratio": "_ratio", "per_minute": "_per_minute"}
+
+
+class KpiSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    formula: str
+    unit: str = "count"
+    help: str = Field(min_length=1)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, value: str) -> str:
+        if value not in KPI_UNITS:
+            raise ValueError(f"{value!r} is not a unit ({', '.join(KPI_UNITS)})")
+        return value
+
+    @field_validator("formula")
+    @classmethod
+    def _valid_formula(cls, value: str) -> str:
+        compile_formula(value, FORMULA_NAMES)  # FormulaError is a ValueError: reported here
+        return value
+
+    @property
+    def metric_name(self) -> str:
+        """Prometheus name: socialpulse_<name> with the unit's suffix (_ratio, _per_minute)."""
+        suffix = _METRIC_SUFFIX.get(self.unit, "")
+        return f"socialpulse_{self.name.removesuffix(suffix)}{suffix}"
+
+    def derived(self) -> DerivedKpi:
+        """The compiled KPI."""
+        return DerivedKpi(
+            self.name, compile_formula(self.formula, FORMULA_NAMES), self.unit, self.help
+        )
+
+
+class KpisFile(_Strict):
+    """config/kpis.yaml."""
+
+    kpis: list[KpiSpec] = Field(default_factory=list)
+
+    @field_validator("kpis")
+    @classmethod
+    def _unique_names(cls, value: list[KpiSpec]) -> list[KpiSpec]:
+        seen: set[str] = set()
+        for kpi in value:
+            if kpi.name in seen:
+                raise ValueError(f"KPI {kpi.name!r} is declared twice")
+            if kpi.name in ALL_COUNTERS:
+                raise ValueError(f"KPI {kpi.name!r} has the name of a counter; choose another")
+            seen.add(kpi.name)
+        return value
+
+
 class Settings(BaseModel):
     """The whole validated configuration, as the worker, CLI and stack use it."""
 
@@ -234,12 +294,18 @@ class Settings(BaseModel):
     pipeline: PipelineFile
     brands: BrandsFile
     alerts: AlertsFile
+    kpis: KpisFile
 
     @property
     def window_plan(self) -> WindowPlan:
         """Bucket tiers, expiries and lateness rules for the configured windows."""
         w = self.pipeline.windows
         return WindowPlan.of(w.rolling, w.allowed_lateness, w.max_future)
+
+    @property
+    def derived_kpis(self) -> list[DerivedKpi]:
+        """The KPIs of config/kpis.yaml, compiled."""
+        return [spec.derived() for spec in self.kpis.kpis]
 
     @property
     def brand_ids(self) -> list[str]:
@@ -345,4 +411,7 @@ def load_settings(
             f"a rolling window of {shown('socialpulse.yaml')} (windows.rolling: [{windows}]); "
             "use one of those or add it there"
         )
-    return Settings(config_dir=folder, pipeline=pipeline, brands=brands, alerts=alerts)
+    kpis = _validate(
+        KpisFile, _read_yaml(folder / "kpis.yaml", shown("kpis.yaml")), shown("kpis.yaml")
+    )
+    return Settings(config_dir=folder, pipeline=pipeline, brands=brands, alerts=alerts, kpis=kpis)

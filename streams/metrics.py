@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from socialpulse.settings import Settings, format_duration
 from streams.counters import ALL_COUNTERS
+from streams.kpis import brand_snapshots
 from streams.redis_counts import RedisKeys, read_windows
 
 log = logging.getLogger(__name__)
@@ -87,15 +88,18 @@ def metric_name(counter: str) -> str:
 
 
 class RollingCountsCollector(Collector):
-    """Exposes every rolling counter per brand, platform and window, read from Redis."""
+    """Exposes every rolling counter and derived KPI per brand, platform and window, read from
+    Redis at scrape time (derived KPIs also for platform="all")."""
 
     def __init__(self, settings: Settings, client: redis.Redis):
         self.settings = settings
         self.client = client
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+        self.kpis = settings.derived_kpis
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Read all windows in one Redis round trip and yield one gauge family per counter."""
+        """Read all windows in one Redis round trip and yield one gauge family per counter
+        and per derived KPI; a KPI with no value (zero denominator) has no sample."""
         plan = self.settings.window_plan
         try:
             counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
@@ -103,31 +107,37 @@ class RollingCountsCollector(Collector):
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
             return
-        families = {
+        labels = ["brand", "platform", "window"]
+        counters = {
             counter: GaugeMetricFamily(
                 metric_name(counter),
                 _HELP.get(
                     counter, f"{counter.replace('_', ' ').capitalize()} in the rolling window."
                 ),
-                labels=["brand", "platform", "window"],
+                labels=labels,
             )
             for counter in ALL_COUNTERS
         }
+        derived = {
+            spec.name: GaugeMetricFamily(
+                spec.metric_name, f"{spec.help} Formula: {spec.formula}.", labels=labels
+            )
+            for spec in self.settings.kpis.kpis
+        }
         for brand in self.settings.brands.brands:
-            # Configured platforms always get a series (0 when quiet) so boards show a flat
-            # line, not "no data"; a platform not in config gets one in every window once it
-            # has events in any, so its series do not come and go with the window.
-            seen = (p for w in plan.windows for _, p in counts[(brand.id, w)])
-            platforms = list(dict.fromkeys([*brand.platforms, *seen]))
-            for window in plan.windows:
-                found = counts[(brand.id, window)]
-                for counter, family in families.items():
-                    for platform in platforms:
-                        family.add_metric(
-                            [brand.id, platform, format_duration(window)],
-                            found.get((counter, platform), 0),
-                        )
-        yield from families.values()
+            by_window = {w: counts[(brand.id, w)] for w in plan.windows}
+            snapshots = brand_snapshots(brand.id, by_window, brand.platforms, self.kpis)
+            for window, snap in snapshots.items():
+                shown = format_duration(window)
+                for platform, row in snap.counters.items():
+                    for counter, n in row.items():
+                        counters[counter].add_metric([brand.id, platform, shown], n)
+                for platform, values in snap.derived.items():
+                    for name, value in values.items():
+                        if value is not None:
+                            derived[name].add_metric([brand.id, platform, shown], value)
+        yield from counters.values()
+        yield from derived.values()
 
 
 def serve_metrics(

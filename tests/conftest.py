@@ -88,6 +88,7 @@ def write_config(
     alerts["slack"]["channel"] = f"#test-{run_id}"
     alerts["negative_spike"].update(threshold=threshold, evaluate_every="1s")
     (folder / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+    shutil.copyfile(ROOT / "config/kpis.yaml", folder / "kpis.yaml")
     return folder
 
 

@@ -92,14 +92,19 @@ def test_grafana_boards_are_provisionable_and_use_only_exported_metrics() -> Non
         (ROOT / "grafana/provisioning/dashboards/socialpulse.yml").read_text()
     )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
-    exported = {metric_name(c) for c in ALL_COUNTERS} | {
-        "socialpulse_events_consumed_total",
-        "socialpulse_events_counted_total",
-        "socialpulse_events_duplicate_total",
-        "socialpulse_events_invalid_total",
-        "socialpulse_alerts_sent_total",
-        "socialpulse_mentions_sentiment_total",
-    }
+    kpis = load_settings(ROOT / "config", {}).kpis.kpis
+    exported = (
+        {metric_name(c) for c in ALL_COUNTERS}
+        | {k.metric_name for k in kpis}
+        | {
+            "socialpulse_events_consumed_total",
+            "socialpulse_events_counted_total",
+            "socialpulse_events_duplicate_total",
+            "socialpulse_events_invalid_total",
+            "socialpulse_alerts_sent_total",
+            "socialpulse_mentions_sentiment_total",
+        }
+    )
     boards = sorted((ROOT / "grafana/dashboards").glob("*.json"))
     assert boards
     uids = set()

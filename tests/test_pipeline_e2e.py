@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -178,6 +180,78 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     for window in ("1m", "15m", "1h", "1d"):  # fresh events are in every window
         assert kpi(url, "mentions", "acme", "x", window) == 10, window
         assert kpi(url, "likes", "acme", "instagram", window) == 7, window
+    # Derived KPIs from config/kpis.yaml, per platform and for all platforms.
+    assert (
+        value(url, "socialpulse_net_sentiment_ratio", brand="acme", platform="x", window="5m")
+        == (3 - 4) / 10
+    )
+    assert (
+        value(url, "socialpulse_net_sentiment_ratio", brand="acme", platform="all", window="5m")
+        == (6 - 4) / 13
+    )
+    assert (
+        value(url, "socialpulse_negative_share_ratio", brand="acme", platform="x", window="1m")
+        == 0.4
+    )
+    assert (
+        value(
+            url,
+            "socialpulse_mention_velocity_per_minute",
+            brand="acme",
+            platform="all",
+            window="5m",
+        )
+        == 13 / 5
+    )
+    assert (
+        value(url, "socialpulse_engagements", brand="acme", platform="instagram", window="5m") == 10
+    )
+    assert value(url, "socialpulse_ctr_ratio", brand="acme", platform="x", window="5m") == 0
+    # 3 mentions, none negative: a real 0. No video starts: no value, so no sample at all.
+    assert (
+        value(
+            url, "socialpulse_negative_share_ratio", brand="acme", platform="instagram", window="5m"
+        )
+        == 0
+    )
+    assert (
+        value(url, "socialpulse_completion_rate_ratio", brand="acme", platform="x", window="5m")
+        is None
+    )
+
+    # `socialpulse kpis` prints exactly what /metrics exposes.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socialpulse.cli",
+            "--config",
+            str(settings.config_dir),
+            "kpis",
+            "--brand",
+            "acme",
+            "--window",
+            "5m",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    report = json.loads(done.stdout)
+    assert report["counters"]["x"]["mentions"] == 10
+    assert report["counters"]["instagram"]["likes"] == 7
+    assert report["kpis"]["all"]["net_sentiment"] == (6 - 4) / 13
+    assert report["kpis"]["x"]["completion_rate"] is None
+    shown = metrics(url)
+    for platform, values in report["kpis"].items():
+        for name, number in values.items():
+            spec = next(k for k in settings.kpis.kpis if k.name == name)
+            labels = frozenset({"brand": "acme", "platform": platform, "window": "5m"}.items())
+            assert shown.get((spec.metric_name, labels)) == number, (name, platform)
+
     prefix = settings.pipeline.redis.key_prefix
     keys = list(client.scan_iter(f"{prefix}:*"))
     assert keys and all(client.ttl(key) > 0 for key in keys)  # memory bounded: all expire

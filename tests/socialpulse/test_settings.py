@@ -37,6 +37,11 @@ def test_shipped_config_is_valid() -> None:
     assert settings.brand_ids == ["acme", "globex", "initech"]
     assert settings.pipeline.windows.rolling == [60, 300, 900, 3600, 86400]
     assert settings.window_plan.tiers == (10, 60, 300)
+    assert [k.metric_name for k in settings.kpis.kpis][:3] == [
+        "socialpulse_mention_velocity_per_minute",
+        "socialpulse_net_sentiment_ratio",
+        "socialpulse_negative_share_ratio",
+    ]
     assert settings.alerts.negative_spike.threshold == 10
     assert settings.pipeline.kafka.first_port == 9092
 
@@ -100,6 +105,17 @@ def test_not_yaml_and_missing_file(config: Path) -> None:
     (config / "brands.yaml").unlink()
     assert (
         error(config) == "brands.yaml: file not found (copy it from the project's config/ folder)"
+    )
+
+
+def test_kpi_formula_errors_name_the_kpi(config: Path) -> None:
+    edit(config, "kpis.yaml", lambda d: d["kpis"][1].update(formula="mentions_positive - bogus"))
+    assert error(config).startswith(
+        "kpis.yaml: kpis[1].formula: unknown name 'bogus' (known: clicks, comments, "
+    )
+    edit(config, "kpis.yaml", lambda d: d["kpis"][1].update(formula="1", name="likes"))
+    assert error(config) == (
+        "kpis.yaml: kpis: KPI 'likes' has the name of a counter; choose another"
     )
 
 

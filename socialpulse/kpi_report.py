@@ -1,0 +1,64 @@
+"""Render a brand's KPI snapshot for people (a table) and for programs (JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from socialpulse.settings import KpiSpec, format_duration
+from streams.formulas import Value
+from streams.kpis import ALL_PLATFORMS, BrandSnapshot
+
+
+def _shown(value: Value, unit: str) -> str:
+    if value is None:
+        return "-"  # no value: a zero denominator
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit in ("per_minute", "currency"):
+        return f"{value:,.2f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec]) -> str:
+    """Counters and KPIs as rows, platforms (and "all") as columns."""
+    columns = [*snap.platforms, ALL_PLATFORMS]
+    totals = {
+        c: sum(row[c] for row in snap.counters.values())
+        for c in next(iter(snap.counters.values()), {})
+    }
+    rows: list[list[str]] = []
+    for counter in totals:
+        rows.append(
+            [
+                counter,
+                *(f"{snap.counters[p][counter]:,}" for p in snap.platforms),
+                f"{totals[counter]:,}",
+            ]
+        )
+    for spec in specs:
+        rows.append([spec.name, *(_shown(snap.derived[p][spec.name], spec.unit) for p in columns)])
+    header = ["", *columns]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"{snap.brand}, last {format_duration(snap.window_seconds)}"]
+    for row in [header, *rows]:
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def kpi_json(snap: BrandSnapshot) -> str:
+    """The snapshot as one JSON object; KPIs without a value are null."""
+    return json.dumps(
+        {
+            "brand": snap.brand,
+            "window": format_duration(snap.window_seconds),
+            "counters": snap.counters,
+            "kpis": snap.derived,
+        },
+        sort_keys=True,
+    )

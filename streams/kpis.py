@@ -1,0 +1,79 @@
+"""A brand's KPIs over one window: counters per platform, and derived KPIs per platform and for
+all platforms together (pure). /metrics and ``socialpulse kpis`` both read this, so they agree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from streams.counters import ALL_COUNTERS, WindowCounts
+from streams.formulas import Formula, Value
+
+ALL_PLATFORMS = "all"
+# Names a formula may read besides the counters.
+WINDOW_NAMES = ("window_seconds", "window_minutes")
+
+
+@dataclass(frozen=True)
+class DerivedKpi:
+    """A KPI declared in config/kpis.yaml: a formula over counters in the same window."""
+
+    name: str
+    formula: Formula
+    unit: str  # count, ratio (0..1), per_minute, currency
+    help: str
+
+
+@dataclass(frozen=True)
+class BrandSnapshot:
+    """One brand's values over one window."""
+
+    brand: str
+    window_seconds: int
+    platforms: tuple[str, ...]  # the per-platform rows; ALL_PLATFORMS is added for derived KPIs
+    counters: dict[str, dict[str, int]]  # platform -> counter -> count
+    derived: dict[str, dict[str, Value]]  # platform (or "all") -> kpi -> value or None
+
+
+def snapshot(
+    brand: str,
+    window_seconds: int,
+    counts: WindowCounts,
+    configured_platforms: Iterable[str],
+    kpis: Sequence[DerivedKpi],
+) -> BrandSnapshot:
+    """Counters and derived KPIs of a brand over a window, from its summed buckets.
+
+    Configured platforms always appear (zeros when quiet); others appear once they have counts.
+    The "all" row adds counters across platforms first, then applies the formula: a ratio of
+    sums, not a sum of ratios.
+    """
+    platforms = tuple(dict.fromkeys([*configured_platforms, *(p for _, p in counts)]))
+    counters = {p: {c: counts.get((c, p), 0) for c in ALL_COUNTERS} for p in platforms}
+    totals: Counter[str] = Counter()
+    for row in counters.values():
+        totals.update(row)
+    window = {"window_seconds": float(window_seconds), "window_minutes": window_seconds / 60}
+    derived = {
+        platform: {kpi.name: kpi.formula.evaluate({**row, **window}) for kpi in kpis}
+        for platform, row in [*counters.items(), (ALL_PLATFORMS, dict(totals))]
+    }
+    return BrandSnapshot(brand, window_seconds, platforms, counters, derived)
+
+
+def brand_snapshots(
+    brand: str,
+    counts_by_window: dict[int, WindowCounts],
+    configured_platforms: Iterable[str],
+    kpis: Sequence[DerivedKpi],
+) -> dict[int, BrandSnapshot]:
+    """A brand's snapshot for every window. A platform with counts in any window gets a row in
+    all of them, so its series do not come and go as events age out of the shorter windows."""
+    seen = (p for counts in counts_by_window.values() for _, p in counts)
+    platforms = list(dict.fromkeys([*configured_platforms, *seen]))
+    return {
+        window: snapshot(brand, window, counts, platforms, kpis)
+        for window, counts in counts_by_window.items()
+    }
