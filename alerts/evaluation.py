@@ -34,11 +34,13 @@ async def evaluate_negative_spikes(
     notified: list[SpikeFinding] = []
     for brand in settings.brands.brands:
         counts = await store.window(brand.id, rule.window, now)
+        negative = {p: int(n) for p, n in by_counter(counts, "mentions_negative").items()}
+        mentions = {p: int(n) for p, n in by_counter(counts, "mentions").items()}
         decision = decide(
             brand.id,
             brand.name,
-            by_counter(counts, "mentions_negative"),
-            by_counter(counts, "mentions"),
+            negative,
+            mentions,
             brand.platforms,
             rule.threshold,
             rule.window,

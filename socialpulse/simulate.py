@@ -53,6 +53,14 @@ KIND_WEIGHTS = {
     "video_complete": 3,
     "follow": 1.5,
     "unfollow": 0.5,
+    "delivered": 4,
+    "open": 1.2,
+    "landing_visit": 3,
+    "form_submit": 0.4,
+    "conversion": 0.5,
+    "order": 0.4,
+    "refund": 0.03,
+    "spend": 1,
 }
 
 
@@ -92,7 +100,7 @@ class Simulator:
     def interaction(self, brand: Brand, now: datetime | None = None) -> dict[str, Any]:
         """An interaction of a kind drawn from a typical mix."""
         kind = self.rng.choices(list(KIND_WEIGHTS), list(KIND_WEIGHTS.values()))[0]
-        return {
+        event: dict[str, Any] = {
             "schema_version": 1,
             "id": f"i-{uuid.uuid4().hex}",
             "ts": (now or datetime.now(UTC)).isoformat(),
@@ -102,6 +110,11 @@ class Simulator:
             "content_id": f"{brand.id}-post-{self.rng.randint(1, 40)}",
             "user_id": f"u{self.rng.randint(1, 200_000)}",
         }
+        if kind == "order":
+            event["value"] = round(self.rng.lognormvariate(3.5, 0.6), 2)  # ~33 a basket
+        elif kind == "spend":
+            event["value"] = round(self.rng.uniform(0.5, 3.0), 2)  # ad spend ticks
+        return event
 
 
 def make_producer(settings: Settings) -> KafkaProducer:

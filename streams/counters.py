@@ -7,19 +7,25 @@ Counters are named as in the KPI catalog (shared/KPIS.md): ``mentions``, ``menti
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from streams.events import INTERACTION_KINDS, Interaction, Mention
 from streams.sentiment import Sentiment
 
-# Interaction kind -> catalog counter name.
-KIND_COUNTER = {kind: f"{kind}s" for kind in INTERACTION_KINDS}
+# Interaction kind -> the catalog counter it adds 1 to.
+KIND_COUNTER = {
+    **{kind: f"{kind}s" for kind in INTERACTION_KINDS if kind not in ("delivered", "spend")},
+    "delivered": "delivered",
+}
+# Interaction kind -> the catalog counter its ``value`` is added to (money, in one currency).
+KIND_AMOUNT = {"order": "revenue", "spend": "spend"}
 MENTION_COUNTERS = ("mentions", "mentions_positive", "mentions_negative", "mentions_neutral")
-ALL_COUNTERS = MENTION_COUNTERS + tuple(KIND_COUNTER.values())
+ALL_COUNTERS = MENTION_COUNTERS + tuple(
+    dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()])
+)
 
-# (counter, platform) -> count over a window
-WindowCounts = dict[tuple[str, str], int]
+# (counter, platform) -> count (or amount) over a window
+WindowCounts = dict[tuple[str, str], float]
 
 
 def field(counter: str, platform: str) -> str:
@@ -36,20 +42,28 @@ def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
 
 
 def interaction_fields(interaction: Interaction) -> list[str]:
-    """Fields an interaction increments: the counter of its kind."""
-    return [field(KIND_COUNTER[interaction.kind], interaction.platform)]
+    """Fields an interaction increments: the counter of its kind (+1) and, for money kinds,
+    ``<counter>|<platform>=<amount>`` (+value)."""
+    kind, platform = interaction.kind, interaction.platform
+    fields = [field(KIND_COUNTER[kind], platform)] if kind in KIND_COUNTER else []
+    if kind in KIND_AMOUNT and interaction.value is not None:
+        fields.append(f"{field(KIND_AMOUNT[kind], platform)}={interaction.value!r}")
+    return fields
 
 
 def sum_buckets(buckets: Iterable[Mapping[str, str | int]]) -> WindowCounts:
     """Add bucket hashes (field -> count, as Redis returns them) per (counter, platform)."""
-    total: Counter[tuple[str, str]] = Counter()
+    total: WindowCounts = {}
     for bucket in buckets:
         for name, count in bucket.items():
             counter, _, platform = str(name).partition("|")
-            total[(counter, platform)] += int(count)
-    return dict(total)
+            number = float(count)
+            key = (counter, platform)
+            # Counts stay whole numbers (10, not 10.0); amounts keep their cents.
+            total[key] = total.get(key, 0) + (int(number) if number.is_integer() else number)
+    return total
 
 
-def by_counter(counts: WindowCounts, counter: str) -> dict[str, int]:
+def by_counter(counts: WindowCounts, counter: str) -> dict[str, float]:
     """One counter's value per platform."""
     return {platform: n for (name, platform), n in counts.items() if name == counter}

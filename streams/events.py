@@ -31,7 +31,7 @@ kind           yes      one of :data:`INTERACTION_KINDS` (like, comment, share, 
 content_id     yes      the post, video or ad acted on
 user_id        yes      who acted
 campaign       no       campaign id, when the content belongs to one
-value          no       amount for money-like kinds (spend, order revenue), >= 0
+value          for some amount, >= 0: required for ``order`` (revenue) and ``spend``
 ============== ======== ===========================================================
 """
 
@@ -46,6 +46,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -64,7 +65,17 @@ INTERACTION_KINDS = (
     "video_complete",
     "follow",
     "unfollow",
+    "delivered",  # a newsletter or official-account push reached someone
+    "open",
+    "landing_visit",
+    "form_submit",
+    "conversion",
+    "order",  # value: the order's revenue
+    "refund",
+    "spend",  # value: ad spend (same currency as revenue)
 )
+# Kinds whose events mean nothing without an amount.
+KINDS_NEEDING_VALUE = {"order": "the order's revenue", "spend": "the amount spent"}
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}$"
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -118,7 +129,7 @@ class Interaction(_Event):
     content_id: str = Field(min_length=1, max_length=200)
     user_id: str = Field(min_length=1, max_length=200)
     campaign: str | None = Field(None, max_length=200)
-    value: float | None = Field(None, ge=0)
+    value: float | None = Field(None, ge=0, allow_inf_nan=False, validate_default=True)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -126,6 +137,14 @@ class Interaction(_Event):
         if isinstance(value, str) and value.strip().lower() not in INTERACTION_KINDS:
             raise ValueError(f"kind {value!r} is not one of {', '.join(INTERACTION_KINDS)}")
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("value")
+    @classmethod
+    def _value_where_needed(cls, value: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("kind")
+        if value is None and kind in KINDS_NEEDING_VALUE:
+            raise ValueError(f"required for kind {kind!r} ({KINDS_NEEDING_VALUE[kind]})")
+        return value
 
 
 E = TypeVar("E", bound=_Event)

@@ -4,7 +4,6 @@ all platforms together (pure). /metrics and ``socialpulse kpis`` both read this,
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ class BrandSnapshot:
     brand: str
     window_seconds: int
     platforms: tuple[str, ...]  # the per-platform rows; ALL_PLATFORMS is added for derived KPIs
-    counters: dict[str, dict[str, int]]  # platform -> counter -> count
+    counters: dict[str, dict[str, float]]  # platform -> counter -> count or amount
     derived: dict[str, dict[str, Value]]  # platform (or "all") -> kpi -> value or None
 
 
@@ -52,13 +51,11 @@ def snapshot(
     """
     platforms = tuple(dict.fromkeys([*configured_platforms, *(p for _, p in counts)]))
     counters = {p: {c: counts.get((c, p), 0) for c in ALL_COUNTERS} for p in platforms}
-    totals: Counter[str] = Counter()
-    for row in counters.values():
-        totals.update(row)
+    totals: dict[str, float] = {c: sum(row[c] for row in counters.values()) for c in ALL_COUNTERS}
     window = {"window_seconds": float(window_seconds), "window_minutes": window_seconds / 60}
     derived = {
         platform: {kpi.name: kpi.formula.evaluate({**row, **window}) for kpi in kpis}
-        for platform, row in [*counters.items(), (ALL_PLATFORMS, dict(totals))]
+        for platform, row in [*counters.items(), (ALL_PLATFORMS, totals)]
     }
     return BrandSnapshot(brand, window_seconds, platforms, counters, derived)
 

@@ -26,7 +26,8 @@ from streams.windows import DEDUPE_BUCKET, WindowPlan, bucket_start, window_buck
 # Counts an event only the first time its id is seen: Kafka delivers at least once, and a
 # redelivery after a crash or rebalance must change nothing.
 # KEYS per event: its dedupe set, then its bucket in each tier (stride 1 + ntiers).
-# ARGV: ntiers, then per event: id, dedupe expiry, one expiry per tier, fields (comma-separated).
+# ARGV: ntiers, then per event: id, dedupe expiry, one expiry per tier, fields (comma-separated;
+# "name" adds 1, "name=amount" adds the amount).
 _APPLY = """
 local ntiers = tonumber(ARGV[1])
 local kstride, astride = 1 + ntiers, 3 + ntiers
@@ -39,7 +40,12 @@ for e = 0, #KEYS / kstride - 1 do
     for t = 1, ntiers do
       local bucket = KEYS[k + 1 + t]
       for f in string.gmatch(fields, '[^,]+') do
-        redis.call('HINCRBY', bucket, f, 1)
+        local name, amount = string.match(f, '^(.-)=(.+)$')
+        if name then
+          redis.call('HINCRBYFLOAT', bucket, name, amount)
+        else
+          redis.call('HINCRBY', bucket, f, 1)
+        end
       end
       redis.call('EXPIREAT', bucket, ARGV[a + 2 + t])
     end

@@ -315,6 +315,55 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -
     assert "dead-lettered" in pipeline.log_text() and "not_json" in pipeline.log_text()
 
 
+def test_roi_worked_example_and_cost_kpis_on_the_real_stack(pipeline) -> None:
+    # shared/KPIS.md: spend 100,000; 200 orders at 500 each -> revenue 100,000; ROI 0%.
+    settings: Settings = pipeline.settings
+    url = pipeline.metrics_url
+
+    def event(kind: str, value: float | None = None) -> dict[str, Any]:
+        e = interaction("globex", "facebook", kind)
+        if value is not None:
+            e["value"] = value
+        return e
+
+    produce(
+        settings,
+        settings.pipeline.topics.interactions,
+        [event("spend", 25_000) for _ in range(4)]
+        + [event("order", 500) for _ in range(200)]
+        + [event("click") for _ in range(50)]
+        + [event("conversion") for _ in range(10)]
+        + [event("impression") for _ in range(400)]
+        + [event("order")],
+    )  # last: no value
+
+    def kpi_value(name: str) -> float | None:
+        return value(url, f"socialpulse_{name}", brand="globex", platform="facebook", window="5m")
+
+    wait_until(
+        lambda: kpi_value("impressions") == 400 and kpi_value("orders") == 200,
+        what="the money events counted",
+    )
+    assert (kpi_value("spend"), kpi_value("revenue")) == (100_000, 100_000)
+    assert kpi_value("roi_ratio") == 0.0
+    assert kpi_value("aov") == 500
+    assert kpi_value("cpc") == 2_000
+    assert kpi_value("cpm") == 250_000
+    assert kpi_value("cac") == 10_000
+    assert kpi_value("conversion_rate_ratio") == 0.2
+    assert kpi_value("refund_rate_ratio") == 0
+    assert kpi_value("open_rate_ratio") is None  # nothing delivered: no value
+    assert (
+        value(
+            url,
+            "socialpulse_events_invalid_total",
+            topic=settings.pipeline.topics.interactions,
+            reason="invalid_fields",
+        )
+        == 1
+    )
+
+
 def test_late_events_are_left_out_visibly_and_future_ones_dead_lettered(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics

@@ -104,6 +104,18 @@ def test_unknown_interaction_kind_is_named() -> None:
     assert result.detail.startswith("kind: kind 'poke' is not one of impression, like, comment")
 
 
+def test_money_kinds_need_a_value() -> None:
+    order = decode(raw({**INTERACTION, "kind": "order", "value": 45.5}), Interaction)
+    assert isinstance(order, Interaction) and order.value == 45.5
+    assert decode(raw({**INTERACTION, "kind": "order"}), Interaction) == InvalidEvent(
+        "invalid_fields", "value: required for kind 'order' (the order's revenue)"
+    )
+    assert decode(raw({**INTERACTION, "kind": "spend", "value": -1}), Interaction) == InvalidEvent(
+        "invalid_fields", "value: Input should be greater than or equal to 0"
+    )
+    assert isinstance(decode(raw({**INTERACTION, "kind": "refund"}), Interaction), Interaction)
+
+
 def test_oversize_message_is_refused_before_parsing() -> None:
     result = decode(b" " * (MAX_EVENT_BYTES + 1), Mention)
     assert result == InvalidEvent(

@@ -106,6 +106,35 @@ def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> N
     ]
 
 
+def test_amounts_are_summed_with_their_cents_and_counts_stay_whole() -> None:
+    counts = sum_buckets(
+        [{"revenue|x": "45.5", "orders|x": "1"}, {"revenue|x": "10", "orders|x": 2}]
+    )
+    assert counts == {("revenue", "x"): 55.5, ("orders", "x"): 3}
+    assert isinstance(counts[("orders", "x")], int)
+
+
+def test_orders_count_and_add_revenue_spend_adds_its_amount() -> None:
+    def interaction(kind: str, value: str) -> bytes:
+        return (
+            f'{{"id":"{kind}","ts":"2026-11-22T09:30:05Z","platform":"x","brand":"acme",'
+            f'"kind":"{kind}","content_id":"c","user_id":"u"{value}}}'
+        ).encode()
+
+    messages = [
+        RawMessage("i", 0, n, b"acme", interaction(kind, value))
+        for n, (kind, value) in enumerate(
+            [("order", ',"value":45.5'), ("spend", ',"value":12'), ("delivered", "")]
+        )
+    ]
+    plan = plan_batch(messages, "interaction", PLAN, NOW)
+    assert [e.fields for e in plan.counted] == [
+        ["orders|x", "revenue|x=45.5"],
+        ["spend|x=12.0"],
+        ["delivered|x"],
+    ]
+
+
 def test_interaction_batch_uses_catalog_counter_names() -> None:
     event = (
         b'{"id":"i1","ts":"2026-11-22T09:30:05Z","platform":"tiktok","brand":"acme",'
