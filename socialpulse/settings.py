@@ -156,6 +156,18 @@ class WorkerSettings(_Strict):
     commit_interval: float = Field(2.8, gt=0, le=300)
 
 
+class CleaningSettings(_Strict):
+    # Author handles (mentions) and user ids (interactions) always left out, any case.
+    bot_authors: list[str] = Field(default_factory=list)
+    # A mention author over this many mentions of one brand in a minute is left out (0: off).
+    max_mentions_per_author_per_minute: int = Field(20, ge=0)
+
+    @field_validator("bot_authors")
+    @classmethod
+    def _casefold(cls, value: list[str]) -> list[str]:
+        return [author.strip().casefold() for author in value]
+
+
 class PrometheusSettings(_Strict):
     url: str = "http://127.0.0.1:9090"
 
@@ -173,6 +185,7 @@ class PipelineFile(_Strict):
     redis: RedisSettings = RedisSettings()
     windows: WindowSettings = WindowSettings()
     worker: WorkerSettings = WorkerSettings()
+    cleaning: CleaningSettings = CleaningSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
 
 

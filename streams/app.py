@@ -24,7 +24,7 @@ from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
 from streams import metrics
 from streams.batch import EventType, RawMessage, plan_batch
-from streams.redis_counts import AsyncCountStore, CountedEvent, RedisKeys
+from streams.redis_counts import AppliedBatch, AsyncCountStore, CountedEvent, RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,9 @@ def create_app(settings: Settings) -> faust.App:
     client = aredis.Redis.from_url(pipeline.redis.url, decode_responses=True)
     keys = RedisKeys(pipeline.redis.key_prefix)
     window_plan = settings.window_plan
-    store = AsyncCountStore(client, keys, window_plan)
+    cleaning = pipeline.cleaning
+    bot_authors = frozenset(cleaning.bot_authors)
+    store = AsyncCountStore(client, keys, window_plan, cleaning.max_mentions_per_author_per_minute)
 
     async def process(events: Sequence[Any], event_type: EventType) -> None:
         messages = [
@@ -84,12 +86,23 @@ def create_app(settings: Settings) -> faust.App:
         ]
         topic = messages[0].topic
         metrics.EVENTS_CONSUMED.labels(topic).inc(len(messages))
-        plan = plan_batch(messages, event_type, window_plan, time.time())
+        plan = plan_batch(
+            messages,
+            event_type,
+            window_plan,
+            time.time(),
+            bot_authors=bot_authors,
+            limit_author_rate=cleaning.max_mentions_per_author_per_minute > 0,
+        )
         metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
         applied = await _apply_with_retry(store, plan.counted)
-        metrics.EVENTS_COUNTED.labels(topic).inc(len(applied))
-        metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - len(applied))
-        for event in applied:
+        bots = [event for event in applied.counted if event.excluded]
+        metrics.EVENTS_COUNTED.labels(topic).inc(len(applied.counted) - len(bots))
+        metrics.EVENTS_FILTERED.labels(topic, "bot").inc(len(bots))
+        metrics.EVENTS_FILTERED.labels(topic, "author_rate").inc(len(applied.filtered))
+        new = len(applied.counted) + len(applied.filtered)
+        metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - new)
+        for event in applied.counted:
             if event.sentiment_source:
                 metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
         deliveries = []
@@ -166,7 +179,7 @@ def _take_events(stream: faust.StreamT[bytes], max_: int, within: float) -> Any:
 
 async def _apply_with_retry(
     store: AsyncCountStore, counted: Sequence[CountedEvent]
-) -> list[CountedEvent]:
+) -> AppliedBatch:
     """Apply a batch, retrying with backoff while Redis is down: the batch's offsets are not
     committed until its counts are in Redis, so nothing is lost and (ids) nothing doubled."""
     delay = 0.5

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from socialpulse.settings import format_duration
-from streams.counters import interaction_fields, mention_fields
+from streams.counters import filtered_fields, interaction_fields, mention_fields
 from streams.events import Interaction, InvalidEvent, Mention, decode
 from streams.redis_counts import CountedEvent
 from streams.sentiment import mention_sentiment
@@ -37,10 +37,17 @@ class BatchPlan:
 
 
 def plan_batch(
-    messages: Sequence[RawMessage], event_type: EventType, windows: WindowPlan, now: float
+    messages: Sequence[RawMessage],
+    event_type: EventType,
+    windows: WindowPlan,
+    now: float,
+    bot_authors: Collection[str] = frozenset(),
+    limit_author_rate: bool = False,
 ) -> BatchPlan:
     """Decode every message: valid, timely ones become counter updates; events older than the
-    allowed lateness are set aside as too late; the others are rejects with a reason."""
+    allowed lateness are set aside as too late; the others are rejects with a reason. Events
+    from bots (flagged by the source or listed in ``bot_authors``, casefolded) count only as
+    filtered; with ``limit_author_rate`` the store filters authors posting too fast."""
     model: type[Mention] | type[Interaction] = Mention if event_type == "mention" else Interaction
     plan = BatchPlan()
     for message in messages:
@@ -65,11 +72,19 @@ def plan_batch(
                 )
             )
             continue
+        who = event.author if isinstance(event, Mention) else event.user_id
+        instead = filtered_fields(event.platform)
+        if event.is_bot or who.casefold() in bot_authors:
+            plan.counted.append(CountedEvent(event.brand, event.id, ts, instead, excluded="bot"))
+            continue
         source: str | None = None
         if isinstance(event, Mention):
             sentiment = mention_sentiment(event)
             fields, source = mention_fields(event, sentiment), sentiment.source
         else:
             fields = interaction_fields(event)
-        plan.counted.append(CountedEvent(event.brand, event.id, ts, fields, source))
+        limited = who if limit_author_rate and isinstance(event, Mention) else None
+        plan.counted.append(
+            CountedEvent(event.brand, event.id, ts, fields, source, limited, instead)
+        )
     return plan

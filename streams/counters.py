@@ -20,8 +20,12 @@ KIND_COUNTER = {
 # Interaction kind -> the catalog counter its ``value`` is added to (money, in one currency).
 KIND_AMOUNT = {"order": "revenue", "spend": "spend"}
 MENTION_COUNTERS = ("mentions", "mentions_positive", "mentions_negative", "mentions_neutral")
-ALL_COUNTERS = MENTION_COUNTERS + tuple(
-    dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()])
+# Events left out of the KPIs as bots or over-rate authors, counted so boards show them.
+FILTERED = "filtered"
+ALL_COUNTERS = (
+    MENTION_COUNTERS
+    + tuple(dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()]))
+    + (FILTERED,)
 )
 
 # (counter, platform) -> count (or amount) over a window
@@ -49,6 +53,11 @@ def interaction_fields(interaction: Interaction) -> list[str]:
     if kind in KIND_AMOUNT and interaction.value is not None:
         fields.append(f"{field(KIND_AMOUNT[kind], platform)}={interaction.value!r}")
     return fields
+
+
+def filtered_fields(platform: str) -> list[str]:
+    """Fields an event left out of the KPIs increments instead of its own."""
+    return [field(FILTERED, platform)]
 
 
 def sum_buckets(buckets: Iterable[Mapping[str, str | int]]) -> WindowCounts:

@@ -18,6 +18,7 @@ sentiment      no       upstream sentiment: a label (positive/negative/neutral) 
                         score in [-1, 1]; when absent, SocialPulse scores the text
 author_followers no     follower count of the author (for potential reach)
 url, lang      no       link to the post; language code
+is_bot         no       true when the source flags the author as a bot (left out of KPIs)
 ============== ======== ===========================================================
 
 Interaction (topic ``social.interactions``): someone acted on a brand's content.
@@ -91,6 +92,7 @@ class _Event(BaseModel):
     ts: AwareDatetime
     platform: str = Field(pattern=_NAME)
     brand: str = Field(pattern=_NAME)
+    is_bot: bool = False  # the source flags the author (or user) as a bot
 
     @field_validator("platform", "brand", mode="before")
     @classmethod

@@ -49,6 +49,12 @@ EVENTS_INVALID = Counter(
     "Messages that could not be decoded, sent to the dead-letter topic, by reason.",
     ["topic", "reason"],
 )
+EVENTS_FILTERED = Counter(
+    "socialpulse_events_filtered_total",
+    "New events left out of the KPIs: reason bot (flagged or listed) or author_rate (the author "
+    "posts faster than cleaning.max_mentions_per_author_per_minute).",
+    ["topic", "reason"],
+)
 EVENTS_TOO_LATE = Counter(
     "socialpulse_events_too_late_total",
     "Events older than the allowed lateness when they arrived, left out of the KPIs.",
@@ -79,6 +85,7 @@ _HELP = {
     "mentions_positive": "Mentions with positive sentiment in the rolling window.",
     "mentions_negative": "Mentions with negative sentiment in the rolling window.",
     "mentions_neutral": "Mentions with neutral sentiment in the rolling window.",
+    "filtered": "Events left out of the KPIs (bots, over-rate authors) in the rolling window.",
 }
 
 

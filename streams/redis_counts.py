@@ -24,21 +24,31 @@ from streams.counters import WindowCounts, sum_buckets
 from streams.windows import DEDUPE_BUCKET, WindowPlan, bucket_start, window_buckets
 
 # Counts an event only the first time its id is seen: Kafka delivers at least once, and a
-# redelivery after a crash or rebalance must change nothing.
-# KEYS per event: its dedupe set, then its bucket in each tier (stride 1 + ntiers).
-# ARGV: ntiers, then per event: id, dedupe expiry, one expiry per tier, fields (comma-separated;
-# "name" adds 1, "name=amount" adds the amount).
+# redelivery after a crash or rebalance must change nothing. A new event whose author is over
+# the per-minute limit adds its "filtered" fields instead of its KPI fields.
+# KEYS per event: dedupe set, author-rate hash, then its bucket in each tier (2 + ntiers).
+# ARGV: ntiers, author limit per minute (0: none), then per event: id, dedupe expiry,
+# rate expiry, author ('' to skip), one expiry per tier, fields, filtered fields (fields are
+# comma-separated; "name" adds 1, "name=amount" adds the amount).
+# Returns per event: 0 duplicate, 1 counted, 2 filtered.
 _APPLY = """
-local ntiers = tonumber(ARGV[1])
-local kstride, astride = 1 + ntiers, 3 + ntiers
-local applied = {}
+local ntiers, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local kstride, astride = 2 + ntiers, 6 + ntiers
+local status = {}
 for e = 0, #KEYS / kstride - 1 do
-  local k, a = e * kstride, 1 + e * astride
+  local k, a = e * kstride, 2 + e * astride
   if redis.call('SADD', KEYS[k + 1], ARGV[a + 1]) == 1 then
     redis.call('EXPIREAT', KEYS[k + 1], ARGV[a + 2])
-    local fields = ARGV[a + 3 + ntiers]
+    local fields, result = ARGV[a + 5 + ntiers], 1
+    if limit > 0 and ARGV[a + 4] ~= '' then
+      local posts = redis.call('HINCRBY', KEYS[k + 2], ARGV[a + 4], 1)
+      redis.call('EXPIREAT', KEYS[k + 2], ARGV[a + 3])
+      if posts > limit then
+        fields, result = ARGV[a + 6 + ntiers], 2
+      end
+    end
     for t = 1, ntiers do
-      local bucket = KEYS[k + 1 + t]
+      local bucket = KEYS[k + 2 + t]
       for f in string.gmatch(fields, '[^,]+') do
         local name, amount = string.match(f, '^(.-)=(.+)$')
         if name then
@@ -47,14 +57,14 @@ for e = 0, #KEYS / kstride - 1 do
           redis.call('HINCRBY', bucket, f, 1)
         end
       end
-      redis.call('EXPIREAT', bucket, ARGV[a + 2 + t])
+      redis.call('EXPIREAT', bucket, ARGV[a + 4 + t])
     end
-    applied[#applied + 1] = 1
+    status[#status + 1] = result
   else
-    applied[#applied + 1] = 0
+    status[#status + 1] = 0
   end
 end
-return applied
+return status
 """
 
 
@@ -67,6 +77,18 @@ class CountedEvent:
     ts: float  # event time, unix seconds
     fields: Sequence[str]
     sentiment_source: str | None = None  # mentions only: upstream or vader
+    author: str | None = None  # whose posting rate is limited (mentions); None: not limited
+    filtered_fields: Sequence[str] = ()  # what it adds instead when its author is over the rate
+    excluded: str | None = None  # why its fields are "filtered" from the start (e.g. "bot")
+
+
+@dataclass(frozen=True)
+class AppliedBatch:
+    """What a batch changed: events counted in the KPIs, and new events filtered out because
+    their author posts faster than the limit. The rest were redeliveries."""
+
+    counted: list[CountedEvent]
+    filtered: list[CountedEvent]
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,10 @@ class RedisKeys:
     def bucket(self, brand: str, tier: int, start: int) -> str:
         """Hash of one brand's counters in the ``tier``-second bucket starting at ``start``."""
         return f"{self.prefix}:{{{brand}}}:b{tier}:{start}"
+
+    def author_rate(self, brand: str, minute: int) -> str:
+        """Hash author -> mentions counted in the minute starting at ``minute``."""
+        return f"{self.prefix}:{{{brand}}}:rate:{minute}"
 
     def seen(self, brand: str, minute: int) -> str:
         """Set of the ids of one brand's events, in the event-time minute ``minute``, counted."""
@@ -91,31 +117,40 @@ class RedisKeys:
 class AsyncCountStore:
     """The worker's side: apply batches of events, read windows (asyncio)."""
 
-    def __init__(self, client: aredis.Redis, keys: RedisKeys, plan: WindowPlan):
+    def __init__(
+        self,
+        client: aredis.Redis,
+        keys: RedisKeys,
+        plan: WindowPlan,
+        author_limit_per_minute: int = 0,
+    ):
         self.client = client
         self.keys = keys
         self.plan = plan
+        self.author_limit = author_limit_per_minute
         self._apply = client.register_script(_APPLY)
 
     def _script_call(self, brand: str, batch: Sequence[CountedEvent]) -> tuple[list[str], list]:
         tiers = self.plan.tiers
         keys: list[str] = []
-        args: list[str | int | float] = [len(tiers)]
+        args: list[str | int | float] = [len(tiers), self.author_limit]
         for event in batch:
-            keys.append(self.keys.seen(brand, bucket_start(event.ts, DEDUPE_BUCKET)))
-            args += [event.event_id, self.plan.dedupe_expires_at(event.ts)]
+            minute = bucket_start(event.ts, DEDUPE_BUCKET)
+            keys += [self.keys.seen(brand, minute), self.keys.author_rate(brand, minute)]
+            # Both live as long as a redelivery of the event could still arrive.
+            expiry = self.plan.dedupe_expires_at(event.ts)
+            args += [event.event_id, expiry, expiry, event.author or ""]
             for tier in tiers:
                 start = bucket_start(event.ts, tier)
                 keys.append(self.keys.bucket(brand, tier, start))
                 args.append(self.plan.bucket_expires_at(start, tier))
-            args.append(",".join(event.fields))
+            args += [",".join(event.fields), ",".join(event.filtered_fields)]
         return keys, args
 
-    async def apply(self, events: Sequence[CountedEvent]) -> list[CountedEvent]:
-        """Count a batch in one round trip (one Lua call per brand); return the events that were
-        new (the others were redeliveries of ids already counted)."""
+    async def apply(self, events: Sequence[CountedEvent]) -> AppliedBatch:
+        """Count a batch in one round trip (one Lua call per brand)."""
         if not events:
-            return []
+            return AppliedBatch([], [])
         per_brand: dict[str, list[CountedEvent]] = defaultdict(list)
         for event in events:
             per_brand[event.brand].append(event)
@@ -123,13 +158,15 @@ class AsyncCountStore:
         for brand, batch in per_brand.items():
             keys, args = self._script_call(brand, batch)
             await self._apply(keys=keys, args=args, client=pipe)
-        flags = await pipe.execute()
-        return [
-            event
-            for batch, brand_flags in zip(per_brand.values(), flags, strict=True)
-            for event, new in zip(batch, brand_flags, strict=True)
-            if int(new)
+        statuses = [
+            (event, int(status))
+            for batch, brand_statuses in zip(per_brand.values(), await pipe.execute(), strict=True)
+            for event, status in zip(batch, brand_statuses, strict=True)
         ]
+        return AppliedBatch(
+            counted=[event for event, status in statuses if status == 1],
+            filtered=[event for event, status in statuses if status == 2],
+        )
 
     async def window(
         self, brand: str, window_seconds: int, now: float | None = None

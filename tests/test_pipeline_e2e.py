@@ -64,7 +64,12 @@ def kpi(url: str, name: str, brand: str, platform: str, window: str = "5m") -> f
 
 
 def mention(
-    brand: str, platform: str, text: str, sentiment: Any = None, ago: float = 0
+    brand: str,
+    platform: str,
+    text: str,
+    sentiment: Any = None,
+    ago: float = 0,
+    author: str | None = None,
 ) -> dict[str, Any]:
     event = {
         "schema_version": 1,
@@ -72,7 +77,7 @@ def mention(
         "ts": (datetime.now(UTC) - timedelta(seconds=ago)).isoformat(),
         "platform": platform,
         "brand": brand,
-        "author": "@someone",
+        "author": author or f"@user-{uuid.uuid4().hex[:8]}",
         "text": text,
     }
     if sentiment is not None:
@@ -362,6 +367,38 @@ def test_roi_worked_example_and_cost_kpis_on_the_real_stack(pipeline) -> None:
         )
         == 1
     )
+
+
+def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    topics = settings.pipeline.topics
+    url = pipeline.metrics_url
+    limit = settings.pipeline.cleaning.max_mentions_per_author_per_minute  # 20
+    flood = [
+        mention("acme", "youtube", "buy now", "positive", author="@flooder")
+        for _ in range(limit + 5)
+    ]
+    bots = [{**mention("acme", "youtube", "x", "negative"), "is_bot": True} for _ in range(3)]
+    people = [mention("acme", "youtube", "nice", "positive") for _ in range(4)]
+    produce(settings, topics.mentions, flood + bots + people)
+    produce(settings, topics.mentions, flood[-5:] + bots[:1])  # redeliveries change nothing
+
+    def filtered(reason: str) -> float | None:
+        return value(url, "socialpulse_events_filtered_total", topic=topics.mentions, reason=reason)
+
+    def processed() -> float:
+        return sum(kpi(url, name, "acme", "youtube") or 0 for name in ("mentions", "filtered"))
+
+    wait_until(
+        lambda: processed() == len(flood) + len(bots) + len(people),
+        what=f"all {len(flood) + len(bots) + len(people)} mentions counted or filtered",
+    )
+    # The flood's first 20 mentions (the limit) count: 20 + 4 people; 5 over-rate + 3 bots out.
+    # (If the flood straddles a minute boundary the limit restarts: then fewer are filtered.)
+    over = kpi(url, "filtered", "acme", "youtube") - 3
+    assert kpi(url, "mentions", "acme", "youtube") == limit + 5 - over + 4
+    assert kpi(url, "mentions_negative", "acme", "youtube") == 0
+    assert (filtered("bot"), filtered("author_rate")) == (3, over)
 
 
 def test_late_events_are_left_out_visibly_and_future_ones_dead_lettered(pipeline) -> None:

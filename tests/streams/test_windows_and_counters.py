@@ -87,7 +87,14 @@ def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> N
     plan = plan_batch(messages, "mention", PLAN, NOW)
     ts = datetime(2026, 11, 22, 9, 30, 5, tzinfo=UTC).timestamp()
     assert plan.counted == [
-        CountedEvent("acme", "m1", ts, ["mentions|x", "mentions_negative|x"], "upstream")
+        CountedEvent(
+            "acme",
+            "m1",
+            ts,
+            ["mentions|x", "mentions_negative|x"],
+            "upstream",
+            filtered_fields=["filtered|x"],
+        )
     ]
     assert [m.offset for m in plan.too_late] == [3]
     assert [(m.offset, r) for m, r in plan.rejected] == [
@@ -132,6 +139,29 @@ def test_orders_count_and_add_revenue_spend_adds_its_amount() -> None:
         ["orders|x", "revenue|x=45.5"],
         ["spend|x=12.0"],
         ["delivered|x"],
+    ]
+
+
+def test_bots_flagged_or_listed_count_only_as_filtered() -> None:
+    def mention(event_id: str, author: str, extra: str = "") -> RawMessage:
+        body = (
+            f'{{"id":"{event_id}","ts":"2026-11-22T09:30:05Z","platform":"x","brand":"acme",'
+            f'"author":"{author}","text":"great","sentiment":"positive"{extra}}}'
+        )
+        return RawMessage("m", 0, 0, b"acme", body.encode())
+
+    plan = plan_batch(
+        [mention("m1", "@Spammer"), mention("m2", "@jo", ',"is_bot":true'), mention("m3", "@jo")],
+        "mention",
+        PLAN,
+        NOW,
+        bot_authors={"@spammer"},
+        limit_author_rate=True,
+    )
+    assert [(e.event_id, e.fields, e.excluded, e.author) for e in plan.counted] == [
+        ("m1", ["filtered|x"], "bot", None),
+        ("m2", ["filtered|x"], "bot", None),
+        ("m3", ["mentions|x", "mentions_positive|x"], None, "@jo"),
     ]
 
 
