@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from socialpulse.settings import format_duration
-from streams.counters import filtered_fields, interaction_fields, mention_fields
+from streams.counters import (
+    filtered_fields,
+    interaction_fields,
+    mention_fields,
+    unique_members,
+)
 from streams.events import Interaction, InvalidEvent, Mention, decode
 from streams.redis_counts import CountedEvent
 from streams.sentiment import mention_sentiment
@@ -85,6 +90,15 @@ def plan_batch(
             fields = interaction_fields(event)
         limited = who if limit_author_rate and isinstance(event, Mention) else None
         plan.counted.append(
-            CountedEvent(event.brand, event.id, ts, fields, source, limited, instead)
+            CountedEvent(
+                event.brand,
+                event.id,
+                ts,
+                fields,
+                source,
+                limited,
+                instead,
+                uniques=unique_members(event),
+            )
         )
     return plan

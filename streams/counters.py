@@ -22,11 +22,18 @@ KIND_AMOUNT = {"order": "revenue", "spend": "spend"}
 MENTION_COUNTERS = ("mentions", "mentions_positive", "mentions_negative", "mentions_neutral")
 # Events left out of the KPIs as bots or over-rate authors, counted so boards show them.
 FILTERED = "filtered"
+# Distinct counts, kept as Redis HyperLogLogs (standard error ~0.81%), and the counter whose
+# platforms can have members: unique mention authors, and reach = unique impression viewers.
+UNIQUE_SOURCE = {"unique_authors": "mentions", "reach": "impressions"}
 ALL_COUNTERS = (
-    MENTION_COUNTERS
-    + tuple(dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()]))
-    + (FILTERED,)
+    *MENTION_COUNTERS,
+    "potential_reach",  # sum of the authors' follower counts over mentions
+    *dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()]),
+    FILTERED,
+    *UNIQUE_SOURCE,
 )
+# The platform label of values over all platforms together.
+ALL_PLATFORMS = "all"
 
 # (counter, platform) -> count (or amount) over a window
 WindowCounts = dict[tuple[str, str], float]
@@ -38,11 +45,24 @@ def field(counter: str, platform: str) -> str:
 
 
 def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
-    """Fields a mention increments: the mention itself and its sentiment label."""
-    return [
+    """Fields a mention increments: the mention, its sentiment label, and potential reach."""
+    fields = [
         field("mentions", mention.platform),
         field(f"mentions_{sentiment.label}", mention.platform),
     ]
+    if mention.author_followers:
+        fields.append(f"{field('potential_reach', mention.platform)}={mention.author_followers}")
+    return fields
+
+
+def unique_members(event: Mention | Interaction) -> list[tuple[str, str]]:
+    """(field, member) pairs the event adds to distinct counts: its author for unique_authors,
+    the viewer of an impression for reach."""
+    if isinstance(event, Mention):
+        return [(field("unique_authors", event.platform), event.author.casefold())]
+    if event.kind == "impression":
+        return [(field("reach", event.platform), event.user_id)]
+    return []
 
 
 def interaction_fields(interaction: Interaction) -> list[str]:

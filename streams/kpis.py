@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from streams.counters import ALL_COUNTERS, WindowCounts
+from streams.counters import ALL_COUNTERS, ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts
 from streams.formulas import Formula, Value
 
-ALL_PLATFORMS = "all"
+__all__ = ["ALL_PLATFORMS", "BrandSnapshot", "DerivedKpi", "brand_snapshots", "snapshot"]
 # Names a formula may read besides the counters.
 WINDOW_NAMES = ("window_seconds", "window_minutes")
 
@@ -49,9 +49,16 @@ def snapshot(
     The "all" row adds counters across platforms first, then applies the formula: a ratio of
     sums, not a sum of ratios.
     """
-    platforms = tuple(dict.fromkeys([*configured_platforms, *(p for _, p in counts)]))
+    seen = (p for _, p in counts if p != ALL_PLATFORMS)
+    platforms = tuple(dict.fromkeys([*configured_platforms, *seen]))
     counters = {p: {c: counts.get((c, p), 0) for c in ALL_COUNTERS} for p in platforms}
-    totals: dict[str, float] = {c: sum(row[c] for row in counters.values()) for c in ALL_COUNTERS}
+    # Distinct counts do not add up across platforms: their "all" is the union, read as such.
+    totals: dict[str, float] = {
+        c: counts.get((c, ALL_PLATFORMS), 0)
+        if c in UNIQUE_SOURCE
+        else sum(row[c] for row in counters.values())
+        for c in ALL_COUNTERS
+    }
     window = {"window_seconds": float(window_seconds), "window_minutes": window_seconds / 60}
     derived = {
         platform: {kpi.name: kpi.formula.evaluate({**row, **window}) for kpi in kpis}
@@ -68,7 +75,7 @@ def brand_snapshots(
 ) -> dict[int, BrandSnapshot]:
     """A brand's snapshot for every window. A platform with counts in any window gets a row in
     all of them, so its series do not come and go as events age out of the shorter windows."""
-    seen = (p for counts in counts_by_window.values() for _, p in counts)
+    seen = (p for counts in counts_by_window.values() for _, p in counts if p != ALL_PLATFORMS)
     platforms = list(dict.fromkeys([*configured_platforms, *seen]))
     return {
         window: snapshot(brand, window, counts, platforms, kpis)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aredis
 
-from streams.counters import WindowCounts, sum_buckets
+from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
 from streams.windows import DEDUPE_BUCKET, WindowPlan, bucket_start, window_buckets
 
 # Counts an event only the first time its id is seen: Kafka delivers at least once, and a
@@ -80,6 +80,7 @@ class CountedEvent:
     author: str | None = None  # whose posting rate is limited (mentions); None: not limited
     filtered_fields: Sequence[str] = ()  # what it adds instead when its author is over the rate
     excluded: str | None = None  # why its fields are "filtered" from the start (e.g. "bot")
+    uniques: Sequence[tuple[str, str]] = ()  # (field, member) for distinct counts, if counted
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class RedisKeys:
     def bucket(self, brand: str, tier: int, start: int) -> str:
         """Hash of one brand's counters in the ``tier``-second bucket starting at ``start``."""
         return f"{self.prefix}:{{{brand}}}:b{tier}:{start}"
+
+    def unique(self, brand: str, tier: int, start: int, field: str) -> str:
+        """HyperLogLog of one distinct count (``<counter>|<platform>``) in one bucket."""
+        return f"{self.prefix}:{{{brand}}}:u{tier}:{start}:{field}"
 
     def author_rate(self, brand: str, minute: int) -> str:
         """Hash author -> mentions counted in the minute starting at ``minute``."""
@@ -163,10 +168,29 @@ class AsyncCountStore:
             for batch, brand_statuses in zip(per_brand.values(), await pipe.execute(), strict=True)
             for event, status in zip(batch, brand_statuses, strict=True)
         ]
-        return AppliedBatch(
+        applied = AppliedBatch(
             counted=[event for event, status in statuses if status == 1],
             filtered=[event for event, status in statuses if status == 2],
         )
+        await self._add_uniques(applied.counted)
+        return applied
+
+    async def _add_uniques(self, counted: Sequence[CountedEvent]) -> None:
+        # PFADD is idempotent, so this second round trip needs no dedupe of its own; it runs
+        # only for events the script counted, which keeps bots and over-rate authors out.
+        members: dict[tuple[str, int, int, str], set[str]] = defaultdict(set)
+        for event in counted:
+            for name, member in event.uniques:
+                for tier in self.plan.tiers:
+                    members[(event.brand, tier, bucket_start(event.ts, tier), name)].add(member)
+        if not members:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for (brand, tier, start, name), group in members.items():
+            key = self.keys.unique(brand, tier, start, name)
+            pipe.pfadd(key, *group)
+            pipe.expireat(key, self.plan.bucket_expires_at(start, tier))
+        await pipe.execute()
 
     async def window(
         self, brand: str, window_seconds: int, now: float | None = None
@@ -186,7 +210,9 @@ def read_windows(
     brands: Sequence[str],
     now: float | None = None,
 ) -> dict[tuple[str, int], WindowCounts]:
-    """Counts for every (brand, window) in one round trip (synchronous: for /metrics scrapes)."""
+    """Counts for every (brand, window), synchronously (for /metrics scrapes and the CLI): one
+    round trip for the counters, one for the distinct counts of the platforms that have any
+    (per platform, and their union as platform "all")."""
     now = now or time.time()
     reads = [
         (brand, window, plan.tier(window), window_buckets(now, window, plan.tier(window)))
@@ -198,7 +224,31 @@ def read_windows(
         for start in starts:
             pipe.hgetall(keys.bucket(brand, tier, start))
     replies = iter(pipe.execute())
-    return {
+    result = {
         (brand, window): sum_buckets(next(replies) for _ in starts)
         for brand, window, _, starts in reads
     }
+    distinct: list[tuple[tuple[str, int], tuple[str, str]]] = []
+    pipe = client.pipeline(transaction=False)
+    for brand, window, tier, starts in reads:
+        counts = result[(brand, window)]
+        for unique, source in UNIQUE_SOURCE.items():
+            platforms = [p for (c, p), n in counts.items() if c == source and n > 0]
+            for platform in platforms:
+                pipe.pfcount(
+                    *(keys.unique(brand, tier, s, field(unique, platform)) for s in starts)
+                )
+                distinct.append(((brand, window), (unique, platform)))
+            if platforms:
+                pipe.pfcount(
+                    *(
+                        keys.unique(brand, tier, s, field(unique, p))
+                        for s in starts
+                        for p in platforms
+                    )
+                )
+                distinct.append(((brand, window), (unique, ALL_PLATFORMS)))
+    if distinct:
+        for (read, name), n in zip(distinct, pipe.execute(), strict=True):
+            result[read][name] = int(n)
+    return result

@@ -130,11 +130,18 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
         + [mention("acme", "x", "Terrible service, I hate this") for _ in range(2)]
         + [mention("acme", "instagram", "Absolutely love this, great job!") for _ in range(3)]
     )
+    # Fixed names keep the distinct counts (HyperLogLog estimates) deterministic; 13 authors,
+    # 2 of whom post on both platforms, with follower counts for potential reach.
+    for n, event in enumerate(mentions):
+        event["author"] = f"@fan{n % 11}"
+        event["author_followers"] = 100 * (n + 1)
     interactions = (
         [interaction("acme", "instagram", "like") for _ in range(7)]
         + [interaction("acme", "instagram", "share") for _ in range(3)]
         + [interaction("acme", "x", "impression") for _ in range(5)]
     )
+    for n, event in enumerate(interactions[-5:]):
+        event["user_id"] = f"viewer{n % 4}"  # 5 impressions by 4 viewers
     produce(settings, topics.mentions, mentions)
     produce(settings, topics.interactions, interactions)
     # Redeliveries of already-sent events (same ids) must change nothing.
@@ -173,6 +180,13 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
         ("likes", "instagram"): 7,
         ("shares", "instagram"): 3,
         ("impressions", "x"): 5,
+        ("potential_reach", "x"): 100 * sum(range(1, 11)),
+        ("potential_reach", "instagram"): 100 * sum(range(11, 14)),
+        ("unique_authors", "x"): 10,
+        ("unique_authors", "instagram"): 3,
+        ("unique_authors", "all"): 11,  # fan0 and fan1 post on both
+        ("reach", "x"): 4,
+        ("reach", "all"): 4,
     }
 
     assert kpi(url, "mentions", "acme", "x") == 10
@@ -212,6 +226,12 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
         value(url, "socialpulse_engagements", brand="acme", platform="instagram", window="5m") == 10
     )
     assert value(url, "socialpulse_ctr_ratio", brand="acme", platform="x", window="5m") == 0
+    assert kpi(url, "unique_authors", "acme", "x") == 10
+    assert kpi(url, "reach", "acme", "x", "1d") == 4
+    assert (
+        value(url, "socialpulse_engagement_rate_ratio", brand="acme", platform="all", window="5m")
+        == (7 + 3) / 4
+    )
     # 3 mentions, none negative: a real 0. No video starts: no value, so no sample at all.
     assert (
         value(

@@ -42,3 +42,21 @@ def test_a_platform_seen_in_any_window_has_a_row_in_all() -> None:
     assert snaps[60].platforms == snaps[300].platforms == ("x", "weibo")
     assert snaps[60].counters["weibo"]["likes"] == 0
     assert snaps[300].counters["weibo"]["likes"] == 4
+
+
+def test_distinct_counts_use_the_union_for_all_platforms() -> None:
+    counts = {
+        ("unique_authors", "x"): 10,
+        ("unique_authors", "tiktok"): 4,
+        ("unique_authors", "all"): 12,
+        ("mentions", "x"): 15,
+        ("mentions", "tiktok"): 4,
+    }
+    snap = snapshot("acme", 300, counts, ["x"], [])
+    assert snap.platforms == ("x", "tiktok")  # "all" is not a platform row
+    assert snap.counters["x"]["unique_authors"] == 10
+    assert snap.derived["all"] == {}
+    reach = DerivedKpi(
+        "per_author", compile_formula("mentions / unique_authors", NAMES), "count", "h"
+    )
+    assert snapshot("acme", 300, counts, ["x"], [reach]).derived["all"]["per_author"] == 19 / 12
