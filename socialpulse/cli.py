@@ -120,6 +120,14 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """socialpulse bench throughput: worker events/s vs a bare consumer, and latency."""
+    from socialpulse import bench
+
+    bench.run(_settings(args), args.events, args.latency_rate, args.latency_seconds)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     """socialpulse config check: validate the config files and summarise them."""
     settings = _settings(args)
@@ -281,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--window", default="5m", help="one of windows.rolling (default 5m)")
     kpis.add_argument("--format", choices=["table", "json"], default="table")
     kpis.set_defaults(func=cmd_kpis)
+
+    bench = sub.add_parser("bench", help="benchmarks on the running stack")
+    bench.add_argument("what", choices=["throughput"])
+    bench.add_argument("--events", type=int, default=100_000)
+    bench.add_argument("--latency-rate", type=float, default=2000.0)
+    bench.add_argument("--latency-seconds", type=float, default=20.0)
+    bench.set_defaults(func=cmd_bench)
 
     config = sub.add_parser("config", help="validate the configuration")
     config.add_argument("action", choices=["check"])

@@ -1,0 +1,284 @@
+"""``socialpulse bench throughput``: how fast one worker turns Kafka events into KPIs in Redis.
+
+On a running stack, in one run:
+
+1. produces N demo events (the simulator's mix) into fresh topics;
+2. the ceiling: a bare aiokafka consumer reads them all (events/s);
+3. one real worker (``socialpulse worker`` on its own topics, group and key prefix) processes
+   them end to end into Redis (events/s), and the ratio to the ceiling;
+4. latency: with a background stream at a fixed rate, probe mentions are produced one at a
+   time and Redis is polled until each is counted: p50/p99 produce-to-visible seconds.
+
+Prints a readable report; its last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+import yaml
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaProducer
+
+from socialpulse.settings import Settings, load_settings
+from socialpulse.simulate import Simulator, events
+from streams.counters import field
+from streams.redis_counts import RedisKeys
+from streams.topics import ensure_topics
+from streams.windows import bucket_start, tier_for
+
+PROBE_BRAND = "benchprobe"
+
+
+def isolated_config(settings: Settings, folder: Path, run: str) -> Settings:
+    """A copy of the config on its own topics, consumer group, key prefix and metrics port."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("brands.yaml", "alerts.yaml", "kpis.yaml"):
+        (folder / name).write_text((settings.config_dir / name).read_text())
+    pipeline = yaml.safe_load((settings.config_dir / "socialpulse.yaml").read_text())
+    pipeline["topics"] = {
+        k: f"bench.{run}.{k}" for k in ("mentions", "interactions", "dead_letter")
+    }
+    pipeline["redis"]["key_prefix"] = f"bench{run}"
+    pipeline["worker"].update(app_id=f"sp-bench-{run}", metrics_port=_free_port())
+    (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
+    return load_settings(folder)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _produce(settings: Settings, count: int, seed: int) -> None:
+    sim = Simulator(settings.brands.brands, random.Random(seed))
+    producer = KafkaProducer(
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        acks="all",
+        linger_ms=50,
+        batch_size=256 * 1024,
+        compression_type=None,
+    )
+    topics = settings.pipeline.topics
+    stream = events(sim)
+    for _ in range(count):
+        kind, event = next(stream)
+        topic = topics.mentions if kind == "mention" else topics.interactions
+        producer.send(topic, key=event["brand"].encode(), value=json.dumps(event).encode())
+    producer.flush(120)
+    producer.close()
+
+
+async def _bare_consumer(settings: Settings, count: int) -> float:
+    topics = settings.pipeline.topics
+    consumer = AIOKafkaConsumer(
+        topics.mentions,
+        topics.interactions,
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        start = None
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            got = sum(len(records) for records in batch.values())
+            if got and start is None:
+                start = time.perf_counter()
+            seen += got
+        return count / (time.perf_counter() - (start or time.perf_counter()))
+    finally:
+        await consumer.stop()
+
+
+def _processed(metrics_url: str) -> float:
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    pattern = r"^socialpulse_events_(?:counted|filtered|invalid|too_late)_total\{[^}]*\} (\S+)$"
+    return sum(float(m) for m in re.findall(pattern, text, re.MULTILINE))
+
+
+def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "socialpulse.cli",
+                "--config",
+                str(settings.config_dir),
+                "worker",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    w = settings.pipeline.worker
+    url = f"http://{w.metrics_host}:{w.metrics_port}/metrics"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise SystemExit(f"bench: the worker exited; see {log}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return worker
+        except OSError:
+            time.sleep(0.2)
+    worker.kill()
+    raise SystemExit(f"bench: the worker did not start in 90s; see {log}")
+
+
+def _worker_throughput(url: str, count: int) -> float:
+    # Poll /metrics once a second: a scrape reads every window of every brand from Redis and
+    # would slow the worker it measures if polled much faster (Prometheus scrapes every 5s).
+    start = None
+    while True:
+        done = _processed(url)
+        now = time.perf_counter()
+        if done and start is None:
+            start, first = now, done
+        if done >= count and start is not None:
+            return (done - first) / (now - start) if now > start else float("nan")
+        time.sleep(1.0)
+
+
+def _latency(settings: Settings, rate: float, seconds: float) -> list[float]:
+    """Produce-to-visible seconds of probe mentions, under a background stream at ``rate``."""
+    stop = threading.Event()
+
+    def background() -> None:
+        sim = Simulator(settings.brands.brands, random.Random(7))
+        producer = KafkaProducer(
+            bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, acks="all", linger_ms=5
+        )
+        stream, sent, start = events(sim), 0, time.monotonic()
+        topics = settings.pipeline.topics
+        while not stop.is_set():
+            kind, event = next(stream)
+            topic = topics.mentions if kind == "mention" else topics.interactions
+            producer.send(topic, key=event["brand"].encode(), value=json.dumps(event).encode())
+            sent += 1
+            ahead = sent / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        producer.flush(30)
+        producer.close()
+
+    loader = threading.Thread(target=background, daemon=True)
+    loader.start()
+    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    keys = RedisKeys(settings.pipeline.redis.key_prefix)
+    tier = tier_for(min(settings.pipeline.windows.rolling)) or 10
+    probe = KafkaProducer(
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, acks="all", linger_ms=0
+    )
+    samples: list[float] = []
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            ts = datetime.now(UTC)
+            # Poll the bucket that the probe's own event time falls in.
+            key = keys.bucket(PROBE_BRAND, tier, bucket_start(ts, tier))
+            before = int(client.hget(key, field("mentions", "x")) or 0)
+            event = {
+                "id": f"probe-{uuid.uuid4().hex}",
+                "ts": ts.isoformat(),
+                "platform": "x",
+                "brand": PROBE_BRAND,
+                "author": f"@probe-{uuid.uuid4().hex[:8]}",  # not rate-limited
+                "text": "probe",
+                "sentiment": "neutral",
+            }
+            sent = time.perf_counter()
+            probe.send(
+                settings.pipeline.topics.mentions,
+                key=PROBE_BRAND.encode(),
+                value=json.dumps(event).encode(),
+            )
+            probe.flush()
+            while int(client.hget(key, field("mentions", "x")) or 0) <= before:
+                if time.perf_counter() - sent > 10:
+                    break
+                time.sleep(0.002)
+            samples.append(time.perf_counter() - sent)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loader.join(30)
+        probe.close()
+    return samples
+
+
+def _quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(
+    settings: Settings, count: int, latency_rate: float, latency_seconds: float
+) -> dict[str, Any]:
+    """Run the benchmark on the running stack; print the report and return the figures."""
+    run_id = uuid.uuid4().hex[:8]
+    folder = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
+    bench = isolated_config(settings, folder / "config", run_id)
+    ensure_topics(bench)
+    print(f"bench: producing {count:,} demo events into bench.{run_id}.* ...", flush=True)
+    _produce(bench, count, seed=1)
+    print("bench: bare aiokafka consumer (the ceiling) ...", flush=True)
+    bare = asyncio.run(_bare_consumer(bench, count))
+    print(
+        f"bench: one SocialPulse worker, end to end into Redis (log: {folder}/worker.log) ...",
+        flush=True,
+    )
+    worker = _start_worker(bench, folder / "worker.log")
+    w = bench.pipeline.worker
+    try:
+        rate = _worker_throughput(f"http://{w.metrics_host}:{w.metrics_port}/metrics", count)
+        print(
+            f"bench: latency at {latency_rate:,.0f} events/s for {latency_seconds:.0f}s ...",
+            flush=True,
+        )
+        samples = _latency(bench, latency_rate, latency_seconds)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    figures = {
+        "events": count,
+        "bare_consumer_events_per_s": round(bare),
+        "worker_events_per_s": round(rate),
+        "ratio": round(rate / bare, 3),
+        "latency_rate_events_per_s": latency_rate,
+        "latency_probes": len(samples),
+        "p50_produce_to_visible_s": round(statistics.median(samples), 4),
+        "p99_produce_to_visible_s": round(_quantile(samples, 0.99), 4),
+    }
+    print(f"""
+SocialPulse throughput benchmark ({count:,} demo events, one worker, this machine)
+  bare aiokafka consumer      {bare:>10,.0f} events/s   (ceiling)
+  SocialPulse worker          {rate:>10,.0f} events/s   (into Redis, end to end)
+  ratio                       {rate / bare:>10.3f}
+  produce -> visible in Redis at {latency_rate:,.0f} events/s ({len(samples)} probes):
+    p50 {statistics.median(samples):.3f}s   p99 {_quantile(samples, 0.99):.3f}s""")
+    print(json.dumps(figures))
+    return figures
