@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -37,10 +36,10 @@ from kafka import KafkaProducer
 
 from socialpulse.settings import Settings, load_settings
 from socialpulse.simulate import Simulator, events
-from streams.counters import field
+from streams.counters import FILTERED, KIND_COUNTER, field
 from streams.redis_counts import RedisKeys
 from streams.topics import ensure_topics
-from streams.windows import bucket_start, tier_for
+from streams.windows import bucket_start, tier_for, window_buckets
 
 PROBE_BRAND = "benchprobe"
 
@@ -68,7 +67,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _produce(settings: Settings, count: int, seed: int) -> None:
+def _produce(settings: Settings, count: int, seed: int) -> int:
+    """Produce ``count`` demo events; return how many add 1 to a counter (all but spend)."""
     sim = Simulator(settings.brands.brands, random.Random(seed))
     producer = KafkaProducer(
         bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
@@ -79,12 +79,15 @@ def _produce(settings: Settings, count: int, seed: int) -> None:
     )
     topics = settings.pipeline.topics
     stream = events(sim)
+    counted = 0
     for _ in range(count):
         kind, event = next(stream)
         topic = topics.mentions if kind == "mention" else topics.interactions
         producer.send(topic, key=event["brand"].encode(), value=json.dumps(event).encode())
+        counted += event.get("kind") != "spend"
     producer.flush(120)
     producer.close()
+    return counted
 
 
 async def _bare_consumer(settings: Settings, count: int) -> float:
@@ -112,10 +115,22 @@ async def _bare_consumer(settings: Settings, count: int) -> float:
         await consumer.stop()
 
 
-def _processed(metrics_url: str) -> float:
-    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
-    pattern = r"^socialpulse_events_(?:counted|filtered|invalid|too_late)_total\{[^}]*\} (\S+)$"
-    return sum(float(m) for m in re.findall(pattern, text, re.MULTILINE))
+def _processed(settings: Settings) -> int:
+    """Events the worker has applied to Redis, read from Redis itself (the last 15 minutes of
+    10 s buckets): polling the worker's /metrics would load the worker being measured."""
+    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    keys = RedisKeys(settings.pipeline.redis.key_prefix)
+    one_each = {"mentions", FILTERED, *KIND_COUNTER.values()}  # every event adds 1 to one
+    pipe = client.pipeline(transaction=False)
+    for brand in settings.brand_ids:
+        for start in window_buckets(time.time(), 900, 10):
+            pipe.hgetall(keys.bucket(brand, 10, start))
+    return sum(
+        int(float(n))
+        for bucket in pipe.execute()
+        for name, n in bucket.items()
+        if name.partition("|")[0] in one_each
+    )
 
 
 def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -149,18 +164,16 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"bench: the worker did not start in 90s; see {log}")
 
 
-def _worker_throughput(url: str, count: int) -> float:
-    # Poll /metrics once a second: a scrape reads every window of every brand from Redis and
-    # would slow the worker it measures if polled much faster (Prometheus scrapes every 5s).
+def _worker_throughput(settings: Settings, count: int) -> float:
     start = None
     while True:
-        done = _processed(url)
+        done = _processed(settings)
         now = time.perf_counter()
         if done and start is None:
             start, first = now, done
         if done >= count and start is not None:
             return (done - first) / (now - start) if now > start else float("nan")
-        time.sleep(1.0)
+        time.sleep(0.2)
 
 
 def _latency(settings: Settings, rate: float, seconds: float) -> list[float]:
@@ -244,7 +257,7 @@ def run(
     bench = isolated_config(settings, folder / "config", run_id)
     ensure_topics(bench)
     print(f"bench: producing {count:,} demo events into bench.{run_id}.* ...", flush=True)
-    _produce(bench, count, seed=1)
+    counted = _produce(bench, count, seed=1)
     print("bench: bare aiokafka consumer (the ceiling) ...", flush=True)
     bare = asyncio.run(_bare_consumer(bench, count))
     print(
@@ -252,9 +265,8 @@ def run(
         flush=True,
     )
     worker = _start_worker(bench, folder / "worker.log")
-    w = bench.pipeline.worker
     try:
-        rate = _worker_throughput(f"http://{w.metrics_host}:{w.metrics_port}/metrics", count)
+        rate = _worker_throughput(bench, counted) * count / counted  # all events, per second
         print(
             f"bench: latency at {latency_rate:,.0f} events/s for {latency_seconds:.0f}s ...",
             flush=True,
