@@ -11,7 +11,7 @@ from streams.counters import (
     filtered_fields,
     interaction_fields,
     mention_fields,
-    unique_members,
+    unique_member,
 )
 from streams.events import Interaction, InvalidEvent, Mention, decode
 from streams.redis_counts import CountedEvent
@@ -98,7 +98,7 @@ def plan_batch(
                 source,
                 limited,
                 instead,
-                uniques=unique_members(event),
+                unique=unique_member(event),
             )
         )
     return plan

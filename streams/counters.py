@@ -55,14 +55,14 @@ def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
     return fields
 
 
-def unique_members(event: Mention | Interaction) -> list[tuple[str, str]]:
-    """(field, member) pairs the event adds to distinct counts: its author for unique_authors,
-    the viewer of an impression for reach."""
+def unique_member(event: Mention | Interaction) -> tuple[str, str] | None:
+    """(field, member) the event adds to a distinct count: its author for unique_authors, the
+    viewer of an impression for reach; None for other events."""
     if isinstance(event, Mention):
-        return [(field("unique_authors", event.platform), event.author.casefold())]
+        return field("unique_authors", event.platform), event.author.casefold()
     if event.kind == "impression":
-        return [(field("reach", event.platform), event.user_id)]
-    return []
+        return field("reach", event.platform), event.user_id
+    return None
 
 
 def interaction_fields(interaction: Interaction) -> list[str]:

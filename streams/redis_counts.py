@@ -14,56 +14,97 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aredis
 
 from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
-from streams.windows import DEDUPE_BUCKET, WindowPlan, bucket_start, window_buckets
+from streams.windows import DEDUPE_BUCKET, WindowPlan, window_buckets
 
-# Counts an event only the first time its id is seen: Kafka delivers at least once, and a
-# redelivery after a crash or rebalance must change nothing. A new event whose author is over
-# the per-minute limit adds its "filtered" fields instead of its KPI fields.
-# KEYS per event: dedupe set, author-rate hash, then its bucket in each tier (2 + ntiers).
-# ARGV: ntiers, author limit per minute (0: none), then per event: id, dedupe expiry,
-# rate expiry, author ('' to skip), one expiry per tier, fields, filtered fields (fields are
-# comma-separated; "name" adds 1, "name=amount" adds the amount).
+# Counts a batch of one brand's events in one call. An event counts only the first time its id
+# is seen: Kafka delivers at least once, and a redelivery after a crash or rebalance must change
+# nothing. A new event whose author is over the per-minute limit adds its "filtered" fields
+# instead of its KPI fields. Increments are summed in the script and written once per (bucket,
+# field), so a batch costs one HINCRBY per distinct field instead of one per event and tier.
+# KEYS: every key the batch touches, each once.
+# ARGV: author limit per minute (0: none), number of key groups, one expiry per key, the key
+# groups (comma-separated KEYS indices: an event's bucket in each tier, or the HyperLogLogs a
+# distinct member goes to), then 9 per event: id, dedupe set, author-rate hash (0: not
+# limited), author, bucket group, fields, filtered fields (comma-separated; "name" adds 1,
+# "name=amount" adds the amount), distinct group (0: none), distinct member.
 # Returns per event: 0 duplicate, 1 counted, 2 filtered.
 _APPLY = """
-local ntiers, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local kstride, astride = 2 + ntiers, 6 + ntiers
-local status = {}
-for e = 0, #KEYS / kstride - 1 do
-  local k, a = e * kstride, 2 + e * astride
-  if redis.call('SADD', KEYS[k + 1], ARGV[a + 1]) == 1 then
-    redis.call('EXPIREAT', KEYS[k + 1], ARGV[a + 2])
-    local fields, result = ARGV[a + 5 + ntiers], 1
-    if limit > 0 and ARGV[a + 4] ~= '' then
-      local posts = redis.call('HINCRBY', KEYS[k + 2], ARGV[a + 4], 1)
-      redis.call('EXPIREAT', KEYS[k + 2], ARGV[a + 3])
-      if posts > limit then
-        fields, result = ARGV[a + 6 + ntiers], 2
+local limit, ngroups, nkeys = tonumber(ARGV[1]), tonumber(ARGV[2]), #KEYS
+local groups, touched, counts, members, status = {}, {}, {}, {}, {}
+local function group(g)
+  local keys = groups[g]
+  if not keys then
+    keys = {}
+    for k in string.gmatch(ARGV[2 + nkeys + g], '%d+') do keys[#keys + 1] = tonumber(k) end
+    groups[g] = keys
+  end
+  return keys
+end
+for a = 3 + nkeys + ngroups, #ARGV, 9 do
+  local seen = tonumber(ARGV[a + 1])
+  if redis.call('SADD', KEYS[seen], ARGV[a]) == 1 then
+    touched[seen] = true
+    local fields, result, rate = ARGV[a + 5], 1, tonumber(ARGV[a + 2])
+    if limit > 0 and rate > 0 then
+      touched[rate] = true
+      if redis.call('HINCRBY', KEYS[rate], ARGV[a + 3], 1) > limit then
+        fields, result = ARGV[a + 6], 2
       end
     end
-    for t = 1, ntiers do
-      local bucket = KEYS[k + 2 + t]
-      for f in string.gmatch(fields, '[^,]+') do
-        local name, amount = string.match(f, '^(.-)=(.+)$')
-        if name then
-          redis.call('HINCRBYFLOAT', bucket, name, amount)
-        else
-          redis.call('HINCRBY', bucket, f, 1)
-        end
+    local g = tonumber(ARGV[a + 4])
+    local byfields = counts[g]
+    if not byfields then byfields = {}; counts[g] = byfields end
+    byfields[fields] = (byfields[fields] or 0) + 1
+    local u = tonumber(ARGV[a + 7])
+    if result == 1 and u > 0 then
+      for _, k in ipairs(group(u)) do
+        local list = members[k]
+        if not list then list = {}; members[k] = list end
+        list[#list + 1] = ARGV[a + 8]
       end
-      redis.call('EXPIREAT', bucket, ARGV[a + 4 + t])
     end
     status[#status + 1] = result
   else
     status[#status + 1] = 0
   end
 end
+local sums = {}
+for g, byfields in pairs(counts) do
+  local keys = group(g)
+  for fields, n in pairs(byfields) do
+    for f in string.gmatch(fields, '[^,]+') do
+      local name, amount = string.match(f, '^(.-)=(.+)$')
+      for _, k in ipairs(keys) do
+        touched[k] = true
+        if name then
+          -- Amounts go in one by one, so Redis adds cents exactly as it always did.
+          for _ = 1, n do redis.call('HINCRBYFLOAT', KEYS[k], name, amount) end
+        else
+          local per = sums[k]
+          if not per then per = {}; sums[k] = per end
+          per[f] = (per[f] or 0) + n
+        end
+      end
+    end
+  end
+end
+for k, per in pairs(sums) do
+  for name, n in pairs(per) do redis.call('HINCRBY', KEYS[k], name, n) end
+end
+for k, list in pairs(members) do
+  touched[k] = true
+  for i = 1, #list, 1000 do
+    redis.call('PFADD', KEYS[k], unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+for k in pairs(touched) do redis.call('EXPIREAT', KEYS[k], ARGV[2 + k]) end
 return status
 """
 
@@ -80,7 +121,7 @@ class CountedEvent:
     author: str | None = None  # whose posting rate is limited (mentions); None: not limited
     filtered_fields: Sequence[str] = ()  # what it adds instead when its author is over the rate
     excluded: str | None = None  # why its fields are "filtered" from the start (e.g. "bot")
-    uniques: Sequence[tuple[str, str]] = ()  # (field, member) for distinct counts, if counted
+    unique: tuple[str, str] | None = None  # (field, member) for a distinct count, if counted
 
 
 @dataclass(frozen=True)
@@ -90,6 +131,30 @@ class AppliedBatch:
 
     counted: list[CountedEvent]
     filtered: list[CountedEvent]
+
+
+class _ScriptCall:
+    """KEYS and key groups of one script call, each key listed once (Lua indices, from 1)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.expiries: list[int] = []
+        self.groups: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def key(self, name: str, expires_at: int) -> int:
+        """Index of the key ``name``, which expires at ``expires_at``."""
+        index = self._index.get(name)
+        if index is None:
+            self.keys.append(name)
+            self.expiries.append(expires_at)
+            index = self._index[name] = len(self.keys)
+        return index
+
+    def group(self, members: Iterable[tuple[str, int]]) -> int:
+        """Index of a new group of keys (name, expiry) that are updated together."""
+        self.groups.append(",".join(str(self.key(name, expiry)) for name, expiry in members))
+        return len(self.groups)
 
 
 @dataclass(frozen=True)
@@ -136,24 +201,58 @@ class AsyncCountStore:
         self._apply = client.register_script(_APPLY)
 
     def _script_call(self, brand: str, batch: Sequence[CountedEvent]) -> tuple[list[str], list]:
-        tiers = self.plan.tiers
-        keys: list[str] = []
-        args: list[str | int | float] = [len(tiers), self.author_limit]
+        call = _ScriptCall()
+        tiers, keys, plan = self.plan.tiers, self.keys, self.plan
+        finest = tiers[0]  # every coarser tier is a multiple of it, so its slot fixes them all
+        buckets: dict[int, int] = {}
+        distinct: dict[tuple[int, str], int] = {}
+        events: list[str | int] = []
         for event in batch:
-            minute = bucket_start(event.ts, DEDUPE_BUCKET)
-            keys += [self.keys.seen(brand, minute), self.keys.author_rate(brand, minute)]
+            second = int(event.ts)
+            slot = second - second % finest
+            group = buckets.get(slot)
+            if group is None:
+                group = buckets[slot] = call.group(
+                    (keys.bucket(brand, tier, start), plan.bucket_expires_at(start, tier))
+                    for tier in tiers
+                    for start in (slot - slot % tier,)
+                )
+            minute = second - second % DEDUPE_BUCKET
             # Both live as long as a redelivery of the event could still arrive.
-            expiry = self.plan.dedupe_expires_at(event.ts)
-            args += [event.event_id, expiry, expiry, event.author or ""]
-            for tier in tiers:
-                start = bucket_start(event.ts, tier)
-                keys.append(self.keys.bucket(brand, tier, start))
-                args.append(self.plan.bucket_expires_at(start, tier))
-            args += [",".join(event.fields), ",".join(event.filtered_fields)]
-        return keys, args
+            expiry = plan.dedupe_expires_at(event.ts)
+            seen = call.key(keys.seen(brand, minute), expiry)
+            rate = call.key(keys.author_rate(brand, minute), expiry) if event.author else 0
+            unique, member = 0, ""
+            if event.unique:
+                name, member = event.unique
+                unique = distinct.get((slot, name), 0)
+                if not unique:
+                    unique = distinct[(slot, name)] = call.group(
+                        (keys.unique(brand, tier, start, name), plan.bucket_expires_at(start, tier))
+                        for tier in tiers
+                        for start in (slot - slot % tier,)
+                    )
+            events += [
+                event.event_id,
+                seen,
+                rate,
+                event.author or "",
+                group,
+                ",".join(event.fields),
+                ",".join(event.filtered_fields),
+                unique,
+                member,
+            ]
+        return call.keys, [
+            self.author_limit,
+            len(call.groups),
+            *call.expiries,
+            *call.groups,
+            *events,
+        ]
 
     async def apply(self, events: Sequence[CountedEvent]) -> AppliedBatch:
-        """Count a batch in one round trip (one Lua call per brand)."""
+        """Count a batch in one round trip: one Lua call per brand, increments summed."""
         if not events:
             return AppliedBatch([], [])
         per_brand: dict[str, list[CountedEvent]] = defaultdict(list)
@@ -168,29 +267,10 @@ class AsyncCountStore:
             for batch, brand_statuses in zip(per_brand.values(), await pipe.execute(), strict=True)
             for event, status in zip(batch, brand_statuses, strict=True)
         ]
-        applied = AppliedBatch(
+        return AppliedBatch(
             counted=[event for event, status in statuses if status == 1],
             filtered=[event for event, status in statuses if status == 2],
         )
-        await self._add_uniques(applied.counted)
-        return applied
-
-    async def _add_uniques(self, counted: Sequence[CountedEvent]) -> None:
-        # PFADD is idempotent, so this second round trip needs no dedupe of its own; it runs
-        # only for events the script counted, which keeps bots and over-rate authors out.
-        members: dict[tuple[str, int, int, str], set[str]] = defaultdict(set)
-        for event in counted:
-            for name, member in event.uniques:
-                for tier in self.plan.tiers:
-                    members[(event.brand, tier, bucket_start(event.ts, tier), name)].add(member)
-        if not members:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for (brand, tier, start, name), group in members.items():
-            key = self.keys.unique(brand, tier, start, name)
-            pipe.pfadd(key, *group)
-            pipe.expireat(key, self.plan.bucket_expires_at(start, tier))
-        await pipe.execute()
 
     async def window(
         self, brand: str, window_seconds: int, now: float | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 TIERS = (10, 60, 300, 3600)
@@ -66,15 +67,19 @@ class WindowPlan:
             raise ValueError(f"no bucket tier serves a {window_seconds}s window")
         return tier
 
-    @property
+    @cached_property
     def tiers(self) -> tuple[int, ...]:
         """Bucket sizes in use, finest first."""
         return tuple(sorted({self.tier(w) for w in self.windows}))
 
+    @cached_property
+    def _longest(self) -> dict[int, int]:
+        # Computed once: the hot path asks for every event and tier.
+        return {t: max(w for w in self.windows if self.tier(w) == t) for t in self.tiers}
+
     def bucket_expires_at(self, start: int, tier: int) -> int:
         """Unix time after which no window reads the bucket (start, tier) any more."""
-        longest = max(w for w in self.windows if self.tier(w) == tier)
-        return start + tier + longest
+        return start + tier + self._longest[tier]
 
     def dedupe_expires_at(self, ts: float) -> int:
         """Unix time after which an event id at ``ts`` need not be remembered: any redelivery

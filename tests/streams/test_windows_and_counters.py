@@ -94,7 +94,7 @@ def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> N
             ["mentions|x", "mentions_negative|x"],
             "upstream",
             filtered_fields=["filtered|x"],
-            uniques=[("unique_authors|x", "a")],
+            unique=("unique_authors|x", "a"),
         )
     ]
     assert [m.offset for m in plan.too_late] == [3]
