@@ -34,6 +34,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
+from socialpulse.event_producer import EventProducer, kafka_producer
 from socialpulse.settings import Settings, load_settings
 from socialpulse.simulate import Simulator, events
 from streams.counters import FILTERED, KIND_COUNTER, field
@@ -67,30 +68,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _produce(settings: Settings, count: int, seed: int) -> int:
-    """Produce ``count`` demo events; return how many add 1 to a counter (all but spend)."""
+def _produce(settings: Settings, count: int, seed: int, envelope: int) -> tuple[int, int]:
+    """Produce ``count`` demo events in envelopes of ``envelope`` (1: one per message); return
+    how many add 1 to a counter (all but spend) and how many Kafka messages carried them."""
     sim = Simulator(settings.brands.brands, random.Random(seed))
-    producer = KafkaProducer(
-        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
-        acks="all",
-        linger_ms=50,
-        batch_size=256 * 1024,
-        compression_type=None,
-    )
+    producer = EventProducer(kafka_producer(settings, "socialpulse-bench", 50), envelope, 5.0)
     topics = settings.pipeline.topics
     stream = events(sim)
     counted = 0
     for _ in range(count):
         kind, event = next(stream)
-        topic = topics.mentions if kind == "mention" else topics.interactions
-        producer.send(topic, key=event["brand"].encode(), value=json.dumps(event).encode())
+        producer.send(topics.mentions if kind == "mention" else topics.interactions, event)
         counted += event.get("kind") != "spend"
-    producer.flush(120)
-    producer.close()
-    return counted
+    producer.close(120)
+    return counted, producer.messages
 
 
 async def _bare_consumer(settings: Settings, count: int) -> float:
+    """Messages per second a bare aiokafka consumer reads ``count`` messages at."""
     topics = settings.pipeline.topics
     consumer = AIOKafkaConsumer(
         topics.mentions,
@@ -176,27 +171,23 @@ def _worker_throughput(settings: Settings, count: int) -> float:
         time.sleep(0.2)
 
 
-def _latency(settings: Settings, rate: float, seconds: float) -> list[float]:
+def _latency(settings: Settings, rate: float, seconds: float, envelope: int) -> list[float]:
     """Produce-to-visible seconds of probe mentions, under a background stream at ``rate``."""
     stop = threading.Event()
 
     def background() -> None:
         sim = Simulator(settings.brands.brands, random.Random(7))
-        producer = KafkaProducer(
-            bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, acks="all", linger_ms=5
-        )
+        producer = EventProducer(kafka_producer(settings, "socialpulse-bench", 5), envelope)
         stream, sent, start = events(sim), 0, time.monotonic()
         topics = settings.pipeline.topics
         while not stop.is_set():
             kind, event = next(stream)
-            topic = topics.mentions if kind == "mention" else topics.interactions
-            producer.send(topic, key=event["brand"].encode(), value=json.dumps(event).encode())
+            producer.send(topics.mentions if kind == "mention" else topics.interactions, event)
             sent += 1
             ahead = sent / rate - (time.monotonic() - start)
             if ahead > 0:
                 time.sleep(ahead)
-        producer.flush(30)
-        producer.close()
+        producer.close(30)
 
     loader = threading.Thread(target=background, daemon=True)
     loader.start()
@@ -249,48 +240,70 @@ def _quantile(samples: list[float], q: float) -> float:
 
 
 def run(
-    settings: Settings, count: int, latency_rate: float, latency_seconds: float
+    settings: Settings,
+    count: int,
+    latency_rate: float,
+    latency_seconds: float,
+    envelope: int = 100,
 ) -> dict[str, Any]:
-    """Run the benchmark on the running stack; print the report and return the figures."""
-    run_id = uuid.uuid4().hex[:8]
-    folder = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
-    bench = isolated_config(settings, folder / "config", run_id)
-    ensure_topics(bench)
-    print(f"bench: producing {count:,} demo events into bench.{run_id}.* ...", flush=True)
-    counted = _produce(bench, count, seed=1)
-    print("bench: bare aiokafka consumer (the ceiling) ...", flush=True)
-    bare = asyncio.run(_bare_consumer(bench, count))
-    print(
-        f"bench: one SocialPulse worker, end to end into Redis (log: {folder}/worker.log) ...",
-        flush=True,
-    )
-    worker = _start_worker(bench, folder / "worker.log")
-    try:
-        rate = _worker_throughput(bench, counted) * count / counted  # all events, per second
+    """Run the benchmark on the running stack; print the report and return the figures.
+
+    Two stream formats, each on its own topics: one event per Kafka message, and envelopes of
+    ``envelope`` events per message (what the simulator produces). Each gets its bare-consumer
+    ceiling (the same topics read without processing) and its worker rate."""
+    root = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
+    figures: dict[str, dict[str, float]] = {}
+    samples: list[float] = []
+    for mode, size in (("single", 1), ("envelope", envelope)):
+        folder = root / mode
+        run_id = uuid.uuid4().hex[:8]
+        bench = isolated_config(settings, folder / "config", run_id)
+        ensure_topics(bench)
         print(
-            f"bench: latency at {latency_rate:,.0f} events/s for {latency_seconds:.0f}s ...",
+            f"bench [{mode}]: producing {count:,} demo events, {size} per message, "
+            f"into bench.{run_id}.* ...",
             flush=True,
         )
-        samples = _latency(bench, latency_rate, latency_seconds)
-    finally:
-        worker.terminate()
-        worker.wait(30)
-    figures = {
+        counted, messages = _produce(bench, count, seed=1, envelope=size)
+        print(f"bench [{mode}]: bare aiokafka consumer (the ceiling) ...", flush=True)
+        bare = asyncio.run(_bare_consumer(bench, messages)) * count / messages
+        print(f"bench [{mode}]: one worker into Redis (log: {folder}/worker.log) ...", flush=True)
+        worker = _start_worker(bench, folder / "worker.log")
+        try:
+            rate = _worker_throughput(bench, counted) * count / counted  # all events, per second
+            if mode == "envelope":  # the same worker, warm, on the same topics
+                print(
+                    f"bench: latency at {latency_rate:,.0f} events/s, {latency_seconds:.0f}s ...",
+                    flush=True,
+                )
+                samples = _latency(bench, latency_rate, latency_seconds, envelope)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+        figures[mode] = {"bare": bare, "worker": rate, "ratio": rate / bare}
+    one, env = figures["single"], figures["envelope"]
+    p50, p99 = statistics.median(samples), _quantile(samples, 0.99)
+    result = {
         "events": count,
-        "bare_consumer_events_per_s": round(bare),
-        "worker_events_per_s": round(rate),
-        "ratio": round(rate / bare, 3),
+        "envelope_events": envelope,
+        "bare_consumer_events_per_s": round(env["bare"]),
+        "worker_events_per_s": round(env["worker"]),
+        "ratio": round(env["ratio"], 3),
+        "single_bare_consumer_events_per_s": round(one["bare"]),
+        "single_worker_events_per_s": round(one["worker"]),
+        "single_ratio": round(one["ratio"], 3),
         "latency_rate_events_per_s": latency_rate,
         "latency_probes": len(samples),
-        "p50_produce_to_visible_s": round(statistics.median(samples), 4),
-        "p99_produce_to_visible_s": round(_quantile(samples, 0.99), 4),
+        "p50_produce_to_visible_s": round(p50, 4),
+        "p99_produce_to_visible_s": round(p99, 4),
     }
     print(f"""
-SocialPulse throughput benchmark ({count:,} demo events, one worker, this machine)
-  bare aiokafka consumer      {bare:>10,.0f} events/s   (ceiling)
-  SocialPulse worker          {rate:>10,.0f} events/s   (into Redis, end to end)
-  ratio                       {rate / bare:>10.3f}
-  produce -> visible in Redis at {latency_rate:,.0f} events/s ({len(samples)} probes):
-    p50 {statistics.median(samples):.3f}s   p99 {_quantile(samples, 0.99):.3f}s""")
-    print(json.dumps(figures))
-    return figures
+SocialPulse throughput benchmark ({count:,} demo events per format, one worker, this machine)
+                         envelopes of {envelope:<5}  one event per message
+  bare aiokafka consumer {env["bare"]:>10,.0f} ev/s  {one["bare"]:>10,.0f} ev/s  (ceiling)
+  SocialPulse worker     {env["worker"]:>10,.0f} ev/s  {one["worker"]:>10,.0f} ev/s  (into Redis)
+  ratio                  {env["ratio"]:>10.3f}       {one["ratio"]:>10.3f}
+  produce -> visible in Redis at {latency_rate:,.0f} events/s ({len(samples)} probes, envelopes):
+    p50 {p50:.3f}s   p99 {p99:.3f}s""")
+    print(json.dumps(result))
+    return result

@@ -74,6 +74,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         args.burst_size,
         args.burst_after,
         args.seed,
+        args.envelope,
     )
     print(f"simulate: sent {sent} events")
     return 0
@@ -124,7 +125,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """socialpulse bench throughput: worker events/s vs a bare consumer, and latency."""
     from socialpulse import bench
 
-    bench.run(_settings(args), args.events, args.latency_rate, args.latency_seconds)
+    bench.run(_settings(args), args.events, args.latency_rate, args.latency_seconds, args.envelope)
     return 0
 
 
@@ -200,6 +201,7 @@ Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the servi
                 args.burst_size,
                 args.burst_after,
                 None,
+                args.envelope,
             ),
         )
         sim.start()
@@ -271,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--burst-after", type=float, default=20.0, help="seconds before the burst (default 20)"
         )
+        p.add_argument(
+            "--envelope",
+            type=int,
+            default=50,
+            help="events per Kafka message, batched per brand within 0.1s (default 50)",
+        )
 
     simulate = sub.add_parser("simulate", help="produce a demo event stream")
     stream_options(simulate, 0)
@@ -295,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--events", type=int, default=100_000)
     bench.add_argument("--latency-rate", type=float, default=2000.0)
     bench.add_argument("--latency-seconds", type=float, default=20.0)
+    bench.add_argument("--envelope", type=int, default=100, help="events per envelope message")
     bench.set_defaults(func=cmd_bench)
 
     config = sub.add_parser("config", help="validate the configuration")

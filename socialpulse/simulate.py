@@ -1,12 +1,11 @@
 """Demo event generator: a steady stream of mentions and interactions, and negative bursts.
 
-Events are produced with kafka-python (acks=all, idempotent), keyed by brand so a brand's
-events stay in one partition and in order.
+Events are produced with kafka-python (acks=all), keyed by brand so a brand's events stay in
+one partition and in order, one per message or in envelopes (socialpulse.event_producer).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import uuid
@@ -15,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaProducer
-
+from socialpulse.event_producer import EventProducer, kafka_producer
 from socialpulse.settings import Brand, Settings
 
 POSITIVE = [
@@ -117,18 +115,6 @@ class Simulator:
         return event
 
 
-def make_producer(settings: Settings) -> KafkaProducer:
-    """A producer for event topics: JSON values, brand keys, acks from all replicas."""
-    return KafkaProducer(
-        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
-        key_serializer=lambda k: k.encode(),
-        value_serializer=lambda v: json.dumps(v).encode(),
-        acks="all",
-        linger_ms=20,
-        client_id="socialpulse-simulate",
-    )
-
-
 def events(sim: Simulator) -> Iterator[tuple[str, dict[str, Any]]]:
     """Endless (kind, event) pairs: about 30% mentions, 70% interactions."""
     while True:
@@ -148,11 +134,13 @@ def run(
     burst_size: int,
     burst_after: float,
     seed: int | None,
+    envelope: int = 1,
 ) -> int:
-    """Produce ``rate`` events/s for ``duration`` s (0: until interrupted); return events sent."""
+    """Produce ``rate`` events/s for ``duration`` s (0: until interrupted), in envelopes of up
+    to ``envelope`` events (1: one event per message); return events sent."""
     sim = Simulator(settings.brands.brands, random.Random(seed))
     topics = settings.pipeline.topics
-    producer = make_producer(settings)
+    producer = EventProducer(kafka_producer(settings, "socialpulse-simulate"), envelope)
     by_id = {b.id: b for b in sim.brands}
     if burst_brand and burst_brand not in by_id:
         raise SystemExit(
@@ -170,11 +158,7 @@ def run(
                 brand = by_id[str(burst_brand)]
                 platform = burst_platform or brand.platforms[0]
                 for _ in range(burst_size):
-                    producer.send(
-                        topics.mentions,
-                        key=brand.id,
-                        value=sim.mention(brand, platform, "negative"),
-                    )
+                    producer.send(topics.mentions, sim.mention(brand, platform, "negative"))
                 sent += burst_size
                 burst_done = True
                 print(
@@ -184,7 +168,7 @@ def run(
                 )
             kind, event = next(stream)
             topic = topics.mentions if kind == "mention" else topics.interactions
-            producer.send(topic, key=event["brand"], value=event)
+            producer.send(topic, event)
             sent += 1
             steady += 1
             # Pace to the target rate from the start, so slow sends do not lower the rate.
@@ -194,6 +178,5 @@ def run(
     except KeyboardInterrupt:
         pass
     finally:
-        producer.flush(30)
-        producer.close()
+        producer.close(30)
     return sent

@@ -85,7 +85,6 @@ def create_app(settings: Settings) -> faust.App:
             for e in events
         ]
         topic = messages[0].topic
-        metrics.EVENTS_CONSUMED.labels(topic).inc(len(messages))
         plan = plan_batch(
             messages,
             event_type,
@@ -94,6 +93,8 @@ def create_app(settings: Settings) -> faust.App:
             bot_authors=bot_authors,
             limit_author_rate=cleaning.max_mentions_per_author_per_minute > 0,
         )
+        metrics.EVENTS_CONSUMED.labels(topic).inc(plan.events)
+        metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))
         metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
         applied = await _apply_with_retry(store, plan.counted)
         bots = [event for event in applied.counted if event.excluded]
@@ -108,25 +109,28 @@ def create_app(settings: Settings) -> faust.App:
         deliveries = []
         for message, invalid in plan.rejected:
             metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
+            where = "" if message.index is None else f" #{message.index}"
             log.warning(
-                "dead-lettered %s[%d]@%d: %s: %s",
+                "dead-lettered %s[%d]@%d%s: %s: %s",
                 message.topic,
                 message.partition,
                 message.offset,
+                where,
                 invalid.reason,
                 invalid.detail,
             )
+            headers = {
+                "reason": invalid.reason.encode(),
+                "detail": invalid.detail.encode(),
+                "source_topic": message.topic.encode(),
+                "source_partition": str(message.partition).encode(),
+                "source_offset": str(message.offset).encode(),
+                "dead_lettered_at": str(time.time()).encode(),
+            }
+            if message.index is not None:
+                headers["envelope_index"] = str(message.index).encode()
             delivery = await dead_letter_topic.send(
-                key=message.key,
-                value=message.value or b"",
-                headers={
-                    "reason": invalid.reason.encode(),
-                    "detail": invalid.detail.encode(),
-                    "source_topic": message.topic.encode(),
-                    "source_partition": str(message.partition).encode(),
-                    "source_offset": str(message.offset).encode(),
-                    "dead_lettered_at": str(time.time()).encode(),
-                },
+                key=message.key, value=message.value or b"", headers=headers
             )
             deliveries.append(delivery)
         # Wait for the broker's ack: the batch's source offsets are committed right after, and a

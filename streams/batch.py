@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from socialpulse.settings import format_duration
@@ -13,7 +13,7 @@ from streams.counters import (
     mention_fields,
     unique_member,
 )
-from streams.events import Interaction, InvalidEvent, Mention, decode
+from streams.events import Decoded, Interaction, InvalidEvent, Mention, decode_message
 from streams.redis_counts import CountedEvent
 from streams.sentiment import mention_sentiment
 from streams.windows import WindowPlan
@@ -30,12 +30,20 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    index: int | None = None  # an event's position in an envelope (the value is that event)
+
+    def item(self, decoded: Decoded) -> RawMessage:
+        """The message narrowed to one decoded event of it (itself for a one-event message)."""
+        if decoded.index is None:
+            return self
+        return replace(self, value=decoded.item_bytes(), index=decoded.index)
 
 
 @dataclass
 class BatchPlan:
     """What to write for a batch: counter updates and rejected messages."""
 
+    events: int = 0  # events in the batch's messages (an envelope holds many)
     counted: list[CountedEvent] = field(default_factory=list)
     rejected: list[tuple[RawMessage, InvalidEvent]] = field(default_factory=list)
     too_late: list[RawMessage] = field(default_factory=list)
@@ -56,49 +64,64 @@ def plan_batch(
     model: type[Mention] | type[Interaction] = Mention if event_type == "mention" else Interaction
     plan = BatchPlan()
     for message in messages:
-        event = decode(message.value, model)
-        if isinstance(event, InvalidEvent):
-            plan.rejected.append((message, event))
-            continue
-        ts = event.ts.timestamp()
-        timing = windows.timing(ts, now)
-        if timing == "too_late":
-            plan.too_late.append(message)
-            continue
-        if timing == "future":
-            ahead = format_duration(windows.max_future)
-            plan.rejected.append(
-                (
-                    message,
-                    InvalidEvent(
-                        "ts_in_future",
-                        f"ts: {event.ts.isoformat()} is more than {ahead} ahead of now",
-                    ),
-                )
-            )
-            continue
-        who = event.author if isinstance(event, Mention) else event.user_id
-        instead = filtered_fields(event.platform)
-        if event.is_bot or who.casefold() in bot_authors:
-            plan.counted.append(CountedEvent(event.brand, event.id, ts, instead, excluded="bot"))
-            continue
-        source: str | None = None
-        if isinstance(event, Mention):
-            sentiment = mention_sentiment(event)
-            fields, source = mention_fields(event, sentiment), sentiment.source
-        else:
-            fields = interaction_fields(event)
-        limited = who if limit_author_rate and isinstance(event, Mention) else None
-        plan.counted.append(
-            CountedEvent(
-                event.brand,
-                event.id,
-                ts,
-                fields,
-                source,
-                limited,
-                instead,
-                unique=unique_member(event),
+        for decoded in decode_message(message.value, model):
+            _plan_event(plan, message, decoded, windows, now, bot_authors, limit_author_rate)
+    return plan
+
+
+def _plan_event(
+    plan: BatchPlan,
+    message: RawMessage,
+    decoded: Decoded,
+    windows: WindowPlan,
+    now: float,
+    bot_authors: Collection[str],
+    limit_author_rate: bool,
+) -> None:
+    plan.events += 1
+    event = decoded.event
+    if isinstance(event, InvalidEvent):
+        plan.rejected.append((message.item(decoded), event))
+        return
+    assert isinstance(event, Mention | Interaction)
+    ts = event.ts.timestamp()
+    timing = windows.timing(ts, now)
+    if timing == "too_late":
+        plan.too_late.append(message.item(decoded))
+        return
+    if timing == "future":
+        ahead = format_duration(windows.max_future)
+        plan.rejected.append(
+            (
+                message.item(decoded),
+                InvalidEvent(
+                    "ts_in_future",
+                    f"ts: {event.ts.isoformat()} is more than {ahead} ahead of now",
+                ),
             )
         )
-    return plan
+        return
+    who = event.author if isinstance(event, Mention) else event.user_id
+    instead = filtered_fields(event.platform)
+    if event.is_bot or who.casefold() in bot_authors:
+        plan.counted.append(CountedEvent(event.brand, event.id, ts, instead, excluded="bot"))
+        return
+    source: str | None = None
+    if isinstance(event, Mention):
+        sentiment = mention_sentiment(event)
+        fields, source = mention_fields(event, sentiment), sentiment.source
+    else:
+        fields = interaction_fields(event)
+    limited = who if limit_author_rate and isinstance(event, Mention) else None
+    plan.counted.append(
+        CountedEvent(
+            event.brand,
+            event.id,
+            ts,
+            fields,
+            source,
+            limited,
+            instead,
+            unique=unique_member(event),
+        )
+    )

@@ -32,7 +32,14 @@ log = logging.getLogger(__name__)
 disable_created_metrics()
 
 EVENTS_CONSUMED = Counter(
-    "socialpulse_events_consumed_total", "Messages read from a Kafka topic.", ["topic"]
+    "socialpulse_events_consumed_total",
+    "Events read from a Kafka topic (each event of an envelope counts).",
+    ["topic"],
+)
+MESSAGES_CONSUMED = Counter(
+    "socialpulse_messages_consumed_total",
+    "Kafka messages read from a topic (one event, or an envelope of many).",
+    ["topic"],
 )
 EVENTS_COUNTED = Counter(
     "socialpulse_events_counted_total",
@@ -46,7 +53,7 @@ EVENTS_DUPLICATE = Counter(
 )
 EVENTS_INVALID = Counter(
     "socialpulse_events_invalid_total",
-    "Messages that could not be decoded, sent to the dead-letter topic, by reason.",
+    "Events that could not be decoded, sent to the dead-letter topic, by reason.",
     ["topic", "reason"],
 )
 EVENTS_FILTERED = Counter(

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.events import MAX_EVENT_BYTES, Interaction, InvalidEvent, Mention, decode
+from streams.events import (
+    MAX_ENVELOPE_EVENTS,
+    MAX_EVENT_BYTES,
+    Interaction,
+    InvalidEvent,
+    Mention,
+    decode,
+    decode_message,
+)
 
 MENTION = {
     "id": "m-1",
@@ -121,3 +129,84 @@ def test_oversize_message_is_refused_before_parsing() -> None:
     assert result == InvalidEvent(
         "oversize", f"{MAX_EVENT_BYTES + 1} bytes is over the {MAX_EVENT_BYTES} limit"
     )
+
+
+def test_envelope_events_are_decoded_one_by_one() -> None:
+    second = {**MENTION, "id": "m-2", "text": "meh"}
+    decoded = decode_message(raw([MENTION, second]), Mention)
+    assert [(d.index, d.event.id) for d in decoded] == [(0, "m-1"), (1, "m-2")]  # type: ignore[union-attr]
+    # A valid event's own bytes are rebuilt on demand (for a dead letter, e.g. ts in the future).
+    assert json.loads(decoded[1].item_bytes() or b"") == {
+        **second,
+        "platform": "x",
+        "brand": "acme",
+    }
+
+
+def test_a_bad_event_in_an_envelope_is_rejected_alone_with_its_own_bytes() -> None:
+    bad = {**MENTION, "id": "m-3", "sentiment": "furious"}
+    decoded = decode_message(raw([MENTION, bad, 7]), Mention)
+    assert isinstance(decoded[0].event, Mention)
+    assert decoded[1].event == InvalidEvent(
+        "invalid_fields", "sentiment: sentiment 'furious' is not one of positive, negative, neutral"
+    )
+    assert (decoded[1].index, json.loads(decoded[1].item_bytes() or b"")) == (1, bad)
+    assert decoded[2].event == InvalidEvent("not_json", "not a JSON object")
+    assert decoded[2].item_bytes() == b"7"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"[]", InvalidEvent("invalid_fields", "empty envelope: no events in the array")),
+        (
+            raw([MENTION] * (MAX_ENVELOPE_EVENTS + 1)),
+            InvalidEvent("oversize", f"envelope of {MAX_ENVELOPE_EVENTS + 1} events is over 1000"),
+        ),
+        (
+            b"[" + raw(MENTION) + b",",
+            InvalidEvent(
+                "not_json", "not JSON: Invalid JSON: EOF while parsing a value at line 1 column 115"
+            ),
+        ),
+    ],
+)
+def test_envelopes_that_are_not_a_list_of_events_are_one_invalid_message(
+    value: bytes, expected: InvalidEvent
+) -> None:
+    decoded = decode_message(value, Mention)
+    assert [(d.event, d.index, d.raw) for d in decoded] == [(expected, None, value)]
+
+
+class _Recorder:
+    """Stands in for KafkaProducer: records what would be sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    def send(self, topic: str, key: bytes, value: bytes) -> None:
+        self.sent.append((topic, key, value))
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+def test_event_producer_batches_per_topic_and_brand_into_envelopes() -> None:
+    from socialpulse.event_producer import EventProducer
+
+    recorder = _Recorder()
+    producer = EventProducer(recorder, envelope=2, linger=60)
+    globex = {**MENTION, "id": "m-9", "brand": "globex"}
+    for event in (MENTION, globex, {**MENTION, "id": "m-2"}):
+        producer.send("mentions", event)
+    assert [(t, k, [e["id"] for e in json.loads(v)]) for t, k, v in recorder.sent] == [
+        ("mentions", b"Acme", ["m-1", "m-2"])  # full: sent at once, keyed by brand
+    ]
+    producer.close()  # the rest goes out on close
+    assert [json.loads(v)[0]["id"] for _, _, v in recorder.sent[1:]] == ["m-9"]
+    assert producer.messages == 2
+    decoded = decode_message(recorder.sent[0][2], Mention)
+    assert [d.event.id for d in decoded] == ["m-1", "m-2"]  # type: ignore[union-attr]
