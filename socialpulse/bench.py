@@ -70,7 +70,8 @@ def _free_port() -> int:
 
 def _produce(settings: Settings, count: int, seed: int, envelope: int) -> tuple[int, int]:
     """Produce ``count`` demo events in envelopes of ``envelope`` (1: one per message); return
-    how many add 1 to a counter (all but spend) and how many Kafka messages carried them."""
+    how many add 1 to a counter (all but spend and followers snapshots) and how many Kafka
+    messages carried them."""
     sim = Simulator(settings.brands.brands, random.Random(seed))
     producer = EventProducer(kafka_producer(settings, "socialpulse-bench", 50), envelope, 5.0)
     topics = settings.pipeline.topics
@@ -79,7 +80,7 @@ def _produce(settings: Settings, count: int, seed: int, envelope: int) -> tuple[
     for _ in range(count):
         kind, event = next(stream)
         producer.send(topics.mentions if kind == "mention" else topics.interactions, event)
-        counted += event.get("kind") != "spend"
+        counted += event.get("kind") not in ("spend", "followers")
     producer.close(120)
     return counted, producer.messages
 

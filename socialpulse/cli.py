@@ -85,7 +85,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     import redis
 
     from socialpulse.kpi_report import kpi_json, kpi_table
-    from streams.kpis import brand_snapshots
+    from streams.kpis import brand_snapshots, with_competitor_mentions
     from streams.redis_counts import RedisKeys, read_windows
 
     settings = _settings(args)
@@ -112,7 +112,10 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         )
         return 2
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
-    counts = read_windows(client, RedisKeys(settings.pipeline.redis.key_prefix), plan, [args.brand])
+    keys = RedisKeys(settings.pipeline.redis.key_prefix)
+    rivals = settings.competitors.get(args.brand, [])
+    counts = read_windows(client, keys, plan, [args.brand, *rivals])
+    counts = with_competitor_mentions(counts, settings.competitors)
     by_window = {w: counts[(args.brand, w)] for w in plan.windows}
     snap = brand_snapshots(
         args.brand, by_window, brands[args.brand].platforms, settings.derived_kpis

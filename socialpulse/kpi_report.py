@@ -23,16 +23,17 @@ def _shown(value: Value, unit: str) -> str:
 def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec]) -> str:
     """Counters and KPIs as rows, platforms (and "all") as columns."""
     columns = [*snap.platforms, ALL_PLATFORMS]
-    totals = {
-        c: sum(row[c] for row in snap.counters.values())
-        for c in next(iter(snap.counters.values()), {})
-    }
+    names = dict.fromkeys(c for row in snap.counters.values() for c in row)
+    totals = {c: sum(row.get(c, 0) for row in snap.counters.values()) for c in names}
     rows: list[list[str]] = []
     for counter in totals:
         rows.append(
             [
                 counter,
-                *(f"{snap.counters[p][counter]:,}" for p in snap.platforms),
+                *(
+                    f"{snap.counters[p][counter]:,}" if counter in snap.counters[p] else "-"
+                    for p in snap.platforms
+                ),
                 f"{totals[counter]:,}",
             ]
         )

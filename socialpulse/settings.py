@@ -193,6 +193,8 @@ class Brand(_Strict):
     id: str = Field(pattern=_NAME)
     name: str
     platforms: list[str] = Field(min_length=1)
+    # Ids of other brands in this file whose mentions this brand's share of voice is against.
+    competitors: list[str] = []
 
     @field_validator("platforms")
     @classmethod
@@ -216,6 +218,13 @@ class BrandsFile(_Strict):
             if brand.id in seen:
                 raise ValueError(f"brand id {brand.id!r} is listed twice")
             seen.add(brand.id)
+        for brand in value:
+            for rival in brand.competitors:
+                if rival not in seen or rival == brand.id:
+                    raise ValueError(
+                        f"{brand.id}: competitor {rival!r} is not another brand in this file "
+                        "(competitors are tracked as brands too, so their mentions are counted)"
+                    )
         return value
 
 
@@ -319,6 +328,11 @@ class Settings(BaseModel):
     def derived_kpis(self) -> list[DerivedKpi]:
         """The KPIs of config/kpis.yaml, compiled."""
         return [spec.derived() for spec in self.kpis.kpis]
+
+    @property
+    def competitors(self) -> dict[str, list[str]]:
+        """Brand id -> the ids of its competitors (brands without any are left out)."""
+        return {b.id: b.competitors for b in self.brands.brands if b.competitors}
 
     @property
     def brand_ids(self) -> list[str]:

@@ -10,7 +10,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +59,9 @@ KIND_WEIGHTS = {
     "order": 0.4,
     "refund": 0.03,
     "spend": 1,
+    "followers": 0.2,  # a follower-count snapshot of the brand's account
+    "nps_response": 0.2,
+    "csat_response": 0.3,
 }
 
 
@@ -68,6 +71,7 @@ class Simulator:
 
     brands: list[Brand]
     rng: random.Random
+    followers: dict[tuple[str, str], int] = field(default_factory=dict)  # (brand, platform)
 
     def mention(
         self,
@@ -108,10 +112,20 @@ class Simulator:
             "content_id": f"{brand.id}-post-{self.rng.randint(1, 40)}",
             "user_id": f"u{self.rng.randint(1, 200_000)}",
         }
+        account = (brand.id, event["platform"])
+        followers = self.followers.setdefault(account, self.rng.randint(5_000, 500_000))
         if kind == "order":
             event["value"] = round(self.rng.lognormvariate(3.5, 0.6), 2)  # ~33 a basket
         elif kind == "spend":
             event["value"] = round(self.rng.uniform(0.5, 3.0), 2)  # ad spend ticks
+        elif kind in ("follow", "unfollow"):
+            self.followers[account] = followers + (1 if kind == "follow" else -1)
+        elif kind == "followers":
+            event["value"] = followers
+        elif kind == "nps_response":
+            event["value"] = self.rng.choices(range(11), [1, 1, 1, 1, 2, 3, 4, 8, 12, 14, 10])[0]
+        elif kind == "csat_response":
+            event["value"] = self.rng.choices(range(1, 6), [1, 1, 2, 5, 6])[0]
         return event
 
 

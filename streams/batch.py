@@ -9,6 +9,7 @@ from typing import Literal
 from socialpulse.settings import format_duration
 from streams.counters import (
     filtered_fields,
+    gauge_value,
     interaction_fields,
     mention_fields,
     unique_member,
@@ -107,11 +108,12 @@ def _plan_event(
         plan.counted.append(CountedEvent(event.brand, event.id, ts, instead, excluded="bot"))
         return
     source: str | None = None
+    gauge = None
     if isinstance(event, Mention):
         sentiment = mention_sentiment(event)
         fields, source = mention_fields(event, sentiment), sentiment.source
     else:
-        fields = interaction_fields(event)
+        fields, gauge = interaction_fields(event), gauge_value(event)
     limited = who if limit_author_rate and isinstance(event, Mention) else None
     plan.counted.append(
         CountedEvent(
@@ -123,5 +125,6 @@ def _plan_event(
             limited,
             instead,
             unique=unique_member(event),
+            gauge=gauge,
         )
     )

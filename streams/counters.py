@@ -14,8 +14,17 @@ from streams.sentiment import Sentiment
 
 # Interaction kind -> the catalog counter it adds 1 to.
 KIND_COUNTER = {
-    **{kind: f"{kind}s" for kind in INTERACTION_KINDS if kind not in ("delivered", "spend")},
+    **{
+        kind: f"{kind}s"
+        for kind in INTERACTION_KINDS
+        if kind not in ("delivered", "spend", "followers")
+    },
     "delivered": "delivered",
+}
+# Survey answers also count by band: NPS promoters 9-10 and detractors 0-6; CSAT 4-5 satisfied.
+SURVEY_BANDS = {
+    "nps_response": (("nps_promoters", 9, 10), ("nps_detractors", 0, 6)),
+    "csat_response": (("csat_satisfied", 4, 5),),
 }
 # Interaction kind -> the catalog counter its ``value`` is added to (money, in one currency).
 KIND_AMOUNT = {"order": "revenue", "spend": "spend"}
@@ -25,12 +34,20 @@ FILTERED = "filtered"
 # Distinct counts, kept as Redis HyperLogLogs (standard error ~0.81%), and the counter whose
 # platforms can have members: unique mention authors, and reach = unique impression viewers.
 UNIQUE_SOURCE = {"unique_authors": "mentions", "reach": "impressions"}
+# Values that exist only when known, so a formula over them has no value rather than a wrong
+# one: the last follower count reported (a gauge, not windowed), and the mentions of the
+# brand's configured competitors (for share of voice).
+FOLLOWERS = "followers"
+COMPETITOR_MENTIONS = "competitor_mentions"
+OPTIONAL_COUNTERS = (FOLLOWERS, COMPETITOR_MENTIONS)
 ALL_COUNTERS = (
     *MENTION_COUNTERS,
     "potential_reach",  # sum of the authors' follower counts over mentions
     *dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()]),
+    *(band for bands in SURVEY_BANDS.values() for band, _, _ in bands),
     FILTERED,
     *UNIQUE_SOURCE,
+    *OPTIONAL_COUNTERS,
 )
 # The platform label of values over all platforms together.
 ALL_PLATFORMS = "all"
@@ -68,11 +85,21 @@ def unique_member(event: Mention | Interaction) -> tuple[str, str] | None:
 def interaction_fields(interaction: Interaction) -> list[str]:
     """Fields an interaction increments: the counter of its kind (+1) and, for money kinds,
     ``<counter>|<platform>=<amount>`` (+value)."""
-    kind, platform = interaction.kind, interaction.platform
+    kind, platform, value = interaction.kind, interaction.platform, interaction.value
     fields = [field(KIND_COUNTER[kind], platform)] if kind in KIND_COUNTER else []
-    if kind in KIND_AMOUNT and interaction.value is not None:
-        fields.append(f"{field(KIND_AMOUNT[kind], platform)}={interaction.value!r}")
+    if kind in KIND_AMOUNT and value is not None:
+        fields.append(f"{field(KIND_AMOUNT[kind], platform)}={value!r}")
+    for band, low, high in SURVEY_BANDS.get(kind, ()):
+        if value is not None and low <= value <= high:
+            fields.append(field(band, platform))
     return fields
+
+
+def gauge_value(interaction: Interaction) -> tuple[str, float] | None:
+    """(field, value) of a snapshot the event reports (``followers``), or None."""
+    if interaction.kind == "followers" and interaction.value is not None:
+        return field(FOLLOWERS, interaction.platform), interaction.value
+    return None
 
 
 def filtered_fields(platform: str) -> list[str]:

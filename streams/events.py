@@ -35,7 +35,9 @@ kind           yes      one of :data:`INTERACTION_KINDS` (like, comment, share, 
 content_id     yes      the post, video or ad acted on
 user_id        yes      who acted
 campaign       no       campaign id, when the content belongs to one
-value          for some amount, >= 0: required for ``order`` (revenue) and ``spend``
+value          for some >= 0: required for ``order`` (revenue), ``spend`` (amount),
+                        ``followers`` (the follower count then), ``nps_response`` (0-10)
+                        and ``csat_response`` (1-5)
 ============== ======== ===========================================================
 """
 
@@ -83,9 +85,20 @@ INTERACTION_KINDS = (
     "order",  # value: the order's revenue
     "refund",
     "spend",  # value: ad spend (same currency as revenue)
+    "followers",  # value: the account's follower count at ts (a snapshot, not an increment)
+    "nps_response",  # value: a Net Promoter Score answer, 0-10
+    "csat_response",  # value: a customer-satisfaction answer, 1-5
 )
-# Kinds whose events mean nothing without an amount.
-KINDS_NEEDING_VALUE = {"order": "the order's revenue", "spend": "the amount spent"}
+# Kinds whose events mean nothing without a value, and what the value is.
+KINDS_NEEDING_VALUE = {
+    "order": "the order's revenue",
+    "spend": "the amount spent",
+    "followers": "the follower count",
+    "nps_response": "the score, a whole number from 0 to 10",
+    "csat_response": "the score, a whole number from 1 to 5",
+}
+# Survey kinds: the whole-number range of their scores.
+SCORE_RANGES = {"nps_response": (0, 10), "csat_response": (1, 5)}
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}$"
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -155,6 +168,15 @@ class Interaction(_Event):
         kind = info.data.get("kind")
         if value is None and kind in KINDS_NEEDING_VALUE:
             raise ValueError(f"required for kind {kind!r} ({KINDS_NEEDING_VALUE[kind]})")
+        score_range = SCORE_RANGES.get(str(kind))
+        if (
+            value is not None
+            and score_range
+            and value not in range(score_range[0], score_range[1] + 1)
+        ):
+            raise ValueError(f"{value:g} is not {KINDS_NEEDING_VALUE[str(kind)]}")
+        if value is not None and kind == "followers" and not float(value).is_integer():
+            raise ValueError(f"{value:g} is not a whole number of followers")
         return value
 
 

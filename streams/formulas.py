@@ -3,7 +3,8 @@
 The grammar is numbers, names, ``+ - * /``, unary minus and parentheses, e.g.
 ``(mentions_positive - mentions_negative) / mentions``. A formula is checked once, at config
 load (unknown names and any other syntax are refused), then evaluated per window. Division by
-zero gives "no value" (None), never 0 and never an exception, and "no value" propagates.
+zero gives "no value" (None), never 0 and never an exception, and "no value" propagates; so
+does a name without a value (an optional counter that is not known, e.g. followers).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Formula:
     _root: _Node
 
     def evaluate(self, values: Mapping[str, float]) -> Value:
-        """The formula's value for these name values (missing names count as 0)."""
+        """The formula's value for these name values; a missing name has no value."""
         return self._root(values)
 
 
@@ -59,7 +60,7 @@ def _compile(node: ast.AST, allowed: Collection[str], names: set[str]) -> _Node:
             raise FormulaError(f"unknown name {node.id!r} (known: {', '.join(sorted(allowed))})")
         names.add(node.id)
         name = node.id
-        return lambda values: float(values.get(name, 0))
+        return lambda values: None if (v := values.get(name)) is None else float(v)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner = _compile(node.operand, allowed, names)
         return lambda values: None if (v := inner(values)) is None else -v

@@ -4,13 +4,27 @@ all platforms together (pure). /metrics and ``socialpulse kpis`` both read this,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from streams.counters import ALL_COUNTERS, ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts
+from streams.counters import (
+    ALL_COUNTERS,
+    ALL_PLATFORMS,
+    COMPETITOR_MENTIONS,
+    OPTIONAL_COUNTERS,
+    UNIQUE_SOURCE,
+    WindowCounts,
+)
 from streams.formulas import Formula, Value
 
-__all__ = ["ALL_PLATFORMS", "BrandSnapshot", "DerivedKpi", "brand_snapshots", "snapshot"]
+__all__ = [
+    "ALL_PLATFORMS",
+    "BrandSnapshot",
+    "DerivedKpi",
+    "brand_snapshots",
+    "snapshot",
+    "with_competitor_mentions",
+]
 # Names a formula may read besides the counters.
 WINDOW_NAMES = ("window_seconds", "window_minutes")
 
@@ -51,13 +65,22 @@ def snapshot(
     """
     seen = (p for _, p in counts if p != ALL_PLATFORMS)
     platforms = tuple(dict.fromkeys([*configured_platforms, *seen]))
-    counters = {p: {c: counts.get((c, p), 0) for c in ALL_COUNTERS} for p in platforms}
+    # Optional values (followers, competitor mentions) appear only where known.
+    counters = {
+        p: {
+            c: counts.get((c, p), 0)
+            for c in ALL_COUNTERS
+            if c not in OPTIONAL_COUNTERS or (c, p) in counts
+        }
+        for p in platforms
+    }
     # Distinct counts do not add up across platforms: their "all" is the union, read as such.
     totals: dict[str, float] = {
         c: counts.get((c, ALL_PLATFORMS), 0)
         if c in UNIQUE_SOURCE
-        else sum(row[c] for row in counters.values())
+        else sum(row.get(c, 0) for row in counters.values())
         for c in ALL_COUNTERS
+        if c not in OPTIONAL_COUNTERS or any(c in row for row in counters.values())
     }
     window = {"window_seconds": float(window_seconds), "window_minutes": window_seconds / 60}
     derived = {
@@ -81,3 +104,23 @@ def brand_snapshots(
         window: snapshot(brand, window, counts, platforms, kpis)
         for window, counts in counts_by_window.items()
     }
+
+
+def with_competitor_mentions(
+    counts: Mapping[tuple[str, int], WindowCounts],
+    competitors: Mapping[str, Sequence[str]],
+) -> dict[tuple[str, int], WindowCounts]:
+    """Counts per (brand, window) with ``competitor_mentions`` per platform added for brands
+    that have competitors: the sum of their competitors' mentions on that platform, on every
+    platform where the brand or a competitor has counts (share of voice reads it)."""
+    result = {read: dict(window_counts) for read, window_counts in counts.items()}
+    for (brand, window), window_counts in result.items():
+        rivals = [counts.get((rival, window), {}) for rival in competitors.get(brand, ())]
+        if not rivals:
+            continue
+        platforms = {p for c in [window_counts, *rivals] for _, p in c if p != ALL_PLATFORMS}
+        for platform in platforms:
+            window_counts[(COMPETITOR_MENTIONS, platform)] = sum(
+                rival.get(("mentions", platform), 0) for rival in rivals
+            )
+    return result

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from socialpulse.settings import Settings, format_duration
 from streams.counters import ALL_COUNTERS
-from streams.kpis import brand_snapshots
+from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.redis_counts import RedisKeys, read_windows
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class RollingCountsCollector(Collector):
         plan = self.settings.window_plan
         try:
             counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
+            counts = with_competitor_mentions(counts, self.settings.competitors)
         except redis.RedisError as exc:
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read rolling counts from Redis: %s", exc)

@@ -108,6 +108,20 @@ for k in pairs(touched) do redis.call('EXPIREAT', KEYS[k], ARGV[2 + k]) end
 return status
 """
 
+# Keeps the newest value of a gauge (e.g. followers|x) by event time, so late or redelivered
+# snapshots never overwrite a newer one. KEYS: the brand's gauge hash. ARGV: field, event
+# time, value, expiry.
+_GAUGE = """
+local stamp = ARGV[1] .. '@ts'
+local newest = tonumber(redis.call('HGET', KEYS[1], stamp) or '-1')
+if tonumber(ARGV[2]) >= newest then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], stamp, ARGV[2])
+end
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+"""
+# A gauge no event has refreshed for this long is forgotten.
+GAUGE_TTL = 90 * 86400
+
 
 @dataclass(frozen=True)
 class CountedEvent:
@@ -122,6 +136,7 @@ class CountedEvent:
     filtered_fields: Sequence[str] = ()  # what it adds instead when its author is over the rate
     excluded: str | None = None  # why its fields are "filtered" from the start (e.g. "bot")
     unique: tuple[str, str] | None = None  # (field, member) for a distinct count, if counted
+    gauge: tuple[str, float] | None = None  # (field, value) of a snapshot such as followers
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,11 @@ class RedisKeys:
         """Hash author -> mentions counted in the minute starting at ``minute``."""
         return f"{self.prefix}:{{{brand}}}:rate:{minute}"
 
+    def gauges(self, brand: str) -> str:
+        """Hash of one brand's last known gauges: ``<gauge>|<platform>`` -> value, and
+        ``<gauge>|<platform>@ts`` -> the event time it was reported at."""
+        return f"{self.prefix}:{{{brand}}}:gauges"
+
     def seen(self, brand: str, minute: int) -> str:
         """Set of the ids of one brand's events, in the event-time minute ``minute``, counted."""
         return f"{self.prefix}:{{{brand}}}:seen:{minute}"
@@ -199,6 +219,7 @@ class AsyncCountStore:
         self.plan = plan
         self.author_limit = author_limit_per_minute
         self._apply = client.register_script(_APPLY)
+        self._gauge = client.register_script(_GAUGE)
 
     def _script_call(self, brand: str, batch: Sequence[CountedEvent]) -> tuple[list[str], list]:
         call = _ScriptCall()
@@ -262,9 +283,17 @@ class AsyncCountStore:
         for brand, batch in per_brand.items():
             keys, args = self._script_call(brand, batch)
             await self._apply(keys=keys, args=args, client=pipe)
+        # Setting the newest value is idempotent, so gauges need no dedupe of their own.
+        for event in events:
+            if event.gauge:
+                name, value = event.gauge
+                expiry = int(time.time()) + GAUGE_TTL
+                args = [name, event.ts, value, expiry]
+                await self._gauge(keys=[self.keys.gauges(event.brand)], args=args, client=pipe)
+        replies = (await pipe.execute())[: len(per_brand)]
         statuses = [
             (event, int(status))
-            for batch, brand_statuses in zip(per_brand.values(), await pipe.execute(), strict=True)
+            for batch, brand_statuses in zip(per_brand.values(), replies, strict=True)
             for event, status in zip(batch, brand_statuses, strict=True)
         ]
         return AppliedBatch(
@@ -291,8 +320,8 @@ def read_windows(
     now: float | None = None,
 ) -> dict[tuple[str, int], WindowCounts]:
     """Counts for every (brand, window), synchronously (for /metrics scrapes and the CLI): one
-    round trip for the counters, one for the distinct counts of the platforms that have any
-    (per platform, and their union as platform "all")."""
+    round trip for the counters and last known gauges (the same in every window), one for the
+    distinct counts of the platforms that have any (per platform, and their union as "all")."""
     now = now or time.time()
     reads = [
         (brand, window, plan.tier(window), window_buckets(now, window, plan.tier(window)))
@@ -303,11 +332,17 @@ def read_windows(
     for brand, _, tier, starts in reads:
         for start in starts:
             pipe.hgetall(keys.bucket(brand, tier, start))
+    for brand in brands:
+        pipe.hgetall(keys.gauges(brand))
     replies = iter(pipe.execute())
     result = {
         (brand, window): sum_buckets(next(replies) for _ in starts)
         for brand, window, _, starts in reads
     }
+    for brand in brands:
+        gauges = sum_buckets([{k: v for k, v in next(replies).items() if "@" not in k}])
+        for window in plan.windows:
+            result[(brand, window)].update(gauges)
     distinct: list[tuple[tuple[str, int], tuple[str, str]]] = []
     pipe = client.pipeline(transaction=False)
     for brand, window, tier, starts in reads:

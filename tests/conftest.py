@@ -78,7 +78,12 @@ def write_config(
             {
                 "brands": brands
                 or [
-                    {"id": "acme", "name": "Acme Coffee", "platforms": ["x", "instagram"]},
+                    {
+                        "id": "acme",
+                        "name": "Acme Coffee",
+                        "platforms": ["x", "instagram"],
+                        "competitors": ["globex"],
+                    },
                     {"id": "globex", "name": "Globex Airlines", "platforms": ["x", "facebook"]},
                 ]
             }

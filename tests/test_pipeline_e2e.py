@@ -442,6 +442,70 @@ def test_roi_worked_example_and_cost_kpis_on_the_real_stack(pipeline) -> None:
     assert invalid() - invalid_before == 1  # the order without a value
 
 
+def test_followers_surveys_and_share_of_voice_on_the_real_stack(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    topics = settings.pipeline.topics
+    url = pipeline.metrics_url
+
+    def event(kind: str, value: float | None = None, ago: float = 0) -> dict[str, Any]:
+        e = interaction("globex", "youtube", kind)
+        e["ts"] = (datetime.now(UTC) - timedelta(seconds=ago)).isoformat()
+        if value is not None:
+            e["value"] = value
+        return e
+
+    produce(
+        settings,
+        topics.interactions,
+        [event("followers", 1000, ago=60), event("followers", 1200, ago=10)]
+        + [event("follow") for _ in range(30)]
+        + [event("unfollow") for _ in range(10)]
+        + [event("like") for _ in range(12)]
+        + [event("nps_response", score) for score in (10, 9, 3, 7)]
+        + [event("csat_response", score) for score in (5, 2)],
+    )
+    # An older snapshot arriving last must not replace the newer count.
+    produce(settings, topics.interactions, [event("followers", 900, ago=120)])
+    produce(
+        settings,
+        topics.mentions,
+        [mention("acme", "weibo", "hi", "neutral") for _ in range(3)]
+        + [mention("globex", "weibo", "hi", "neutral")],
+    )
+
+    def youtube(name: str) -> float | None:
+        return value(url, f"socialpulse_{name}", brand="globex", platform="youtube", window="5m")
+
+    wait_until(
+        lambda: youtube("csat_responses") == 2 and youtube("likes") == 12,
+        what="the follower, like and survey events counted",
+    )
+    wait_until(lambda: kpi(url, "mentions", "globex", "weibo") == 1, what="globex's weibo mention")
+    assert youtube("followers") == 1200
+    assert (youtube("follows"), youtube("unfollows")) == (30, 10)
+    assert youtube("applause_rate_ratio") == 0.01
+    assert youtube("follower_growth_rate_ratio") == 20 / 1180  # 1,180 at the window's start
+    assert (youtube("nps_promoters"), youtube("nps_detractors")) == (2, 1)
+    assert youtube("nps_ratio") == 0.25
+    assert youtube("csat_ratio") == 0.5
+    # acme's competitor is globex (tests/conftest.py): 3 of the 4 weibo mentions are acme's.
+    assert (
+        value(url, "socialpulse_competitor_mentions", brand="acme", platform="weibo", window="5m")
+        == 1
+    )
+    assert (
+        value(url, "socialpulse_share_of_voice_ratio", brand="acme", platform="weibo", window="5m")
+        == 0.75
+    )
+    # globex has no competitors configured: no share of voice at all, rather than 100%.
+    assert (
+        value(
+            url, "socialpulse_share_of_voice_ratio", brand="globex", platform="weibo", window="5m"
+        )
+        is None
+    )
+
+
 def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics

@@ -34,7 +34,8 @@ def error(folder: Path, environ: dict[str, str] | None = None) -> str:
 
 def test_shipped_config_is_valid() -> None:
     settings = load_settings(ROOT / "config", {})
-    assert settings.brand_ids == ["acme", "globex", "initech"]
+    assert settings.brand_ids == ["acme", "brewco", "globex", "initech"]
+    assert settings.competitors == {"acme": ["brewco"]}
     assert settings.pipeline.windows.rolling == [60, 300, 900, 3600, 86400]
     assert settings.window_plan.tiers == (10, 60, 300)
     assert [k.metric_name for k in settings.kpis.kpis][:3] == [
@@ -81,6 +82,14 @@ def test_missing_required_key(config: Path) -> None:
 def test_duplicate_brand(config: Path) -> None:
     edit(config, "brands.yaml", lambda d: d["brands"].append(dict(d["brands"][0])))
     assert error(config) == "brands.yaml: brands: brand id 'acme' is listed twice"
+
+
+def test_competitor_must_be_another_configured_brand(config: Path) -> None:
+    edit(config, "brands.yaml", lambda d: d["brands"][0].update(competitors=["brewco", "nope"]))
+    assert error(config) == (
+        "brands.yaml: brands: acme: competitor 'nope' is not another brand in this file "
+        "(competitors are tracked as brands too, so their mentions are counted)"
+    )
 
 
 def test_rule_window_must_be_a_rolling_window(config: Path) -> None:

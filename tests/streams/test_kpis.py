@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from streams.counters import ALL_COUNTERS
 from streams.formulas import compile_formula
-from streams.kpis import WINDOW_NAMES, DerivedKpi, brand_snapshots, snapshot
+from streams.kpis import (
+    WINDOW_NAMES,
+    DerivedKpi,
+    brand_snapshots,
+    snapshot,
+    with_competitor_mentions,
+)
 
 NAMES = [*ALL_COUNTERS, *WINDOW_NAMES]
 KPIS = [
@@ -60,3 +66,74 @@ def test_distinct_counts_use_the_union_for_all_platforms() -> None:
         "per_author", compile_formula("mentions / unique_authors", NAMES), "count", "h"
     )
     assert snapshot("acme", 300, counts, ["x"], [reach]).derived["all"]["per_author"] == 19 / 12
+
+
+def kpi(name: str, formula: str) -> DerivedKpi:
+    return DerivedKpi(name, compile_formula(formula, NAMES), "ratio", "h")
+
+
+def test_share_of_voice_against_competitors_per_platform_and_all() -> None:
+    counts = {
+        ("acme", 300): {("mentions", "x"): 30, ("mentions", "weibo"): 10},
+        ("brewco", 300): {("mentions", "x"): 50, ("likes", "instagram"): 3},
+        ("rival2", 300): {("mentions", "x"): 20},
+        ("globex", 300): {("mentions", "x"): 7},
+    }
+    both = with_competitor_mentions(counts, {"acme": ["brewco", "rival2"]})
+    assert both[("acme", 300)] == {
+        ("mentions", "x"): 30,
+        ("mentions", "weibo"): 10,
+        ("competitor_mentions", "x"): 70,
+        ("competitor_mentions", "weibo"): 0,
+        ("competitor_mentions", "instagram"): 0,
+    }
+    assert both[("globex", 300)] == counts[("globex", 300)]  # no competitors: nothing added
+    sov = [kpi("share_of_voice", "mentions / (mentions + competitor_mentions)")]
+    acme = snapshot("acme", 300, both[("acme", 300)], ["x", "weibo"], sov)
+    assert acme.derived["x"]["share_of_voice"] == 0.3
+    assert acme.derived["weibo"]["share_of_voice"] == 1.0  # competitors silent on weibo
+    assert acme.derived["instagram"]["share_of_voice"] is None  # nobody: no value
+    assert acme.derived["all"]["share_of_voice"] == 40 / 110
+    globex = snapshot("globex", 300, both[("globex", 300)], ["x"], sov)
+    assert "competitor_mentions" not in globex.counters["x"]
+    assert globex.derived["x"]["share_of_voice"] is None  # no competitors: no value, not 100%
+
+
+def test_follower_rates_need_a_known_follower_count() -> None:
+    rates = [
+        kpi("applause_rate", "likes / followers"),
+        kpi("follower_growth_rate", "(follows - unfollows) / (followers - follows + unfollows)"),
+    ]
+    counts = {
+        ("followers", "x"): 1050,
+        ("follows", "x"): 60,
+        ("unfollows", "x"): 10,
+        ("likes", "x"): 21,
+        ("follows", "tiktok"): 5,
+        ("likes", "tiktok"): 9,
+    }
+    snap = snapshot("acme", 3600, counts, ["x", "tiktok"], rates)
+    # 1,050 now after +50 in the window: 1,000 at its start, so +5%.
+    assert snap.derived["x"] == {"applause_rate": 0.02, "follower_growth_rate": 0.05}
+    assert snap.counters["x"]["followers"] == 1050
+    assert "followers" not in snap.counters["tiktok"]
+    assert snap.derived["tiktok"] == {"applause_rate": None, "follower_growth_rate": None}
+    # all: the known counts summed (1,050), over all platforms' likes and growth
+    assert snap.derived["all"] == {"applause_rate": 30 / 1050, "follower_growth_rate": 55 / 995}
+
+
+def test_nps_and_csat_from_survey_bands() -> None:
+    survey = [
+        kpi("nps", "(nps_promoters - nps_detractors) / nps_responses"),
+        kpi("csat", "csat_satisfied / csat_responses"),
+    ]
+    counts = {
+        ("nps_responses", "x"): 20,
+        ("nps_promoters", "x"): 10,
+        ("nps_detractors", "x"): 4,
+        ("csat_responses", "x"): 8,
+        ("csat_satisfied", "x"): 6,
+    }
+    snap = snapshot("acme", 3600, counts, ["x", "tiktok"], survey)
+    assert snap.derived["x"] == {"nps": 0.3, "csat": 0.75}
+    assert snap.derived["tiktok"] == {"nps": None, "csat": None}

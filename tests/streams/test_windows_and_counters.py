@@ -174,3 +174,54 @@ def test_interaction_batch_uses_catalog_counter_names() -> None:
     plan = plan_batch([RawMessage("interactions", 3, 9, b"acme", event)], "interaction", PLAN, NOW)
     assert plan.counted[0].fields == ["video_completes|tiktok"]
     assert plan.counted[0].sentiment_source is None
+
+
+def survey_or_snapshot(kind: str, value: object) -> RawMessage:
+    body = (
+        f'{{"id":"{kind}-{value}","ts":"2026-11-22T09:30:05Z","platform":"x","brand":"acme",'
+        f'"kind":"{kind}","content_id":"c","user_id":"u","value":{value}}}'
+    )
+    return RawMessage("i", 0, 0, b"acme", body.encode())
+
+
+def test_survey_answers_count_by_band() -> None:
+    answers = [("nps_response", n) for n in (0, 6, 7, 8, 9, 10)] + [
+        ("csat_response", n) for n in (3, 4, 5)
+    ]
+    plan = plan_batch([survey_or_snapshot(*a) for a in answers], "interaction", PLAN, NOW)
+    assert [e.fields for e in plan.counted] == [
+        ["nps_responses|x", "nps_detractors|x"],
+        ["nps_responses|x", "nps_detractors|x"],
+        ["nps_responses|x"],
+        ["nps_responses|x"],
+        ["nps_responses|x", "nps_promoters|x"],
+        ["nps_responses|x", "nps_promoters|x"],
+        ["csat_responses|x"],
+        ["csat_responses|x", "csat_satisfied|x"],
+        ["csat_responses|x", "csat_satisfied|x"],
+    ]
+
+
+def test_scores_outside_their_scale_are_rejected_with_the_scale() -> None:
+    plan = plan_batch(
+        [
+            survey_or_snapshot("nps_response", 11),
+            survey_or_snapshot("csat_response", 0),
+            survey_or_snapshot("nps_response", 7.5),
+            survey_or_snapshot("followers", 10.5),
+        ],
+        "interaction",
+        PLAN,
+        NOW,
+    )
+    assert [invalid.detail for _, invalid in plan.rejected] == [
+        "value: 11 is not the score, a whole number from 0 to 10",
+        "value: 0 is not the score, a whole number from 1 to 5",
+        "value: 7.5 is not the score, a whole number from 0 to 10",
+        "value: 10.5 is not a whole number of followers",
+    ]
+
+
+def test_a_followers_snapshot_sets_a_gauge_and_counts_nothing() -> None:
+    plan = plan_batch([survey_or_snapshot("followers", 12000)], "interaction", PLAN, NOW)
+    assert [(e.fields, e.gauge) for e in plan.counted] == [([], ("followers|x", 12000.0))]
