@@ -116,7 +116,8 @@ def _processed(settings: Settings) -> int:
     10 s buckets): polling the worker's /metrics would load the worker being measured."""
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
-    one_each = {"mentions", FILTERED, *KIND_COUNTER.values()}  # every event adds 1 to one
+    # every event adds 1 to one of these
+    one_each = {"mentions", "brand_replies", FILTERED, *KIND_COUNTER.values()}
     pipe = client.pipeline(transaction=False)
     for brand in settings.brand_ids:
         for start in window_buckets(time.time(), 900, 10):

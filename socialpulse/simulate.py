@@ -72,6 +72,8 @@ class Simulator:
     brands: list[Brand]
     rng: random.Random
     followers: dict[tuple[str, str], int] = field(default_factory=dict)  # (brand, platform)
+    # Customer-care replies to send: (when, brand, platform, conversation answered)
+    replies: list[tuple[float, Brand, str, str]] = field(default_factory=list)
 
     def mention(
         self,
@@ -97,7 +99,33 @@ class Simulator:
         }
         if self.rng.random() < 0.3:  # some sources (listening tools) send their own label
             event["sentiment"] = tone
+        if self.rng.random() < 0.1:  # a question or complaint for customer care
+            event["needs_reply"] = True
+            # Most get an answer within minutes; about 1 in 5 waits in the backlog.
+            if self.rng.random() < 0.8:
+                due = time.monotonic() + self.rng.expovariate(1 / 90)
+                self.replies.append((due, brand, event["platform"], event["id"]))
         return event
+
+    def due_reply(self) -> dict[str, Any] | None:
+        """The brand's reply to the oldest waiting conversation whose reply is due, if any."""
+        due = [r for r in self.replies if r[0] <= time.monotonic()]
+        if not due:
+            return None
+        reply = min(due, key=lambda r: r[0])
+        self.replies.remove(reply)
+        _, brand, platform, conversation = reply
+        return {
+            "schema_version": 1,
+            "id": f"r-{uuid.uuid4().hex}",
+            "ts": datetime.now(UTC).isoformat(),
+            "platform": platform,
+            "brand": brand.id,
+            "author": f"{brand.id}_care",
+            "text": "Sorry to hear that! We have sent you a DM to sort it out.",
+            "from_brand": True,
+            "reply_to": conversation,
+        }
 
     def interaction(self, brand: Brand, now: datetime | None = None) -> dict[str, Any]:
         """An interaction of a kind drawn from a typical mix."""
@@ -130,8 +158,12 @@ class Simulator:
 
 
 def events(sim: Simulator) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Endless (kind, event) pairs: about 30% mentions, 70% interactions."""
+    """Endless (kind, event) pairs: about 30% mentions, 70% interactions, and the brands'
+    replies to customer-care messages as they fall due."""
     while True:
+        reply = sim.due_reply()
+        if reply:
+            yield "mention", reply
         brand = sim.rng.choice(sim.brands)
         if sim.rng.random() < 0.3:
             yield "mention", sim.mention(brand)

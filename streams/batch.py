@@ -16,7 +16,7 @@ from streams.counters import (
 )
 from streams.events import Decoded, Interaction, InvalidEvent, Mention, decode_message
 from streams.redis_counts import CountedEvent
-from streams.sentiment import mention_sentiment
+from streams.sentiment import NO_SENTIMENT, mention_sentiment
 from streams.windows import WindowPlan
 
 EventType = Literal["mention", "interaction"]
@@ -108,13 +108,18 @@ def _plan_event(
         plan.counted.append(CountedEvent(event.brand, event.id, ts, instead, excluded="bot"))
         return
     source: str | None = None
-    gauge = None
-    if isinstance(event, Mention):
+    gauge = care = None
+    if isinstance(event, Mention) and event.from_brand:
+        fields, care = mention_fields(event, NO_SENTIMENT), ("reply", event.thread)
+    elif isinstance(event, Mention):
         sentiment = mention_sentiment(event)
         fields, source = mention_fields(event, sentiment), sentiment.source
+        care = ("inbound", event.thread) if event.needs_reply else None
     else:
         fields, gauge = interaction_fields(event), gauge_value(event)
-    limited = who if limit_author_rate and isinstance(event, Mention) else None
+    # Authors of mentions may be rate-limited; the brand's own replies never are.
+    mention_author = isinstance(event, Mention) and not event.from_brand
+    limited = who if limit_author_rate and mention_author else None
     plan.counted.append(
         CountedEvent(
             event.brand,
@@ -126,5 +131,7 @@ def _plan_event(
             instead,
             unique=unique_member(event),
             gauge=gauge,
+            care=care,
+            platform=event.platform,
         )
     )

@@ -29,6 +29,17 @@ SURVEY_BANDS = {
 # Interaction kind -> the catalog counter its ``value`` is added to (money, in one currency).
 KIND_AMOUNT = {"order": "revenue", "spend": "spend"}
 MENTION_COUNTERS = ("mentions", "mentions_positive", "mentions_negative", "mentions_neutral")
+# Customer care: inbound messages that need a reply, the brand's replies, and responses (an
+# inbound conversation's first brand reply, matched in Redis; see streams.redis_counts).
+CARE_COUNTERS = ("inbound_needing_reply", "brand_replies", "responses")
+# Customer-care values that do not add up across platforms: read per platform and for "all"
+# (response-time quantiles of the window's responses; the backlog now, not windowed).
+CARE_READINGS = (
+    "response_time_median_seconds",
+    "response_time_p90_seconds",
+    "unanswered",
+    "oldest_unanswered_seconds",
+)
 # Events left out of the KPIs as bots or over-rate authors, counted so boards show them.
 FILTERED = "filtered"
 # Distinct counts, kept as Redis HyperLogLogs (standard error ~0.81%), and the counter whose
@@ -39,9 +50,10 @@ UNIQUE_SOURCE = {"unique_authors": "mentions", "reach": "impressions"}
 # brand's configured competitors (for share of voice).
 FOLLOWERS = "followers"
 COMPETITOR_MENTIONS = "competitor_mentions"
-OPTIONAL_COUNTERS = (FOLLOWERS, COMPETITOR_MENTIONS)
+OPTIONAL_COUNTERS = (FOLLOWERS, COMPETITOR_MENTIONS, *CARE_READINGS)
 ALL_COUNTERS = (
     *MENTION_COUNTERS,
+    *CARE_COUNTERS,
     "potential_reach",  # sum of the authors' follower counts over mentions
     *dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()]),
     *(band for bands in SURVEY_BANDS.values() for band, _, _ in bands),
@@ -62,13 +74,18 @@ def field(counter: str, platform: str) -> str:
 
 
 def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
-    """Fields a mention increments: the mention, its sentiment label, and potential reach."""
+    """Fields a mention increments: the mention, its sentiment label, and potential reach (and
+    inbound_needing_reply for a customer-care message)."""
+    if mention.from_brand:
+        return [field("brand_replies", mention.platform)]
     fields = [
         field("mentions", mention.platform),
         field(f"mentions_{sentiment.label}", mention.platform),
     ]
     if mention.author_followers:
         fields.append(f"{field('potential_reach', mention.platform)}={mention.author_followers}")
+    if mention.needs_reply:
+        fields.append(field("inbound_needing_reply", mention.platform))
     return fields
 
 
@@ -76,6 +93,8 @@ def unique_member(event: Mention | Interaction) -> tuple[str, str] | None:
     """(field, member) the event adds to a distinct count: its author for unique_authors, the
     viewer of an impression for reach; None for other events."""
     if isinstance(event, Mention):
+        if event.from_brand:
+            return None
         return field("unique_authors", event.platform), event.author.casefold()
     if event.kind == "impression":
         return field("reach", event.platform), event.user_id

@@ -22,6 +22,11 @@ sentiment      no       upstream sentiment: a label (positive/negative/neutral) 
 author_followers no     follower count of the author (for potential reach)
 url, lang      no       link to the post; language code
 is_bot         no       true when the source flags the author as a bot (left out of KPIs)
+needs_reply    no       true for an inbound message the brand should answer (customer care)
+from_brand     no       true for the brand's own reply; it is not counted as a mention
+conversation_id no      the thread a message belongs to (default: its own id)
+reply_to       for      with from_brand: the conversation (or message id) it answers;
+               replies  defaults to conversation_id
 ============== ======== ===========================================================
 
 Interaction (topic ``social.interactions``): someone acted on a brand's content.
@@ -58,6 +63,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 SCHEMA_VERSION = 1
@@ -131,6 +137,26 @@ class Mention(_Event):
     author_followers: int | None = Field(None, ge=0)
     url: str | None = None
     lang: str | None = None
+    needs_reply: bool = False
+    from_brand: bool = False
+    conversation_id: str | None = Field(None, pattern=_ID)
+    reply_to: str | None = Field(None, pattern=_ID)
+
+    @model_validator(mode="after")
+    def _reply_target(self) -> Mention:
+        if self.from_brand and not (self.reply_to or self.conversation_id):
+            raise ValueError("from_brand: a brand reply needs reply_to or conversation_id")
+        if self.from_brand and self.needs_reply:
+            raise ValueError("needs_reply: a brand reply cannot itself need a reply")
+        return self
+
+    @property
+    def thread(self) -> str:
+        """The conversation a customer-care reply is matched on: for a brand reply the one it
+        answers, for an inbound message its own."""
+        if self.from_brand:
+            return self.reply_to or self.conversation_id or self.id
+        return self.conversation_id or self.id
 
     @field_validator("sentiment", mode="before")
     @classmethod

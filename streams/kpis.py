@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from streams.counters import (
     ALL_COUNTERS,
     ALL_PLATFORMS,
+    CARE_READINGS,
     COMPETITOR_MENTIONS,
     OPTIONAL_COUNTERS,
     UNIQUE_SOURCE,
@@ -25,6 +26,8 @@ __all__ = [
     "snapshot",
     "with_competitor_mentions",
 ]
+# Values whose "all platforms" value is read from the store, not summed over platforms.
+READ_FOR_ALL = frozenset([*UNIQUE_SOURCE, *CARE_READINGS])
 # Names a formula may read besides the counters.
 WINDOW_NAMES = ("window_seconds", "window_minutes")
 
@@ -75,9 +78,10 @@ def snapshot(
         for p in platforms
     }
     # Distinct counts do not add up across platforms: their "all" is the union, read as such.
+    # So do quantiles and the care backlog: the store reads their "all" too.
     totals: dict[str, float] = {
         c: counts.get((c, ALL_PLATFORMS), 0)
-        if c in UNIQUE_SOURCE
+        if c in READ_FOR_ALL
         else sum(row.get(c, 0) for row in counters.values())
         for c in ALL_COUNTERS
         if c not in OPTIONAL_COUNTERS or any(c in row for row in counters.values())

@@ -21,6 +21,7 @@ import redis
 import redis.asyncio as aredis
 
 from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
+from streams.customer_care import APPLY_CARE, WAITING_KEPT, backlog, response_quantiles
 from streams.windows import DEDUPE_BUCKET, WindowPlan, window_buckets
 
 # Counts a batch of one brand's events in one call. An event counts only the first time its id
@@ -137,6 +138,8 @@ class CountedEvent:
     excluded: str | None = None  # why its fields are "filtered" from the start (e.g. "bot")
     unique: tuple[str, str] | None = None  # (field, member) for a distinct count, if counted
     gauge: tuple[str, float] | None = None  # (field, value) of a snapshot such as followers
+    care: tuple[str, str] | None = None  # ("inbound" | "reply", conversation) for care messages
+    platform: str = ""  # where it happened (care matching is per platform)
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,22 @@ class RedisKeys:
         ``<gauge>|<platform>@ts`` -> the event time it was reported at."""
         return f"{self.prefix}:{{{brand}}}:gauges"
 
+    def care_seen(self, brand: str, minute: int) -> str:
+        """Set of the ids of care events in the event-time minute ``minute`` already applied."""
+        return f"{self.prefix}:{{{brand}}}:care-seen:{minute}"
+
+    def waiting(self, brand: str, platform: str) -> str:
+        """Sorted set of unanswered conversations on a platform, by inbound event time."""
+        return f"{self.prefix}:{{{brand}}}:care:waiting:{platform}"
+
+    def care_platforms(self, brand: str) -> str:
+        """Set of the platforms that have had waiting conversations."""
+        return f"{self.prefix}:{{{brand}}}:care:platforms"
+
+    def response_times(self, brand: str, tier: int, start: int, platform: str) -> str:
+        """Sorted set of one bucket's responses on a platform, scored by seconds to reply."""
+        return f"{self.prefix}:{{{brand}}}:rt{tier}:{start}:{platform}"
+
     def seen(self, brand: str, minute: int) -> str:
         """Set of the ids of one brand's events, in the event-time minute ``minute``, counted."""
         return f"{self.prefix}:{{{brand}}}:seen:{minute}"
@@ -220,6 +239,7 @@ class AsyncCountStore:
         self.author_limit = author_limit_per_minute
         self._apply = client.register_script(_APPLY)
         self._gauge = client.register_script(_GAUGE)
+        self._care = client.register_script(APPLY_CARE)
 
     def _script_call(self, brand: str, batch: Sequence[CountedEvent]) -> tuple[list[str], list]:
         call = _ScriptCall()
@@ -272,6 +292,39 @@ class AsyncCountStore:
             *events,
         ]
 
+    def _care_call(self, event: CountedEvent) -> tuple[list[str], list[str | int | float]]:
+        assert event.care is not None
+        kind, thread = event.care
+        brand, platform, plan, keys = event.brand, event.platform, self.plan, self.keys
+        now = int(time.time())
+        second = int(event.ts)
+        call_keys = [
+            keys.care_seen(brand, second - second % DEDUPE_BUCKET),
+            keys.waiting(brand, platform),
+            keys.care_platforms(brand),
+        ]
+        expiries = []
+        for tier in plan.tiers:
+            start = second - second % tier
+            call_keys += [
+                keys.response_times(brand, tier, start, platform),
+                keys.bucket(brand, tier, start),
+            ]
+            expiries.append(plan.bucket_expires_at(start, tier))
+        args: list[str | int | float] = [
+            event.event_id,
+            kind,
+            thread,
+            event.ts,
+            plan.dedupe_expires_at(event.ts),
+            now + WAITING_KEPT,
+            now - WAITING_KEPT,
+            platform,
+            len(plan.tiers),
+            *expiries,
+        ]
+        return call_keys, args
+
     async def apply(self, events: Sequence[CountedEvent]) -> AppliedBatch:
         """Count a batch in one round trip: one Lua call per brand, increments summed."""
         if not events:
@@ -290,6 +343,9 @@ class AsyncCountStore:
                 expiry = int(time.time()) + GAUGE_TTL
                 args = [name, event.ts, value, expiry]
                 await self._gauge(keys=[self.keys.gauges(event.brand)], args=args, client=pipe)
+        for event in events:
+            if event.care:
+                await self._care(*self._care_call(event), client=pipe)
         replies = (await pipe.execute())[: len(per_brand)]
         statuses = [
             (event, int(status))
@@ -366,4 +422,57 @@ def read_windows(
     if distinct:
         for (read, name), n in zip(distinct, pipe.execute(), strict=True):
             result[read][name] = int(n)
+    _read_care(client, keys, reads, result, brands, now)
     return result
+
+
+def _read_care(
+    client: redis.Redis,
+    keys: RedisKeys,
+    reads: Sequence[tuple[str, int, int, list[int]]],
+    result: dict[tuple[str, int], WindowCounts],
+    brands: Sequence[str],
+    now: float,
+) -> None:
+    """Add response-time quantiles (per window) and the backlog (now, the same in every
+    window) per platform and for "all", in two round trips."""
+    pipe = client.pipeline(transaction=False)
+    for brand in brands:
+        pipe.smembers(keys.care_platforms(brand))
+    waiting_platforms = dict(zip(brands, (sorted(p) for p in pipe.execute()), strict=True))
+    pipe = client.pipeline(transaction=False)
+    asks: list[tuple[str, str, str, int | None]] = []  # (what, brand, platform, window)
+    for brand, platforms in waiting_platforms.items():
+        for platform in platforms:
+            pipe.zcard(keys.waiting(brand, platform))
+            pipe.zrange(keys.waiting(brand, platform), 0, 0, withscores=True)
+            asks.append(("backlog", brand, platform, None))
+    for brand, window, tier, starts in reads:
+        counts = result[(brand, window)]
+        answered = [p for (c, p), n in counts.items() if c == "responses" and n > 0]
+        for platform in [*answered, ALL_PLATFORMS] if answered else []:
+            shown = answered if platform == ALL_PLATFORMS else [platform]
+            sets = [keys.response_times(brand, tier, s, p) for s in starts for p in shown]
+            pipe.zunion(sets, withscores=True)
+            asks.append(("times", brand, platform, window))
+    replies = iter(pipe.execute())
+    backlogs: dict[str, dict[str, tuple[int, float | None]]] = {}
+    for what, brand, platform, asked_window in asks:
+        if what == "backlog":
+            waiting, oldest = int(next(replies)), next(replies)
+            backlogs.setdefault(brand, {})[platform] = (waiting, oldest[0][1] if oldest else None)
+            continue
+        assert asked_window is not None
+        seconds = [score for _, score in next(replies)]
+        for name, value in response_quantiles(seconds).items():
+            result[(brand, asked_window)][(name, platform)] = value
+    for brand, per_platform in backlogs.items():
+        oldest_all = min((t for _, t in per_platform.values() if t is not None), default=None)
+        rows = {
+            **{p: backlog(n, t, now) for p, (n, t) in per_platform.items()},
+            ALL_PLATFORMS: backlog(sum(n for n, _ in per_platform.values()), oldest_all, now),
+        }
+        for window in {w for b, w in result if b == brand}:
+            for platform, values in rows.items():
+                for name, value in values.items():
+                    result[(brand, window)][(name, platform)] = value

@@ -53,6 +53,9 @@ def score_text(text: str) -> Sentiment:
     return Sentiment(label_for_score(score), score, "vader")
 
 
+# What a brand's own reply carries: it is not a mention, so it has no sentiment to count.
+NO_SENTIMENT = Sentiment("neutral", 0.0, "upstream")
+
 _LABEL_SCORE = {"positive": 1.0, "negative": -1.0, "neutral": 0.0}
 
 

@@ -506,6 +506,74 @@ def test_followers_surveys_and_share_of_voice_on_the_real_stack(pipeline) -> Non
     )
 
 
+def test_customer_care_response_times_rate_and_backlog_on_the_real_stack(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    url = pipeline.metrics_url
+    platform = "xiaohongshu"
+    base = datetime.now(UTC).replace(microsecond=0)  # whole seconds: exact differences
+
+    def at(ago: float) -> str:
+        return (base - timedelta(seconds=ago)).isoformat()
+
+    def inbound(event_id: str, ago: float) -> dict[str, Any]:
+        return {
+            **mention("acme", platform, "where is my order?", "negative", ago=ago),
+            "id": event_id,
+            "ts": at(ago),
+            "needs_reply": True,
+        }
+
+    def reply(event_id: str, to: str, ago: float) -> dict[str, Any]:
+        return {
+            **mention("acme", platform, "on its way!", ago=ago, author="acme_care"),
+            "id": event_id,
+            "ts": at(ago),
+            "from_brand": True,
+            "reply_to": to,
+        }
+
+    run = uuid.uuid4().hex[:6]
+    q1, q2, q3, q4 = (f"q{n}-{run}" for n in range(1, 5))
+    r1 = reply(f"r1-{run}", q1, ago=80)  # 120 s after q1
+    produce(
+        settings,
+        settings.pipeline.topics.mentions,
+        [
+            inbound(q1, ago=200),
+            inbound(q2, ago=100),
+            inbound(q3, ago=50),  # never answered
+            inbound(q4, ago=30),  # never answered
+            r1,
+            reply(f"r2-{run}", q2, ago=40),  # 60 s after q2
+            r1,  # redelivered: changes nothing
+            reply(f"r3-{run}", q1, ago=20),  # a second reply: not a new response
+        ],
+    )
+
+    def care(name: str) -> float | None:
+        return value(url, f"socialpulse_{name}", brand="acme", platform=platform, window="5m")
+
+    wait_until(lambda: care("brand_replies") == 3, what="3 brand replies")
+    assert care("inbound_needing_reply") == 4
+    assert care("mentions") == 4  # the brand's replies are not mentions
+    assert care("responses") == 2
+    assert care("response_rate_ratio") == 0.5
+    assert care("response_time_median_seconds") == 90
+    assert care("response_time_p90_seconds") == 120
+    assert care("unanswered") == 2
+    oldest = care("oldest_unanswered_seconds")
+    assert oldest is not None and 50 <= oldest < 120  # q3, aging
+    # The CLI reads the same values, including the "all platforms" quantiles.
+    counts = read_windows(
+        redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True),
+        RedisKeys(settings.pipeline.redis.key_prefix),
+        settings.window_plan,
+        ["acme"],
+    )[("acme", 300)]
+    assert counts[("response_time_median_seconds", "all")] == 90
+    assert counts[("unanswered", "all")] == 2
+
+
 def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics

@@ -120,7 +120,7 @@ def test_not_yaml_and_missing_file(config: Path) -> None:
 def test_kpi_formula_errors_name_the_kpi(config: Path) -> None:
     edit(config, "kpis.yaml", lambda d: d["kpis"][1].update(formula="mentions_positive - bogus"))
     assert error(config).startswith(
-        "kpis.yaml: kpis[1].formula: unknown name 'bogus' (known: clicks, comments, "
+        "kpis.yaml: kpis[1].formula: unknown name 'bogus' (known: brand_replies, clicks, comments, "
     )
     edit(config, "kpis.yaml", lambda d: d["kpis"][1].update(formula="1", name="likes"))
     assert error(config) == (

@@ -95,6 +95,7 @@ def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> N
             "upstream",
             filtered_fields=["filtered|x"],
             unique=("unique_authors|x", "a"),
+            platform="x",
         )
     ]
     assert [m.offset for m in plan.too_late] == [3]
