@@ -28,7 +28,14 @@ SURVEY_BANDS = {
 }
 # Interaction kind -> the catalog counter its ``value`` is added to (money, in one currency).
 KIND_AMOUNT = {"order": "revenue", "spend": "spend"}
-MENTION_COUNTERS = ("mentions", "mentions_positive", "mentions_negative", "mentions_neutral")
+# mentions_scored_inhouse: mentions whose sentiment SocialPulse scored (none came upstream).
+MENTION_COUNTERS = (
+    "mentions",
+    "mentions_positive",
+    "mentions_negative",
+    "mentions_neutral",
+    "mentions_scored_inhouse",
+)
 # Customer care: inbound messages that need a reply, the brand's replies, and responses (an
 # inbound conversation's first brand reply, matched in Redis; see streams.redis_counts).
 CARE_COUNTERS = ("inbound_needing_reply", "brand_replies", "responses")
@@ -82,6 +89,8 @@ def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
         field("mentions", mention.platform),
         field(f"mentions_{sentiment.label}", mention.platform),
     ]
+    if sentiment.source != "upstream":
+        fields.append(field("mentions_scored_inhouse", mention.platform))
     if mention.author_followers:
         fields.append(f"{field('potential_reach', mention.platform)}={mention.author_followers}")
     if mention.needs_reply:

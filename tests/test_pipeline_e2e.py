@@ -175,8 +175,10 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
         ("mentions_positive", "x"): 3,
         ("mentions_neutral", "x"): 3,
         ("mentions_negative", "x"): 4,
+        ("mentions_scored_inhouse", "x"): 2,  # the 2 without an upstream sentiment
         ("mentions", "instagram"): 3,
         ("mentions_positive", "instagram"): 3,
+        ("mentions_scored_inhouse", "instagram"): 3,
         ("likes", "instagram"): 7,
         ("shares", "instagram"): 3,
         ("impressions", "x"): 5,
@@ -196,6 +198,16 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     assert kpi(url, "shares", "acme", "instagram") == 3
     assert kpi(url, "impressions", "acme", "x") == 5
     assert kpi(url, "likes", "acme", "x") == 0  # a configured platform with no likes yet
+    assert (
+        value(
+            url,
+            "socialpulse_inhouse_sentiment_share_ratio",
+            brand="acme",
+            platform="all",
+            window="5m",
+        )
+        == 5 / 13
+    )
     for window in ("1m", "15m", "1h", "1d"):  # fresh events are in every window
         assert kpi(url, "mentions", "acme", "x", window) == 10, window
         assert kpi(url, "likes", "acme", "instagram", window) == 7, window
