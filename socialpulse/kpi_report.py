@@ -23,18 +23,13 @@ def _shown(value: Value, unit: str) -> str:
 def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec]) -> str:
     """Counters and KPIs as rows, platforms (and "all") as columns."""
     columns = [*snap.platforms, ALL_PLATFORMS]
-    names = dict.fromkeys(c for row in snap.counters.values() for c in row)
-    totals = {c: sum(row.get(c, 0) for row in snap.counters.values()) for c in names}
     rows: list[list[str]] = []
-    for counter in totals:
+    for counter, total in snap.totals.items():
         rows.append(
             [
                 counter,
-                *(
-                    f"{snap.counters[p][counter]:,}" if counter in snap.counters[p] else "-"
-                    for p in snap.platforms
-                ),
-                f"{totals[counter]:,}",
+                *(_shown(snap.counters[p].get(counter), "count") for p in snap.platforms),
+                _shown(total, "count"),
             ]
         )
     for spec in specs:
@@ -58,7 +53,7 @@ def kpi_json(snap: BrandSnapshot) -> str:
         {
             "brand": snap.brand,
             "window": format_duration(snap.window_seconds),
-            "counters": snap.counters,
+            "counters": {**snap.counters, ALL_PLATFORMS: snap.totals},
             "kpis": snap.derived,
         },
         sort_keys=True,

@@ -51,6 +51,7 @@ class BrandSnapshot:
     platforms: tuple[str, ...]  # the per-platform rows; ALL_PLATFORMS is added for derived KPIs
     counters: dict[str, dict[str, float]]  # platform -> counter -> count or amount
     derived: dict[str, dict[str, Value]]  # platform (or "all") -> kpi -> value or None
+    totals: dict[str, float]  # counter -> its value over all platforms (a sum, or read as such)
 
 
 def snapshot(
@@ -91,7 +92,7 @@ def snapshot(
         platform: {kpi.name: kpi.formula.evaluate({**row, **window}) for kpi in kpis}
         for platform, row in [*counters.items(), (ALL_PLATFORMS, totals)]
     }
-    return BrandSnapshot(brand, window_seconds, platforms, counters, derived)
+    return BrandSnapshot(brand, window_seconds, platforms, counters, derived, totals)
 
 
 def brand_snapshots(
