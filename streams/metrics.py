@@ -69,7 +69,8 @@ EVENTS_TOO_LATE = Counter(
 )
 SENTIMENT_SOURCE = Counter(
     "socialpulse_mentions_sentiment_total",
-    "Mentions by where their sentiment came from: upstream (in the event) or vader (scored here).",
+    "Mentions by where their sentiment came from: upstream (in the event), or scored here by "
+    "vader (English), snownlp (Chinese) or emoji (the Emoji Sentiment Ranking).",
     ["source"],
 )
 REDIS_RETRIES = Counter(

@@ -586,6 +586,34 @@ def test_customer_care_response_times_rate_and_backlog_on_the_real_stack(pipelin
     assert counts[("unanswered", "all")] == 2
 
 
+def test_chinese_and_emoji_mentions_are_scored_in_house(pipeline) -> None:
+    settings: Settings = pipeline.settings
+    url = pipeline.metrics_url
+
+    def by_source(source: str) -> float:
+        return value(url, "socialpulse_mentions_sentiment_total", source=source) or 0
+
+    before = {s: by_source(s) for s in ("snownlp", "emoji", "vader")}
+    produce(
+        settings,
+        settings.pipeline.topics.mentions,
+        [
+            mention("globex", "wechat", "航班又延误了,太失望"),
+            mention("globex", "wechat", "😡👎"),
+            mention("globex", "wechat", "Love it 😍"),
+        ],
+    )
+    wait_until(lambda: kpi(url, "mentions", "globex", "wechat") == 3, what="3 wechat mentions")
+    assert kpi(url, "mentions_negative", "globex", "wechat") == 2
+    assert kpi(url, "mentions_positive", "globex", "wechat") == 1
+    assert kpi(url, "mentions_scored_inhouse", "globex", "wechat") == 3
+    assert {s: by_source(s) - n for s, n in before.items()} == {
+        "snownlp": 1,
+        "emoji": 1,
+        "vader": 1,
+    }
+
+
 def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics

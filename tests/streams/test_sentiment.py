@@ -1,11 +1,17 @@
-"""Sentiment: upstream wins; otherwise VADER on the text (English and emoji)."""
+"""Sentiment: upstream wins; otherwise scored in-house (English, Chinese, emoji)."""
 
 from __future__ import annotations
 
 import pytest
 
 from streams.events import Mention
-from streams.sentiment import Sentiment, label_for_score, mention_sentiment, score_text
+from streams.sentiment import (
+    Sentiment,
+    is_chinese,
+    label_for_score,
+    mention_sentiment,
+    score_text,
+)
 
 
 def mention(text: str, sentiment: object = None) -> Mention:
@@ -40,14 +46,57 @@ def test_upstream_score_is_labelled_with_vader_cutoffs() -> None:
         ("Worst service ever, I hate this brand", "negative"),
         ("Absolutely love the new latte, great job!", "positive"),
         ("The store opens at 9 tomorrow", "neutral"),
-        ("😠😢", "negative"),
-        ("😍", "positive"),
     ],
 )
-def test_text_is_scored_by_vader(text: str, label: str) -> None:
+def test_english_is_scored_by_vader(text: str, label: str) -> None:
     result = mention_sentiment(mention(text))
     assert (result.label, result.source) == (label, "vader")
     assert result == score_text(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("😠😢", "negative"),
+        ("😡👎", "negative"),  # VADER alone scores both 0
+        ("💔", "negative"),  # VADER alone: positive ("heart")
+        ("🔥🔥", "positive"),  # VADER alone: negative ("fire")
+        ("😍", "positive"),
+        ("late again 😡", "negative"),  # neutral words: the emoji decide
+    ],
+)
+def test_emoji_are_scored_by_their_ranking(text: str, label: str) -> None:
+    result = score_text(text)
+    assert (result.label, result.source) == (label, "emoji")
+
+
+def test_emoji_and_words_are_averaged_when_both_speak() -> None:
+    words, face = score_text("Love it"), score_text("😍")
+    both = score_text("Love it 😍")
+    assert both == Sentiment("positive", (words.score + face.score) / 2, "vader")
+    assert round(face.score, 4) == 0.6779  # (positive - negative) / occurrences in the ranking
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("服务太差了，再也不买了", "negative"),
+        ("航班又延误了，太失望", "negative"),
+        ("这款咖啡真好喝", "positive"),
+        ("客服态度很好，点赞", "positive"),
+    ],
+)
+def test_chinese_is_scored_by_snownlp(text: str, label: str) -> None:
+    result = mention_sentiment(mention(text))
+    assert (result.label, result.source) == (label, "snownlp")
+    assert -1 <= result.score <= 1
+
+
+def test_language_hint_and_script_choose_the_scorer() -> None:
+    assert is_chinese("航班延误") and not is_chinese("最悪のサービス")  # kana: Japanese
+    assert is_chinese("ok", "zh-CN") and not is_chinese("航班", "ja")
+    # Languages without a scorer are neutral (send an upstream sentiment for them).
+    assert score_text("最悪のサービス") == Sentiment("neutral", 0.0, "vader")
 
 
 def test_label_boundaries() -> None:
