@@ -33,7 +33,10 @@ def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec]) -> str:
             ]
         )
     for spec in specs:
-        rows.append([spec.name, *(_shown(snap.derived[p][spec.name], spec.unit) for p in columns)])
+        if spec.name in snap.derived[ALL_PLATFORMS]:  # computed for this window
+            rows.append(
+                [spec.name, *(_shown(snap.derived[p][spec.name], spec.unit) for p in columns)]
+            )
     header = ["", *columns]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"{snap.brand}, last {format_duration(snap.window_seconds)}"]

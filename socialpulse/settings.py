@@ -262,6 +262,8 @@ class KpiSpec(_Strict):
     formula: str
     unit: str = "count"
     help: str = Field(min_length=1)
+    # Rolling windows the KPI is computed for (default: all of socialpulse.yaml's).
+    windows: list[Duration] | None = Field(None, min_length=1)
 
     @field_validator("unit")
     @classmethod
@@ -285,7 +287,11 @@ class KpiSpec(_Strict):
     def derived(self) -> DerivedKpi:
         """The compiled KPI."""
         return DerivedKpi(
-            self.name, compile_formula(self.formula, FORMULA_NAMES), self.unit, self.help
+            self.name,
+            compile_formula(self.formula, FORMULA_NAMES),
+            self.unit,
+            self.help,
+            frozenset(self.windows) if self.windows else None,
         )
 
 
@@ -441,4 +447,13 @@ def load_settings(
     kpis = _validate(
         KpisFile, _read_yaml(folder / "kpis.yaml", shown("kpis.yaml")), shown("kpis.yaml")
     )
+    for index, kpi in enumerate(kpis.kpis):
+        for window in kpi.windows or ():
+            if window not in pipeline.windows.rolling:
+                windows = ", ".join(format_duration(w) for w in pipeline.windows.rolling)
+                raise ConfigError(
+                    f"{shown('kpis.yaml')}: kpis[{index}].windows: {format_duration(window)} "
+                    f"is not a rolling window of {shown('socialpulse.yaml')} "
+                    f"(windows.rolling: [{windows}]); use one of those or add it there"
+                )
     return Settings(config_dir=folder, pipeline=pipeline, brands=brands, alerts=alerts, kpis=kpis)

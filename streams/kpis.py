@@ -40,6 +40,7 @@ class DerivedKpi:
     formula: Formula
     unit: str  # count, ratio (0..1), per_minute, currency
     help: str
+    windows: frozenset[int] | None = None  # window seconds it is computed for; None: all
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,11 @@ def snapshot(
     }
     window = {"window_seconds": float(window_seconds), "window_minutes": window_seconds / 60}
     derived = {
-        platform: {kpi.name: kpi.formula.evaluate({**row, **window}) for kpi in kpis}
+        platform: {
+            kpi.name: kpi.formula.evaluate({**row, **window})
+            for kpi in kpis
+            if kpi.windows is None or window_seconds in kpi.windows
+        }
         for platform, row in [*counters.items(), (ALL_PLATFORMS, totals)]
     }
     return BrandSnapshot(brand, window_seconds, platforms, counters, derived, totals)

@@ -92,6 +92,14 @@ def test_competitor_must_be_another_configured_brand(config: Path) -> None:
     )
 
 
+def test_kpi_windows_must_be_rolling_windows(config: Path) -> None:
+    edit(config, "kpis.yaml", lambda d: d["kpis"][0].update(windows=["1h", "2h"]))
+    assert error(config) == (
+        "kpis.yaml: kpis[0].windows: 2h is not a rolling window of socialpulse.yaml "
+        "(windows.rolling: [1m, 5m, 15m, 1h, 1d]); use one of those or add it there"
+    )
+
+
 def test_rule_window_must_be_a_rolling_window(config: Path) -> None:
     edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="2m"))
     assert error(config) == (

@@ -137,3 +137,16 @@ def test_nps_and_csat_from_survey_bands() -> None:
     snap = snapshot("acme", 3600, counts, ["x", "tiktok"], survey)
     assert snap.derived["x"] == {"nps": 0.3, "csat": 0.75}
     assert snap.derived["tiktok"] == {"nps": None, "csat": None}
+
+
+def test_a_kpi_declared_for_some_windows_is_only_computed_for_them() -> None:
+    hourly = DerivedKpi(
+        "ctr_hourly",
+        compile_formula("clicks / impressions", NAMES),
+        "ratio",
+        "h",
+        frozenset([3600]),
+    )
+    counts = {("clicks", "x"): 1, ("impressions", "x"): 4}
+    assert snapshot("acme", 3600, counts, ["x"], [hourly]).derived["x"] == {"ctr_hourly": 0.25}
+    assert snapshot("acme", 300, counts, ["x"], [hourly]).derived["x"] == {}
