@@ -86,7 +86,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 
     from socialpulse.kpi_report import kpi_json, kpi_table
     from streams.kpis import brand_snapshots, with_competitor_mentions
-    from streams.redis_counts import RedisKeys, read_windows
+    from streams.redis_counts import RedisKeys, read_campaign_windows, read_windows
 
     settings = _settings(args)
     brands = {b.id: b for b in settings.brands.brands}
@@ -113,14 +113,20 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         return 2
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
-    rivals = settings.competitors.get(args.brand, [])
-    counts = read_windows(client, keys, plan, [args.brand, *rivals])
-    counts = with_competitor_mentions(counts, settings.competitors)
-    by_window = {w: counts[(args.brand, w)] for w in plan.windows}
-    snap = brand_snapshots(
-        args.brand, by_window, brands[args.brand].platforms, settings.derived_kpis
-    )[window]
-    print(kpi_json(snap) if args.format == "json" else kpi_table(snap, settings.kpis.kpis))
+    if args.by == "campaign":
+        by_window = read_campaign_windows(client, keys, plan, args.brand)
+        columns: list[str] = []
+    else:
+        rivals = settings.competitors.get(args.brand, [])
+        counts = read_windows(client, keys, plan, [args.brand, *rivals])
+        counts = with_competitor_mentions(counts, settings.competitors)
+        by_window = {w: counts[(args.brand, w)] for w in plan.windows}
+        columns = brands[args.brand].platforms
+    snap = brand_snapshots(args.brand, by_window, columns, settings.derived_kpis)[window]
+    if args.format == "json":
+        print(kpi_json(snap, args.by))
+    else:
+        print(kpi_table(snap, settings.kpis.kpis, args.by))
     return 0
 
 
@@ -299,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--brand", required=True)
     kpis.add_argument("--window", default="5m", help="one of windows.rolling (default 5m)")
     kpis.add_argument("--format", choices=["table", "json"], default="table")
+    kpis.add_argument(
+        "--by",
+        choices=["platform", "campaign"],
+        default="platform",
+        help="columns: platforms (default) or the campaigns interactions carried",
+    )
     kpis.set_defaults(func=cmd_kpis)
 
     bench = sub.add_parser("bench", help="benchmarks on the running stack")

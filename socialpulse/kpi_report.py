@@ -20,8 +20,8 @@ def _shown(value: Value, unit: str) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec]) -> str:
-    """Counters and KPIs as rows, platforms (and "all") as columns."""
+def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec], by: str = "platform") -> str:
+    """Counters and KPIs as rows, platforms or campaigns (and "all") as columns."""
     columns = [*snap.platforms, ALL_PLATFORMS]
     rows: list[list[str]] = []
     for counter, total in snap.totals.items():
@@ -39,7 +39,7 @@ def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec]) -> str:
             )
     header = ["", *columns]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"{snap.brand}, last {format_duration(snap.window_seconds)}"]
+    lines = [f"{snap.brand}, last {format_duration(snap.window_seconds)}, by {by}"]
     for row in [header, *rows]:
         lines.append(
             "  ".join(
@@ -50,11 +50,13 @@ def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec]) -> str:
     return "\n".join(lines)
 
 
-def kpi_json(snap: BrandSnapshot) -> str:
-    """The snapshot as one JSON object; KPIs without a value are null."""
+def kpi_json(snap: BrandSnapshot, by: str = "platform") -> str:
+    """The snapshot as one JSON object; KPIs without a value are null. ``by`` names what the
+    columns are (platform or campaign); "all" is all of them together."""
     return json.dumps(
         {
             "brand": snap.brand,
+            "by": by,
             "window": format_duration(snap.window_seconds),
             "counters": {**snap.counters, ALL_PLATFORMS: snap.totals},
             "kpis": snap.derived,

@@ -140,6 +140,9 @@ class Simulator:
             "content_id": f"{brand.id}-post-{self.rng.randint(1, 40)}",
             "user_id": f"u{self.rng.randint(1, 200_000)}",
         }
+        post = int(event["content_id"].rsplit("-", 1)[1])
+        if post <= 12:  # the first posts are ads of two campaigns
+            event["campaign"] = f"{brand.id}-{'launch' if post <= 6 else 'retarget'}"
         account = (brand.id, event["platform"])
         followers = self.followers.setdefault(account, self.rng.randint(5_000, 500_000))
         if kind == "order":

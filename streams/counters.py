@@ -123,6 +123,18 @@ def interaction_fields(interaction: Interaction) -> list[str]:
     return fields
 
 
+def campaign_fields(interaction: Interaction) -> list[str]:
+    """The interaction's fields again per campaign (``<counter>|<campaign>``, over all
+    platforms), when it belongs to one; empty otherwise."""
+    if not interaction.campaign:
+        return []
+    suffix = f"|{interaction.platform}"
+    return [
+        f"{name.removesuffix(suffix)}|{interaction.campaign}{'=' + amount if amount else ''}"
+        for name, _, amount in (f.partition("=") for f in interaction_fields(interaction))
+    ]
+
+
 def gauge_value(interaction: Interaction) -> tuple[str, float] | None:
     """(field, value) of a snapshot the event reports (``followers``), or None."""
     if interaction.kind == "followers" and interaction.value is not None:

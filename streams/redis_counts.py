@@ -31,10 +31,12 @@ from streams.windows import DEDUPE_BUCKET, WindowPlan, window_buckets
 # field), so a batch costs one HINCRBY per distinct field instead of one per event and tier.
 # KEYS: every key the batch touches, each once.
 # ARGV: author limit per minute (0: none), number of key groups, one expiry per key, the key
-# groups (comma-separated KEYS indices: an event's bucket in each tier, or the HyperLogLogs a
-# distinct member goes to), then 9 per event: id, dedupe set, author-rate hash (0: not
-# limited), author, bucket group, fields, filtered fields (comma-separated; "name" adds 1,
-# "name=amount" adds the amount), distinct group (0: none), distinct member.
+# groups (comma-separated KEYS indices: an event's bucket in each tier, its campaign's bucket
+# in each tier, or the HyperLogLogs a distinct member goes to), then 11 per event: id, dedupe
+# set, author-rate hash (0: not limited), author, bucket group, fields, filtered fields
+# (comma-separated; "name" adds 1, "name=amount" adds the amount), distinct group (0: none),
+# distinct member, campaign bucket group (0: none), campaign fields (``<counter>|<campaign>``,
+# all platforms together).
 # Returns per event: 0 duplicate, 1 counted, 2 filtered.
 _APPLY = """
 local limit, ngroups, nkeys = tonumber(ARGV[1]), tonumber(ARGV[2]), #KEYS
@@ -48,7 +50,12 @@ local function group(g)
   end
   return keys
 end
-for a = 3 + nkeys + ngroups, #ARGV, 9 do
+local function add(g, fields)
+  local byfields = counts[g]
+  if not byfields then byfields = {}; counts[g] = byfields end
+  byfields[fields] = (byfields[fields] or 0) + 1
+end
+for a = 3 + nkeys + ngroups, #ARGV, 11 do
   local seen = tonumber(ARGV[a + 1])
   if redis.call('SADD', KEYS[seen], ARGV[a]) == 1 then
     touched[seen] = true
@@ -59,10 +66,9 @@ for a = 3 + nkeys + ngroups, #ARGV, 9 do
         fields, result = ARGV[a + 6], 2
       end
     end
-    local g = tonumber(ARGV[a + 4])
-    local byfields = counts[g]
-    if not byfields then byfields = {}; counts[g] = byfields end
-    byfields[fields] = (byfields[fields] or 0) + 1
+    add(tonumber(ARGV[a + 4]), fields)
+    local c = tonumber(ARGV[a + 9])
+    if result == 1 and c > 0 then add(c, ARGV[a + 10]) end
     local u = tonumber(ARGV[a + 7])
     if result == 1 and u > 0 then
       for _, k in ipairs(group(u)) do
@@ -139,6 +145,7 @@ class CountedEvent:
     unique: tuple[str, str] | None = None  # (field, member) for a distinct count, if counted
     gauge: tuple[str, float] | None = None  # (field, value) of a snapshot such as followers
     care: tuple[str, str] | None = None  # ("inbound" | "reply", conversation) for care messages
+    campaign_fields: Sequence[str] = ()  # ``<counter>|<campaign>`` when the event has a campaign
     platform: str = ""  # where it happened (care matching is per platform)
 
 
@@ -198,6 +205,11 @@ class RedisKeys:
         ``<gauge>|<platform>@ts`` -> the event time it was reported at."""
         return f"{self.prefix}:{{{brand}}}:gauges"
 
+    def campaign_bucket(self, brand: str, tier: int, start: int) -> str:
+        """Hash of one brand's counters per campaign (``<counter>|<campaign>``, all platforms)
+        in the ``tier``-second bucket starting at ``start``."""
+        return f"{self.prefix}:{{{brand}}}:c{tier}:{start}"
+
     def care_seen(self, brand: str, minute: int) -> str:
         """Set of the ids of care events in the event-time minute ``minute`` already applied."""
         return f"{self.prefix}:{{{brand}}}:care-seen:{minute}"
@@ -247,6 +259,7 @@ class AsyncCountStore:
         finest = tiers[0]  # every coarser tier is a multiple of it, so its slot fixes them all
         buckets: dict[int, int] = {}
         distinct: dict[tuple[int, str], int] = {}
+        campaigns: dict[int, int] = {}
         events: list[str | int] = []
         for event in batch:
             second = int(event.ts)
@@ -273,6 +286,18 @@ class AsyncCountStore:
                         for tier in tiers
                         for start in (slot - slot % tier,)
                     )
+            campaign = 0
+            if event.campaign_fields:
+                campaign = campaigns.get(slot, 0)
+                if not campaign:
+                    campaign = campaigns[slot] = call.group(
+                        (
+                            keys.campaign_bucket(brand, tier, start),
+                            plan.bucket_expires_at(start, tier),
+                        )
+                        for tier in tiers
+                        for start in (slot - slot % tier,)
+                    )
             events += [
                 event.event_id,
                 seen,
@@ -283,6 +308,8 @@ class AsyncCountStore:
                 ",".join(event.filtered_fields),
                 unique,
                 member,
+                campaign,
+                ",".join(event.campaign_fields),
             ]
         return call.keys, [
             self.author_limit,
@@ -476,3 +503,22 @@ def _read_care(
             for platform, values in rows.items():
                 for name, value in values.items():
                     result[(brand, window)][(name, platform)] = value
+
+
+def read_campaign_windows(
+    client: redis.Redis,
+    keys: RedisKeys,
+    plan: WindowPlan,
+    brand: str,
+    now: float | None = None,
+) -> dict[int, WindowCounts]:
+    """One brand's counts per campaign for every window, keyed (counter, campaign), in one
+    round trip."""
+    now = now or time.time()
+    reads = [(w, plan.tier(w), window_buckets(now, w, plan.tier(w))) for w in plan.windows]
+    pipe = client.pipeline(transaction=False)
+    for _, tier, starts in reads:
+        for start in starts:
+            pipe.hgetall(keys.campaign_bucket(brand, tier, start))
+    replies = iter(pipe.execute())
+    return {window: sum_buckets(next(replies) for _ in starts) for window, _, starts in reads}

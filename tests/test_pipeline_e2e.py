@@ -620,6 +620,59 @@ def test_chinese_and_emoji_mentions_are_scored_in_house(pipeline) -> None:
     }
 
 
+def test_campaign_kpis_across_platforms_on_the_real_stack(pipeline) -> None:
+    settings: Settings = pipeline.settings
+
+    def event(platform: str, kind: str, value: float | None = None) -> dict[str, Any]:
+        e = {**interaction("globex", platform, kind), "campaign": "spring-26"}
+        if value is not None:
+            e["value"] = value
+        return e
+
+    produce(
+        settings,
+        settings.pipeline.topics.interactions,
+        [event("tiktok", "click") for _ in range(3)]
+        + [event("douyin", "click")]
+        + [event("tiktok", "impression") for _ in range(40)]
+        + [event("tiktok", "spend", 30), event("douyin", "spend", 20)]
+        + [event("douyin", "conversion")],
+    )
+    url = pipeline.metrics_url
+    wait_until(
+        lambda: kpi(url, "conversions", "globex", "douyin") == 1, what="the campaign counted"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socialpulse.cli",
+            "--config",
+            str(settings.config_dir),
+            "kpis",
+            "--brand",
+            "globex",
+            "--by",
+            "campaign",
+            "--window",
+            "15m",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    spring = report["counters"]["spring-26"]
+    assert (spring["clicks"], spring["impressions"], spring["spend"]) == (4, 40, 50)
+    assert spring["conversions"] == 1
+    assert report["kpis"]["spring-26"]["cpc"] == 12.5  # 50 over both platforms' 4 clicks
+    assert report["kpis"]["spring-26"]["ctr"] == 0.1
+    assert report["kpis"]["spring-26"]["cac"] == 50
+    assert report["by"] == "campaign"
+
+
 def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics

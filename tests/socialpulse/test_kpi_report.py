@@ -31,7 +31,7 @@ COUNTS = {
 def test_table_shows_read_values_for_all_platforms_not_sums() -> None:
     snap = snapshot("acme", 300, COUNTS, ["x", "tiktok"], [RATE])
     lines = {line.split()[0]: line.split()[1:] for line in kpi_table(snap, [SPEC]).splitlines()}
-    assert lines["acme,"] == ["last", "5m"]
+    assert lines["acme,"] == ["last", "5m,", "by", "platform"]
     assert lines["inbound_needing_reply"] == ["4", "2", "6"]
     assert lines["response_time_median_seconds"] == ["30", "90.50", "90.50"]
     assert lines["oldest_unanswered_seconds"] == ["600", "-", "600"]
@@ -45,4 +45,4 @@ def test_json_has_counters_per_platform_and_all() -> None:
     assert report["counters"]["all"]["inbound_needing_reply"] == 6
     assert "oldest_unanswered_seconds" not in report["counters"]["tiktok"]
     assert report["kpis"]["all"]["response_rate"] == 0.5
-    assert report["window"] == "5m"
+    assert (report["window"], report["by"]) == ("5m", "platform")

@@ -226,3 +226,28 @@ def test_scores_outside_their_scale_are_rejected_with_the_scale() -> None:
 def test_a_followers_snapshot_sets_a_gauge_and_counts_nothing() -> None:
     plan = plan_batch([survey_or_snapshot("followers", 12000)], "interaction", PLAN, NOW)
     assert [(e.fields, e.gauge) for e in plan.counted] == [([], ("followers|x", 12000.0))]
+
+
+def test_an_interaction_in_a_campaign_also_counts_for_the_campaign() -> None:
+    def event(kind: str, extra: str) -> RawMessage:
+        body = (
+            f'{{"id":"{kind}","ts":"2026-11-22T09:30:05Z","platform":"tiktok","brand":"acme",'
+            f'"kind":"{kind}","content_id":"c","user_id":"u"{extra}}}'
+        )
+        return RawMessage("i", 0, 0, b"acme", body.encode())
+
+    plan = plan_batch(
+        [
+            event("click", ',"campaign":"spring-26"'),
+            event("spend", ',"campaign":"spring-26","value":12.5'),
+            event("like", ""),
+        ],
+        "interaction",
+        PLAN,
+        NOW,
+    )
+    assert [(e.fields, e.campaign_fields) for e in plan.counted] == [
+        (["clicks|tiktok"], ["clicks|spring-26"]),
+        (["spend|tiktok=12.5"], ["spend|spring-26=12.5"]),
+        (["likes|tiktok"], []),
+    ]
