@@ -84,9 +84,9 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     """socialpulse kpis --brand B --window W: current counters and KPIs, as /metrics shows them."""
     import redis
 
-    from socialpulse.kpi_report import kpi_json, kpi_table
+    from socialpulse.kpi_report import kpi_json, kpi_table, top_columns
     from streams.kpis import brand_snapshots, with_competitor_mentions
-    from streams.redis_counts import RedisKeys, read_campaign_windows, read_windows
+    from streams.redis_counts import RedisKeys, read_dimension_windows, read_windows
 
     settings = _settings(args)
     brands = {b.id: b for b in settings.brands.brands}
@@ -113,8 +113,9 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         return 2
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
-    if args.by == "campaign":
-        by_window = read_campaign_windows(client, keys, plan, args.brand)
+    if args.by != "platform":
+        by_window = read_dimension_windows(client, keys, plan, args.brand, args.by)
+        by_window = {w: top_columns(c, args.top) for w, c in by_window.items()}
         columns: list[str] = []
     else:
         rivals = settings.competitors.get(args.brand, [])
@@ -307,9 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--format", choices=["table", "json"], default="table")
     kpis.add_argument(
         "--by",
-        choices=["platform", "campaign"],
+        choices=["platform", "campaign", "content"],
         default="platform",
-        help="columns: platforms (default) or the campaigns interactions carried",
+        help="columns: platforms (default), campaigns or content items (all platforms each)",
+    )
+    kpis.add_argument(
+        "--top", type=int, default=10, help="with --by content: the N busiest items (default 10)"
     )
     kpis.set_defaults(func=cmd_kpis)
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 from socialpulse.settings import KpiSpec, format_duration
+from streams.counters import KIND_COUNTER, WindowCounts
 from streams.formulas import Value
 from streams.kpis import ALL_PLATFORMS, BrandSnapshot
 
@@ -18,6 +19,16 @@ def _shown(value: Value, unit: str) -> str:
     if unit in ("per_minute", "currency"):
         return f"{value:,.2f}"
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def top_columns(counts: WindowCounts, n: int) -> WindowCounts:
+    """Counts of the ``n`` columns (content items, campaigns) with the most events."""
+    volume: dict[str, float] = {}
+    for (counter, column), value in counts.items():
+        if counter in KIND_COUNTER.values():  # events, not amounts
+            volume[column] = volume.get(column, 0) + value
+    keep = set(sorted(volume, key=lambda c: (-volume[c], c))[:n])
+    return {key: value for key, value in counts.items() if key[1] in keep}
 
 
 def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec], by: str = "platform") -> str:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from socialpulse.settings import format_duration
 from streams.counters import (
-    campaign_fields,
+    dimension_fields,
     filtered_fields,
     gauge_value,
     interaction_fields,
@@ -134,6 +134,6 @@ def _plan_event(
             gauge=gauge,
             care=care,
             platform=event.platform,
-            campaign_fields=campaign_fields(event) if isinstance(event, Interaction) else (),
+            dimension_fields=dimension_fields(event) if isinstance(event, Interaction) else (),
         )
     )

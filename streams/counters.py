@@ -123,15 +123,22 @@ def interaction_fields(interaction: Interaction) -> list[str]:
     return fields
 
 
-def campaign_fields(interaction: Interaction) -> list[str]:
-    """The interaction's fields again per campaign (``<counter>|<campaign>``, over all
-    platforms), when it belongs to one; empty otherwise."""
-    if not interaction.campaign:
-        return []
+# Dimensions besides platform an interaction is also counted by, over all platforms.
+DIMENSIONS = ("campaign", "content")
+
+
+def dimension_fields(interaction: Interaction) -> list[str]:
+    """The interaction's fields again per content item and, when it has one, per campaign:
+    ``<counter>|content:<content_id>`` and ``<counter>|campaign:<campaign>``, all platforms."""
     suffix = f"|{interaction.platform}"
+    own = [f.partition("=") for f in interaction_fields(interaction)]
+    members = [f"content:{interaction.content_id}"]
+    if interaction.campaign:
+        members.append(f"campaign:{interaction.campaign}")
     return [
-        f"{name.removesuffix(suffix)}|{interaction.campaign}{'=' + amount if amount else ''}"
-        for name, _, amount in (f.partition("=") for f in interaction_fields(interaction))
+        f"{name.removesuffix(suffix)}|{member}{'=' + amount if amount else ''}"
+        for member in members
+        for name, _, amount in own
     ]
 
 

@@ -31,12 +31,12 @@ from streams.windows import DEDUPE_BUCKET, WindowPlan, window_buckets
 # field), so a batch costs one HINCRBY per distinct field instead of one per event and tier.
 # KEYS: every key the batch touches, each once.
 # ARGV: author limit per minute (0: none), number of key groups, one expiry per key, the key
-# groups (comma-separated KEYS indices: an event's bucket in each tier, its campaign's bucket
+# groups (comma-separated KEYS indices: an event's bucket in each tier, its dimensions' bucket
 # in each tier, or the HyperLogLogs a distinct member goes to), then 11 per event: id, dedupe
 # set, author-rate hash (0: not limited), author, bucket group, fields, filtered fields
 # (comma-separated; "name" adds 1, "name=amount" adds the amount), distinct group (0: none),
-# distinct member, campaign bucket group (0: none), campaign fields (``<counter>|<campaign>``,
-# all platforms together).
+# distinct member, dimension bucket group (0: none), dimension fields (per campaign and content
+# item, all platforms together).
 # Returns per event: 0 duplicate, 1 counted, 2 filtered.
 _APPLY = """
 local limit, ngroups, nkeys = tonumber(ARGV[1]), tonumber(ARGV[2]), #KEYS
@@ -145,7 +145,7 @@ class CountedEvent:
     unique: tuple[str, str] | None = None  # (field, member) for a distinct count, if counted
     gauge: tuple[str, float] | None = None  # (field, value) of a snapshot such as followers
     care: tuple[str, str] | None = None  # ("inbound" | "reply", conversation) for care messages
-    campaign_fields: Sequence[str] = ()  # ``<counter>|<campaign>`` when the event has a campaign
+    dimension_fields: Sequence[str] = ()  # per campaign / content item (see counters.py)
     platform: str = ""  # where it happened (care matching is per platform)
 
 
@@ -205,10 +205,10 @@ class RedisKeys:
         ``<gauge>|<platform>@ts`` -> the event time it was reported at."""
         return f"{self.prefix}:{{{brand}}}:gauges"
 
-    def campaign_bucket(self, brand: str, tier: int, start: int) -> str:
-        """Hash of one brand's counters per campaign (``<counter>|<campaign>``, all platforms)
-        in the ``tier``-second bucket starting at ``start``."""
-        return f"{self.prefix}:{{{brand}}}:c{tier}:{start}"
+    def dimension_bucket(self, brand: str, tier: int, start: int) -> str:
+        """Hash of one brand's counters per campaign and content item (``<counter>|campaign:<id>``,
+        ``<counter>|content:<id>``, all platforms) in one ``tier``-second bucket."""
+        return f"{self.prefix}:{{{brand}}}:d{tier}:{start}"
 
     def care_seen(self, brand: str, minute: int) -> str:
         """Set of the ids of care events in the event-time minute ``minute`` already applied."""
@@ -259,7 +259,7 @@ class AsyncCountStore:
         finest = tiers[0]  # every coarser tier is a multiple of it, so its slot fixes them all
         buckets: dict[int, int] = {}
         distinct: dict[tuple[int, str], int] = {}
-        campaigns: dict[int, int] = {}
+        dimensions: dict[int, int] = {}
         events: list[str | int] = []
         for event in batch:
             second = int(event.ts)
@@ -286,13 +286,13 @@ class AsyncCountStore:
                         for tier in tiers
                         for start in (slot - slot % tier,)
                     )
-            campaign = 0
-            if event.campaign_fields:
-                campaign = campaigns.get(slot, 0)
-                if not campaign:
-                    campaign = campaigns[slot] = call.group(
+            dimension = 0
+            if event.dimension_fields:
+                dimension = dimensions.get(slot, 0)
+                if not dimension:
+                    dimension = dimensions[slot] = call.group(
                         (
-                            keys.campaign_bucket(brand, tier, start),
+                            keys.dimension_bucket(brand, tier, start),
                             plan.bucket_expires_at(start, tier),
                         )
                         for tier in tiers
@@ -308,8 +308,8 @@ class AsyncCountStore:
                 ",".join(event.filtered_fields),
                 unique,
                 member,
-                campaign,
-                ",".join(event.campaign_fields),
+                dimension,
+                ",".join(event.dimension_fields),
             ]
         return call.keys, [
             self.author_limit,
@@ -505,20 +505,28 @@ def _read_care(
                     result[(brand, window)][(name, platform)] = value
 
 
-def read_campaign_windows(
+def read_dimension_windows(
     client: redis.Redis,
     keys: RedisKeys,
     plan: WindowPlan,
     brand: str,
+    dimension: str,
     now: float | None = None,
 ) -> dict[int, WindowCounts]:
-    """One brand's counts per campaign for every window, keyed (counter, campaign), in one
-    round trip."""
+    """One brand's counts per campaign or content item (``dimension``) for every window, keyed
+    (counter, campaign or content id), in one round trip."""
     now = now or time.time()
     reads = [(w, plan.tier(w), window_buckets(now, w, plan.tier(w))) for w in plan.windows]
     pipe = client.pipeline(transaction=False)
     for _, tier, starts in reads:
         for start in starts:
-            pipe.hgetall(keys.campaign_bucket(brand, tier, start))
+            pipe.hgetall(keys.dimension_bucket(brand, tier, start))
     replies = iter(pipe.execute())
-    return {window: sum_buckets(next(replies) for _ in starts) for window, _, starts in reads}
+    prefix = f"|{dimension}:"
+    return {
+        window: sum_buckets(
+            {name.replace(prefix, "|"): n for name, n in bucket.items() if prefix in name}
+            for bucket in (next(replies) for _ in starts)
+        )
+        for window, _, starts in reads
+    }

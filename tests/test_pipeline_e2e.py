@@ -620,11 +620,13 @@ def test_chinese_and_emoji_mentions_are_scored_in_house(pipeline) -> None:
     }
 
 
-def test_campaign_kpis_across_platforms_on_the_real_stack(pipeline) -> None:
+def test_campaign_and_content_kpis_across_platforms_on_the_real_stack(pipeline) -> None:
     settings: Settings = pipeline.settings
+    ad = f"ad-{uuid.uuid4().hex[:6]}"  # one content item (on tiktok) of the campaign
 
     def event(platform: str, kind: str, value: float | None = None) -> dict[str, Any]:
         e = {**interaction("globex", platform, kind), "campaign": "spring-26"}
+        e["content_id"] = ad if platform == "tiktok" else f"{ad}-cn"
         if value is not None:
             e["value"] = value
         return e
@@ -642,35 +644,44 @@ def test_campaign_kpis_across_platforms_on_the_real_stack(pipeline) -> None:
     wait_until(
         lambda: kpi(url, "conversions", "globex", "douyin") == 1, what="the campaign counted"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "socialpulse.cli",
-            "--config",
-            str(settings.config_dir),
-            "kpis",
-            "--brand",
-            "globex",
-            "--by",
-            "campaign",
-            "--window",
-            "15m",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report = json.loads(result.stdout)
-    spring = report["counters"]["spring-26"]
+
+    def report(by: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "socialpulse.cli",
+                "--config",
+                str(settings.config_dir),
+                "kpis",
+                "--brand",
+                "globex",
+                "--by",
+                by,
+                "--window",
+                "15m",
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return dict(json.loads(result.stdout))
+
+    campaigns = report("campaign")
+    spring = campaigns["counters"]["spring-26"]
     assert (spring["clicks"], spring["impressions"], spring["spend"]) == (4, 40, 50)
     assert spring["conversions"] == 1
-    assert report["kpis"]["spring-26"]["cpc"] == 12.5  # 50 over both platforms' 4 clicks
-    assert report["kpis"]["spring-26"]["ctr"] == 0.1
-    assert report["kpis"]["spring-26"]["cac"] == 50
-    assert report["by"] == "campaign"
+    assert campaigns["kpis"]["spring-26"]["cpc"] == 12.5  # 50 over both platforms' 4 clicks
+    assert campaigns["kpis"]["spring-26"]["ctr"] == 0.1
+    assert campaigns["kpis"]["spring-26"]["cac"] == 50
+    assert campaigns["by"] == "campaign"
+    content = report("content")
+    assert content["counters"][ad]["clicks"] == 3
+    assert content["kpis"][ad]["cpc"] == 10  # 30 spent on it over its 3 clicks
+    assert content["kpis"][ad]["ctr"] == 3 / 40
+    assert content["counters"][f"{ad}-cn"]["conversions"] == 1
 
 
 def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipeline) -> None:

@@ -246,8 +246,8 @@ def test_an_interaction_in_a_campaign_also_counts_for_the_campaign() -> None:
         PLAN,
         NOW,
     )
-    assert [(e.fields, e.campaign_fields) for e in plan.counted] == [
-        (["clicks|tiktok"], ["clicks|spring-26"]),
-        (["spend|tiktok=12.5"], ["spend|spring-26=12.5"]),
-        (["likes|tiktok"], []),
+    assert [(e.fields, e.dimension_fields) for e in plan.counted] == [
+        (["clicks|tiktok"], ["clicks|content:c", "clicks|campaign:spring-26"]),
+        (["spend|tiktok=12.5"], ["spend|content:c=12.5", "spend|campaign:spring-26=12.5"]),
+        (["likes|tiktok"], ["likes|content:c"]),
     ]
