@@ -35,6 +35,7 @@ MENTION_COUNTERS = (
     "mentions_negative",
     "mentions_neutral",
     "mentions_scored_inhouse",
+    "sentiment_score_sum",  # the mentions' scores in [-1, 1] added up (upstream or in-house)
 )
 # Customer care: inbound messages that need a reply, the brand's replies, and responses (an
 # inbound conversation's first brand reply, matched in Redis; see streams.redis_counts).
@@ -91,6 +92,8 @@ def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
     ]
     if sentiment.source != "upstream":
         fields.append(field("mentions_scored_inhouse", mention.platform))
+    if sentiment.score:
+        fields.append(f"{field('sentiment_score_sum', mention.platform)}={sentiment.score!r}")
     if mention.author_followers:
         fields.append(f"{field('potential_reach', mention.platform)}={mention.author_followers}")
     if mention.needs_reply:

@@ -20,11 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
 from socialpulse.settings import Settings
 from streams.redis_counts import RedisKeys, read_windows
+from streams.sentiment import score_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,6 +172,10 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     counts = read_windows(
         client, RedisKeys(settings.pipeline.redis.key_prefix), settings.window_plan, ["acme"]
     )[("acme", 300)]
+    # Scores add up as their sum: upstream labels count 1 / 0 / -1, VADER its compound score.
+    hate, love = score_text("Terrible service, I hate this"), score_text(mentions[-1]["text"])
+    assert counts.pop(("sentiment_score_sum", "x")) == pytest.approx(3 - 2 + 2 * hate.score)
+    assert counts.pop(("sentiment_score_sum", "instagram")) == pytest.approx(3 * love.score)
     assert counts == {
         ("mentions", "x"): 10,
         ("mentions_positive", "x"): 3,
@@ -198,6 +204,9 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     assert kpi(url, "shares", "acme", "instagram") == 3
     assert kpi(url, "impressions", "acme", "x") == 5
     assert kpi(url, "likes", "acme", "x") == 0  # a configured platform with no likes yet
+    assert value(
+        url, "socialpulse_average_sentiment", brand="acme", platform="x", window="5m"
+    ) == pytest.approx((1 + 2 * hate.score) / 10)
     assert (
         value(
             url,

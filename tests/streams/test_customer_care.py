@@ -33,13 +33,23 @@ def test_inbound_counts_as_a_mention_and_a_reply_only_as_a_brand_reply() -> None
     )
     assert [(e.fields, e.care, e.author, e.unique) for e in plan.counted] == [
         (
-            ["mentions|x", "mentions_negative|x", "inbound_needing_reply|x"],
+            [
+                "mentions|x",
+                "mentions_negative|x",
+                "sentiment_score_sum|x=-1.0",
+                "inbound_needing_reply|x",
+            ],
             ("inbound", "q1"),
             "@jo",
             ("unique_authors|x", "@jo"),
         ),
         (
-            ["mentions|x", "mentions_negative|x", "inbound_needing_reply|x"],
+            [
+                "mentions|x",
+                "mentions_negative|x",
+                "sentiment_score_sum|x=-1.0",
+                "inbound_needing_reply|x",
+            ],
             ("inbound", "thread-7"),
             "@jo",
             ("unique_authors|x", "@jo"),

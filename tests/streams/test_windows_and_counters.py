@@ -91,7 +91,7 @@ def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> N
             "acme",
             "m1",
             ts,
-            ["mentions|x", "mentions_negative|x"],
+            ["mentions|x", "mentions_negative|x", "sentiment_score_sum|x=-1.0"],
             "upstream",
             filtered_fields=["filtered|x"],
             unique=("unique_authors|x", "a"),
@@ -163,7 +163,7 @@ def test_bots_flagged_or_listed_count_only_as_filtered() -> None:
     assert [(e.event_id, e.fields, e.excluded, e.author) for e in plan.counted] == [
         ("m1", ["filtered|x"], "bot", None),
         ("m2", ["filtered|x"], "bot", None),
-        ("m3", ["mentions|x", "mentions_positive|x"], None, "@jo"),
+        ("m3", ["mentions|x", "mentions_positive|x", "sentiment_score_sum|x=1.0"], None, "@jo"),
     ]
 
 
