@@ -56,6 +56,8 @@ def stream(
             topic = topics.mentions
             expected[(brand["id"], "mentions", platform)] += 1
             expected[(brand["id"], f"mentions_{label}", platform)] += 1
+            score = {"positive": 1, "negative": -1, "neutral": 0}[label]
+            expected[(brand["id"], "sentiment_score_sum", platform)] += score
         else:
             kind = ("like", "share", "click")[i % 3]
             event = {
