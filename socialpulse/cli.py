@@ -313,7 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="columns: platforms (default), campaigns or content items (all platforms each)",
     )
     kpis.add_argument(
-        "--top", type=int, default=10, help="with --by content: the N busiest items (default 10)"
+        "--top",
+        type=int,
+        default=10,
+        help="with --by campaign or content: the N busiest (default 10)",
     )
     kpis.set_defaults(func=cmd_kpis)
 

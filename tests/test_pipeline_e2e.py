@@ -114,6 +114,32 @@ def produce(settings: Settings, topic: str, values: list[Any]) -> None:
     producer.close()
 
 
+def kpis_report(settings: Settings, brand: str, window: str, *options: str) -> dict[str, Any]:
+    """What `socialpulse kpis --format json` prints for a brand and window."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socialpulse.cli",
+            "--config",
+            str(settings.config_dir),
+            "kpis",
+            "--brand",
+            brand,
+            "--window",
+            window,
+            "--format",
+            "json",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return dict(json.loads(done.stdout))
+
+
 def stub_messages(settings: Settings) -> list[dict[str, Any]]:
     stub = settings.alerts.slack.stub_url.rstrip("/").removesuffix("/api")
     query = urllib.parse.urlencode({"channel": settings.alerts.slack.channel})
@@ -266,27 +292,7 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     )
 
     # `socialpulse kpis` prints exactly what /metrics exposes.
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "socialpulse.cli",
-            "--config",
-            str(settings.config_dir),
-            "kpis",
-            "--brand",
-            "acme",
-            "--window",
-            "5m",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    report = json.loads(done.stdout)
+    report = kpis_report(settings, "acme", "5m")
     assert report["counters"]["x"]["mentions"] == 10
     assert report["counters"]["instagram"]["likes"] == 7
     assert report["kpis"]["all"]["net_sentiment"] == (6 - 4) / 13
@@ -654,31 +660,7 @@ def test_campaign_and_content_kpis_across_platforms_on_the_real_stack(pipeline) 
         lambda: kpi(url, "conversions", "globex", "douyin") == 1, what="the campaign counted"
     )
 
-    def report(by: str) -> dict[str, Any]:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "socialpulse.cli",
-                "--config",
-                str(settings.config_dir),
-                "kpis",
-                "--brand",
-                "globex",
-                "--by",
-                by,
-                "--window",
-                "15m",
-                "--format",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return dict(json.loads(result.stdout))
-
-    campaigns = report("campaign")
+    campaigns = kpis_report(settings, "globex", "15m", "--by", "campaign")
     spring = campaigns["counters"]["spring-26"]
     assert (spring["clicks"], spring["impressions"], spring["spend"]) == (4, 40, 50)
     assert spring["conversions"] == 1
@@ -686,7 +668,7 @@ def test_campaign_and_content_kpis_across_platforms_on_the_real_stack(pipeline) 
     assert campaigns["kpis"]["spring-26"]["ctr"] == 0.1
     assert campaigns["kpis"]["spring-26"]["cac"] == 50
     assert campaigns["by"] == "campaign"
-    content = report("content")
+    content = kpis_report(settings, "globex", "15m", "--by", "content")
     assert content["counters"][ad]["clicks"] == 3
     assert content["kpis"][ad]["cpc"] == 10  # 30 spent on it over its 3 clicks
     assert content["kpis"][ad]["ctr"] == 3 / 40
