@@ -22,6 +22,7 @@ from socialpulse.settings import (
     parse_duration,
 )
 from socialpulse.stack.process import StackError
+from streams.counters import DIMENSIONS
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -308,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--format", choices=["table", "json"], default="table")
     kpis.add_argument(
         "--by",
-        choices=["platform", "campaign", "content"],
+        choices=["platform", *DIMENSIONS],
         default="platform",
         help="columns: platforms (default), campaigns or content items (all platforms each)",
     )

@@ -110,6 +110,7 @@ def _plan_event(
         return
     source: str | None = None
     gauge = care = None
+    dimensions: Sequence[str] = ()
     if isinstance(event, Mention) and event.from_brand:
         fields, care = mention_fields(event, NO_SENTIMENT), ("reply", event.thread)
     elif isinstance(event, Mention):
@@ -118,6 +119,7 @@ def _plan_event(
         care = ("inbound", event.thread) if event.needs_reply else None
     else:
         fields, gauge = interaction_fields(event), gauge_value(event)
+        dimensions = dimension_fields(event, fields)
     # Authors of mentions may be rate-limited; the brand's own replies never are.
     mention_author = isinstance(event, Mention) and not event.from_brand
     limited = who if limit_author_rate and mention_author else None
@@ -134,6 +136,6 @@ def _plan_event(
             gauge=gauge,
             care=care,
             platform=event.platform,
-            dimension_fields=dimension_fields(event) if isinstance(event, Interaction) else (),
+            dimension_fields=dimensions,
         )
     )

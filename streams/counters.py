@@ -7,7 +7,7 @@ Counters are named as in the KPI catalog (shared/KPIS.md): ``mentions``, ``menti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from streams.events import INTERACTION_KINDS, Interaction, Mention
 from streams.sentiment import Sentiment
@@ -38,7 +38,7 @@ MENTION_COUNTERS = (
     "sentiment_score_sum",  # the mentions' scores in [-1, 1] added up (upstream or in-house)
 )
 # Customer care: inbound messages that need a reply, the brand's replies, and responses (an
-# inbound conversation's first brand reply, matched in Redis; see streams.redis_counts).
+# inbound conversation's first brand reply, matched in Redis; see streams.customer_care).
 CARE_COUNTERS = ("inbound_needing_reply", "brand_replies", "responses")
 # Customer-care values that do not add up across platforms: read per platform and for "all"
 # (response-time quantiles of the window's responses; the backlog now, not windowed).
@@ -130,11 +130,12 @@ def interaction_fields(interaction: Interaction) -> list[str]:
 DIMENSIONS = ("campaign", "content")
 
 
-def dimension_fields(interaction: Interaction) -> list[str]:
-    """The interaction's fields again per content item and, when it has one, per campaign:
-    ``<counter>|content:<content_id>`` and ``<counter>|campaign:<campaign>``, all platforms."""
+def dimension_fields(interaction: Interaction, fields: Sequence[str]) -> list[str]:
+    """The interaction's ``fields`` (from :func:`interaction_fields`) again per content item
+    and, when it has one, per campaign: ``<counter>|content:<content_id>`` and
+    ``<counter>|campaign:<campaign>``, over all platforms."""
     suffix = f"|{interaction.platform}"
-    own = [f.partition("=") for f in interaction_fields(interaction)]
+    own = [f.partition("=") for f in fields]
     members = [f"content:{interaction.content_id}"]
     if interaction.campaign:
         members.append(f"campaign:{interaction.campaign}")

@@ -140,6 +140,29 @@ def kpis_report(settings: Settings, brand: str, window: str, *options: str) -> d
     return dict(json.loads(done.stdout))
 
 
+def dead_letters(
+    settings: Settings, source_topic: str, stop_after: int | None = None
+) -> list[tuple[bytes, dict[str, bytes]]]:
+    """(value, headers) of the dead letters from ``source_topic``: the first ``stop_after``,
+    or all that arrive until the topic has been quiet for 15 s."""
+    consumer = KafkaConsumer(
+        settings.pipeline.topics.dead_letter,
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=15000,
+        group_id=None,
+    )
+    letters = []
+    for record in consumer:
+        headers = dict(record.headers)
+        if headers.get("source_topic") == source_topic.encode():
+            letters.append((record.value, headers))
+            if len(letters) == stop_after:
+                break
+    consumer.close()
+    return letters
+
+
 def stub_messages(settings: Settings) -> list[dict[str, Any]]:
     stub = settings.alerts.slack.stub_url.rstrip("/").removesuffix("/api")
     query = urllib.parse.urlencode({"channel": settings.alerts.slack.channel})
@@ -341,19 +364,7 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -
         what="the valid mention after the bad ones to be counted",
     )
 
-    consumer = KafkaConsumer(
-        topics.dead_letter,
-        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=15000,
-        group_id=None,
-    )
-    letters = []
-    for record in consumer:
-        letters.append((record.value, dict(record.headers)))
-        if len(letters) == 4:
-            break
-    consumer.close()
+    letters = dead_letters(settings, topics.mentions, stop_after=4)
     by_value = {value: headers for value, headers in letters}
     assert set(by_value) == set(bad)
     assert by_value[b"not json"]["reason"] == b"not_json"
@@ -400,19 +411,7 @@ def test_envelope_events_count_alone_and_its_bad_event_alone_is_dead_lettered(pi
         duplicates + 1
     )
     assert invalid() - invalid_before == 1
-    consumer = KafkaConsumer(
-        topics.dead_letter,
-        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=15000,
-        group_id=None,
-    )
-    letters = [
-        (record.value, dict(record.headers))
-        for record in consumer
-        if dict(record.headers).get("source_topic") == topics.interactions.encode()
-    ]
-    consumer.close()
+    letters = dead_letters(settings, topics.interactions)
     assert len(letters) == 1
     letter, headers = letters[0]
     assert json.loads(letter) == bad  # just the bad event, not the whole envelope
