@@ -153,9 +153,18 @@ def command(folder: Path) -> list[str]:
 
 def answers(bootstrap: str) -> bool:
     """True when the broker answers metadata requests."""
+    import socket
+
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    host, _, port = bootstrap.rpartition(":")
+    # Only ask once the port is open: kafka-python logs every refused connection as an ERROR
+    # and keeps retrying, which made a normal start-up look like a failure.
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return False
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap, request_timeout_ms=3000, client_id="socialpulse-probe"
