@@ -1,78 +1,180 @@
-"""One evaluation round of the negative-spike rule: read windows, decide, claim, notify.
+"""Live rule evaluation in the worker: every tick, every brand, then Slack for new events.
 
-Runs every ``negative_spike.evaluate_every`` in each worker; the Redis claim makes the
-notification happen once however many workers evaluate.
+Each worker runs :meth:`LiveEvaluation.round` every second; a Redis lock lets one of them
+evaluate at a time, so a tick is judged once however many workers run, and another takes over
+(catching up on the ticks it missed, from the stored cursor) when that one dies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
+import uuid
+from collections.abc import Mapping
 
+import redis
 from slack_sdk.web.async_client import AsyncWebClient
 
-from alerts.firing_state import FiringState
-from alerts.negative_spike import RULE, SpikeFinding, decide
-from alerts.slack_delivery import post_spike
+from alerts.detection import Detector, brand_values, read_time
+from alerts.detection_store import DetectionStore
+from alerts.detector import AlertEvent
+from alerts.slack_delivery import post_event
+from socialpulse.config_types import format_duration
 from socialpulse.settings import Settings
-from streams.counters import by_counter
-from streams.metrics import ALERT_DELIVERY_FAILURES, ALERTS_SENT
-from streams.redis_counts import AsyncCountStore
+from streams import metrics
+from streams.counters import WindowCounts
+from streams.redis_counts import RedisKeys, read_windows
+from streams.windows import WindowPlan
 
 log = logging.getLogger(__name__)
 
 
-async def evaluate_negative_spikes(
-    settings: Settings,
-    store: AsyncCountStore,
-    state: FiringState,
-    slack: AsyncWebClient,
-    now: float | None = None,
-) -> list[SpikeFinding]:
-    """Evaluate every brand once; return the findings that were notified in this round."""
-    rule = settings.alerts.negative_spike
-    channel = settings.alerts.slack.channel
-    notified: list[SpikeFinding] = []
-    for brand in settings.brands.brands:
-        counts = await store.window(brand.id, rule.window, now)
-        negative = {p: int(n) for p, n in by_counter(counts, "mentions_negative").items()}
-        mentions = {p: int(n) for p, n in by_counter(counts, "mentions").items()}
-        decision = decide(
-            brand.id,
-            brand.name,
-            negative,
-            mentions,
-            brand.platforms,
-            rule.threshold,
-            rule.window,
-            rule.severity,
-        )
-        await state.release(RULE, brand.id, decision.under)
-        for finding in decision.over:
-            if not await state.claim(RULE, brand.id, finding.platform):
-                continue  # already notified (by this or another worker) while it holds
-            try:
-                ts = await post_spike(slack, channel, finding)
-            except Exception as exc:
-                # Give the claim back so the next round tries again: an alert is never dropped.
-                await state.release(RULE, brand.id, [finding.platform])
-                ALERT_DELIVERY_FAILURES.labels(RULE).inc()
-                log.error(
-                    "alert %s %s/%s: Slack post failed, will retry: %s",
-                    RULE,
+def detector_for(settings: Settings) -> Detector:
+    """The detector for these settings' rules and baselines."""
+    units = {kpi.name: kpi.unit for kpi in settings.kpis.kpis}
+    return Detector(settings.alerts.rules, settings.alerts.baselines, units)
+
+
+def due_ticks(cursor: float | None, last: float, every: int, max_catch_up: int) -> list[float]:
+    """Ticks after ``cursor`` up to ``last`` (just ``last`` for a brand never evaluated), at
+    most ``max_catch_up`` seconds of them."""
+    if cursor is None:
+        return [last]
+    first = max(cursor + every, last - max_catch_up)
+    first = math.ceil(first / every) * every
+    return [float(t) for t in range(int(first), int(last) + 1, every)]
+
+
+def read_counts(
+    client: redis.Redis, keys: RedisKeys, settings: Settings, windows: list[int], tick: float
+) -> dict[tuple[str, int], WindowCounts]:
+    """Every brand's counts over each window ending at the tick's last bucket boundary."""
+    pipeline = settings.pipeline.windows
+    counts: dict[tuple[str, int], WindowCounts] = {}
+    for window in windows:
+        plan = WindowPlan.of([window], pipeline.allowed_lateness, pipeline.max_future)
+        counts |= read_windows(client, keys, plan, settings.brand_ids, now=read_time(tick, window))
+    return counts
+
+
+class LiveEvaluation:
+    """The worker's evaluator: ticks, state in Redis, events to Slack."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: DetectionStore,
+        sync_client: redis.Redis,
+        slack: AsyncWebClient,
+    ):
+        self.settings = settings
+        self.store = store
+        self.sync_client = sync_client
+        self.slack = slack
+        self.detector = detector_for(settings)
+        self.owner = uuid.uuid4().hex
+        self.last_tick: float | None = None
+        self.pending_delivery = True  # deliver whatever an earlier run left undelivered
+
+    async def round(self, now: float | None = None) -> list[AlertEvent]:
+        """Evaluate the ticks due by ``now`` (if this worker holds the lock) and deliver."""
+        evaluation = self.settings.alerts.evaluation
+        now = time.time() if now is None else now
+        last = math.floor((now - evaluation.settle) / evaluation.every) * evaluation.every
+        if last == self.last_tick and not self.pending_delivery:
+            return []
+        ttl_ms = int(max(30, 3 * evaluation.every) * 1000)
+        if not await self.store.hold_lock(self.owner, ttl_ms):
+            self.last_tick = last  # another worker evaluates; look again at the next tick
+            return []
+        events: list[AlertEvent] = []
+        if last != self.last_tick:
+            events = await self._evaluate(last, now)
+            self.last_tick = last
+        await self._deliver()
+        return events
+
+    async def _evaluate(self, last: float, now: float) -> list[AlertEvent]:
+        evaluation = self.settings.alerts.evaluation
+        brands = self.settings.brands.brands
+        states = {b.id: await self.store.load(b.id) for b in brands}
+        plans = {
+            b.id: due_ticks(states[b.id].cursor, last, evaluation.every, evaluation.max_catch_up)
+            for b in brands
+        }
+        for brand in brands:
+            cursor = states[brand.id].cursor
+            if cursor is not None and last - cursor > evaluation.max_catch_up + evaluation.every:
+                log.warning(
+                    "rules for %s skipped %s of ticks (down longer than max_catch_up %s)",
                     brand.id,
-                    finding.platform,
-                    exc,
+                    format_duration(int(last - cursor - evaluation.max_catch_up)),
+                    format_duration(evaluation.max_catch_up),
                 )
-                continue
-            ALERTS_SENT.labels(RULE, finding.severity).inc()
-            notified.append(finding)
-            log.warning(
-                "alert %s fired for %s/%s: %d negative mentions (threshold %d), Slack ts %s",
-                RULE,
-                brand.id,
-                finding.platform,
-                finding.negative,
-                finding.threshold,
-                ts,
+        ticks = sorted({t for ts in plans.values() for t in ts})
+        windows = self.detector.windows()
+        new: dict[str, list[AlertEvent]] = {b.id: [] for b in brands}
+        for tick in ticks:
+            counts = await asyncio.to_thread(
+                read_counts, self.sync_client, self.store.keys, self.settings, windows, tick
             )
-    return notified
+            values = brand_values(
+                [(b.id, b.platforms) for b in brands],
+                self.settings.competitors,
+                self.settings.derived_kpis,
+                counts,
+            )
+            for brand in brands:
+                if tick not in plans[brand.id]:
+                    continue
+                platforms, by_window = values[brand.id]
+                fired = self.detector.tick(brand.id, tick, platforms, by_window, states[brand.id])
+                new[brand.id].extend(fired)
+        for brand in brands:
+            if plans[brand.id]:
+                await self.store.save(brand.id, states[brand.id], new[brand.id])
+        events = [e for brand_events in new.values() for e in brand_events]
+        for event in events:
+            metrics.ALERT_EVENTS.labels(event.rule, event.severity, event.event).inc()
+            log.warning(
+                "alert %s %s for %s/%s at tick %s: %s=%s baseline=%s score=%s",
+                event.rule,
+                event.event,
+                event.brand,
+                event.platform,
+                int(event.at),
+                event.kpi,
+                event.value,
+                event.baseline,
+                event.score,
+            )
+        metrics.RULE_TICKS.inc(len(ticks))
+        metrics.EVALUATION_DELAY.set(max(now - last, 0.0))
+        self.pending_delivery = self.pending_delivery or bool(events)
+        return events
+
+    async def _deliver(self) -> None:
+        """Post undelivered events in order per brand; stop a brand at its first failure."""
+        names: Mapping[str, str] = {b.id: b.name for b in self.settings.brands.brands}
+        channel = self.settings.alerts.slack.channel
+        failed = False
+        for brand, name in names.items():
+            for event_id, event in await self.store.undelivered(brand):
+                key = f"{event.rule}|{event.platform}"
+                thread = None if event.event == "fired" else await self.store.slack_ts(brand, key)
+                try:
+                    ts = await post_event(self.slack, channel, event, name, thread)
+                except Exception as exc:
+                    # The event stays undelivered and is posted, in order, next round.
+                    metrics.ALERT_DELIVERY_FAILURES.labels(event.rule).inc()
+                    log.error("alert %s for %s: Slack post failed, will retry: %s", key, brand, exc)
+                    failed = True
+                    break
+                await self.store.mark_delivered(
+                    brand, event_id, key if event.event == "fired" else "", ts
+                )
+                if event.event == "fired":
+                    metrics.ALERTS_SENT.labels(event.rule, event.severity).inc()
+        self.pending_delivery = failed

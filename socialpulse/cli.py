@@ -13,13 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from socialpulse import detection_cli
+from socialpulse.config_types import format_duration, parse_duration
 from socialpulse.paths import state_dir
 from socialpulse.settings import (
     ConfigError,
     Settings,
-    format_duration,
     load_settings,
-    parse_duration,
 )
 from socialpulse.stack.process import StackError
 from streams.counters import DIMENSIONS
@@ -150,11 +150,14 @@ def cmd_config(args: argparse.Namespace) -> int:
         f"{p.topics.interactions} ({p.kafka.partitions} partitions)"
     )
     print(f"  brands: {', '.join(settings.brand_ids)}")
-    rule = settings.alerts.negative_spike
-    print(
-        f"  negative_spike: >= {rule.threshold} in {rule.window}s"
-        f" -> {settings.alerts.slack.channel}"
-    )
+    alerts = settings.alerts
+    print(f"  rules ({len(alerts.rules)}) -> {alerts.slack.channel}:")
+    for rule in alerts.rules:
+        print(
+            f"    {rule.name}: {rule.kind} on {rule.kpi} over {format_duration(rule.window)},"
+            f" {rule.direction}, {rule.severity}"
+        )
+    print(f"  targets: {', '.join(t.name for t in alerts.targets) or 'none'}")
     return 0
 
 
@@ -328,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency-seconds", type=float, default=20.0)
     bench.add_argument("--envelope", type=int, default=100, help="events per envelope message")
     bench.set_defaults(func=cmd_bench)
+
+    detection_cli.add_commands(sub, _settings)
 
     config = sub.add_parser("config", help="validate the configuration")
     config.add_argument("action", choices=["check"])

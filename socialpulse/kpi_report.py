@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from socialpulse.settings import KpiSpec, format_duration
+from socialpulse.config_types import format_duration
+from socialpulse.settings import KpiSpec
 from streams.counters import KIND_COUNTER, WindowCounts
 from streams.formulas import Value
 from streams.kpis import ALL_PLATFORMS, BrandSnapshot

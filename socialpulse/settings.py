@@ -4,83 +4,53 @@ Three files live in the config folder (``config/`` in the checkout, or ``$SOCIAL
 
 - ``socialpulse.yaml``: Kafka, topics, Redis, windows, the worker and the local stack's addresses;
 - ``brands.yaml``: the brands watched and their platforms;
-- ``alerts.yaml``: the Slack channel and the negative-mention spike rule;
+- ``alerts.yaml``: the Slack channel, alert rules, baselines, benchmarks and targets;
 - ``kpis.yaml``: derived KPIs, formulas over the counters of a window.
 
 Every file is validated on load; a problem stops start-up with a :class:`ConfigError` that names
 the file, the key and what is wrong, e.g.
-``config/alerts.yaml: negative_spike.window: '7x' is not a duration (use 30s, 5m, 1h)``.
+``config/alerts.yaml: rules.0.window: '7x' is not a duration (use 30s, 5m, 1h)``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     field_validator,
 )
 
+from alerts.rules import BaselineSettings, EvaluationSettings, Rule, Target
+from socialpulse.config_types import Duration, Strict, format_duration
 from socialpulse.paths import project_home
 from streams.counters import ALL_COUNTERS
 from streams.formulas import compile_formula
 from streams.kpis import WINDOW_NAMES, DerivedKpi
-from streams.windows import MAX_BUCKETS, WindowPlan, tier_for
+from streams.windows import MAX_BUCKETS, TIERS, WindowPlan, tier_for
 
 FORMULA_NAMES = frozenset([*ALL_COUNTERS, *WINDOW_NAMES])
 
 M = TypeVar("M", bound=BaseModel)
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
     """A configuration file is missing, unreadable or invalid; the message says where and why."""
 
 
-def parse_duration(value: Any) -> int:
-    """Turn '30s', '5m', '1h', '1d' (or a whole number of seconds) into seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration (use 30s, 5m, 1h)")
-    if isinstance(value, int):
-        seconds = value
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (use 30s, 5m, 1h)")
-        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"{value!r} must be a positive duration")
-    return seconds
-
-
-def format_duration(seconds: int) -> str:
-    """Render seconds the way the config writes them: 300 -> '5m', 3600 -> '1h', 45 -> '45s'."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-Duration = Annotated[int, BeforeValidator(parse_duration)]
 _NAME = r"^[a-z0-9][a-z0-9_-]*$"
 
 
-class _Strict(BaseModel):
-    # A misspelt key is an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KafkaSettings(_Strict):
+class KafkaSettings(Strict):
     bootstrap_servers: str = "127.0.0.1:9092"
     partitions: int = Field(6, ge=1, le=1000)
     replication_factor: int = Field(1, ge=1, le=10)
@@ -100,13 +70,13 @@ class KafkaSettings(_Strict):
         return int(self.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
 
 
-class TopicSettings(_Strict):
+class TopicSettings(Strict):
     mentions: str = "social.mentions"
     interactions: str = "social.interactions"
     dead_letter: str = "social.deadletter"
 
 
-class RedisSettings(_Strict):
+class RedisSettings(Strict):
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = Field("sp", pattern=r"^[A-Za-z0-9_.-]+$")
 
@@ -124,7 +94,7 @@ class RedisSettings(_Strict):
         return urlparse(self.url).port or 6379
 
 
-class WindowSettings(_Strict):
+class WindowSettings(Strict):
     rolling: list[Duration] = Field(default_factory=lambda: [60, 300, 900, 3600, 86400])
     allowed_lateness: Duration = 600
     max_future: Duration = 300
@@ -143,7 +113,7 @@ class WindowSettings(_Strict):
         return sorted(set(value))
 
 
-class WorkerSettings(_Strict):
+class WorkerSettings(Strict):
     app_id: str = Field("socialpulse", pattern=r"^[A-Za-z0-9_.-]+$")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9300, ge=1, le=65535)
@@ -156,7 +126,7 @@ class WorkerSettings(_Strict):
     commit_interval: float = Field(2.8, gt=0, le=300)
 
 
-class CleaningSettings(_Strict):
+class CleaningSettings(Strict):
     # Author handles (mentions) and user ids (interactions) always left out, any case.
     bot_authors: list[str] = Field(default_factory=list)
     # A mention author over this many mentions of one brand in a minute is left out (0: off).
@@ -168,7 +138,7 @@ class CleaningSettings(_Strict):
         return [author.strip().casefold() for author in value]
 
 
-class PrometheusSettings(_Strict):
+class PrometheusSettings(Strict):
     url: str = "http://127.0.0.1:9090"
 
     @property
@@ -177,7 +147,7 @@ class PrometheusSettings(_Strict):
         return urlparse(self.url).port or 9090
 
 
-class PipelineFile(_Strict):
+class PipelineFile(Strict):
     """config/socialpulse.yaml."""
 
     kafka: KafkaSettings = KafkaSettings()
@@ -189,12 +159,12 @@ class PipelineFile(_Strict):
     prometheus: PrometheusSettings = PrometheusSettings()
 
 
-class Brand(_Strict):
+class Brand(Strict):
     id: str = Field(pattern=_NAME)
     name: str
     platforms: list[str] = Field(min_length=1)
     # Ids of other brands in this file whose mentions this brand's share of voice is against.
-    competitors: list[str] = []
+    competitors: list[str] = Field(default_factory=list)
 
     @field_validator("platforms")
     @classmethod
@@ -205,7 +175,7 @@ class Brand(_Strict):
         return value
 
 
-class BrandsFile(_Strict):
+class BrandsFile(Strict):
     """config/brands.yaml."""
 
     brands: list[Brand] = Field(min_length=1)
@@ -228,7 +198,7 @@ class BrandsFile(_Strict):
         return value
 
 
-class SlackSettings(_Strict):
+class SlackSettings(Strict):
     channel: str = Field(min_length=1)
     # Used only when SLACK_BOT_TOKEN is unset: the project's local Slack Web API stub.
     stub_url: str = "http://127.0.0.1:9310/api/"
@@ -239,25 +209,42 @@ class SlackSettings(_Strict):
         return urlparse(self.stub_url).port or 80
 
 
-class NegativeSpikeRule(_Strict):
-    window: Duration = 300
-    threshold: int = Field(10, ge=1)
-    evaluate_every: Duration = 5
-    severity: str = Field("critical", pattern=r"^(info|warning|critical)$")
-
-
-class AlertsFile(_Strict):
+class AlertsFile(Strict):
     """config/alerts.yaml."""
 
     slack: SlackSettings
-    negative_spike: NegativeSpikeRule = NegativeSpikeRule()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    baselines: BaselineSettings = BaselineSettings()
+    rules: list[Rule] = Field(default_factory=list)
+    # Reference values per KPI (e.g. an industry engagement rate), shown beside the baselines.
+    benchmarks: dict[str, float] = Field(default_factory=dict)
+    targets: list[Target] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, value: list[Rule]) -> list[Rule]:
+        names = [rule.name for rule in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"rule names must be unique; declared twice: {', '.join(twice)}")
+        return value
+
+    @field_validator("evaluation")
+    @classmethod
+    def _whole_buckets(cls, value: EvaluationSettings) -> EvaluationSettings:
+        if value.every % TIERS[0]:
+            raise ValueError(
+                f"every: {format_duration(value.every)} is not a multiple of {TIERS[0]}s "
+                "(the finest bucket); use 10s, 20s, 30s, 1m"
+            )
+        return value
 
 
 KPI_UNITS = ("count", "ratio", "per_minute", "currency")
 _METRIC_SUFFIX = {"ratio": "_ratio", "per_minute": "_per_minute"}
 
 
-class KpiSpec(_Strict):
+class KpiSpec(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     formula: str
     unit: str = "count"
@@ -295,7 +282,7 @@ class KpiSpec(_Strict):
         )
 
 
-class KpisFile(_Strict):
+class KpisFile(Strict):
     """config/kpis.yaml."""
 
     kpis: list[KpiSpec] = Field(default_factory=list)
@@ -436,14 +423,6 @@ def load_settings(
         alerts_data["slack"]["stub_url"] = env[SLACK_STUB_URL_ENV]
     alerts = _validate(AlertsFile, alerts_data, shown("alerts.yaml"))
 
-    rule_window = alerts.negative_spike.window
-    if rule_window not in pipeline.windows.rolling:
-        windows = ", ".join(format_duration(w) for w in pipeline.windows.rolling)
-        raise ConfigError(
-            f"{shown('alerts.yaml')}: negative_spike.window: {format_duration(rule_window)} is not "
-            f"a rolling window of {shown('socialpulse.yaml')} (windows.rolling: [{windows}]); "
-            "use one of those or add it there"
-        )
     kpis = _validate(
         KpisFile, _read_yaml(folder / "kpis.yaml", shown("kpis.yaml")), shown("kpis.yaml")
     )
@@ -456,4 +435,80 @@ def load_settings(
                     f"is not a rolling window of {shown('socialpulse.yaml')} "
                     f"(windows.rolling: [{windows}]); use one of those or add it there"
                 )
+    _check_alert_references(alerts, pipeline, brands, kpis, shown("alerts.yaml"), shown)
     return Settings(config_dir=folder, pipeline=pipeline, brands=brands, alerts=alerts, kpis=kpis)
+
+
+def _check_alert_references(
+    alerts: AlertsFile,
+    pipeline: PipelineFile,
+    brands: BrandsFile,
+    kpis: KpisFile,
+    file: str,
+    shown: Callable[[str], str],
+) -> None:
+    """Rules and targets must name configured windows, KPIs and brands."""
+    known = {*ALL_COUNTERS, *(k.name for k in kpis.kpis)}
+    brand_ids = {b.id for b in brands.brands}
+    rolling = pipeline.windows.rolling
+    windows = ", ".join(format_duration(w) for w in rolling)
+
+    def fail(where: str, what: str) -> None:
+        raise ConfigError(f"{file}: {where}: {what}")
+
+    for index, rule in enumerate(alerts.rules):
+        where = f"rules[{index}] ({rule.name})"
+        if rule.window not in rolling:
+            fail(
+                f"{where}.window",
+                f"{format_duration(rule.window)} is not a rolling window of "
+                f"{shown('socialpulse.yaml')} (windows.rolling: [{windows}]); use one of those "
+                "or add it there",
+            )
+        for key in ("kpi", "volume_kpi", "share_kpi"):
+            name = getattr(rule, key)
+            if name not in known:
+                fail(
+                    f"{where}.{key}",
+                    f"{name!r} is neither a counter nor a KPI of {shown('kpis.yaml')}",
+                )
+        for brand in rule.brands or ():
+            if brand not in brand_ids:
+                fail(f"{where}.brands", f"{brand!r} is not a brand of {shown('brands.yaml')}")
+    for name in alerts.benchmarks:
+        if name not in known:
+            fail(f"benchmarks.{name}", "not a counter or KPI; benchmarks are keyed by KPI name")
+    for index, target in enumerate(alerts.targets):
+        where = f"targets[{index}] ({target.name})"
+        if target.brand not in brand_ids:
+            fail(f"{where}.brand", f"{target.brand!r} is not a brand of {shown('brands.yaml')}")
+        if target.kpi not in known:
+            fail(f"{where}.kpi", f"{target.kpi!r} is neither a counter nor a KPI")
+        if target.window not in rolling:
+            fail(f"{where}.window", f"{format_duration(target.window)} is not a rolling window")
+
+
+class RulesFile(Strict):
+    """A rules file for ``socialpulse backtest --rules`` (same keys as alerts.yaml's)."""
+
+    rules: list[Rule] = Field(min_length=1)
+    baselines: BaselineSettings | None = None
+    evaluation: EvaluationSettings | None = None
+    slack: dict[str, Any] | None = None  # an alerts.yaml may be given as is
+    benchmarks: dict[str, float] | None = None
+    targets: list[Any] | None = None
+
+
+def load_rules_file(path: Path, settings: Settings) -> tuple[list[Rule], BaselineSettings]:
+    """Rules (and baseline settings, default: the configured ones) from a YAML file."""
+    rules_file = _validate(RulesFile, _read_yaml(path, str(path)), str(path))
+    alerts = settings.alerts.model_copy(update={"rules": rules_file.rules})
+    _check_alert_references(
+        alerts,
+        settings.pipeline,
+        settings.brands,
+        settings.kpis,
+        str(path),
+        lambda name: str(settings.config_dir / name),
+    )
+    return rules_file.rules, rules_file.baselines or settings.alerts.baselines

@@ -17,8 +17,8 @@ import faust
 import redis
 import redis.asyncio as aredis
 
-from alerts.evaluation import evaluate_negative_spikes
-from alerts.firing_state import FiringState
+from alerts.detection_store import DetectionStore
+from alerts.evaluation import LiveEvaluation
 from alerts.slack_delivery import slack_client, uses_stub
 from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
@@ -32,7 +32,7 @@ REDIS_BACKOFF_MAX = 10.0
 
 
 def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app for these settings: two counting agents and the alert timer."""
+    """Build the Faust app for these settings: two counting agents and the rule evaluator."""
     pipeline = settings.pipeline
     datadir = state_dir() / "faust" / pipeline.worker.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
@@ -150,15 +150,20 @@ def create_app(settings: Settings) -> faust.App:
         async for events in _take_events(stream, worker.batch_size, within=worker.batch_within):
             await process(events, "interaction")
 
-    firing = FiringState(client, keys)
-    slack = slack_client(settings.alerts.slack)
+    evaluation = LiveEvaluation(
+        settings,
+        DetectionStore(client, keys),
+        redis.Redis.from_url(pipeline.redis.url, decode_responses=True, socket_timeout=5),
+        slack_client(settings.alerts.slack),
+    )
 
-    @app.timer(interval=float(settings.alerts.negative_spike.evaluate_every))
+    # Every second: cheap when no tick is due; a tick is evaluated `settle` seconds after it.
+    @app.timer(interval=1.0)
     async def evaluate_alerts() -> None:
         try:
-            await evaluate_negative_spikes(settings, store, firing, slack)
+            await evaluation.round()
         except redis.RedisError as exc:
-            log.warning("alert evaluation skipped, Redis unavailable: %s", exc)
+            log.warning("alert evaluation postponed, Redis unavailable: %s", exc)
 
     @app.task
     async def announce() -> None:

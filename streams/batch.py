@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from socialpulse.settings import format_duration
+from socialpulse.config_types import format_duration
 from streams.counters import (
     dimension_fields,
     filtered_fields,

@@ -15,13 +15,15 @@ import redis
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     disable_created_metrics,
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from socialpulse.settings import Settings, format_duration
+from socialpulse.config_types import format_duration
+from socialpulse.settings import Settings
 from streams.counters import ALL_COUNTERS
 from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.redis_counts import RedisKeys, read_windows
@@ -78,6 +80,18 @@ REDIS_RETRIES = Counter(
 )
 ALERTS_SENT = Counter(
     "socialpulse_alerts_sent_total", "Alerts posted to Slack.", ["rule", "severity"]
+)
+ALERT_EVENTS = Counter(
+    "socialpulse_alert_events_total",
+    "Rule firings and clearings (event: fired, cleared).",
+    ["rule", "severity", "event"],
+)
+RULE_TICKS = Counter(
+    "socialpulse_rule_ticks_total", "Evaluation ticks on which every rule of every brand ran."
+)
+EVALUATION_DELAY = Gauge(
+    "socialpulse_alert_evaluation_delay_seconds",
+    "Seconds from the last evaluated tick to its evaluation (settle time included).",
 )
 ALERT_DELIVERY_FAILURES = Counter(
     "socialpulse_alert_delivery_failures_total",

@@ -230,9 +230,17 @@ class RedisKeys:
         """Set of the ids of one brand's events, in the event-time minute ``minute``, counted."""
         return f"{self.prefix}:{{{brand}}}:seen:{minute}"
 
-    def alert(self, brand: str, rule: str, platform: str) -> str:
-        """Marker that an alert for (rule, brand, platform) is firing."""
-        return f"{self.prefix}:{{{brand}}}:alert:{rule}:{platform}"
+    def detection(self, brand: str) -> str:
+        """Hash of one brand's detection state: rule states, baselines, tick cursor, delivery."""
+        return f"{self.prefix}:{{{brand}}}:detection"
+
+    def alert_events(self, brand: str) -> str:
+        """Stream of one brand's alert firings and clearings, oldest first."""
+        return f"{self.prefix}:{{{brand}}}:alert-events"
+
+    def evaluation_lock(self) -> str:
+        """Which worker evaluates the rules now (one at a time, so each tick is judged once)."""
+        return f"{self.prefix}:evaluation-lock"
 
 
 class AsyncCountStore:

@@ -59,6 +59,8 @@ def write_config(
     threshold: int = 5,
     brands: list[dict] | None = None,
     worker: dict | None = None,
+    rules: list[dict] | None = None,
+    alerts: dict | None = None,
 ) -> Path:
     """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,10 +91,14 @@ def write_config(
             }
         )
     )
-    alerts = yaml.safe_load((ROOT / "config/alerts.yaml").read_text())
-    alerts["slack"]["channel"] = f"#test-{run_id}"
-    alerts["negative_spike"].update(threshold=threshold, evaluate_every="1s")
-    (folder / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+    shipped = yaml.safe_load((ROOT / "config/alerts.yaml").read_text())
+    shipped["slack"]["channel"] = f"#test-{run_id}"
+    # Only the threshold rule by default: other tests' bursts must not page this channel.
+    [high] = [r for r in shipped["rules"] if r["name"] == "negative_mentions_high"]
+    high.update(value=threshold, clear_value=max(threshold // 2, 1))
+    shipped["rules"] = rules if rules is not None else [high]
+    shipped.update(alerts or {})
+    (folder / "alerts.yaml").write_text(yaml.safe_dump(shipped))
     shutil.copyfile(ROOT / "config/kpis.yaml", folder / "kpis.yaml")
     return folder
 

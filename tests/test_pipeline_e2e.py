@@ -743,7 +743,8 @@ def test_late_events_are_left_out_visibly_and_future_ones_dead_lettered(pipeline
 def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics
-    threshold = settings.alerts.negative_spike.threshold  # 5 in the test config
+    [rule] = settings.alerts.rules  # negative_mentions_high, value 5 in the test config
+    threshold = int(rule.value or 0)
     produce(
         settings,
         topics.mentions,
@@ -758,7 +759,7 @@ def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
         lambda: kpi(url, "mentions_negative", "globex", "x") == threshold - 1,
         what="negatives below threshold counted",
     )
-    time.sleep(2.5)  # two evaluation rounds below the threshold
+    time.sleep(settings.alerts.evaluation.every + 3)  # a tick evaluated below the threshold
     assert stub_messages(settings) == []
 
     produce(settings, topics.mentions, [mention("globex", "x", "x", "negative")])
@@ -766,11 +767,11 @@ def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
     assert message["method"] == "chat.postMessage"
     assert message["channel"] == settings.alerts.slack.channel
     assert message["text"] == (
-        "[CRITICAL] Negative mention spike: Globex Airlines (globex) on x: "
-        f"{threshold} negative mentions in the last 5m (threshold {threshold})"
+        "[CRITICAL] Globex Airlines (globex) on x: "
+        f"mentions_negative {threshold} in the last 5m (threshold rule negative_mentions_high)"
     )
     fields = [f["text"] for f in message["blocks"][1]["fields"]]
-    assert f"*Negative mentions (5m)*\n{threshold} (threshold {threshold})" in fields
+    assert f"*mentions_negative (5m)*\n{threshold}" in fields
     assert "*Platform*\nx" in fields
 
     # Still above the threshold and rising: not repeated.
@@ -779,11 +780,12 @@ def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
         lambda: kpi(url, "mentions_negative", "globex", "x") == threshold + 3,
         what="more negatives counted",
     )
-    time.sleep(3)
+    time.sleep(settings.alerts.evaluation.every + 3)
     assert len(stub_messages(settings)) == 1
-    assert (
-        value(url, "socialpulse_alerts_sent_total", rule="negative_spike", severity="critical") == 1
+    sent = value(
+        url, "socialpulse_alerts_sent_total", rule="negative_mentions_high", severity="critical"
     )
+    assert sent == 1
 
 
 def prometheus_query(settings: Settings, expr: str) -> dict[str, Any]:

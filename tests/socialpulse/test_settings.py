@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from socialpulse.settings import ConfigError, format_duration, load_settings, parse_duration
+from socialpulse.config_types import format_duration, parse_duration
+from socialpulse.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,12 @@ def test_shipped_config_is_valid() -> None:
         "socialpulse_net_sentiment_ratio",
         "socialpulse_negative_share_ratio",
     ]
-    assert settings.alerts.negative_spike.threshold == 10
+    assert [r.name for r in settings.alerts.rules][:2] == [
+        "negative_mentions_high",
+        "negative_spike",
+    ]
+    assert settings.alerts.rules[0].value == 10
+    assert settings.alerts.evaluation.every == 10
     assert settings.pipeline.kafka.first_port == 9092
 
 
@@ -55,9 +61,9 @@ def test_durations() -> None:
 
 
 def test_bad_duration_names_file_and_key(config: Path) -> None:
-    edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="7x"))
+    edit(config, "alerts.yaml", lambda d: d["rules"][0].update(window="7x"))
     assert error(config) == (
-        "alerts.yaml: negative_spike.window: '7x' is not a duration (use 30s, 5m, 1h)"
+        "alerts.yaml: rules[0].window: '7x' is not a duration (use 30s, 5m, 1h)"
     )
 
 
@@ -101,10 +107,34 @@ def test_kpi_windows_must_be_rolling_windows(config: Path) -> None:
 
 
 def test_rule_window_must_be_a_rolling_window(config: Path) -> None:
-    edit(config, "alerts.yaml", lambda d: d["negative_spike"].update(window="2m"))
+    edit(config, "alerts.yaml", lambda d: d["rules"][1].update(window="2m"))
     assert error(config) == (
-        "alerts.yaml: negative_spike.window: 2m is not a rolling window of socialpulse.yaml "
-        "(windows.rolling: [1m, 5m, 15m, 1h, 1d]); use one of those or add it there"
+        "alerts.yaml: rules[1] (negative_spike).window: 2m is not a rolling window of "
+        "socialpulse.yaml (windows.rolling: [1m, 5m, 15m, 1h, 1d]); use one of those or add it "
+        "there"
+    )
+
+
+def test_rule_kind_parameters_and_references_are_checked(config: Path) -> None:
+    edit(config, "alerts.yaml", lambda d: d["rules"][2].pop("z"))
+    assert error(config) == "alerts.yaml: rules[2]: a deviation rule needs z"
+    edit(config, "alerts.yaml", lambda d: d["rules"][2].update(z=5, kpi="mentionz"))
+    assert error(config) == (
+        "alerts.yaml: rules[2] (mention_volume_surge).kpi: 'mentionz' is neither a counter nor "
+        "a KPI of kpis.yaml"
+    )
+    edit(
+        config, "alerts.yaml", lambda d: d["rules"][2].update(kpi="mentions", direction="sideways")
+    )
+    assert error(config) == (
+        "alerts.yaml: rules[2].direction: Input should be 'up', 'down' or 'both'"
+    )
+
+
+def test_target_deadline_after_start(config: Path) -> None:
+    edit(config, "alerts.yaml", lambda d: d["targets"][0].update(deadline="2026-10-01"))
+    assert error(config) == (
+        "alerts.yaml: targets[0]: deadline 2026-10-01 must come after start 2026-11-01"
     )
 
 

@@ -85,11 +85,11 @@ def test_bad_config_stops_the_command_with_file_key_and_problem(tmp_path: Path) 
     for name in ("socialpulse.yaml", "brands.yaml", "alerts.yaml"):
         (tmp_path / name).write_text((ROOT / "config" / name).read_text())
     (tmp_path / "alerts.yaml").write_text(
-        (ROOT / "config/alerts.yaml").read_text().replace("threshold: 10", "threshold: ten")
+        (ROOT / "config/alerts.yaml").read_text().replace("value: 10", "value: ten")
     )
     done = cli("--config", str(tmp_path), "worker")
     assert done.returncode == 2
     assert done.stderr.strip().endswith(
-        "alerts.yaml: negative_spike.threshold: Input should be a valid integer, unable to parse "
-        "string as an integer"
+        "alerts.yaml: rules[0].value: Input should be a valid number, unable to parse string as a "
+        "number"
     )
