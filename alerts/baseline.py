@@ -29,6 +29,8 @@ SQRT_SPREAD_FLOOR = 0.5
 # Mean absolute deviation -> standard deviation for normal residuals; MAD -> sd likewise.
 MEAN_ABS_TO_SD = math.sqrt(math.pi / 2)
 MAD_TO_SD = 1.4826
+# A residual teaches the spread at most this many spreads (see Baseline.update).
+SPREAD_SAMPLE_CAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class BaselineParams:
     method: Method = "seasonal"
     transform: Transform = "sqrt"
     update_every: int = 300  # seconds between samples folded in
-    level_half_life: int = 6 * 3600
+    level_half_life: int = 86400
     hour_half_life: int = 3 * 86400  # of an hour-of-day slot's value, in days of visits
     day_half_life: int = 21 * 86400
     spread_half_life: int = 86400
@@ -60,28 +62,39 @@ class BaselineParams:
 
 
 def forward(value: float, transform: Transform) -> float:
-    """A raw KPI value on the baseline's scale."""
+    """A raw KPI value on the noise scale, where spreads and z-scores are measured."""
     return math.sqrt(max(value, 0.0)) if transform == "sqrt" else value
 
 
 def backward(value: float, transform: Transform) -> float:
-    """A value on the baseline's scale back in the KPI's units."""
+    """A value on the noise scale back in the KPI's units."""
     return max(value, 0.0) ** 2 if transform == "sqrt" else value
+
+
+def to_model(value: float, transform: Transform) -> float:
+    """A raw value on the scale the seasonal profile is learned on: log(1 + x) for counts, so
+    that a weekend that is 30% quieter is 30% quieter at 4 a.m. and at noon alike."""
+    return math.log1p(max(value, 0.0)) if transform == "sqrt" else value
+
+
+def from_model(value: float, transform: Transform) -> float:
+    """A value on the profile's scale back in the KPI's units."""
+    return math.expm1(value) if transform == "sqrt" else value
 
 
 @dataclass(frozen=True)
 class Expected:
-    """The baseline at one moment: centre and spread on the transformed scale."""
+    """The baseline at one moment: expected value (KPI units) and spread on the noise scale."""
 
-    centre: float
+    value: float
     spread: float
     transform: Transform
     ready: bool
 
     @property
-    def value(self) -> float:
-        """The expected value in the KPI's units."""
-        return backward(self.centre, self.transform)
+    def centre(self) -> float:
+        """The expected value on the noise scale."""
+        return forward(self.value, self.transform)
 
     def band(self, z: float) -> tuple[float, float]:
         """Lower and upper values ``z`` spreads away, in the KPI's units."""
@@ -108,6 +121,8 @@ class Baseline:
     spread: float = 0.0
     hours: list[float | None] = field(default_factory=lambda: [None] * 24)
     days: list[float | None] = field(default_factory=lambda: [None] * 7)
+    hour_visits: list[int] = field(default_factory=lambda: [0] * 24)
+    day_visits: list[int] = field(default_factory=lambda: [0] * 7)
     recent: list[float] = field(default_factory=list)  # rolling method only
     updates: int = 0
     last_update: float | None = None
@@ -125,12 +140,18 @@ class Baseline:
                 return None
             centre = statistics.median(self.recent)
             mad = statistics.median(abs(v - centre) for v in self.recent)
-            return Expected(centre, max(mad * MAD_TO_SD, p.floor, 1e-9), p.transform, self.ready)
+            spread = max(mad * MAD_TO_SD, p.floor, 1e-9)
+            return Expected(backward(centre, p.transform), spread, p.transform, self.ready)
         if self.level is None:
             return None
+        model = self._model(ts)
+        value = from_model(model, p.transform)
+        return Expected(value, max(self.spread, p.floor, 1e-9), p.transform, self.ready)
+
+    def _model(self, ts: float) -> float:
+        assert self.level is not None
         hour, day = _slots(ts)
-        centre = self.level + (self.hours[hour] or 0.0) + (self.days[day] or 0.0)
-        return Expected(centre, max(self.spread, p.floor, 1e-9), p.transform, self.ready)
+        return self.level + (self.hours[hour] or 0.0) + (self.days[day] or 0.0)
 
     def due(self, ts: float) -> bool:
         """Whether the sample at ``ts`` is one to fold in (one per ``update_every``)."""
@@ -140,12 +161,12 @@ class Baseline:
     def update(self, ts: float, value: float) -> None:
         """Fold the KPI's value at ``ts`` into the baseline (callers check :meth:`due`)."""
         p = self.params
-        y = forward(value, p.transform)
         self.updates += 1
         self.last_update = ts
         if p.method == "rolling":
-            self.recent = [*self.recent, y][-p.rolling_samples :]
+            self.recent = [*self.recent, forward(value, p.transform)][-p.rolling_samples :]
             return
+        y = to_model(value, p.transform)
         if self.level is None:
             self.level = y
             self.spread = p.floor
@@ -153,25 +174,35 @@ class Baseline:
         hour, day = _slots(ts)
         expected = self.expected(ts)
         assert expected is not None
-        residual = y - expected.centre
-        if self.ready:
+        noise = forward(value, p.transform) - expected.centre
+        if self.ready and abs(noise) > p.clip * expected.spread:
             # A burst teaches the baseline only up to `clip` spreads: it stays news, not normal.
-            limit = p.clip * expected.spread
-            residual = max(-limit, min(limit, residual))
+            edge = expected.centre + math.copysign(p.clip * expected.spread, noise)
+            y = to_model(backward(edge, p.transform), p.transform)
+            noise = math.copysign(p.clip * expected.spread, noise)
+        residual = y - self._model(ts)
         self.level += p.alpha(p.level_half_life) * residual
         # A slot seen for the first time takes the whole residual: day one already has a shape.
         per_hour = 3600 / p.update_every  # visits of an hour slot per day
         hour_alpha = p.alpha(p.hour_half_life, per=int(86400 / per_hour))
         day_alpha = p.alpha(p.day_half_life, per=int(7 * 86400 / (86400 / p.update_every)))
-        h, d = self.hours[hour], self.days[day]
-        self.hours[hour] = residual if h is None else h + hour_alpha * residual
-        if d is None:
-            self.days[day] = 0.0
-        else:
-            self.days[day] = d + day_alpha * residual
+        # A slot's first visits average its residuals (weight 1/n), later ones smooth: the first
+        # day already has a daily shape and the first Monday a Monday offset.
+        self.hour_visits[hour] += 1
+        hour_weight = max(hour_alpha, 1 / self.hour_visits[hour])
+        self.hours[hour] = (self.hours[hour] or 0.0) + hour_weight * residual
+        # The first day's shape goes to the hour profile; day-of-week offsets learn from the
+        # second day on, from what the hour profile does not explain.
+        if self.updates * p.update_every > 86400:
+            self.day_visits[day] += 1
+            day_weight = max(day_alpha, 1 / self.day_visits[day])
+            self.days[day] = (self.days[day] or 0.0) + day_weight * residual
         self._centre_profiles()
+        # The spread learns from residuals capped at twice itself: hours of silence or a
+        # two-day level shift would otherwise double it and blind the rules after them.
         spread_alpha = p.alpha(p.spread_half_life)
-        self.spread += spread_alpha * (abs(residual) * MEAN_ABS_TO_SD - self.spread)
+        sample = min(abs(noise) * MEAN_ABS_TO_SD, SPREAD_SAMPLE_CAP * expected.spread)
+        self.spread += spread_alpha * (sample - self.spread)
 
     def _centre_profiles(self) -> None:
         # Level and offsets could both absorb a constant; keep the offsets averaging zero so the
@@ -191,6 +222,8 @@ class Baseline:
             "spread": self.spread,
             "hours": self.hours,
             "days": self.days,
+            "hour_visits": self.hour_visits,
+            "day_visits": self.day_visits,
             "recent": self.recent,
             "updates": self.updates,
             "last_update": self.last_update,
@@ -205,6 +238,8 @@ class Baseline:
             spread=float(data.get("spread", 0.0)),
             hours=list(data.get("hours") or [None] * 24),
             days=list(data.get("days") or [None] * 7),
+            hour_visits=list(data.get("hour_visits") or [0] * 24),
+            day_visits=list(data.get("day_visits") or [0] * 7),
             recent=list(data.get("recent") or []),
             updates=int(data.get("updates", 0)),
             last_update=data.get("last_update"),

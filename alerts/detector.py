@@ -90,7 +90,9 @@ def _check(rule: Rule, reading: Reading) -> Check:
         before = reading.value_before
         if value is None or before is None:
             return QUIET
-        percent = (value - before) / max(abs(before), MIN_PERCENT_BASE) * 100
+        # From a quiet start every rise is "infinite"; measure it from at least min_volume.
+        base = max(abs(before), rule.min_volume, MIN_PERCENT_BASE)
+        percent = (value - before) / base * 100
         return _directed(rule, percent, trigger, clear)
     if expected is None or not expected.ready:
         return QUIET  # learned baselines warm up before they judge anything

@@ -130,7 +130,7 @@ class BaselineSettings(Strict):
 
     method: Method = "seasonal"
     update_every: Duration = 300
-    level_half_life: Duration = 6 * 3600
+    level_half_life: Duration = 86400
     hour_half_life: Duration = 3 * 86400
     day_half_life: Duration = 21 * 86400
     spread_half_life: Duration = 86400
