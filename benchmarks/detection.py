@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.backtest import backtest_series, pair_firings  # noqa: E402
-from alerts.detection import Detector  # noqa: E402
-from alerts.rules import BaselineSettings, Rule  # noqa: E402
-from socialpulse.series_generator import Anomaly, minute_counts, rolling_sums  # noqa: E402
+from alerts.backtest import backtest_series, pair_firings
+from alerts.detection import Detector
+from alerts.rules import BaselineSettings, Rule
+from socialpulse.series_generator import Anomaly, minute_counts, rolling_sums
 
 WINDOW, STEP = 900, 300  # 15-minute mention counts, sampled every 5 minutes
 START = 1_767_225_600  # 2026-01-01T00:00Z, a Thursday

@@ -43,7 +43,7 @@ def test_each_anomaly_fires_its_rule_quickly_and_quiet_weeks_stay_quiet() -> Non
 
 
 def test_firings_clear_once_the_anomaly_is_over() -> None:
-    spike, silence_drop, silence, drop, shift = firings()
+    spike, _, silence, drop, shift = firings()
     assert spike.cleared_at is not None and spike.cleared_at <= ANOMALIES[0].end + 900
     assert silence.cleared_at is not None and silence.cleared_at <= ANOMALIES[1].end + 900
     assert drop.cleared_at is not None and drop.cleared_at <= ANOMALIES[2].end + 900
