@@ -139,13 +139,16 @@ def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     detector = detector_for(settings)
     field = f"baseline:{baseline_key(args.kpi, window, args.platform)}"
-    state = parse_state({})
-    raw: Any = client.hget(keys.detection(args.brand), field)
-    if raw:
-        state.baselines[field.removeprefix("baseline:")] = json.loads(raw)
-    baseline = detector.baseline(state, args.kpi, window, args.platform)
+
+    def stored() -> Baseline:
+        state = parse_state({})
+        raw: Any = client.hget(keys.detection(args.brand), field)
+        if raw:
+            state.baselines[field.removeprefix("baseline:")] = json.loads(raw)
+        return detector.baseline(state, args.kpi, window, args.platform)
+
     if args.action == "show":
-        _show(baseline, args)
+        _show(stored(), args)
         return 0
     try:
         rows = _history(args, settings, window)
@@ -162,11 +165,7 @@ def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         time.sleep(0.2)
     try:
-        raw = client.hget(keys.detection(args.brand), field)
-        state = parse_state({})
-        if raw:
-            state.baselines[field.removeprefix("baseline:")] = json.loads(raw)
-        baseline = detector.baseline(state, args.kpi, window, args.platform)
+        baseline = stored()  # read under the lock: what the workers last saved
         learned = 0
         for ts, value in rows:
             if baseline.due(ts):
