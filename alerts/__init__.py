@@ -1,1 +1,3 @@
-"""The alert path: detect (negative_spike) -> dedupe (firing_state) -> deliver (slack_delivery)."""
+"""The alert path: rules and baselines (rules, baseline) -> one rule's verdict (detector) -> every
+rule on a tick (detection) -> state and events in Redis (detection_store) -> live ticks and
+Slack (evaluation, slack_delivery); backtest replays history through the same detector."""

@@ -262,8 +262,8 @@ def backtest_events(
 
 def _progress(items: Sequence[Any], enabled: bool, unit: str) -> Iterator[Any]:
     # disable=None: tqdm shows the bar only on a terminal, so piped output stays clean.
-    show = None if enabled and len(items) >= PROGRESS_FROM else True
-    yield from tqdm(items, unit=unit, disable=show, leave=False)
+    disable = None if enabled and len(items) >= PROGRESS_FROM else True
+    yield from tqdm(items, unit=unit, disable=disable, leave=False)
 
 
 def summary(firings: Sequence[Firing], end: float) -> str:

@@ -44,7 +44,7 @@ class BrandState:
     started: float | None = None
     live: dict[str, Baseline] = field(default_factory=dict, repr=False)  # loaded baselines
 
-    def changed_baselines(self) -> dict[str, dict[str, Any]]:
+    def baseline_states(self) -> dict[str, dict[str, Any]]:
         """Every baseline's state, with the loaded ones refreshed."""
         return {**self.baselines, **{k: b.to_dict() for k, b in self.live.items()}}
 
@@ -109,6 +109,7 @@ class Detector:
                 ) -> Expected | None:
                     return self.baseline(state, kpi, rule.window, platform).expected(ts)
 
+                learned = self.learned(rule)
                 rule_state = state.rules.setdefault(f"{rule.name}|{platform}", RuleState())
                 value = row.get(rule.kpi)
                 before = None
@@ -120,7 +121,10 @@ class Detector:
                     value=value,
                     volume=float(row.get(rule.volume_kpi) or 0),
                     expected=expected(rule.kpi) if rule.uses_baseline else None,
-                    volume_expected=expected(rule.volume_kpi) if rule.min_volume else None,
+                    # Only rules that judge volume by its usual level learn a baseline of it.
+                    volume_expected=(
+                        expected(rule.volume_kpi) if rule.volume_kpi in learned else None
+                    ),
                     share=row.get(rule.share_kpi) if rule.kind == "negative_spike" else None,
                     share_expected=(
                         expected(rule.share_kpi) if rule.kind == "negative_spike" else None
@@ -130,7 +134,7 @@ class Detector:
                 event = advance(rule, rule_state, ts, check(rule, reading), brand, platform)
                 if event:
                     events.append(event)
-                for kpi in self.learned(rule):
+                for kpi in learned:
                     learn[(kpi, rule.window, platform)] = row.get(kpi)
         for (kpi, window, platform), value in learn.items():
             baseline = self.baseline(state, kpi, window, platform)

@@ -79,11 +79,6 @@ class DetectionStore:
         entries: Any = await self.client.xrange(self.keys.alert_events(brand), min=start)
         return [(str(i), AlertEvent.from_dict(json.loads(f["event"]))) for i, f in entries]
 
-    async def events(self, brand: str) -> list[AlertEvent]:
-        """Every kept event of the brand, oldest first."""
-        entries: Any = await self.client.xrange(self.keys.alert_events(brand))
-        return [AlertEvent.from_dict(json.loads(f["event"])) for _, f in entries]
-
     async def mark_delivered(self, brand: str, event_id: str, slack_key: str, ts: str) -> None:
         """Record that the event was posted (and, for firings, the Slack message's ts)."""
         fields: dict[Any, Any] = {"delivered": event_id}
@@ -113,7 +108,7 @@ def parse_state(fields: dict[str, str]) -> BrandState:
 def state_fields(state: BrandState) -> dict[str, str]:
     """The detection hash's fields for a BrandState."""
     fields = {f"rule:{k}": json.dumps(v.to_dict()) for k, v in state.rules.items()}
-    fields |= {f"baseline:{k}": json.dumps(v) for k, v in state.changed_baselines().items()}
+    fields |= {f"baseline:{k}": json.dumps(v) for k, v in state.baseline_states().items()}
     if state.cursor is not None:
         fields["cursor"] = repr(state.cursor)
     if state.started is not None:

@@ -22,6 +22,7 @@ from alerts.backtest import (
     parse_time,
     read_events,
     read_series,
+    select_rules,
     summary,
     table,
 )
@@ -33,6 +34,7 @@ from socialpulse.config_types import format_duration, parse_duration
 from socialpulse.settings import ConfigError, Settings, load_rules_file
 from streams.counters import ALL_COUNTERS
 from streams.memory_counts import MemoryCounts
+from streams.metrics import metric_name
 from streams.redis_counts import RedisKeys
 
 EVENT_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -81,7 +83,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         detector = _detector(args, settings)
         if args.kpi:
             detector = Detector(
-                [r for r in detector.rules if r.kpi == args.kpi], detector.settings, detector.units
+                select_rules(detector.rules, args.kpi), detector.settings, detector.units
             )
         if path.suffix.lower() in EVENT_SUFFIXES:
             counts = MemoryCounts(
@@ -199,7 +201,7 @@ def _prometheus_history(
 ) -> list[tuple[float, float]]:
     """The KPI's stored values from Prometheus, one per baseline update interval."""
     if args.kpi in ALL_COUNTERS:
-        metric = f"socialpulse_{args.kpi}"
+        metric = metric_name(args.kpi)
     else:
         specs = [k for k in settings.kpis.kpis if k.name == args.kpi]
         if not specs:

@@ -36,7 +36,8 @@ class MemoryCounts:
         self.seen.add((event.brand, event.event_id))
         fields, status = event.fields, "counted"
         if self.author_limit and event.author is not None:
-            rate_key = (event.brand, bucket_start(event.ts, 60), event.author.casefold())
+            # Keyed by the author as given, as the Redis store's per-minute hash is.
+            rate_key = (event.brand, bucket_start(event.ts, 60), event.author)
             self.rates[rate_key] += 1
             if self.rates[rate_key] > self.author_limit:
                 fields, status = event.filtered_fields, "filtered"
