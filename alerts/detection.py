@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.baseline import Baseline, Expected
+from alerts.baseline import Baseline, BaselineParams, Expected
 from alerts.detector import AlertEvent, Reading, RuleState, advance, check
 from alerts.rules import BaselineSettings, Rule, transform_for
 from streams.counters import ALL_PLATFORMS, WindowCounts
@@ -43,6 +43,9 @@ class BrandState:
     cursor: float | None = None
     started: float | None = None
     live: dict[str, Baseline] = field(default_factory=dict, repr=False)  # loaded baselines
+    # Fields of backfilled baselines taken over from `socialpulse baseline backfill`: the save
+    # that stores them as the baselines removes these.
+    backfills: list[str] = field(default_factory=list)
 
     def baseline_states(self) -> dict[str, dict[str, Any]]:
         """Every baseline's state, with the loaded ones refreshed."""
@@ -70,11 +73,15 @@ class Detector:
         """The rules that apply to a brand."""
         return [r for r in self.rules if r.brands is None or brand in r.brands]
 
+    def baseline_params(self, kpi: str) -> BaselineParams:
+        """How a KPI's baselines learn (counts on the square-root scale)."""
+        return self.settings.params(transform_for(kpi, self.units.get(kpi)))
+
     def baseline(self, state: BrandState, kpi: str, window: int, platform: str) -> Baseline:
         """The brand's baseline of a KPI over a window on a platform (new when none yet)."""
         key = baseline_key(kpi, window, platform)
         if key not in state.live:
-            params = self.settings.params(transform_for(kpi, self.units.get(kpi)))
+            params = self.baseline_params(kpi)
             stored = state.baselines.get(key)
             state.live[key] = Baseline.from_dict(params, stored) if stored else Baseline(params)
         return state.live[key]
@@ -101,7 +108,7 @@ class Detector:
         learn: dict[tuple[str, int, str], Value] = {}
         for rule in self.rules_for(brand):
             rows = values.get(rule.window, {})
-            for platform in _platforms(rule, platforms):
+            for platform in rule_platforms(rule, platforms):
                 row = rows.get(platform, {})
 
                 def expected(
@@ -150,7 +157,8 @@ def baseline_key(kpi: str, window: int, platform: str) -> str:
     return f"{kpi}|{window}|{platform}"
 
 
-def _platforms(rule: Rule, platforms: Sequence[str]) -> list[str]:
+def rule_platforms(rule: Rule, platforms: Sequence[str]) -> list[str]:
+    """The platforms (rows) a rule is evaluated on, of a brand with these platforms."""
     if list(platforms) == [SERIES]:
         return [SERIES]
     if rule.platforms == "each":

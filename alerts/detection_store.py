@@ -4,7 +4,11 @@ Per brand (one Redis Cluster slot, like its counters):
 
 - ``<prefix>:{<brand>}:detection``: hash with ``cursor`` (last tick evaluated), ``started``,
   ``delivered`` (last event id posted to Slack), ``rule:<rule>|<platform>`` and
-  ``baseline:<kpi>|<window>|<platform>`` (JSON), ``slack:<rule>|<platform>`` (message ts);
+  ``baseline:<kpi>|<window>|<platform>`` (JSON), ``slack:<rule>|<platform>`` (message ts), and
+  ``backfill:<kpi>|<window>|<platform>|<ms>``: a baseline learned from history by
+  ``socialpulse baseline backfill``, handed over to the evaluating worker (which holds the
+  evaluation lock for as long as it runs): the next round takes the newest one as the baseline
+  and removes it;
 - ``<prefix>:{<brand>}:alert-events``: stream of firings and clearings (``event`` = JSON), which
   the incident layer consumes.
 
@@ -61,6 +65,8 @@ class DetectionStore:
         pipe = self.client.pipeline(transaction=True)
         fields: dict[Any, Any] = state_fields(state)
         pipe.hset(self.keys.detection(brand), mapping=fields)
+        if state.backfills:
+            pipe.hdel(self.keys.detection(brand), *state.backfills)
         for event in events:
             pipe.xadd(
                 self.keys.alert_events(brand),
@@ -100,9 +106,23 @@ def parse_state(fields: dict[str, str]) -> BrandState:
             state.rules[name.removeprefix("rule:")] = RuleState.from_dict(json.loads(raw))
         elif name.startswith("baseline:"):
             state.baselines[name.removeprefix("baseline:")] = json.loads(raw)
+    # Backfills in the order they were written (<ms> suffix): the newest wins.
+    backfills = sorted(
+        (name for name in fields if name.startswith("backfill:")),
+        key=lambda name: int(name.rsplit("|", 1)[1]),
+    )
+    for name in backfills:
+        key = name.removeprefix("backfill:").rsplit("|", 1)[0]
+        state.baselines[key] = json.loads(fields[name])
+    state.backfills = backfills
     state.cursor = float(fields["cursor"]) if "cursor" in fields else None
     state.started = float(fields["started"]) if "started" in fields else None
     return state
+
+
+def backfill_field(key: str, written_ms: int) -> str:
+    """The hash field of a backfilled baseline, newest (largest ``written_ms``) first taken."""
+    return f"backfill:{key}|{written_ms}"
 
 
 def state_fields(state: BrandState) -> dict[str, str]:

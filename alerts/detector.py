@@ -129,6 +129,36 @@ def _negative_spike(
     return Check(score >= trigger and rise_ok, score < clear or not rise_ok, score)
 
 
+def trigger_levels(
+    rule: Rule, expected: Expected | None, value_before: float | None = None
+) -> dict[str, float]:
+    """The KPI values at which the rule's condition is over now, by bound ("upper" for rises,
+    "lower" for falls), for drawing beside the KPI; empty while its baseline warms up. The
+    negative-spike rule also needs the share to rise; its levels are those of the count."""
+    trigger, _ = rule.trigger_clear()
+    if rule.kind == "threshold":
+        return {"lower" if rule.direction == "down" else "upper": trigger}
+    if rule.kind == "rate_of_change":
+        if value_before is None:
+            return {}
+        step = max(abs(value_before), rule.min_volume, MIN_PERCENT_BASE) * trigger / 100
+        levels = {"upper": value_before + step, "lower": value_before - step}
+    elif expected is None or not expected.ready or rule.kind == "absence":
+        return {}
+    elif rule.kind == "percent_change":
+        if expected.value <= MIN_PERCENT_BASE:
+            return {}
+        change = expected.value * trigger / 100
+        levels = {"upper": expected.value + change, "lower": expected.value - change}
+    else:
+        low, high = expected.band(trigger)
+        levels = {"upper": high, "lower": low}
+    if rule.direction == "both":
+        return levels
+    bound = "upper" if rule.direction == "up" else "lower"
+    return {bound: levels[bound]}
+
+
 @dataclass(frozen=True)
 class AlertEvent:
     """A rule firing or clearing for a brand and platform: what the incident layer consumes."""

@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="seconds to run; 0 runs until interrupted",
         )
         p.add_argument(
-            "--burst-size", type=int, default=25, help="negative mentions in the burst (default 25)"
+            "--burst-size", type=int, default=40, help="negative mentions in the burst (default 40)"
         )
         p.add_argument(
             "--burst-after", type=float, default=20.0, help="seconds before the burst (default 20)"

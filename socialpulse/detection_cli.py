@@ -28,7 +28,7 @@ from alerts.backtest import (
 )
 from alerts.baseline import Baseline
 from alerts.detection import Detector, baseline_key
-from alerts.detection_store import parse_state
+from alerts.detection_store import backfill_field, parse_state
 from alerts.evaluation import detector_for
 from socialpulse.config_types import format_duration, parse_duration
 from socialpulse.settings import ConfigError, Settings, load_rules_file
@@ -64,6 +64,11 @@ def add_commands(sub: Any, settings_of: Any) -> None:
     baseline.add_argument("--csv", help="backfill from a timestamp,value CSV of this KPI")
     baseline.add_argument(
         "--prometheus", metavar="DURATION", help="backfill from Prometheus' history, e.g. 7d"
+    )
+    baseline.add_argument(
+        "--replace",
+        action="store_true",
+        help="relearn a warm baseline from the history (default: only warming-up ones)",
     )
     baseline.set_defaults(func=lambda args: cmd_baseline(args, settings_of(args)))
 
@@ -140,47 +145,48 @@ def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:
     client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     detector = detector_for(settings)
-    field = f"baseline:{baseline_key(args.kpi, window, args.platform)}"
-
-    def stored() -> Baseline:
-        state = parse_state({})
-        raw: Any = client.hget(keys.detection(args.brand), field)
-        if raw:
-            state.baselines[field.removeprefix("baseline:")] = json.loads(raw)
-        return detector.baseline(state, args.kpi, window, args.platform)
-
+    key = baseline_key(args.kpi, window, args.platform)
+    fields: Any = client.hgetall(keys.detection(args.brand))
+    # The stored baseline, or a backfill the worker has not taken over yet.
+    stored = detector.baseline(parse_state(fields), args.kpi, window, args.platform)
     if args.action == "show":
-        _show(stored(), args)
+        _show(stored, args)
         return 0
     try:
         rows = _history(args, settings, window)
     except (BacktestError, OSError, ValueError) as exc:
         print(f"socialpulse baseline: {exc}", file=sys.stderr)
         return 2
-    lock = keys.evaluation_lock()
-    # Hold the evaluation lock while writing, so a worker does not overwrite the backfill with
-    # the state it loaded before.
-    deadline = time.monotonic() + 60
-    while not client.set(lock, "backfill", nx=True, px=30_000):
-        if time.monotonic() > deadline:
-            print("socialpulse baseline: the evaluation lock stayed taken", file=sys.stderr)
-            return 1
-        time.sleep(0.2)
-    try:
-        baseline = stored()  # read under the lock: what the workers last saved
-        learned = 0
-        for ts, value in rows:
-            if baseline.due(ts):
-                baseline.update(ts, value)
-                learned += 1
-        client.hset(keys.detection(args.brand), field, json.dumps(baseline.to_dict()))
-    finally:
-        client.delete(lock)
+    # A baseline still warming up is relearned from the history (which is longer than what it
+    # saw); a warm one is only extended by history newer than its last sample.
+    replace = args.replace or not stored.ready
+    baseline = detector.baseline(parse_state({}), args.kpi, window, args.platform)
+    if not replace:
+        baseline = stored
+    learned = 0
+    for ts, value in rows:
+        if baseline.due(ts):
+            baseline.update(ts, value)
+            learned += 1
+    # Handed over, not written as the baseline: the evaluating worker holds the evaluation lock
+    # and would overwrite it with the state it loaded before.
+    written_ms = int(time.time() * 1000)
+    client.hset(
+        keys.detection(args.brand),
+        backfill_field(key, written_ms),
+        json.dumps(baseline.to_dict()),
+    )
+    how = "relearned" if replace else "extended"
     print(
         f"backfilled {args.brand} {args.kpi} ({format_duration(window)}, {args.platform}): "
-        f"{learned} samples learned, {baseline.updates} in all, "
+        f"{how}, {learned} samples learned, {baseline.updates} in all, "
         f"{'ready' if baseline.ready else 'still warming up'}"
     )
+    if not learned and rows:
+        print(
+            "  the history is older than the baseline's last sample; --replace relearns it",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -17,6 +17,7 @@ import faust
 import redis
 import redis.asyncio as aredis
 
+from alerts.detection_metrics import DetectionCollector
 from alerts.detection_store import DetectionStore
 from alerts.evaluation import LiveEvaluation
 from alerts.slack_delivery import slack_client, uses_stub
@@ -210,6 +211,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     sync_client = redis.Redis.from_url(
         settings.pipeline.redis.url, decode_responses=True, socket_timeout=5
     )
-    metrics.serve_metrics(settings, sync_client)
+    metrics.serve_metrics(
+        settings, sync_client, collectors=[DetectionCollector(settings, sync_client)]
+    )
     app = create_app(settings)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

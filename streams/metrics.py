@@ -9,7 +9,7 @@ worker and are aggregated with ``sum()``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import redis
 from prometheus_client import (
@@ -171,13 +171,19 @@ class RollingCountsCollector(Collector):
 
 
 def serve_metrics(
-    settings: Settings, client: redis.Redis, registry: CollectorRegistry | None = None
+    settings: Settings,
+    client: redis.Redis,
+    registry: CollectorRegistry | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> None:
-    """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics."""
+    """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics
+    and any other ``collectors`` (e.g. the detection layer's)."""
     from prometheus_client import REGISTRY
 
     target = registry or REGISTRY
     target.register(RollingCountsCollector(settings, client))
+    for collector in collectors:
+        target.register(collector)
     worker = settings.pipeline.worker
     start_http_server(worker.metrics_port, addr=worker.metrics_host, registry=target)
     log.info("metrics: serving http://%s:%d/metrics", worker.metrics_host, worker.metrics_port)

@@ -238,6 +238,10 @@ class RedisKeys:
         """Stream of one brand's alert firings and clearings, oldest first."""
         return f"{self.prefix}:{{{brand}}}:alert-events"
 
+    def target_starts(self, brand: str) -> str:
+        """Hash of one brand's SMART targets' start values: target -> JSON {value, at}."""
+        return f"{self.prefix}:{{{brand}}}:targets"
+
     def evaluation_lock(self) -> str:
         """Which worker evaluates the rules now (one at a time, so each tick is judged once)."""
         return f"{self.prefix}:evaluation-lock"

@@ -60,9 +60,12 @@ def write_config(
     brands: list[dict] | None = None,
     worker: dict | None = None,
     rules: list[dict] | None = None,
+    also_rules: tuple[str, ...] = (),
     alerts: dict | None = None,
 ) -> Path:
-    """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...)."""
+    """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...).
+    Its rules: ``rules``, or the shipped threshold rule at ``threshold`` and the shipped rules
+    named in ``also_rules``."""
     folder.mkdir(parents=True, exist_ok=True)
     pipeline = yaml.safe_load((ROOT / "config/socialpulse.yaml").read_text())
     pipeline["topics"] = {
@@ -96,7 +99,8 @@ def write_config(
     # Only the threshold rule by default: other tests' bursts must not page this channel.
     [high] = [r for r in shipped["rules"] if r["name"] == "negative_mentions_high"]
     high.update(value=threshold, clear_value=max(threshold // 2, 1))
-    shipped["rules"] = rules if rules is not None else [high]
+    also = [r for r in shipped["rules"] if r["name"] in also_rules]
+    shipped["rules"] = rules if rules is not None else [high, *also]
     shipped.update(alerts or {})
     (folder / "alerts.yaml").write_text(yaml.safe_dump(shipped))
     shutil.copyfile(ROOT / "config/kpis.yaml", folder / "kpis.yaml")
@@ -120,6 +124,17 @@ class Worker:
     def log_text(self) -> str:
         """Everything the worker logged so far."""
         return self.log.read_text(errors="replace")
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``socialpulse --config <the settings' folder> ARGS`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "socialpulse.cli", "--config", str(settings.config_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def start_worker(config_dir: Path, log: Path) -> Worker:
@@ -173,7 +188,11 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     from streams.topics import ensure_topics
 
     run = uuid.uuid4().hex[:10]
-    folder = write_config(tmp_path_factory.mktemp("config"), run)
+    # The surge rule draws its trigger level on the boards (its baseline is warm only once a
+    # test backfills it).
+    folder = write_config(
+        tmp_path_factory.mktemp("config"), run, also_rules=("mention_volume_surge",)
+    )
     settings = load_settings(folder)
     ensure_topics(settings)
     worker = start_worker(folder, tmp_path_factory.mktemp("logs") / "worker.log")

@@ -103,6 +103,14 @@ def test_grafana_boards_are_provisionable_and_use_only_exported_metrics() -> Non
             "socialpulse_events_invalid_total",
             "socialpulse_alerts_sent_total",
             "socialpulse_mentions_sentiment_total",
+            # alerts.detection_metrics
+            "socialpulse_kpi_baseline",
+            "socialpulse_alert_rule_trigger_level",
+            "socialpulse_alert_rule_firing",
+            "socialpulse_kpi_benchmark",
+            "socialpulse_target_progress_ratio",
+            "socialpulse_target_time_used_ratio",
+            "socialpulse_target_on_track",
         }
     )
     boards = sorted((ROOT / "grafana/dashboards").glob("*.json"))

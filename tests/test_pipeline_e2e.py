@@ -8,6 +8,7 @@ worker goes on; a negative burst posts exactly one Slack message.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -24,9 +25,11 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
+from alerts.targets import day_start
 from socialpulse.settings import Settings
 from streams.redis_counts import RedisKeys, read_windows
 from streams.sentiment import score_text
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -743,7 +746,7 @@ def test_late_events_are_left_out_visibly_and_future_ones_dead_lettered(pipeline
 def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
     settings: Settings = pipeline.settings
     topics = settings.pipeline.topics
-    [rule] = settings.alerts.rules  # negative_mentions_high, value 5 in the test config
+    [rule] = [r for r in settings.alerts.rules if r.name == "negative_mentions_high"]  # value 5
     threshold = int(rule.value or 0)
     produce(
         settings,
@@ -786,6 +789,93 @@ def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
         url, "socialpulse_alerts_sent_total", rule="negative_mentions_high", severity="critical"
     )
     assert sent == 1
+
+
+def test_backfilled_baseline_rule_levels_and_targets_are_on_metrics(pipeline, tmp_path) -> None:
+    settings: Settings = pipeline.settings
+    # Two days of 40 mentions per 15 minutes on x, up to the current 5-minute step.
+    end = math.floor(time.time() / 300) * 300
+    csv = tmp_path / "mentions.csv"
+    csv.write_text(
+        "timestamp,value\n" + "".join(f"{end - 300 * i},40\n" for i in range(576, 0, -1))
+    )
+    done = run_cli(
+        settings,
+        "baseline",
+        "backfill",
+        "--brand",
+        "acme",
+        "--kpi",
+        "mentions",
+        "--window",
+        "15m",
+        "--platform",
+        "x",
+        "--csv",
+        str(csv),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "relearned, 576 samples learned, 576 in all, ready" in done.stdout
+    base = {"brand": "acme", "platform": "x", "window": "15m", "kpi": "mentions"}
+
+    def exported() -> dict[Sample, float] | None:
+        scrape = metrics(pipeline.metrics_url)
+        return scrape if ("socialpulse_kpi_baseline", frozenset(base.items())) in scrape else None
+
+    # /metrics shows it at once (a backfill waiting for the worker counts as the baseline).
+    scrape = wait_until(exported, timeout=30, what="the backfilled baseline on /metrics")
+    expected = scrape[("socialpulse_kpi_baseline", frozenset(base.items()))]
+    assert 36 < expected < 40 + 1e-9  # 40, and at most a sample or two of the quiet x feed
+    level = {**base, "rule": "mention_volume_surge", "bound": "upper"}
+    upper = scrape[("socialpulse_alert_rule_trigger_level", frozenset(level.items()))]
+    # z = 5 spreads above on the square-root scale; the spread is 0.5 (the count noise floor)
+    # plus what the live samples taught it.
+    assert 0.5 <= (math.sqrt(upper) - math.sqrt(expected)) / 5 < 0.55
+    firing = {"rule": "mention_volume_surge", "severity": "warning", "brand": "acme"}
+    assert (
+        scrape[("socialpulse_alert_rule_firing", frozenset({**firing, "platform": "x"}.items()))]
+        == 0
+    )
+    high = {
+        "rule": "negative_mentions_high",
+        "brand": "acme",
+        "platform": "x",
+        "kpi": "mentions_negative",
+        "window": "5m",
+        "bound": "upper",
+    }
+    assert scrape[("socialpulse_alert_rule_trigger_level", frozenset(high.items()))] == 5
+    for kpi, benchmark in settings.alerts.benchmarks.items():
+        assert scrape[("socialpulse_kpi_benchmark", frozenset({"kpi": kpi}.items()))] == benchmark
+
+    # The shipped SMART target: acme's share of voice from its start value to 60%.
+    [target] = settings.alerts.targets
+    assert target.start_value is not None
+    labels = frozenset(
+        {
+            "target": target.name,
+            "brand": "acme",
+            "kpi": "share_of_voice",
+            "platform": "all",
+            "window": "1d",  # 24h, as every metric shows it
+        }.items()
+    )
+    sov = scrape[
+        (
+            "socialpulse_share_of_voice_ratio",
+            frozenset({"brand": "acme", "platform": "all", "window": "1d"}.items()),
+        )
+    ]
+    progress = scrape[("socialpulse_target_progress_ratio", labels)]
+    assert progress == pytest.approx(
+        (sov - target.start_value) / (target.value - target.start_value)
+    )
+    start, deadline = day_start(target.start), day_start(target.deadline)
+    used = scrape[("socialpulse_target_time_used_ratio", labels)]
+    assert used == pytest.approx(min((time.time() - start) / (deadline - start), 1.0), abs=1e-4)
+    on_track = sov >= target.value or (time.time() < deadline and progress >= used)
+    assert scrape[("socialpulse_target_on_track", labels)] == (1.0 if on_track else 0.0)
+    assert scrape[("socialpulse_target_value", labels)] == target.value
 
 
 def prometheus_query(settings: Settings, expr: str) -> dict[str, Any]:

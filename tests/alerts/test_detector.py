@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from alerts.baseline import Expected
-from alerts.detector import AlertEvent, Check, Reading, RuleState, advance, check
+from alerts.detector import (
+    AlertEvent,
+    Check,
+    Reading,
+    RuleState,
+    advance,
+    check,
+    trigger_levels,
+)
 from alerts.rules import Rule
 
 
@@ -128,3 +136,31 @@ def test_events_and_states_round_trip_through_json_dicts() -> None:
     assert AlertEvent.from_dict(event.to_dict()) == event
     state = RuleState("firing", 5, 10, None, 0, [(1.0, 2.0)])
     assert RuleState.from_dict(state.to_dict()) == state
+
+
+def test_trigger_levels_are_where_each_kind_starts_to_fire() -> None:
+    counts = Expected(100.0, 0.5, "sqrt", ready=True)  # centre 10 on the sqrt scale
+    deviation = rule(kind="deviation", z=3, direction="both", value=None)
+    assert trigger_levels(deviation, counts) == {"upper": 132.25, "lower": 72.25}
+    up = rule(kind="deviation", z=3, value=None)
+    assert trigger_levels(up, counts) == {"upper": 132.25}
+    # At the level it fires; just inside it does not (the same maths as check()).
+    assert check(up, Reading(value=132.25, volume=132.25, expected=counts)).over
+    assert not check(up, Reading(value=132.0, volume=132.0, expected=counts)).over
+
+    drop = rule(kind="percent_change", percent=50, direction="down", value=None)
+    assert trigger_levels(drop, ready(200.0)) == {"lower": 100.0}
+    assert check(drop, Reading(value=100.0, volume=1, expected=ready(200.0))).over
+    assert not check(drop, Reading(value=101.0, volume=1, expected=ready(200.0))).over
+
+    jump = rule(kind="rate_of_change", percent=300, over="5m", min_volume=50, value=None)
+    # From 20 a rise is measured against min_volume 50: fires at 20 + 3 * 50.
+    assert trigger_levels(jump, None, value_before=20.0) == {"upper": 170.0}
+    assert trigger_levels(jump, None) == {}
+    assert trigger_levels(rule(value=10), None) == {"upper": 10.0}
+    assert trigger_levels(rule(value=3, direction="down"), None) == {"lower": 3.0}
+    # Nothing to draw while the baseline warms up, nor for a feed-silence rule.
+    warming = Expected(100.0, 0.5, "sqrt", ready=False)
+    assert trigger_levels(up, warming) == {}
+    silent = rule(kind="absence", value=None, **{"for": "15m"})
+    assert trigger_levels(silent, counts) == {}

@@ -48,7 +48,7 @@ def test_shipped_config_is_valid() -> None:
         "negative_mentions_high",
         "negative_spike",
     ]
-    assert settings.alerts.rules[0].value == 10
+    assert settings.alerts.rules[0].value == 30
     assert settings.alerts.evaluation.every == 10
     assert settings.pipeline.kafka.first_port == 9092
 

@@ -1,0 +1,231 @@
+"""Baseline backfill on the real stack: from a CSV and from a real Prometheus' history, handed
+over to the evaluating worker, and exported on /metrics with the rules' trigger levels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aredis
+import yaml
+
+from alerts.baseline import Baseline
+from alerts.detection_metrics import DetectionCollector
+from alerts.detection_store import DetectionStore
+from alerts.evaluation import LiveEvaluation, detector_for
+from alerts.slack_delivery import slack_client
+from socialpulse.settings import Settings, load_settings
+from streams.redis_counts import RedisKeys
+from tests.conftest import ROOT, free_port, run_cli, write_config
+
+STEP = 300  # the shipped baselines.update_every
+SAMPLES = 576  # two days of 5-minute samples: past the 1-day warm-up
+
+
+def shipped_rule(name: str) -> dict[str, Any]:
+    rules = yaml.safe_load((ROOT / "config/alerts.yaml").read_text())["rules"]
+    [rule] = [r for r in rules if r["name"] == name]
+    return dict(rule)
+
+
+def backfill(settings: Settings, *source: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        settings,
+        "baseline",
+        "backfill",
+        "--brand",
+        "acme",
+        "--kpi",
+        "mentions",
+        "--window",
+        "15m",
+        "--platform",
+        "x",
+        *source,
+    )
+
+
+def detection_hash(settings: Settings) -> dict[str, str]:
+    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    keys = RedisKeys(settings.pipeline.redis.key_prefix)
+    fields: Any = client.hgetall(keys.detection("acme"))
+    return dict(fields)
+
+
+def samples(settings: Settings, now: float) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    collector = DetectionCollector(settings, client, clock=lambda: now)
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in collector.collect()
+        for s in family.samples
+    }
+
+
+async def evaluate_once(settings: Settings, now: float) -> None:
+    """One evaluation round, as the worker's timer runs it."""
+    client = aredis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    sync = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    store = DetectionStore(client, RedisKeys(settings.pipeline.redis.key_prefix))
+    evaluation = LiveEvaluation(settings, store, sync, slack_client(settings.alerts.slack))
+    await evaluation.round(now)
+    await client.aclose()
+
+
+def test_csv_backfill_is_taken_over_by_the_worker_and_exported(
+    stack: Settings, tmp_path: Path, run_id: str
+) -> None:
+    folder = write_config(tmp_path / "config", run_id, rules=[shipped_rule("mention_volume_surge")])
+    settings = load_settings(folder)
+    # Mid-way through a 5-minute step, so the round's tick learns exactly one more sample.
+    now = math.floor(time.time() / STEP) * STEP + 150.0
+    first = now - 150 - STEP * SAMPLES
+    csv = tmp_path / "mentions.csv"
+    csv.write_text(
+        "timestamp,value\n" + "".join(f"{first + i * STEP:.0f},40\n" for i in range(SAMPLES))
+    )
+
+    done = backfill(settings, "--csv", str(csv))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"backfilled acme mentions (15m, x): relearned, {SAMPLES} samples learned, "
+        f"{SAMPLES} in all, ready"
+    )
+    # Handed over, not yet the baseline: `show` sees it already.
+    [field] = [f for f in detection_hash(settings) if f.startswith("backfill:")]
+    assert field.startswith("backfill:mentions|900|x|")
+    shown = run_cli(
+        settings, "baseline", "show", "--brand", "acme", "--window", "15m", "--platform", "x"
+    )
+    assert shown.stdout.splitlines()[0] == f"acme mentions (15m, x): {SAMPLES} samples, ready"
+    assert "expected 40.0 " in shown.stdout
+
+    # The worker's next round takes it over (and learns its own tick: no mentions on x).
+    asyncio.run(evaluate_once(settings, now))
+    stored = detection_hash(settings)
+    assert not [f for f in stored if f.startswith("backfill:")]
+    learned = json.loads(stored["baseline:mentions|900|x"])
+    assert learned["updates"] == SAMPLES + 1
+
+    # /metrics: the baseline now, and the surge rule's level (z 5 above it), per platform.
+    detector = detector_for(settings)
+    params = detector.baseline_params("mentions")
+    expected = Baseline.from_dict(params, learned).expected(now)
+    assert expected is not None and expected.ready
+    # 40s, then one silent 5 minutes: clipped at 3 spreads, it moves the hour slot a little.
+    assert 36 < expected.value < 40
+    got = samples(settings, now)
+    base = {"brand": "acme", "platform": "x", "window": "15m", "kpi": "mentions"}
+    assert got[("socialpulse_kpi_baseline", frozenset(base.items()))] == expected.value
+    level = {**base, "rule": "mention_volume_surge", "bound": "upper"}
+    assert (
+        got[("socialpulse_alert_rule_trigger_level", frozenset(level.items()))]
+        == (expected.band(5)[1])
+    )
+    # Instagram's baseline is still warming up: no line drawn for it.
+    assert not [k for k in got if ("platform", "instagram") in k[1] and "trigger" in k[0]]
+    firing = {"rule": "mention_volume_surge", "severity": "warning", "brand": "acme"}
+    for platform in ("x", "instagram"):
+        key = frozenset({**firing, "platform": platform}.items())
+        assert got[("socialpulse_alert_rule_firing", key)] == 0.0
+
+    # A warm baseline is only extended by newer history: the same CSV teaches nothing.
+    again = backfill(settings, "--csv", str(csv))
+    assert again.returncode == 0
+    assert "extended, 0 samples learned" in again.stdout
+    assert "--replace relearns it" in again.stderr
+
+
+@pytest.fixture
+def prometheus_with_history(tmp_path: Path) -> Any:
+    """A real Prometheus (Debian's) serving two days of a worker's mentions gauge, imported
+    with promtool from OpenMetrics."""
+    now = time.time()
+    lines = ["# TYPE socialpulse_mentions gauge"]
+    start = int(now - 2 * 86400 - 3600)
+    for ts in range(start, int(now) - 60, 60):
+        # A daily cycle: 60 at 12:00 UTC, 20 at midnight.
+        hour = (ts % 86400) / 3600
+        value = 40 - 20 * math.cos(2 * math.pi * hour / 24)
+        for platform in ("x", "instagram"):
+            lines.append(
+                f'socialpulse_mentions{{brand="acme",platform="{platform}",window="15m"}} '
+                f"{value:.3f} {ts}"
+            )
+    lines.append("# EOF")
+    (tmp_path / "history.om").write_text("\n".join(lines) + "\n")
+    data = tmp_path / "tsdb"
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", "history.om", str(data)],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            shutil.which("prometheus") or "/usr/bin/prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as ready:
+                if ready.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(
+                "Prometheus did not start: " + (tmp_path / "prometheus.log").read_text()
+            )
+        time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(20)
+
+
+def test_backfill_from_prometheus_history_learns_the_daily_cycle(
+    stack: Settings, tmp_path: Path, run_id: str, prometheus_with_history: str
+) -> None:
+    folder = write_config(tmp_path / "config", run_id)
+    config = yaml.safe_load((folder / "socialpulse.yaml").read_text())
+    config["prometheus"]["url"] = prometheus_with_history
+    (folder / "socialpulse.yaml").write_text(yaml.safe_dump(config))
+    settings = load_settings(folder)
+
+    done = backfill(settings, "--prometheus", "2d")
+    assert done.returncode == 0, done.stderr
+    # One sample per 5 minutes over two days, both ends included.
+    assert done.stdout.strip() == (
+        "backfilled acme mentions (15m, x): relearned, 577 samples learned, 577 in all, ready"
+    )
+    [field] = [f for f in detection_hash(settings) if f.startswith("backfill:")]
+    detector = detector_for(settings)
+    baseline = Baseline.from_dict(
+        detector.baseline_params("mentions"), json.loads(detection_hash(settings)[field])
+    )
+    # The hour profile learned the cycle: noon about three times midnight.
+    day = math.floor(time.time() / 86400) * 86400
+    noon, midnight = baseline.expected(day + 12 * 3600), baseline.expected(day)
+    assert noon is not None and midnight is not None
+    assert 55 < noon.value < 65 and 17 < midnight.value < 23
