@@ -10,11 +10,11 @@ never depends on data from after its timestamp.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.baseline import Baseline, BaselineParams, Expected
-from alerts.detector import AlertEvent, Reading, RuleState, advance, check
+from alerts.detector import AlertEvent, Reading, RuleState, advance, check, trigger_levels
 from alerts.rules import BaselineSettings, Rule, transform_for
 from streams.counters import ALL_PLATFORMS, WindowCounts
 from streams.formulas import Value
@@ -140,7 +140,9 @@ class Detector:
                 )
                 event = advance(rule, rule_state, ts, check(rule, reading), brand, platform)
                 if event:
-                    events.append(event)
+                    levels = trigger_levels(rule, reading.expected, before)
+                    level = levels.get("lower" if rule.direction == "down" else "upper")
+                    events.append(replace(event, level=level))
                 for kpi in learned:
                     learn[(kpi, rule.window, platform)] = row.get(kpi)
         for (kpi, window, platform), value in learn.items():

@@ -177,6 +177,7 @@ class AlertEvent:
     score: float | None
     since: float  # when the condition started to hold
     fired_at: float | None = None  # cleared events: when it fired
+    level: float | None = None  # the KPI value the rule fires at (see trigger_levels)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""

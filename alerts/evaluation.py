@@ -17,10 +17,12 @@ from collections.abc import Mapping
 import redis
 from slack_sdk.web.async_client import AsyncWebClient
 
-from alerts.detection import Detector, brand_values, read_time
+from alerts.detection import Detector, Values, brand_values, read_time
 from alerts.detection_store import DetectionStore
 from alerts.detector import AlertEvent
-from alerts.slack_delivery import post_event
+from alerts.incident_manager import IncidentManager
+from alerts.incident_store import IncidentStore
+from alerts.outbox import OutboxSender
 from socialpulse.config_types import format_duration
 from socialpulse.settings import Settings
 from streams import metrics
@@ -60,7 +62,7 @@ def read_counts(
 
 
 class LiveEvaluation:
-    """The worker's evaluator: ticks, state in Redis, events to Slack."""
+    """The worker's evaluator: ticks, state in Redis, incidents, and their Slack outbox."""
 
     def __init__(
         self,
@@ -76,24 +78,29 @@ class LiveEvaluation:
         self.detector = detector_for(settings)
         self.owner = uuid.uuid4().hex
         self.last_tick: float | None = None
-        self.pending_delivery = True  # deliver whatever an earlier run left undelivered
+        self.holding = False  # this worker holds the evaluation lock (and sends the outbox)
+        self.last_values: dict[str, Mapping[int, Values]] = {}  # per brand, the last tick's
+        incidents = IncidentStore(store.client, store.keys)
+        self.incidents = IncidentManager(settings, incidents)
+        self.outbox = OutboxSender(incidents, slack, settings.brand_ids)
 
     async def round(self, now: float | None = None) -> list[AlertEvent]:
-        """Evaluate the ticks due by ``now`` (if this worker holds the lock) and deliver."""
+        """Evaluate the ticks due by ``now`` (if this worker holds the lock), then run the
+        incident round: new firings, people's actions, escalations (every second)."""
         evaluation = self.settings.alerts.evaluation
         now = time.time() if now is None else now
         last = math.floor((now - evaluation.settle) / evaluation.every) * evaluation.every
-        if last == self.last_tick and not self.pending_delivery:
-            return []
         ttl_ms = int(max(30, 3 * evaluation.every) * 1000)
-        if not await self.store.hold_lock(self.owner, ttl_ms):
+        self.holding = await self.store.hold_lock(self.owner, ttl_ms)
+        if not self.holding:
             self.last_tick = last  # another worker evaluates; look again at the next tick
             return []
         events: list[AlertEvent] = []
         if last != self.last_tick:
             events = await self._evaluate(last, now)
             self.last_tick = last
-        await self._deliver()
+        for brand in self.settings.brand_ids:
+            await self.incidents.round(brand, now, self.last_values.get(brand))
         return events
 
     async def _evaluate(self, last: float, now: float) -> list[AlertEvent]:
@@ -130,6 +137,7 @@ class LiveEvaluation:
                 if tick not in plans[brand.id]:
                     continue
                 platforms, by_window = values[brand.id]
+                self.last_values[brand.id] = by_window
                 fired = self.detector.tick(brand.id, tick, platforms, by_window, states[brand.id])
                 new[brand.id].extend(fired)
         for brand in brands:
@@ -152,29 +160,8 @@ class LiveEvaluation:
             )
         metrics.RULE_TICKS.inc(len(ticks))
         metrics.EVALUATION_DELAY.set(max(now - last, 0.0))
-        self.pending_delivery = self.pending_delivery or bool(events)
         return events
 
-    async def _deliver(self) -> None:
-        """Post undelivered events in order per brand; stop a brand at its first failure."""
-        names: Mapping[str, str] = {b.id: b.name for b in self.settings.brands.brands}
-        channel = self.settings.alerts.slack.channel
-        failed = False
-        for brand, name in names.items():
-            for event_id, event in await self.store.undelivered(brand):
-                key = f"{event.rule}|{event.platform}"
-                thread = None if event.event == "fired" else await self.store.slack_ts(brand, key)
-                try:
-                    ts = await post_event(self.slack, channel, event, name, thread)
-                except Exception as exc:
-                    # The event stays undelivered and is posted, in order, next round.
-                    metrics.ALERT_DELIVERY_FAILURES.labels(event.rule).inc()
-                    log.error("alert %s for %s: Slack post failed, will retry: %s", key, brand, exc)
-                    failed = True
-                    break
-                await self.store.mark_delivered(
-                    brand, event_id, key if event.event == "fired" else "", ts
-                )
-                if event.event == "fired":
-                    metrics.ALERTS_SENT.labels(event.rule, event.severity).inc()
-        self.pending_delivery = failed
+    async def send(self) -> int:
+        """Deliver the Slack outbox, if this worker holds the evaluation lock."""
+        return await self.outbox.deliver() if self.holding else 0

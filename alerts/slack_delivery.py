@@ -1,4 +1,4 @@
-"""Post alerts to Slack with slack-sdk: Block Kit message building and the Web API client.
+"""Slack with slack-sdk: the Web API client, and the Block Kit message of an incident.
 
 With ``SLACK_BOT_TOKEN`` set, messages go to Slack; without it, to the project's local Slack
 Web API stub (``alerts.yaml: slack.stub_url``), through the very same client code.
@@ -14,10 +14,19 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
-from alerts.detector import AlertEvent
+from alerts.alert_text import KIND_TITLE, describe, number
+from alerts.incidents import Incident, who_text
+from alerts.oncall import IncidentSettings
 from socialpulse.config_types import format_duration
 from socialpulse.settings import SlackSettings
 
@@ -48,90 +57,105 @@ def uses_stub(environ: dict[str, str] | None = None) -> bool:
     return not env.get(TOKEN_ENV, "").strip()
 
 
-KIND_TITLE = {
-    "threshold": "over its threshold",
-    "percent_change": "changed against its baseline",
-    "deviation": "far from its baseline",
-    "negative_spike": "negative mention spike",
-    "rate_of_change": "changing fast",
-    "absence": "no data",
+STATE_LINE = {
+    "triggered": ":rotating_light: *Triggered*: nobody has acknowledged it yet",
+    "acknowledged": ":eyes: *Acknowledged* by {acked_by}",
+    "snoozed": ":zzz: *Snoozed* until {until}",
+    "resolved": ":white_check_mark: *Resolved* by {resolved_by}",
 }
+BOARD_UID = "socialpulse-brand-overview"
 
 
-def _number(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.3g}"
-
-
-def describe(event: AlertEvent) -> str:
-    """One line on what the rule saw: value, baseline and score in the rule's terms."""
-    window = format_duration(event.window)
-    line = f"{event.kpi} {_number(event.value)} in the last {window}"
-    if event.kind == "threshold":
-        return f"{line} (threshold rule {event.rule})"
-    if event.kind == "absence":
-        return f"no {event.kpi} in the last {window}; usually {_number(event.baseline)}"
-    score = ""
-    if event.score is not None:
-        unit = "%" if event.kind in ("percent_change", "rate_of_change") else " spreads"
-        score = f", {event.score:+.1f}{unit}"
-    return f"{line}, baseline {_number(event.baseline)}{score}"
-
-
-def alert_message(event: AlertEvent, brand_name: str) -> tuple[str, list[dict[str, Any]]]:
-    """Fallback text and Block Kit blocks for a firing."""
-    title = f"{event.kpi} {KIND_TITLE[event.kind]}"
-    text = (
-        f"[{event.severity.upper()}] {brand_name} ({event.brand}) on {event.platform}: "
-        f"{describe(event)}"
+def board_link(incident: Incident, grafana_url: str, now: float) -> str:
+    """The brand board over the incident's time range (from an hour before it held)."""
+    start = int((incident.since - 3600) * 1000)
+    end = "now" if incident.open else str(int((incident.resolved_at or now) * 1000))
+    return (
+        f"{grafana_url.rstrip('/')}/d/{BOARD_UID}?var-brand={incident.brand}"
+        f"&var-platform={incident.platform}&from={start}&to={end}"
     )
-    blocks = [
-        HeaderBlock(text=f"{brand_name} on {event.platform}: {title}"[:150]),
-        SectionBlock(
-            fields=[
-                MarkdownTextObject(text=f"*Severity*\n{event.severity}"),
-                MarkdownTextObject(text=f"*Brand*\n{brand_name} (`{event.brand}`)"),
-                MarkdownTextObject(text=f"*Platform*\n{event.platform}"),
-                MarkdownTextObject(
-                    text=f"*{event.kpi} ({format_duration(event.window)})*\n{_number(event.value)}"
-                ),
-                MarkdownTextObject(text=f"*Baseline*\n{_number(event.baseline)}"),
-                MarkdownTextObject(
-                    text=f"*Holding since*\n<!date^{int(event.since)}^{{time}}|{int(event.since)}>"
-                ),
-            ]
+
+
+def incident_message(
+    incident: Incident, brand_name: str, policy: IncidentSettings, now: float
+) -> tuple[str, list[dict[str, Any]]]:
+    """Fallback text and Block Kit blocks of an incident's message, as it stands now."""
+    title = f"{incident.kpi} {KIND_TITLE[incident.kind]}"
+    text = (
+        f"[{incident.severity.upper()}] {brand_name} ({incident.brand}) on {incident.platform}: "
+        f"{describe(incident)}"
+    )
+    until = int(incident.snoozed_until or 0)
+    state = STATE_LINE[incident.state].format(
+        acked_by=who_text(incident.acked_by or "?"),
+        until=f"<!date^{until}^{{time}}|{until}>",
+        resolved_by=who_text(incident.resolved_by or "?"),
+    )
+    fields = [
+        MarkdownTextObject(text=f"*Severity*\n{incident.severity}"),
+        MarkdownTextObject(text=f"*Brand*\n{brand_name} (`{incident.brand}`)"),
+        MarkdownTextObject(text=f"*Platform*\n{incident.platform}"),
+        MarkdownTextObject(
+            text=f"*{incident.kpi} ({format_duration(incident.window)})*\n{number(incident.value)}"
         ),
+        MarkdownTextObject(text=f"*Baseline*\n{number(incident.baseline)}"),
+        MarkdownTextObject(
+            text=f"*Holding since*\n<!date^{int(incident.since)}^{{time}}|{int(incident.since)}>"
+        ),
+        MarkdownTextObject(text=f"*Firings*\n{incident.firings}"),
+        MarkdownTextObject(text=f"*Incident*\n`{incident.id}`"),
+    ]
+    if incident.context.get("level") is not None:
+        fields.insert(
+            5, MarkdownTextObject(text=f"*Fires at*\n{number(incident.context['level'])}")
+        )
+    blocks: list[Any] = [
+        HeaderBlock(text=f"{brand_name} on {incident.platform}: {title}"[:150]),
+        SectionBlock(fields=fields[:10]),
+        SectionBlock(text=MarkdownTextObject(text=state)),
+    ]
+    why = context_lines(incident.context)
+    if why:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(why)[:3000])))
+    buttons: list[Any] = []
+    if incident.open:
+        if incident.state != "acknowledged":
+            buttons.append(_button("Acknowledge", "ack", incident.id, style="primary"))
+        buttons += [
+            _button(f"Snooze {format_duration(d)}", f"snooze_{d}", incident.id)
+            for d in policy.snooze_options
+        ]
+        buttons.append(_button("Resolve", "resolve", incident.id, style="danger"))
+    buttons.append(
+        ButtonElement(
+            text="Open the board",
+            action_id="board",
+            url=board_link(incident, policy.grafana_url, now),
+        )
+    )
+    blocks.append(ActionsBlock(block_id=f"incident:{incident.id}", elements=buttons))
+    blocks.append(
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=f"SocialPulse rule `{event.rule}` ({event.kind}): not repeated while it "
-                    "holds; a reply in this thread says when it clears."
+                    text=f"SocialPulse rule `{incident.rule}` ({incident.kind}). Firings of the "
+                    "same rule, brand and platform join this incident; its thread has every change."
                 )
             ]
-        ),
-    ]
+        )
+    )
     return text, [block.to_dict() for block in blocks]
 
 
-def clear_message(event: AlertEvent, brand_name: str) -> str:
-    """Text posted in the firing's thread when the rule clears."""
-    lasted = format_duration(max(int(event.at - (event.fired_at or event.at)), 1))
-    return (
-        f"Cleared: {brand_name} ({event.brand}) on {event.platform}, rule {event.rule}: "
-        f"{describe(event)}; fired for {lasted}"
-    )
+def _button(label: str, action: str, incident_id: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=label, action_id=action, value=incident_id, style=style)
 
 
-async def post_event(
-    client: AsyncWebClient, channel: str, event: AlertEvent, brand_name: str, thread: str | None
-) -> str:
-    """Post a firing (or a clearing, in the firing's thread); return the message ts."""
-    if event.event == "fired":
-        text, blocks = alert_message(event, brand_name)
-        response = await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-    else:
-        response = await client.chat_postMessage(
-            channel=channel, text=clear_message(event, brand_name), thread_ts=thread
-        )
-    return str(response["ts"])
+def context_lines(context: dict[str, Any]) -> list[str]:
+    """What drove the incident, as recorded when it opened."""
+    lines = []
+    platforms = context.get("platforms") or {}
+    if platforms:
+        shown = ", ".join(f"{p} {number(n)}" for p, n in platforms.items())
+        lines.append(f"*By platform* ({context.get('platforms_kpi', 'mentions')}): {shown}")
+    return lines

@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
 )
 
+from alerts.oncall import IncidentSettings
 from alerts.rules import BaselineSettings, EvaluationSettings, Rule, Target
 from socialpulse.config_types import Duration, Strict, format_duration
 from socialpulse.paths import project_home
@@ -219,6 +220,7 @@ class AlertsFile(Strict):
     # Reference values per KPI (e.g. an industry engagement rate), shown beside the baselines.
     benchmarks: dict[str, float] = Field(default_factory=dict)
     targets: list[Target] = Field(default_factory=list)
+    incidents: IncidentSettings = IncidentSettings()
 
     @field_validator("rules")
     @classmethod
@@ -486,6 +488,13 @@ def _check_alert_references(
             fail(f"{where}.kpi", f"{target.kpi!r} is neither a counter nor a KPI")
         if target.window not in rolling:
             fail(f"{where}.window", f"{format_duration(target.window)} is not a rolling window")
+    for index, route in enumerate(alerts.incidents.routes):
+        for brand in route.brands or ():
+            if brand not in brand_ids:
+                fail(
+                    f"incidents.routes[{index}].brands",
+                    f"{brand!r} is not a brand of {shown('brands.yaml')}",
+                )
 
 
 class RulesFile(Strict):
@@ -497,6 +506,7 @@ class RulesFile(Strict):
     slack: dict[str, Any] | None = None  # an alerts.yaml may be given as is
     benchmarks: dict[str, float] | None = None
     targets: list[Any] | None = None
+    incidents: dict[str, Any] | None = None
 
 
 def load_rules_file(path: Path, settings: Settings) -> tuple[list[Rule], BaselineSettings]:

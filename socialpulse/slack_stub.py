@@ -1,9 +1,21 @@
 """A local stand-in for the Slack Web API, for the demo and the tests when no token is set.
 
-It answers ``chat.postMessage``, ``chat.update`` and ``auth.test`` the way Slack does (JSON with
-``ok``; ``not_authed`` without a bearer token; ``channel_not_found`` without a channel) and
-records every call. What it received is at ``GET /stub/messages`` (``?channel=`` filters) and
-in ``<state>/slack-stub/messages.jsonl``.
+It answers ``chat.postMessage`` (also in threads), ``chat.update``, ``chat.postEphemeral`` and
+``auth.test`` the way Slack does (JSON with ``ok``; ``not_authed`` without a bearer token;
+``channel_not_found`` without a channel; ``message_not_found`` for an update of an unknown ts)
+and records every call it accepts. What it received is at ``GET /stub/messages`` (``?channel=``
+filters) and in ``<state>/slack-stub/messages.jsonl``.
+
+For tests and drills:
+
+- ``POST /stub/faults`` with ``{"responses": [{"status": 429, "retry_after": 1},
+  {"status": 500}, {"delay": 12}]}`` makes the next API calls fail that way, in order (a
+  delay holds the reply past the client's timeout); a failed call is not recorded.
+- ``POST /stub/click`` with ``{"url": ..., "user": "U1", "action_id": "ack", "value":
+  "acme-1", "channel": "#c", "message_ts": "..."}`` sends a block_actions payload to an
+  interactivity endpoint as Slack would, signed with the stub's signing secret (``"sign":
+  "wrong"`` forges it, ``"age": 600`` backdates its timestamp); it answers with the
+  endpoint's status.
 """
 
 from __future__ import annotations
@@ -15,7 +27,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.error import HTTPError
+from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.request import Request, urlopen
+
+from slack_sdk.signature import SignatureVerifier
+
+from alerts.interactivity import STUB_SIGNING_SECRET
 
 MAX_BODY = 1024 * 1024
 
@@ -27,13 +45,29 @@ class SlackStub:
         self.record_file = record_file
         self.lock = threading.Lock()
         self.calls: list[dict[str, Any]] = []
+        self.faults: list[dict[str, Any]] = []
         self._seq = 0
+
+    def next_fault(self) -> dict[str, Any] | None:
+        """The next injected failure, if any."""
+        with self.lock:
+            return self.faults.pop(0) if self.faults else None
+
+    def posted(self, channel: str, ts: str | None) -> bool:
+        """Whether a message with this ts was posted to the channel."""
+        with self.lock:
+            return any(
+                c["method"] == "chat.postMessage" and c["channel"] == channel and c["ts"] == ts
+                for c in self.calls
+            )
 
     def record(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         """Store one accepted API call; return it with the ts Slack would assign."""
         with self.lock:
             self._seq += 1
-            ts = body.get("ts") or f"{int(time.time())}.{self._seq:06d}"
+            # Updates keep their message's ts; posts (and thread replies) get a new one.
+            ts = body.get("ts") if method == "chat.update" else None
+            ts = ts or f"{int(time.time())}.{self._seq:06d}"
             call = {"method": method, "received_at": time.time(), "ts": ts, **body}
             self.calls.append(call)
             if self.record_file:
@@ -70,12 +104,35 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 self._reply(404, {"ok": False, "error": "unknown_path"})
 
         def do_POST(self) -> None:
-            method = urlparse(self.path).path.removeprefix("/api/")
+            path = urlparse(self.path).path
+            method = path.removeprefix("/api/")
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 self._reply(413, {"ok": False, "error": "request_too_large"})
                 return
             raw = self.rfile.read(length)
+            if path == "/stub/faults":
+                with stub.lock:
+                    stub.faults = list(json.loads(raw or b"{}").get("responses", []))
+                self._reply(200, {"ok": True, "faults": len(stub.faults)})
+                return
+            if path == "/stub/click":
+                self._reply(200, {"ok": True, "status": click(json.loads(raw or b"{}"))})
+                return
+            fault = stub.next_fault() if path.startswith("/api/") else None
+            if fault:
+                if fault.get("delay"):
+                    time.sleep(float(fault["delay"]))
+                status = int(fault.get("status", 200))
+                data = json.dumps({"ok": False, "error": f"stub_fault_{status}"}).encode()
+                self.send_response(status)
+                if fault.get("retry_after") is not None:
+                    self.send_header("Retry-After", str(fault["retry_after"]))
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 self._reply(200, {"ok": False, "error": "not_authed"})
                 return
@@ -91,9 +148,15 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 self._reply(
                     200, {"ok": True, "team": "stub", "user": "socialpulse", "bot_id": "BSTUB"}
                 )
-            elif method in ("chat.postMessage", "chat.update"):
+            elif method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
                 if not body.get("channel"):
                     self._reply(200, {"ok": False, "error": "channel_not_found"})
+                    return
+                if method == "chat.update" and not stub.posted(body["channel"], body.get("ts")):
+                    self._reply(200, {"ok": False, "error": "message_not_found"})
+                    return
+                if method == "chat.postEphemeral" and not body.get("user"):
+                    self._reply(200, {"ok": False, "error": "user_not_in_channel"})
                     return
                 if not (body.get("text") or body.get("blocks")):
                     self._reply(200, {"ok": False, "error": "no_text"})
@@ -112,6 +175,39 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, {"ok": False, "error": "unknown_method"})
 
     return Handler
+
+
+def click(request: dict[str, Any]) -> int:
+    """Send a button click to an interactivity endpoint as Slack does; return its status."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": request.get("user", "U0STUB")},
+        "channel": {"id": request.get("channel", "")},
+        "container": {"message_ts": request.get("message_ts", "")},
+        "actions": [
+            {
+                "action_id": request.get("action_id", "ack"),
+                "value": request.get("value", ""),
+                "type": "button",
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    timestamp = str(int(time.time() - float(request.get("age", 0))))
+    signature = SignatureVerifier(STUB_SIGNING_SECRET).generate_signature(
+        timestamp=timestamp, body=body
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if request.get("sign", True):
+        if request.get("sign") == "wrong":
+            signature = "v0=" + "0" * 64
+        headers |= {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": str(signature)}
+    try:
+        post = Request(str(request["url"]), data=body, headers=headers, method="POST")
+        with urlopen(post, timeout=10) as response:
+            return int(response.status)
+    except HTTPError as exc:
+        return int(exc.code)
 
 
 def serve(host: str, port: int, record_file: Path | None) -> None:

@@ -20,6 +20,7 @@ import redis.asyncio as aredis
 from alerts.detection_metrics import DetectionCollector
 from alerts.detection_store import DetectionStore
 from alerts.evaluation import LiveEvaluation
+from alerts.interactivity import serve_interactivity
 from alerts.slack_delivery import slack_client, uses_stub
 from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
@@ -166,6 +167,14 @@ def create_app(settings: Settings) -> faust.App:
         except redis.RedisError as exc:
             log.warning("alert evaluation postponed, Redis unavailable: %s", exc)
 
+    # The outbox on its own timer: a slow or absent Slack never delays the evaluation.
+    @app.timer(interval=1.0)
+    async def deliver_slack() -> None:
+        try:
+            await evaluation.send()
+        except redis.RedisError as exc:
+            log.warning("Slack delivery postponed, Redis unavailable: %s", exc)
+
     @app.task
     async def announce() -> None:
         target = "local Slack stub " + settings.alerts.slack.stub_url if uses_stub() else "Slack"
@@ -214,5 +223,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     metrics.serve_metrics(
         settings, sync_client, collectors=[DetectionCollector(settings, sync_client)]
     )
+    serve_interactivity(settings, sync_client)
     app = create_app(settings)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -93,10 +93,28 @@ EVALUATION_DELAY = Gauge(
     "socialpulse_alert_evaluation_delay_seconds",
     "Seconds from the last evaluated tick to its evaluation (settle time included).",
 )
-ALERT_DELIVERY_FAILURES = Counter(
-    "socialpulse_alert_delivery_failures_total",
-    "Slack posts that failed after retries (retried at the next evaluation).",
-    ["rule"],
+INCIDENTS_OPENED = Counter(
+    "socialpulse_incidents_opened_total", "Incidents opened, by severity.", ["severity"]
+)
+INCIDENT_ACTIONS = Counter(
+    "socialpulse_incident_actions_total",
+    "Acknowledge/snooze/resolve requests applied (outcome ok) or refused.",
+    ["action", "outcome"],
+)
+SLACK_DELIVERIES = Counter(
+    "socialpulse_slack_deliveries_total",
+    "Slack calls of the outbox by kind (post, update, reply, ephemeral) and outcome (sent; "
+    "failed: retried later; refused: Slack said no for good, kept in outbox-dead).",
+    ["kind", "outcome"],
+)
+OUTBOX_DEPTH = Gauge(
+    "socialpulse_slack_outbox_depth", "Slack notices waiting in the outbox (all brands)."
+)
+INTERACTIONS = Counter(
+    "socialpulse_slack_interactions_total",
+    "Requests to the Slack interactivity endpoint by outcome (accepted, unsigned, forged, "
+    "replayed, not_responder, bad_request, too_large).",
+    ["outcome"],
 )
 KPI_READ_ERRORS = Counter(
     "socialpulse_kpi_read_errors_total", "Scrapes that could not read rolling counts from Redis."

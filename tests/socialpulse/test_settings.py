@@ -175,3 +175,22 @@ def test_env_overrides_are_validated_too(config: Path) -> None:
     assert error(config, {"SOCIALPULSE_REDIS_URL": "localhost"}) == (
         "socialpulse.yaml: redis.url: 'localhost' is not a Redis URL (e.g. redis://127.0.0.1:6379/0)"
     )
+
+
+def test_incident_policy_is_checked(config: Path) -> None:
+    edit(config, "alerts.yaml", lambda d: d["incidents"]["routes"][0].update(brands=["nobody"]))
+    assert error(config).startswith(
+        "alerts.yaml: incidents.routes[0].brands: 'nobody' is not a brand of"
+    )
+    edit(config, "alerts.yaml", lambda d: d["incidents"]["routes"][0].update(brands=["acme"]))
+    edit(
+        config,
+        "alerts.yaml",
+        lambda d: d["incidents"].update(
+            escalation=[{"after": "15m", "notify": "a"}, {"after": "5m", "notify": "b"}]
+        ),
+    )
+    assert error(config) == (
+        "alerts.yaml: incidents.escalation: escalation steps must come in order of increasing "
+        "`after`"
+    )
