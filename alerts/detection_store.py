@@ -3,8 +3,8 @@
 Per brand (one Redis Cluster slot, like its counters):
 
 - ``<prefix>:{<brand>}:detection``: hash with ``cursor`` (last tick evaluated), ``started``,
-  ``delivered`` (last event id posted to Slack), ``rule:<rule>|<platform>`` and
-  ``baseline:<kpi>|<window>|<platform>`` (JSON), ``slack:<rule>|<platform>`` (message ts), and
+  ``delivered`` (before incidents: the last event posted to Slack), ``rule:<rule>|<platform>`` and
+  ``baseline:<kpi>|<window>|<platform>`` (JSON), and
   ``backfill:<kpi>|<window>|<platform>|<ms>``: a baseline learned from history by
   ``socialpulse baseline backfill``, handed over to the evaluating worker (which holds the
   evaluation lock for as long as it runs): the next round takes the newest one as the baseline
@@ -77,25 +77,6 @@ class DetectionStore:
         pipe.expire(self.keys.detection(brand), STATE_TTL)
         pipe.expire(self.keys.alert_events(brand), STATE_TTL)
         await pipe.execute()
-
-    async def undelivered(self, brand: str) -> list[tuple[str, AlertEvent]]:
-        """Events not yet posted to Slack, oldest first, with their stream ids."""
-        after: Any = await self.client.hget(self.keys.detection(brand), "delivered")
-        start = f"({after}" if after else "-"
-        entries: Any = await self.client.xrange(self.keys.alert_events(brand), min=start)
-        return [(str(i), AlertEvent.from_dict(json.loads(f["event"]))) for i, f in entries]
-
-    async def mark_delivered(self, brand: str, event_id: str, slack_key: str, ts: str) -> None:
-        """Record that the event was posted (and, for firings, the Slack message's ts)."""
-        fields: dict[Any, Any] = {"delivered": event_id}
-        if slack_key:
-            fields[f"slack:{slack_key}"] = ts
-        await self.client.hset(self.keys.detection(brand), mapping=fields)
-
-    async def slack_ts(self, brand: str, slack_key: str) -> str | None:
-        """The ts of the Slack message that announced a firing, if any."""
-        ts = await self.client.hget(self.keys.detection(brand), f"slack:{slack_key}")
-        return str(ts) if ts else None
 
 
 def parse_state(fields: dict[str, str]) -> BrandState:

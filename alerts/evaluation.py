@@ -74,7 +74,6 @@ class LiveEvaluation:
         self.settings = settings
         self.store = store
         self.sync_client = sync_client
-        self.slack = slack
         self.detector = detector_for(settings)
         self.owner = uuid.uuid4().hex
         self.last_tick: float | None = None

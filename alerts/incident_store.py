@@ -171,7 +171,12 @@ class IncidentStore:
     async def alert_events_after(
         self, brand: str, after: str | None
     ) -> list[tuple[str, AlertEvent]]:
-        """Alert events (from alerts.detection_store) after the cursor, oldest first."""
+        """Alert events (from alerts.detection_store) after the cursor, oldest first. Without
+        a cursor, after the detection hash's ``delivered`` mark: events that SocialPulse
+        before incidents already posted to Slack are not posted again."""
+        if after is None:
+            legacy: Any = await self.client.hget(self.keys.detection(brand), "delivered")
+            after = str(legacy) if legacy else None
         start = f"({after}" if after else "-"
         entries: Any = await self.client.xrange(self.keys.alert_events(brand), min=start)
         return [(str(i), AlertEvent.from_dict(json.loads(f["event"]))) for i, f in entries]

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from socialpulse import detection_cli, incidents_cli
 from socialpulse.config_types import format_duration, parse_duration
@@ -195,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 SocialPulse is running.
   worker /metrics    {metrics_url}   (log: {log_path})
   Prometheus         {settings.pipeline.prometheus.url}/graph?g0.expr=socialpulse_mentions
-  Slack stub         {stub}/stub/messages   (alerts to {settings.alerts.slack.channel})
+  Slack stub         {stub}/stub/messages   (channels: alerts.yaml slack and incidents.routes)
   Grafana boards     docker compose up (see README); locally query Prometheus directly
 Streaming {args.rate:g} events/s for {", ".join(settings.brand_ids)}; a burst of {args.burst_size}
 negative mentions for {brand.id} on {brand.platforms[0]} comes after {args.burst_after:g}s.
@@ -224,7 +225,7 @@ Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the servi
             sim.join(2)
             messages = _get_json(f"{stub}/stub/messages")["messages"]
             for message in messages[seen:]:
-                print(f"Slack {message['channel']}: {message.get('text')}", flush=True)
+                print(_demo_line(message, settings), flush=True)
             seen = len(messages)
             if worker.poll() is not None:
                 print(f"worker exited with code {worker.returncode}; see {log_path}")
@@ -238,6 +239,48 @@ Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the servi
         except subprocess.TimeoutExpired:
             worker.kill()
     return 0
+
+
+def _demo_line(message: dict[str, Any], settings: Settings) -> str:
+    """A Slack call the stub received, for the demo's terminal (with how to act on a new
+    incident)."""
+    method, channel, text = message["method"], message.get("channel"), message.get("text")
+    if method == "chat.update":
+        return f"Slack {channel}: (message updated) {text}"
+    if message.get("thread_ts"):
+        return f"Slack {channel}: (in the thread) {text}"
+    if method != "chat.postMessage":
+        return f"Slack {channel}: ({method} to {message.get('user')}) {text}"
+    line = f"Slack {channel}: {text}"
+    incident = next(
+        (
+            e.get("value")
+            for b in message.get("blocks") or []
+            if b.get("type") == "actions"
+            for e in b.get("elements", [])
+            if e.get("action_id") == "ack"
+        ),
+        None,
+    )
+    if incident:
+        endpoint = settings.alerts.incidents.interactivity
+        responder = (settings.alerts.incidents.responders or ["U0SOCIAL1"])[0]
+        click = json.dumps(
+            {
+                "url": f"http://{endpoint.host}:{endpoint.port}{endpoint.path}",
+                "user": responder,
+                "action_id": "ack",
+                "value": incident,
+                "channel": channel,
+            }
+        )
+        stub = settings.alerts.slack.stub_url.rstrip("/").removesuffix("/api")
+        line += (
+            f"\n  Incident {incident} is open. Click Acknowledge as {responder} would (a signed "
+            f"request through the stub):\n    curl -s -XPOST {stub}/stub/click -d '{click}'"
+            f"\n  or from a shell: .venv/bin/socialpulse incidents ack {incident}"
+        )
+    return line
 
 
 def _wait_for(url: str, worker: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
