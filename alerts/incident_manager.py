@@ -14,6 +14,7 @@ from typing import Any
 
 from alerts.detection import Values
 from alerts.detector import AlertEvent
+from alerts.incident_context import incident_context
 from alerts.incident_store import ActionRequest, IncidentStore, OutboxItem, RoundWrite
 from alerts.incidents import (
     Incident,
@@ -40,6 +41,7 @@ class IncidentManager:
         self.store = store
         self.policy = settings.alerts.incidents
         self.names = {b.id: b.name for b in settings.brands.brands}
+        self.platforms = {b.id: b.platforms for b in settings.brands.brands}
 
     async def round(
         self, brand: str, now: float, values: Mapping[int, Values] | None = None
@@ -56,8 +58,12 @@ class IncidentManager:
                 channel = self.policy.channel_for(
                     brand, event.severity, self.settings.alerts.slack.channel
                 )
+                context = self._context(event, values)
+                context |= await incident_context(
+                    store.client, store.keys, event, self.platforms.get(brand, [])
+                )
                 incident, outcome = open_incident(
-                    await store.new_id(brand), event, channel, now, self._context(event, values)
+                    await store.new_id(brand), event, channel, now, context
                 )
                 open_now[incident.key] = incident
                 metrics.INCIDENTS_OPENED.labels(event.severity).inc()

@@ -152,10 +152,25 @@ def _button(label: str, action: str, incident_id: str, style: str | None = None)
 
 
 def context_lines(context: dict[str, Any]) -> list[str]:
-    """What drove the incident, as recorded when it opened."""
+    """What drove the incident, as recorded when it opened: platforms, top posts by reach,
+    rising terms and languages."""
     lines = []
     platforms = context.get("platforms") or {}
     if platforms:
         shown = ", ".join(f"{p} {number(n)}" for p, n in platforms.items())
         lines.append(f"*By platform* ({context.get('platforms_kpi', 'mentions')}): {shown}")
+    for post in context.get("posts") or []:
+        text = " ".join(str(post["text"]).split())[:200]
+        link = f" <{post['url']}|open>" if post.get("url") else ""
+        lines.append(
+            f"> {text}\n> — {post['author']} on {post['platform']}, reach "
+            f"{number(post['reach'])}{link}"
+        )
+    terms = context.get("terms") or []
+    if terms:
+        shown = ", ".join(f"{t} {n} (usually {number(e)})" for t, n, e in terms)
+        lines.append(f"*Rising terms*: {shown}")
+    languages = context.get("languages") or {}
+    if languages:
+        lines.append("*Languages*: " + ", ".join(f"{k} {v}" for k, v in languages.items()))
     return lines

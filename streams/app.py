@@ -26,6 +26,7 @@ from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
 from streams import metrics
 from streams.batch import EventType, RawMessage, plan_batch
+from streams.context_store import record_context
 from streams.redis_counts import AppliedBatch, AsyncCountStore, CountedEvent, RedisKeys
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,11 @@ def create_app(settings: Settings) -> faust.App:
         metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))
         metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
         applied = await _apply_with_retry(store, plan.counted)
+        try:
+            await record_context(client, keys, applied.counted)
+        except redis.RedisError as exc:
+            # Only what an incident message shows as the cause; the counts are in.
+            log.warning("post context not recorded: %s", exc)
         bots = [event for event in applied.counted if event.excluded]
         metrics.EVENTS_COUNTED.labels(topic).inc(len(applied.counted) - len(bots))
         metrics.EVENTS_FILTERED.labels(topic, "bot").inc(len(bots))

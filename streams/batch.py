@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from socialpulse.config_types import format_duration
 from streams.counters import (
@@ -16,6 +16,7 @@ from streams.counters import (
     unique_member,
 )
 from streams.events import Decoded, Interaction, InvalidEvent, Mention, decode_message
+from streams.post_context import post_sample
 from streams.redis_counts import CountedEvent
 from streams.sentiment import NO_SENTIMENT, mention_sentiment
 from streams.windows import WindowPlan
@@ -110,12 +111,14 @@ def _plan_event(
         return
     source: str | None = None
     gauge = care = None
+    sample: dict[str, Any] | None = None
     dimensions: Sequence[str] = ()
     if isinstance(event, Mention) and event.from_brand:
         fields, care = mention_fields(event, NO_SENTIMENT), ("reply", event.thread)
     elif isinstance(event, Mention):
         sentiment = mention_sentiment(event)
         fields, source = mention_fields(event, sentiment), sentiment.source
+        sample = post_sample(event, sentiment.label)
         care = ("inbound", event.thread) if event.needs_reply else None
     else:
         fields, gauge = interaction_fields(event), gauge_value(event)
@@ -136,6 +139,7 @@ def _plan_event(
             gauge=gauge,
             care=care,
             platform=event.platform,
+            sample=sample,
             dimension_fields=dimensions,
         )
     )

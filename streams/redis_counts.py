@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -147,6 +148,7 @@ class CountedEvent:
     care: tuple[str, str] | None = None  # ("inbound" | "reply", conversation) for care messages
     dimension_fields: Sequence[str] = ()  # per campaign / content item (see counters.py)
     platform: str = ""  # where it happened (care matching is per platform)
+    sample: dict[str, Any] | None = None  # mentions: what an incident may show (post_context)
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,14 @@ class RedisKeys:
     def target_starts(self, brand: str) -> str:
         """Hash of one brand's SMART targets' start values: target -> JSON {value, at}."""
         return f"{self.prefix}:{{{brand}}}:targets"
+
+    def context_counts(self, brand: str, minute: int) -> str:
+        """Hash of one event-time minute's term and language counts (streams.post_context)."""
+        return f"{self.prefix}:{{{brand}}}:ctx:{minute}"
+
+    def context_posts(self, brand: str, minute: int, platform: str) -> str:
+        """Sorted set of one minute's top posts on a platform by reach (JSON samples)."""
+        return f"{self.prefix}:{{{brand}}}:posts:{minute}:{platform}"
 
     def evaluation_lock(self) -> str:
         """Which worker evaluates the rules now (one at a time, so each tick is judged once)."""

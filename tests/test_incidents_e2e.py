@@ -79,7 +79,9 @@ def test_incident_lifecycle_from_slack(stack: Settings, tmp_path: Path, run_id: 
     settings = worker.settings
     topic = settings.pipeline.topics.mentions
     try:
-        burst = [mention("acme", "x", "burnt and awful", "negative") for _ in range(6)]
+        burst = [mention("acme", "x", "Charged twice, no #refund", "negative") for _ in range(6)]
+        for i, post in enumerate(burst):
+            post |= {"author_followers": 1000 * i, "url": f"https://x.com/a/{i}", "lang": "en"}
         produce(settings, topic, burst)
         [post] = wait_until(lambda: stub_messages(settings), timeout=40, what="the incident post")
         assert post["method"] == "chat.postMessage"
@@ -102,7 +104,16 @@ def test_incident_lifecycle_from_slack(stack: Settings, tmp_path: Path, run_id: 
             1,
             "negatives_high",
         )
-        assert opened["context"]["platforms"] == {"x": 6, "instagram": 0}
+        context = opened["context"]
+        assert context["platforms"] == {"x": 6, "instagram": 0}
+        # Why: the posts with most reach, the terms that rose from nothing, the language.
+        assert [p["url"] for p in context["posts"]] == [f"https://x.com/a/{i}" for i in (5, 4, 3)]
+        assert context["posts"][0]["reach"] == 5000
+        assert context["terms"] == [["#refund", 6, 0.0], ["charged", 6, 0.0], ["twice", 6, 0.0]]
+        assert context["languages"] == {"en": 6}
+        why = next(b for b in post["blocks"] if "Rising terms" in json.dumps(b))["text"]["text"]
+        assert "*Rising terms*: #refund 6 (usually 0), charged 6 (usually 0)" in why
+        assert "*Languages*: en 6" in why
 
         # Nobody acknowledges within 20 s: re-notified in the thread and the channel.
         wait_until(lambda: len(calls(settings)) >= 2, timeout=40, what="the escalation")

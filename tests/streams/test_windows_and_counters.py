@@ -96,6 +96,17 @@ def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> N
             filtered_fields=["filtered|x"],
             unique=("unique_authors|x", "a"),
             platform="x",
+            sample={
+                "id": "m1",
+                "platform": "x",
+                "author": "a",
+                "text": "t",
+                "url": None,
+                "reach": 0,
+                "lang": "unknown",
+                "sentiment": "negative",
+                "terms": [],
+            },
         )
     ]
     assert [m.offset for m in plan.too_late] == [3]
