@@ -48,7 +48,10 @@ def test_compose_ports_match_the_config_and_bind_to_loopback() -> None:
         "worker": settings.pipeline.worker.metrics_port,
     }
     for name, port in expected.items():
-        assert COMPOSE["services"][name]["ports"] == [f"127.0.0.1:{port}:{port}"], name
+        assert COMPOSE["services"][name]["ports"][0] == f"127.0.0.1:{port}:{port}", name
+    buttons = settings.alerts.incidents.interactivity.port
+    assert COMPOSE["services"]["worker"]["ports"][1:] == [f"127.0.0.1:{buttons}:{buttons}"]
+    assert all(len(COMPOSE["services"][n]["ports"]) == 1 for n in expected if n != "worker")
 
 
 def test_every_mounted_file_exists() -> None:
@@ -60,9 +63,16 @@ def test_every_mounted_file_exists() -> None:
 
 
 def test_services_use_the_env_overrides_the_settings_know() -> None:
-    from socialpulse.settings import ENV_OVERRIDES, SLACK_STUB_URL_ENV
+    from alerts.interactivity import SIGNING_SECRET_ENV
+    from socialpulse.settings import ENV_OVERRIDES, INTERACTIVITY_HOST_ENV, SLACK_STUB_URL_ENV
 
-    known = {*ENV_OVERRIDES, SLACK_STUB_URL_ENV, "SLACK_BOT_TOKEN"}
+    known = {
+        *ENV_OVERRIDES,
+        SLACK_STUB_URL_ENV,
+        INTERACTIVITY_HOST_ENV,
+        SIGNING_SECRET_ENV,
+        "SLACK_BOT_TOKEN",
+    }
     for name in ("worker", "simulator"):
         env = COMPOSE["services"][name]["environment"]
         assert set(env) <= known, f"{name}: unknown variables {set(env) - known}"

@@ -172,6 +172,9 @@ def test_env_overrides_are_validated_too(config: Path) -> None:
     )
     assert settings.pipeline.kafka.bootstrap_servers == "kafka:19092"
     assert settings.pipeline.worker.metrics_port == 9400
+    assert settings.alerts.incidents.interactivity.host == "127.0.0.1"
+    inside = load_settings(config, {"SOCIALPULSE_INTERACTIVITY_HOST": "0.0.0.0"})
+    assert inside.alerts.incidents.interactivity.host == "0.0.0.0"
     assert error(config, {"SOCIALPULSE_REDIS_URL": "localhost"}) == (
         "socialpulse.yaml: redis.url: 'localhost' is not a Redis URL (e.g. redis://127.0.0.1:6379/0)"
     )
