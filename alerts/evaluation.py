@@ -1,4 +1,4 @@
-"""Live rule evaluation in the worker: every tick, every brand, then Slack for new events.
+"""Live rule evaluation in the worker: every tick, every brand, then the incident round.
 
 Each worker runs :meth:`LiveEvaluation.round` every second; a Redis lock lets one of them
 evaluate at a time, so a tick is judged once however many workers run, and another takes over

@@ -84,6 +84,9 @@ class IncidentManager:
             by_id[incident.id] = incident
             outcome = self._act(incident, request, now)
             write.results[request.request] = outcome.refused or "ok"
+            metrics.INCIDENT_ACTIONS.labels(
+                request.action, "refused" if outcome.refused else "ok"
+            ).inc()
             self._record(write, incident, outcome, now)
         for incident in by_id.values():
             self._record(write, incident, advance_time(incident, now, self.policy), now)

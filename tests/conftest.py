@@ -142,6 +142,26 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def backfill_mentions_baseline(
+    settings: Settings, *source: str
+) -> subprocess.CompletedProcess[str]:
+    """``socialpulse baseline backfill`` of acme's mentions over 15m on x from ``source``."""
+    return run_cli(
+        settings,
+        "baseline",
+        "backfill",
+        "--brand",
+        "acme",
+        "--kpi",
+        "mentions",
+        "--window",
+        "15m",
+        "--platform",
+        "x",
+        *source,
+    )
+
+
 def start_worker(config_dir: Path, log: Path) -> Worker:
     """Start a worker subprocess and wait until its /metrics answers and its agents run."""
     settings = load_settings(config_dir)

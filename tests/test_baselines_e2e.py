@@ -25,7 +25,7 @@ from alerts.evaluation import LiveEvaluation, detector_for
 from alerts.slack_delivery import slack_client
 from socialpulse.settings import Settings, load_settings
 from streams.redis_counts import RedisKeys
-from tests.conftest import ROOT, free_port, run_cli, write_config
+from tests.conftest import ROOT, backfill_mentions_baseline, free_port, run_cli, write_config
 
 STEP = 300  # the shipped baselines.update_every
 SAMPLES = 576  # two days of 5-minute samples: past the 1-day warm-up
@@ -35,23 +35,6 @@ def shipped_rule(name: str) -> dict[str, Any]:
     rules = yaml.safe_load((ROOT / "config/alerts.yaml").read_text())["rules"]
     [rule] = [r for r in rules if r["name"] == name]
     return dict(rule)
-
-
-def backfill(settings: Settings, *source: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        settings,
-        "baseline",
-        "backfill",
-        "--brand",
-        "acme",
-        "--kpi",
-        "mentions",
-        "--window",
-        "15m",
-        "--platform",
-        "x",
-        *source,
-    )
 
 
 def detection_hash(settings: Settings) -> dict[str, str]:
@@ -94,7 +77,7 @@ def test_csv_backfill_is_taken_over_by_the_worker_and_exported(
         "timestamp,value\n" + "".join(f"{first + i * STEP:.0f},40\n" for i in range(SAMPLES))
     )
 
-    done = backfill(settings, "--csv", str(csv))
+    done = backfill_mentions_baseline(settings, "--csv", str(csv))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
         f"backfilled acme mentions (15m, x): relearned, {SAMPLES} samples learned, "
@@ -139,7 +122,7 @@ def test_csv_backfill_is_taken_over_by_the_worker_and_exported(
         assert got[("socialpulse_alert_rule_firing", key)] == 0.0
 
     # A warm baseline is only extended by newer history: the same CSV teaches nothing.
-    again = backfill(settings, "--csv", str(csv))
+    again = backfill_mentions_baseline(settings, "--csv", str(csv))
     assert again.returncode == 0
     assert "extended, 0 samples learned" in again.stdout
     assert "--replace relearns it" in again.stderr
@@ -213,7 +196,7 @@ def test_backfill_from_prometheus_history_learns_the_daily_cycle(
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(config))
     settings = load_settings(folder)
 
-    done = backfill(settings, "--prometheus", "2d")
+    done = backfill_mentions_baseline(settings, "--prometheus", "2d")
     assert done.returncode == 0, done.stderr
     # One sample per 5 minutes over two days, both ends included.
     assert done.stdout.strip() == (

@@ -29,7 +29,7 @@ from alerts.targets import day_start
 from socialpulse.settings import Settings
 from streams.redis_counts import RedisKeys, read_windows
 from streams.sentiment import score_text
-from tests.conftest import run_cli
+from tests.conftest import backfill_mentions_baseline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -799,21 +799,7 @@ def test_backfilled_baseline_rule_levels_and_targets_are_on_metrics(pipeline, tm
     csv.write_text(
         "timestamp,value\n" + "".join(f"{end - 300 * i},40\n" for i in range(576, 0, -1))
     )
-    done = run_cli(
-        settings,
-        "baseline",
-        "backfill",
-        "--brand",
-        "acme",
-        "--kpi",
-        "mentions",
-        "--window",
-        "15m",
-        "--platform",
-        "x",
-        "--csv",
-        str(csv),
-    )
+    done = backfill_mentions_baseline(settings, "--csv", str(csv))
     assert done.returncode == 0, done.stderr
     assert "relearned, 576 samples learned, 576 in all, ready" in done.stdout
     base = {"brand": "acme", "platform": "x", "window": "15m", "kpi": "mentions"}
