@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aredis
 
 from alerts.detector import AlertEvent
+from streams.post_context import terms
 from streams.redis_counts import RedisKeys
 
 LOOK_BACK = 3600  # the longest stretch shown, and the baseline hour before it
@@ -29,13 +30,15 @@ def rising_terms(
     now_minutes: int,
     before_minutes: int,
     top: int = TOP_TERMS,
+    ignore: Collection[str] = (),
 ) -> list[tuple[str, int, float]]:
     """(term, count now, count expected at the hour before's rate), the biggest rises first;
-    a rise is (now + 1) / (expected + 1), so a term new at 12 beats one going 40 -> 60."""
+    a rise is (now + 1) / (expected + 1), so a term new at 12 beats one going 40 -> 60.
+    ``ignore``: terms that say nothing (the brand's own name: every mention has it)."""
     rate = now_minutes / before_minutes if before_minutes else 0.0
     ranked = []
     for term, count in now.items():
-        if count < MIN_TERM_COUNT:
+        if count < MIN_TERM_COUNT or term in ignore or term.lstrip("#") in ignore:
             continue
         expected = before.get(term, 0) * rate
         if count > expected:
@@ -74,13 +77,19 @@ def split_counts(
 
 
 async def incident_context(
-    client: aredis.Redis, keys: RedisKeys, event: AlertEvent, brand_platforms: Sequence[str]
+    client: aredis.Redis,
+    keys: RedisKeys,
+    event: AlertEvent,
+    brand_platforms: Sequence[str],
+    brand_name: str = "",
 ) -> dict[str, Any]:
-    """Posts, rising terms and languages behind a firing (empty parts when none recorded)."""
+    """Posts, rising terms (not the brand's own name) and languages behind a firing (empty
+    parts when none recorded)."""
     span = min(event.window, LOOK_BACK)
-    # The tick's own minute too: a burst seconds before the tick is the news.
+    # The minutes the window touches: the tick's own (a burst seconds before the tick is the
+    # news) back to the one it starts in.
     last = int(event.at // 60) * 60
-    now_minutes = [last - 60 * i for i in range(max(span // 60, 1))]
+    now_minutes = [last - 60 * i for i in range(span // 60 + 1)]
     before_minutes = [now_minutes[-1] - 60 * (i + 1) for i in range(LOOK_BACK // 60)]
     platforms = list(brand_platforms) if event.platform == "all" else [event.platform]
     negative = event.kpi in NEGATIVE_KPIS or event.kind == "negative_spike"
@@ -100,7 +109,16 @@ async def incident_context(
         samples = [s for s in samples if s.get("sentiment") == "negative"]
     return {
         "posts": top_posts(samples),
-        "terms": [list(t) for t in rising_terms(now_terms, before_terms, len(now_minutes), 60)],
+        "terms": [
+            list(t)
+            for t in rising_terms(
+                now_terms,
+                before_terms,
+                len(now_minutes),
+                60,
+                ignore={event.brand.lower(), *terms(brand_name)},
+            )
+        ],
         "languages": dict(languages.most_common(6)),
     }
 

@@ -60,7 +60,11 @@ class IncidentManager:
                 )
                 context = self._context(event, values)
                 context |= await incident_context(
-                    store.client, store.keys, event, self.platforms.get(brand, [])
+                    store.client,
+                    store.keys,
+                    event,
+                    self.platforms.get(brand, []),
+                    self.names.get(brand, ""),
                 )
                 incident, outcome = open_incident(
                     await store.new_id(brand), event, channel, now, context

@@ -15,6 +15,10 @@ def test_new_terms_rise_most_and_usual_ones_not_at_all() -> None:
         ("coffee", 60, 41.7),
     ]
     assert rising_terms({"coffee": 30}, before, 5, 60) == []  # below its usual rate
+    # The brand's own name is in every mention: it says nothing.
+    assert rising_terms({"acme": 40, "#acme": 9, "burnt": 7}, {}, 5, 60, ignore={"acme"}) == [
+        ("burnt", 7, 0.0)
+    ]
 
 
 def test_top_posts_by_reach_once_each() -> None:
