@@ -1,7 +1,8 @@
 """Prometheus metrics of the detection layer, read from Redis at scrape time.
 
 - ``socialpulse_alert_rule_firing``: 1 while a rule fires for a brand and platform, else 0;
-- ``socialpulse_kpi_baseline``: what a learned baseline expects now (warmed-up ones only);
+- ``socialpulse_kpi_baseline``: what a learned baseline expects now (warmed-up ones only),
+  and ``socialpulse_kpi_baseline_band``: its normal range (``NORMAL_BAND_Z`` spreads);
 - ``socialpulse_alert_rule_trigger_level``: the KPI value beyond which a rule's condition is
   over now (``bound`` upper or lower), so a board draws the alert line beside the KPI;
 - ``socialpulse_kpi_benchmark``: the configured benchmarks;
@@ -40,6 +41,8 @@ from streams.windows import WindowPlan
 
 log = logging.getLogger(__name__)
 
+# How wide the drawn "normal" band is, in spreads (rules fire further out, at their own z).
+NORMAL_BAND_Z = 2.0
 TARGET_LABELS = ["target", "brand", "kpi", "platform", "window"]
 
 
@@ -101,6 +104,12 @@ class DetectionCollector(Collector):
             "included); only baselines past their warm-up.",
             labels=["brand", "platform", "window", "kpi"],
         )
+        band = GaugeMetricFamily(
+            "socialpulse_kpi_baseline_band",
+            f"The normal range around a learned baseline: {NORMAL_BAND_Z:g} spreads below "
+            "(bound lower) and above (bound upper) what it expects now.",
+            labels=["brand", "platform", "window", "kpi", "bound"],
+        )
         platforms_of = {b.id: b.platforms for b in self.settings.brands.brands}
         for brand, state in states.items():
             for rule in self.detector.rules_for(brand):
@@ -126,10 +135,12 @@ class DetectionCollector(Collector):
                 baseline = self.detector.baseline(state, kpi, int(window), platform)
                 now_expected = baseline.expected(now)
                 if now_expected is not None and now_expected.ready:
-                    expected.add_metric(
-                        [brand, platform, format_duration(int(window)), kpi], now_expected.value
-                    )
-        yield from (firing, levels, expected)
+                    labels = [brand, platform, format_duration(int(window)), kpi]
+                    expected.add_metric(labels, now_expected.value)
+                    low, high = now_expected.band(NORMAL_BAND_Z)
+                    band.add_metric([*labels, "lower"], low)
+                    band.add_metric([*labels, "upper"], high)
+        yield from (firing, levels, expected, band)
 
     def _targets(self, now: float) -> Iterator[GaugeMetricFamily]:
         targets = self.settings.alerts.targets

@@ -138,6 +138,7 @@ class LiveEvaluation:
                 platforms, by_window = values[brand.id]
                 self.last_values[brand.id] = by_window
                 fired = self.detector.tick(brand.id, tick, platforms, by_window, states[brand.id])
+                metrics.BRAND_EVALUATIONS.labels(brand.id).inc()
                 new[brand.id].extend(fired)
         for brand in brands:
             if plans[brand.id]:

@@ -70,7 +70,7 @@ class IncidentManager:
                     await store.new_id(brand), event, channel, now, context
                 )
                 open_now[incident.key] = incident
-                metrics.INCIDENTS_OPENED.labels(event.severity).inc()
+                metrics.INCIDENTS_OPENED.labels(brand, event.severity).inc()
             elif incident is None or not incident.open:
                 write.cursors["events"] = event_id
                 continue  # cleared after a person resolved it: nothing left to do

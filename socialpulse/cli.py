@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from socialpulse import detection_cli, incidents_cli
+from socialpulse import boards_cli, detection_cli, incidents_cli
 from socialpulse.config_types import format_duration, parse_duration
 from socialpulse.paths import state_dir
 from socialpulse.settings import (
@@ -376,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     detection_cli.add_commands(sub, _settings)
+    boards_cli.add_commands(sub, _settings)
     incidents_cli.add_commands(sub, _settings)
 
     config = sub.add_parser("config", help="validate the configuration")

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from socialpulse.config_types import format_duration
 from socialpulse.settings import KpiSpec
-from streams.counters import KIND_COUNTER, WindowCounts
+from streams.counters import WindowCounts
 from streams.formulas import Value
-from streams.kpis import ALL_PLATFORMS, BrandSnapshot
+from streams.kpis import ALL_PLATFORMS, BrandSnapshot, busiest_columns
 
 
 def _shown(value: Value, unit: str) -> str:
@@ -24,11 +24,7 @@ def _shown(value: Value, unit: str) -> str:
 
 def top_columns(counts: WindowCounts, n: int) -> WindowCounts:
     """Counts of the ``n`` columns (content items, campaigns) with the most events."""
-    volume: dict[str, float] = {}
-    for (counter, column), value in counts.items():
-        if counter in KIND_COUNTER.values():  # events, not amounts
-            volume[column] = volume.get(column, 0) + value
-    keep = set(sorted(volume, key=lambda c: (-volume[c], c))[:n])
+    keep = set(busiest_columns(counts, n))
     return {key: value for key, value in counts.items() if key[1] in keep}
 
 

@@ -148,6 +148,36 @@ class PrometheusSettings(Strict):
         return urlparse(self.url).port or 9090
 
 
+class CampaignMetrics(Strict):
+    # Brands whose campaigns get their own series (label campaign); none by default, since
+    # campaign ids come from events and each one multiplies the series Prometheus keeps.
+    brands: list[str] = Field(default_factory=list)
+    windows: list[Duration] = Field(default_factory=lambda: [3600, 86400])
+    # Counters and kpis.yaml KPIs exported per campaign (over all platforms together).
+    kpis: list[str] = Field(
+        default_factory=lambda: [
+            "impressions",
+            "clicks",
+            "conversions",
+            "spend",
+            "revenue",
+            "ctr",
+            "conversion_rate",
+            "cpc",
+            "cac",
+            "roi",
+        ]
+    )
+    # The cardinality guard: the busiest N campaigns of a brand (by events in the longest
+    # window) get series; the others are left out and counted in
+    # socialpulse_metric_campaigns_dropped_total.
+    max_per_brand: int = Field(20, ge=1, le=1000)
+
+
+class MetricsSettings(Strict):
+    campaigns: CampaignMetrics = CampaignMetrics()
+
+
 class PipelineFile(Strict):
     """config/socialpulse.yaml."""
 
@@ -158,6 +188,7 @@ class PipelineFile(Strict):
     worker: WorkerSettings = WorkerSettings()
     cleaning: CleaningSettings = CleaningSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 class Brand(Strict):
@@ -444,7 +475,37 @@ def load_settings(
                     f"(windows.rolling: [{windows}]); use one of those or add it there"
                 )
     _check_alert_references(alerts, pipeline, brands, kpis, shown("alerts.yaml"), shown)
+    _check_campaign_metrics(pipeline, brands, kpis, shown("socialpulse.yaml"))
     return Settings(config_dir=folder, pipeline=pipeline, brands=brands, alerts=alerts, kpis=kpis)
+
+
+def _check_campaign_metrics(
+    pipeline: PipelineFile, brands: BrandsFile, kpis: KpisFile, file: str
+) -> None:
+    """metrics.campaigns must name configured brands, rolling windows and KPIs."""
+    campaigns = pipeline.metrics.campaigns
+    brand_ids = [b.id for b in brands.brands]
+    for index, brand in enumerate(campaigns.brands):
+        if brand not in brand_ids:
+            raise ConfigError(
+                f"{file}: metrics.campaigns.brands[{index}]: {brand!r} is not a brand of "
+                f"brands.yaml (known: {', '.join(brand_ids)})"
+            )
+    rolling = pipeline.windows.rolling
+    for index, window in enumerate(campaigns.windows):
+        if window not in rolling:
+            windows = ", ".join(format_duration(w) for w in rolling)
+            raise ConfigError(
+                f"{file}: metrics.campaigns.windows[{index}]: {format_duration(window)} is not "
+                f"a rolling window (windows.rolling: [{windows}]); use one of those"
+            )
+    known = {*ALL_COUNTERS, *(k.name for k in kpis.kpis)}
+    for index, name in enumerate(campaigns.kpis):
+        if name not in known:
+            raise ConfigError(
+                f"{file}: metrics.campaigns.kpis[{index}]: {name!r} is not a counter or a "
+                "KPI of kpis.yaml"
+            )
 
 
 def _check_alert_references(

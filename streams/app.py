@@ -20,12 +20,15 @@ import redis.asyncio as aredis
 from alerts.detection_metrics import DetectionCollector
 from alerts.detection_store import DetectionStore
 from alerts.evaluation import LiveEvaluation
+from alerts.incident_metrics import IncidentCollector
 from alerts.interactivity import serve_interactivity
 from alerts.slack_delivery import slack_client, uses_stub
 from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
 from streams import metrics
 from streams.batch import EventType, RawMessage, plan_batch
+from streams.campaign_metrics import CampaignCollector
+from streams.consumer_lag import ConsumerLag, partition_lag
 from streams.context_store import record_context
 from streams.redis_counts import AppliedBatch, AsyncCountStore, CountedEvent, RedisKeys
 
@@ -34,8 +37,9 @@ log = logging.getLogger(__name__)
 REDIS_BACKOFF_MAX = 10.0
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app for these settings: two counting agents and the rule evaluator."""
+def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
+    """Build the Faust app for these settings: two counting agents and the rule evaluator;
+    ``lag`` (exported by /metrics) is kept up to date when given."""
     pipeline = settings.pipeline
     datadir = state_dir() / "faust" / pipeline.worker.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
@@ -75,6 +79,7 @@ def create_app(settings: Settings) -> faust.App:
     cleaning = pipeline.cleaning
     bot_authors = frozenset(cleaning.bot_authors)
     store = AsyncCountStore(client, keys, window_plan, cleaning.max_mentions_per_author_per_minute)
+    lag = lag or ConsumerLag()
 
     async def process(events: Sequence[Any], event_type: EventType) -> None:
         messages = [
@@ -100,6 +105,14 @@ def create_app(settings: Settings) -> faust.App:
         metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))
         metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
         applied = await _apply_with_retry(store, plan.counted)
+        visible = time.time()
+        latency = metrics.EVENT_TO_VISIBLE.labels(topic)
+        for event in applied.counted:
+            latency.observe(max(visible - event.ts, 0.0))
+        arrival = metrics.ARRIVAL_TO_VISIBLE.labels(topic)
+        for e in events:
+            arrival.observe(max(visible - e.message.timestamp, 0.0))
+            lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
         try:
             await record_context(client, keys, applied.counted)
         except redis.RedisError as exc:
@@ -181,6 +194,33 @@ def create_app(settings: Settings) -> faust.App:
         except redis.RedisError as exc:
             log.warning("Slack delivery postponed, Redis unavailable: %s", exc)
 
+    own_topics = {pipeline.topics.mentions, pipeline.topics.interactions}
+
+    @app.timer(interval=5.0)
+    async def measure_lag() -> None:
+        assigned = [tp for tp in app.consumer.assignment() if tp.topic in own_topics]
+        if not assigned:
+            lag.lag = {}
+            return
+        highwaters = await app.consumer.highwaters(*assigned)
+        positions = {}
+        for tp in assigned:
+            if (tp.topic, tp.partition) not in lag.processed:
+                position = await app.consumer.position(tp)
+                if position is not None:
+                    positions[(tp.topic, tp.partition)] = position
+        lag.lag = partition_lag(
+            [(tp.topic, tp.partition) for tp in assigned],
+            {(tp.topic, tp.partition): n for tp, n in highwaters.items()},
+            lag.processed,
+            positions,
+        )
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        lag.forget([(tp.topic, tp.partition) for tp in revoked])
+
     @app.task
     async def announce() -> None:
         target = "local Slack stub " + settings.alerts.slack.stub_url if uses_stub() else "Slack"
@@ -210,7 +250,8 @@ async def _apply_with_retry(
     delay = 0.5
     while True:
         try:
-            return await store.apply(counted)
+            with metrics.REDIS_ROUNDTRIP.labels("count_batch").time():
+                return await store.apply(counted)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             metrics.REDIS_RETRIES.inc()
             log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
@@ -226,9 +267,17 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     sync_client = redis.Redis.from_url(
         settings.pipeline.redis.url, decode_responses=True, socket_timeout=5
     )
+    lag = ConsumerLag()
     metrics.serve_metrics(
-        settings, sync_client, collectors=[DetectionCollector(settings, sync_client)]
+        settings,
+        sync_client,
+        collectors=[
+            DetectionCollector(settings, sync_client),
+            IncidentCollector(settings, sync_client),
+            CampaignCollector(settings, sync_client),
+            lag,
+        ],
     )
     serve_interactivity(settings, sync_client)
-    app = create_app(settings)
+    app = create_app(settings, lag)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

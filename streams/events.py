@@ -209,13 +209,22 @@ class Interaction(_Event):
 E = TypeVar("E", bound=_Event)
 
 
+# Why a message was dead-lettered (the ``reason`` header and metric label).
+INVALID_REASONS = (
+    "not_utf8",
+    "not_json",
+    "oversize",
+    "unknown_schema_version",
+    "invalid_fields",
+    "ts_in_future",  # streams.batch: the event time is too far ahead
+)
+
+
 @dataclass(frozen=True)
 class InvalidEvent:
     """A message that could not be decoded: a short machine reason and a human detail."""
 
-    reason: (
-        str  # metric label: not_utf8, not_json, oversize, unknown_schema_version, invalid_fields
-    )
+    reason: str  # one of INVALID_REASONS
     detail: str
 
 

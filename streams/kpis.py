@@ -12,6 +12,7 @@ from streams.counters import (
     ALL_PLATFORMS,
     CARE_READINGS,
     COMPETITOR_MENTIONS,
+    KIND_COUNTER,
     OPTIONAL_COUNTERS,
     UNIQUE_SOURCE,
     WindowCounts,
@@ -23,6 +24,7 @@ __all__ = [
     "BrandSnapshot",
     "DerivedKpi",
     "brand_snapshots",
+    "busiest_columns",
     "snapshot",
     "with_competitor_mentions",
 ]
@@ -134,3 +136,13 @@ def with_competitor_mentions(
                 rival.get(("mentions", platform), 0) for rival in rivals
             )
     return result
+
+
+def busiest_columns(counts: WindowCounts, n: int) -> list[str]:
+    """The ``n`` columns (content items, campaigns) with the most events, busiest first (ties
+    by name, so every worker picks the same ones)."""
+    volume: dict[str, float] = {}
+    for (counter, column), value in counts.items():
+        if counter in KIND_COUNTER.values():  # events, not amounts
+            volume[column] = volume.get(column, 0) + value
+    return sorted(volume, key=lambda c: (-volume[c], c))[:n]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from typing import get_args
 
 import redis
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     disable_created_metrics,
     start_http_server,
 )
@@ -25,8 +27,10 @@ from prometheus_client.registry import Collector
 from socialpulse.config_types import format_duration
 from socialpulse.settings import Settings
 from streams.counters import ALL_COUNTERS
+from streams.events import INVALID_REASONS
 from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.redis_counts import RedisKeys, read_windows
+from streams.sentiment import Source as SentimentSource
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,9 @@ EVALUATION_DELAY = Gauge(
     "Seconds from the last evaluated tick to its evaluation (settle time included).",
 )
 INCIDENTS_OPENED = Counter(
-    "socialpulse_incidents_opened_total", "Incidents opened, by severity.", ["severity"]
+    "socialpulse_incidents_opened_total",
+    "Incidents opened, by brand and severity.",
+    ["brand", "severity"],
 )
 INCIDENT_ACTIONS = Counter(
     "socialpulse_incident_actions_total",
@@ -116,9 +122,94 @@ INTERACTIONS = Counter(
     "replayed, not_responder, bad_request, too_large).",
     ["outcome"],
 )
+EVENT_TO_VISIBLE = Histogram(
+    "socialpulse_event_to_visible_seconds",
+    "From an event's own time to its counts being in Redis (what a board can show): the "
+    "source's delay plus SocialPulse's. Events counted for the first time only.",
+    ["topic"],
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+ARRIVAL_TO_VISIBLE = Histogram(
+    "socialpulse_arrival_to_visible_seconds",
+    "From a message's arrival in Kafka (its broker or producer timestamp) to its events' "
+    "counts being in Redis: SocialPulse's own latency.",
+    ["topic"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+REDIS_ROUNDTRIP = Histogram(
+    "socialpulse_redis_roundtrip_seconds",
+    "Redis round trips by operation: count_batch (a batch's counts), read_windows (a scrape's "
+    "rolling counts).",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+BRAND_EVALUATIONS = Counter(
+    "socialpulse_rule_evaluations_total",
+    "Brand evaluations: on each tick, every rule of a brand (and its baselines) ran once.",
+    ["brand"],
+)
 KPI_READ_ERRORS = Counter(
     "socialpulse_kpi_read_errors_total", "Scrapes that could not read rolling counts from Redis."
 )
+
+# Every outcome a counter can count, so that a board shows 0 rather than "no data" until the
+# first one happens (and rate() sees the first increase).
+FILTER_REASONS = ("bot", "author_rate")
+SLACK_KINDS = ("post", "update", "reply", "ephemeral")
+SLACK_OUTCOMES = ("sent", "failed", "refused")
+INTERACTION_OUTCOMES = (
+    "accepted",
+    "unsigned",
+    "forged",
+    "replayed",
+    "not_responder",
+    "bad_request",
+    "ignored",
+    "too_large",
+)
+INCIDENT_ACTION_NAMES = ("ack", "snooze", "resolve")
+
+
+def initialize_label_sets(settings: Settings) -> None:
+    """Create every known label combination at 0: topics, dead-letter and filter reasons,
+    sentiment sources, Slack outcomes, and each brand's and rule's series."""
+    for topic in (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions):
+        for metric in (
+            EVENTS_CONSUMED,
+            MESSAGES_CONSUMED,
+            EVENTS_COUNTED,
+            EVENTS_DUPLICATE,
+            EVENTS_TOO_LATE,
+            EVENT_TO_VISIBLE,
+            ARRIVAL_TO_VISIBLE,
+        ):
+            metric.labels(topic)
+        for reason in INVALID_REASONS:
+            EVENTS_INVALID.labels(topic, reason)
+        for reason in FILTER_REASONS:
+            EVENTS_FILTERED.labels(topic, reason)
+    for source in get_args(SentimentSource):
+        SENTIMENT_SOURCE.labels(source)
+    for kind in SLACK_KINDS:
+        for outcome in SLACK_OUTCOMES:
+            SLACK_DELIVERIES.labels(kind, outcome)
+    for outcome in INTERACTION_OUTCOMES:
+        INTERACTIONS.labels(outcome)
+    for action in INCIDENT_ACTION_NAMES:
+        for outcome in ("ok", "refused"):
+            INCIDENT_ACTIONS.labels(action, outcome)
+    for operation in ("count_batch", "read_windows"):
+        REDIS_ROUNDTRIP.labels(operation)
+    severities = {rule.severity for rule in settings.alerts.rules}
+    for brand in settings.brand_ids:
+        BRAND_EVALUATIONS.labels(brand)
+        for severity in severities:
+            INCIDENTS_OPENED.labels(brand, severity)
+    for rule in settings.alerts.rules:
+        ALERTS_SENT.labels(rule.name, rule.severity)
+        for event in ("fired", "cleared"):
+            ALERT_EVENTS.labels(rule.name, rule.severity, event)
+
 
 _HELP = {
     "mentions": "Mentions of the brand in the rolling window.",
@@ -149,7 +240,8 @@ class RollingCountsCollector(Collector):
         and per derived KPI; a KPI with no value (zero denominator) has no sample."""
         plan = self.settings.window_plan
         try:
-            counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
+            with REDIS_ROUNDTRIP.labels("read_windows").time():
+                counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
             counts = with_competitor_mentions(counts, self.settings.competitors)
         except redis.RedisError as exc:
             KPI_READ_ERRORS.inc()
@@ -199,6 +291,7 @@ def serve_metrics(
     from prometheus_client import REGISTRY
 
     target = registry or REGISTRY
+    initialize_label_sets(settings)
     target.register(RollingCountsCollector(settings, client))
     for collector in collectors:
         target.register(collector)

@@ -62,10 +62,12 @@ def write_config(
     rules: list[dict] | None = None,
     also_rules: tuple[str, ...] = (),
     alerts: dict | None = None,
+    campaigns: dict | None = None,
 ) -> Path:
     """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...).
     Its rules: ``rules``, or the shipped threshold rule at ``threshold`` and the shipped rules
-    named in ``also_rules``."""
+    named in ``also_rules``; ``campaigns`` replaces keys of socialpulse.yaml's
+    metrics.campaigns."""
     folder.mkdir(parents=True, exist_ok=True)
     pipeline = yaml.safe_load((ROOT / "config/socialpulse.yaml").read_text())
     pipeline["topics"] = {
@@ -77,6 +79,7 @@ def write_config(
     pipeline["worker"].update(
         app_id=f"sp-test-{run_id}", metrics_port=free_port(), batch_within=0.1, **(worker or {})
     )
+    pipeline["metrics"]["campaigns"].update(campaigns or {})
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
     (folder / "brands.yaml").write_text(
         yaml.safe_dump(
@@ -213,10 +216,14 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     from streams.topics import ensure_topics
 
     run = uuid.uuid4().hex[:10]
-    # The surge rule draws its trigger level on the boards (its baseline is warm only once a
-    # test backfills it).
+    # The surge and spike rules draw their trigger level and baseline band on the boards
+    # (their baselines are warm only once a test backfills them). One series-bearing campaign
+    # per brand, so a second campaign shows the cardinality guard at work.
     folder = write_config(
-        tmp_path_factory.mktemp("config"), run, also_rules=("mention_volume_surge",)
+        tmp_path_factory.mktemp("config"),
+        run,
+        also_rules=("mention_volume_surge", "negative_spike"),
+        campaigns={"brands": ["acme", "globex"], "max_per_brand": 1},
     )
     settings = load_settings(folder)
     ensure_topics(settings)

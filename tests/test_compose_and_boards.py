@@ -12,8 +12,6 @@ import yaml
 
 from socialpulse.settings import load_settings
 from socialpulse.stack.kafka import KAFKA_VERSION
-from streams.counters import ALL_COUNTERS
-from streams.metrics import metric_name
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -93,7 +91,41 @@ def test_prometheus_config_passes_promtool(stack) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_grafana_boards_are_provisionable_and_use_only_exported_metrics() -> None:
+def test_recording_rules_pass_promtool_check_and_their_unit_tests(stack) -> None:
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    rules = ROOT / "config/prometheus/rules"
+    for command in (
+        ["check", "rules", str(rules / "socialpulse.rules.yml")],
+        ["test", "rules", str(rules / "socialpulse.test.yml")],
+    ):
+        done = subprocess.run(
+            [promtool, *command], capture_output=True, text=True, check=False, cwd=rules
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    mounts = COMPOSE["services"]["prometheus"]["volumes"]
+    assert "./config/prometheus/rules:/etc/prometheus/rules:ro" in mounts
+
+
+def test_committed_boards_are_what_the_specs_build() -> None:
+    from socialpulse.grafana_json import rendered
+
+    files = rendered(load_settings(ROOT / "config", {}))
+    folder = ROOT / "grafana/dashboards"
+    assert sorted(files) == sorted(p.name for p in folder.glob("*.json"))
+    for name, text in files.items():
+        assert (folder / name).read_text() == text, f"{name}: run `socialpulse boards build`"
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    )
+
+
+def test_grafana_boards_are_provisionable() -> None:
     datasource = yaml.safe_load(
         (ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text()
     )
@@ -102,39 +134,64 @@ def test_grafana_boards_are_provisionable_and_use_only_exported_metrics() -> Non
         (ROOT / "grafana/provisioning/dashboards/socialpulse.yml").read_text()
     )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
-    kpis = load_settings(ROOT / "config", {}).kpis.kpis
-    exported = (
-        {metric_name(c) for c in ALL_COUNTERS}
-        | {k.metric_name for k in kpis}
-        | {
-            "socialpulse_events_consumed_total",
-            "socialpulse_events_counted_total",
-            "socialpulse_events_duplicate_total",
-            "socialpulse_events_invalid_total",
-            "socialpulse_alerts_sent_total",
-            "socialpulse_mentions_sentiment_total",
-            # alerts.detection_metrics
-            "socialpulse_kpi_baseline",
-            "socialpulse_alert_rule_trigger_level",
-            "socialpulse_alert_rule_firing",
-            "socialpulse_kpi_benchmark",
-            "socialpulse_target_progress_ratio",
-            "socialpulse_target_time_used_ratio",
-            "socialpulse_target_on_track",
-        }
-    )
+    home = COMPOSE["services"]["grafana"]["environment"][
+        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"
+    ]
+    assert (ROOT / "grafana/dashboards" / Path(home).name).is_file()
     boards = sorted((ROOT / "grafana/dashboards").glob("*.json"))
-    assert boards
+    titles = {json.loads(b.read_text())["title"] for b in boards}
+    assert titles == {
+        "SocialPulse / Brand overview",
+        "SocialPulse / Sentiment and crisis",
+        "SocialPulse / Engagement and content",
+        "SocialPulse / Conversion and ROI",
+        "SocialPulse / Customer care",
+        "SocialPulse / Pipeline health",
+        "SocialPulse / Targets",
+    }
     uids = set()
     for board in boards:
         dashboard = json.loads(board.read_text())
-        assert dashboard["uid"] not in uids
+        # What Grafana's file provisioning needs: a unique uid (at most 40 characters), a
+        # title, a schema version it migrates from, and panels with ids, types and positions.
+        assert dashboard["uid"] not in uids and len(dashboard["uid"]) <= 40
         uids.add(dashboard["uid"])
+        assert dashboard["title"] and dashboard["schemaVersion"] >= 36
+        variables = {v["name"] for v in dashboard["templating"]["list"]}
+        for variable in dashboard["templating"]["list"]:
+            assert variable["datasource"]["uid"] == uid
         panel_ids = [p["id"] for p in dashboard["panels"]]
         assert len(panel_ids) == len(set(panel_ids))
+        placed: list[dict] = []
         for panel in dashboard["panels"]:
-            assert panel["description"] and panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+            where = (board.name, panel["title"])
+            assert panel["type"] in {"timeseries", "stat", "bargauge"}, where
+            assert panel["description"] and panel["fieldConfig"]["defaults"]["unit"], where
+            steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            assert steps[0]["value"] is None, where  # the base colour
+            values = [s["value"] for s in steps[1:]]
+            assert values == sorted(values), where
+            grid = panel["gridPos"]
+            assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, where
+            assert not any(_overlaps(grid, other) for other in placed), where
+            placed.append(grid)
+            assert panel["datasource"]["uid"] == uid
+            ref_ids = [t["refId"] for t in panel["targets"]]
+            assert ref_ids and len(ref_ids) == len(set(ref_ids)), where
             for target in panel["targets"]:
                 assert target["datasource"]["uid"] == uid
-                used = set(re.findall(r"\bsocialpulse_\w+", target["expr"]))
-                assert used and used <= exported, (panel["title"], used - exported)
+                used = set(re.findall(r"\$(\w+)", target["expr"]))
+                assert used <= variables, (where, used - variables)
+        for annotation in dashboard["annotations"]["list"]:
+            assert annotation["datasource"]["uid"] == uid
+            assert set(re.findall(r"\$(\w+)", annotation["expr"])) <= variables
+
+
+def test_kpi_panels_describe_the_formula_of_kpis_yaml() -> None:
+    kpis = {k.metric_name: k for k in load_settings(ROOT / "config", {}).kpis.kpis}
+    for board in sorted((ROOT / "grafana/dashboards").glob("*.json")):
+        for panel in json.loads(board.read_text())["panels"]:
+            for target in panel["targets"]:
+                for name in re.findall(r"\bsocialpulse_\w+", target["expr"]):
+                    if name in kpis:
+                        assert kpis[name].formula in panel["description"], (board.name, name)

@@ -23,13 +23,15 @@ from typing import Any
 
 import pytest
 import redis
+import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
 from alerts.targets import day_start
+from socialpulse.board_preview import substitute
 from socialpulse.settings import Settings
 from streams.redis_counts import RedisKeys, read_windows
 from streams.sentiment import score_text
-from tests.conftest import backfill_mentions_baseline
+from tests.conftest import backfill_mentions_baseline, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -361,7 +363,7 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -
         return value(url, "socialpulse_events_invalid_total", topic=topics.mentions, reason=reason)
 
     wait_until(lambda: invalid("invalid_fields") == 2, what="2 invalid_fields")
-    assert (invalid("not_json"), invalid("not_utf8"), invalid("oversize")) == (1, 1, None)
+    assert (invalid("not_json"), invalid("not_utf8"), invalid("oversize")) == (1, 1, 0)
     wait_until(
         lambda: kpi(url, "mentions_neutral", "globex", "facebook") == 1,
         what="the valid mention after the bad ones to be counted",
@@ -655,7 +657,9 @@ def test_campaign_and_content_kpis_across_platforms_on_the_real_stack(pipeline) 
         + [event("douyin", "click")]
         + [event("tiktok", "impression") for _ in range(40)]
         + [event("tiktok", "spend", 30), event("douyin", "spend", 20)]
-        + [event("douyin", "conversion")],
+        + [event("douyin", "conversion"), event("douyin", "order", 100)]
+        # A second, quieter campaign: over the fixture's cap of one campaign with series.
+        + [{**interaction("globex", "x", "click"), "campaign": "tiny-26"} for _ in range(2)],
     )
     url = pipeline.metrics_url
     wait_until(
@@ -675,6 +679,27 @@ def test_campaign_and_content_kpis_across_platforms_on_the_real_stack(pipeline) 
     assert content["kpis"][ad]["cpc"] == 10  # 30 spent on it over its 3 clicks
     assert content["kpis"][ad]["ctr"] == 3 / 40
     assert content["counters"][f"{ad}-cn"]["conversions"] == 1
+
+    # /metrics: the busiest campaign has its series; the other is left out by the guard,
+    # counted once however often Prometheus scrapes.
+    series = {"brand": "globex", "platform": "all", "campaign": "spring-26", "window": "1h"}
+
+    def campaign_series() -> dict[Sample, float] | None:
+        scrape = metrics(url)
+        wanted = ("socialpulse_campaign_roi_ratio", frozenset(series.items()))
+        return scrape if wanted in scrape else None
+
+    scrape = wait_until(campaign_series, what="the campaign's series on /metrics")
+    assert scrape[("socialpulse_campaign_clicks", frozenset(series.items()))] == 4
+    assert scrape[("socialpulse_campaign_spend", frozenset(series.items()))] == 50
+    assert scrape[("socialpulse_campaign_cpc", frozenset(series.items()))] == 12.5
+    assert scrape[("socialpulse_campaign_ctr_ratio", frozenset(series.items()))] == 0.1
+    assert scrape[("socialpulse_campaign_cac", frozenset(series.items()))] == 50
+    assert scrape[("socialpulse_campaign_roi_ratio", frozenset(series.items()))] == 1.0
+    assert not [k for k in scrape if dict(k[1]).get("campaign") == "tiny-26"]
+    metrics(url)  # a second scrape counts nothing new
+    assert value(url, "socialpulse_metric_campaigns_over_cap", brand="globex") == 1
+    assert value(url, "socialpulse_metric_campaigns_dropped_total", brand="globex") == 1
 
 
 def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipeline) -> None:
@@ -863,6 +888,35 @@ def test_backfilled_baseline_rule_levels_and_targets_are_on_metrics(pipeline, tm
     assert scrape[("socialpulse_target_on_track", labels)] == (1.0 if on_track else 0.0)
     assert scrape[("socialpulse_target_value", labels)] == target.value
 
+    # The negative share's baseline (negative_spike's) and its normal band, for the boards.
+    csv.write_text(
+        "timestamp,value\n" + "".join(f"{end - 300 * i},0.1\n" for i in range(576, 0, -1))
+    )
+    done = run_cli(
+        settings,
+        *("baseline", "backfill", "--brand", "acme", "--kpi", "negative_share"),
+        *("--window", "15m", "--platform", "x", "--csv", str(csv)),
+    )
+    assert done.returncode == 0, done.stderr
+    share = {**base, "kpi": "negative_share"}
+
+    def band() -> dict[str, float] | None:
+        scrape = metrics(pipeline.metrics_url)
+        bounds = {
+            bound: scrape.get(
+                ("socialpulse_kpi_baseline_band", frozenset({**share, "bound": bound}.items()))
+            )
+            for bound in ("lower", "upper")
+        }
+        expected = scrape.get(("socialpulse_kpi_baseline", frozenset(share.items())))
+        if expected is None or None in bounds.values():
+            return None
+        return {"expected": expected, **bounds}  # type: ignore[dict-item]
+
+    shown = wait_until(band, timeout=30, what="the negative share's baseline band")
+    assert 0.09 < shown["expected"] < 0.11
+    assert shown["lower"] < shown["expected"] < shown["upper"] < 1
+
 
 def prometheus_query(settings: Settings, expr: str) -> dict[str, Any]:
     url = f"{settings.pipeline.prometheus.url}/api/v1/query?" + urllib.parse.urlencode(
@@ -870,6 +924,11 @@ def prometheus_query(settings: Settings, expr: str) -> dict[str, Any]:
     )
     with urllib.request.urlopen(url, timeout=10) as response:
         return dict(json.load(response))
+
+
+def metric_names(text: str) -> set[str]:
+    """Every series name in a PromQL expression that belongs to SocialPulse."""
+    return {n for n in re.findall(r"[A-Za-z_:][\w:]*", text) if "socialpulse_" in n}
 
 
 def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_data(pipeline) -> None:
@@ -883,16 +942,52 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
     [sample] = wait_until(scraped, timeout=60, what="Prometheus to scrape the test worker")
     assert float(sample["value"][1]) == 10  # the exact count from the first test
 
-    # Every panel query of every board, with template variables substituted, must run without
-    # error and return data from the real Prometheus scraping the real worker.
-    time.sleep(10)  # rate()/increase() need two scrapes inside their range
-    for board in sorted((ROOT / "grafana/dashboards").glob("*.json")):
+    # Then the demo stream (the whole mix: video, care threads, surveys, campaigns...) on top
+    # of what the tests sent, as a user's boards would see it.
+    done = run_cli(settings, "simulate", "--rate", "200", "--duration", "8", "--seed", "7")
+    assert done.returncode == 0, done.stderr
+    sent = int(re.search(r"sent (\d+) events", done.stdout).group(1))  # type: ignore[union-attr]
+    topics = [settings.pipeline.topics.mentions, settings.pipeline.topics.interactions]
+
+    def read_all() -> bool:
+        scrape = metrics(pipeline.metrics_url)
+        lag = [v for (name, _), v in scrape.items() if name == "socialpulse_consumer_lag_messages"]
+        read = sum(
+            scrape.get(("socialpulse_events_consumed_total", frozenset({"topic": t}.items())), 0)
+            for t in topics
+        )
+        return read >= sent and len(lag) == 12 and not any(lag)
+
+    wait_until(read_all, timeout=60, what="the worker to read the demo stream")
+
+    # Every name a board or a recording rule reads is one the worker exports (or a rule records).
+    exported = {name for name, _ in metrics(pipeline.metrics_url)}
+    groups = yaml.safe_load((ROOT / "config/prometheus/rules/socialpulse.rules.yml").read_text())
+    rules = [rule for group in groups["groups"] for rule in group["rules"]]
+    recorded = {rule["record"] for rule in rules}
+    for rule in rules:
+        assert metric_names(rule["expr"]) <= exported, (rule["record"], rule["expr"])
+    boards = sorted((ROOT / "grafana/dashboards").glob("*.json"))
+    assert len(boards) == 7
+
+    # Every panel query of every board, with template variables substituted, runs without error
+    # on the real Prometheus scraping the real worker and returns data (for acme or for globex:
+    # the tests put money and campaigns on globex); annotation queries run without error.
+    time.sleep(10)  # rate()/increase() and the recording rules need two scrapes
+    for board in boards:
         dashboard = json.loads(board.read_text())
+        for annotation in dashboard["annotations"]["list"]:
+            assert metric_names(annotation["expr"]) <= exported | recorded, annotation["name"]
+            query = substitute(annotation["expr"], {"brand": "acme"})
+            assert prometheus_query(settings, query)["status"] == "success", annotation
         for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                query = target["expr"].replace("$brand", "acme").replace("$platform", ".*")
-                reply = prometheus_query(settings, query)
-                assert reply["status"] == "success", (board.name, panel["title"], reply)
-                assert reply["data"]["result"], (
-                    f"{board.name}: '{panel['title']}' has no data: {query}"
-                )
+            for target in panel["targets"]:
+                used = metric_names(target["expr"])
+                assert used and used <= exported | recorded, (panel["title"], used - exported)
+                results = []
+                for brand in ("acme", "globex"):
+                    query = substitute(target["expr"], {"brand": brand, "platform": ".*"})
+                    reply = prometheus_query(settings, query)
+                    assert reply["status"] == "success", (board.name, panel["title"], reply)
+                    results += reply["data"]["result"]
+                assert results, f"{board.name}: '{panel['title']}' has no data: {target['expr']}"

@@ -66,6 +66,8 @@ def build_services(settings: Settings) -> list[Service]:
     def prometheus_prepare() -> None:
         source = project_home() / PROMETHEUS_CONFIG
         shutil.copyfile(source, prom_dir / "prometheus.yml")
+        shutil.rmtree(prom_dir / "rules", ignore_errors=True)  # a removed rule file goes too
+        shutil.copytree(source.parent / "rules", prom_dir / "rules")
         write_worker_target("worker", pipeline.worker.metrics_host, pipeline.worker.metrics_port)
 
     redis_port = pipeline.redis.port

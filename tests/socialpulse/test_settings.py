@@ -197,3 +197,26 @@ def test_incident_policy_is_checked(config: Path) -> None:
         "alerts.yaml: incidents.escalation: escalation steps must come in order of increasing "
         "`after`"
     )
+
+
+def test_campaign_metrics_name_brands_windows_and_kpis_that_exist(config: Path) -> None:
+    def campaigns(**change):
+        return lambda d: d["metrics"]["campaigns"].update(change)
+
+    edit(config, "socialpulse.yaml", campaigns(brands=["acme", "nobody"]))
+    assert error(config) == (
+        "socialpulse.yaml: metrics.campaigns.brands[1]: 'nobody' is not a brand of brands.yaml "
+        "(known: acme, brewco, globex, initech)"
+    )
+    edit(config, "socialpulse.yaml", campaigns(brands=["acme"], windows=["2h"]))
+    assert error(config) == (
+        "socialpulse.yaml: metrics.campaigns.windows[0]: 2h is not a rolling window "
+        "(windows.rolling: [1m, 5m, 15m, 1h, 1d]); use one of those"
+    )
+    edit(config, "socialpulse.yaml", campaigns(windows=["1h"], kpis=["roi", "romance"]))
+    assert error(config) == (
+        "socialpulse.yaml: metrics.campaigns.kpis[1]: 'romance' is not a counter or a KPI of "
+        "kpis.yaml"
+    )
+    edit(config, "socialpulse.yaml", campaigns(kpis=["roi"], max_per_brand=0))
+    assert "metrics.campaigns.max_per_brand" in error(config)

@@ -1,0 +1,73 @@
+"""Open incidents by brand, state and severity on /metrics, read from Redis at scrape time.
+
+Every combination of a configured brand, an open state and a severity has a sample (0 when
+none), so a board's "open incidents" shows 0, not "no data", on a quiet day. Like the rolling
+counts, every worker exports the same values (boards take ``max()``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, get_args
+
+import redis
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from alerts.incident_store import IncidentKeys
+from alerts.rules import Severity
+from socialpulse.settings import Settings
+from streams.metrics import KPI_READ_ERRORS
+from streams.redis_counts import RedisKeys
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = ("triggered", "acknowledged", "snoozed")
+
+
+class IncidentCollector(Collector):
+    """``socialpulse_incidents{brand, state, severity}``: open incidents now."""
+
+    def __init__(self, settings: Settings, client: redis.Redis):
+        self.settings = settings
+        self.client = client
+        self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Two Redis round trips: the open incidents' ids, then the incidents."""
+        brands = self.settings.brand_ids
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for brand in brands:
+                pipe.hvals(IncidentKeys(self.keys, brand).open)
+            ids: list[Any] = pipe.execute()
+            pipe = self.client.pipeline(transaction=False)
+            for brand, brand_ids in zip(brands, ids, strict=True):
+                for incident_id in brand_ids:
+                    pipe.get(IncidentKeys(self.keys, brand).incident(incident_id))
+            raw: list[Any] = pipe.execute()
+        except redis.RedisError as exc:
+            KPI_READ_ERRORS.inc()
+            log.warning("metrics: cannot read incidents from Redis: %s", exc)
+            return
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for item in raw:
+            if item:
+                incident = json.loads(item)
+                counts[(incident["brand"], incident["state"], incident["severity"])] += 1
+        family = GaugeMetricFamily(
+            "socialpulse_incidents",
+            "Open incidents by state (triggered, acknowledged, snoozed) and severity.",
+            labels=["brand", "state", "severity"],
+        )
+        for brand in brands:
+            for state in OPEN_STATES:
+                for severity in get_args(Severity):
+                    family.add_metric([brand, state, severity], counts[(brand, state, severity)])
+        yield family
+
+
+__all__ = ["IncidentCollector"]
