@@ -311,6 +311,9 @@ def decode_message(raw: bytes | None, model: type[E]) -> Sequence[Decoded]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         # Not JSON as a whole: let the one-event decoder name the problem.
         return [Decoded(decode(raw, model), raw)]
+    except RecursionError:
+        # Arrays nested thousands deep: hostile or broken, and no event is that deep.
+        return [Decoded(InvalidEvent("not_json", "JSON nested too deeply"), raw)]
     if not items or len(items) > MAX_ENVELOPE_EVENTS:
         return [_bad_size(raw, len(items))]
     return [_decode_item(item, model, i) for i, item in enumerate(items)]
