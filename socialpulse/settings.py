@@ -377,6 +377,8 @@ ENV_OVERRIDES = {
 SLACK_STUB_URL_ENV = "SOCIALPULSE_SLACK_STUB_URL"
 # In a container the Slack button endpoint listens on 0.0.0.0; the port mapping keeps it local.
 INTERACTIVITY_HOST_ENV = "SOCIALPULSE_INTERACTIVITY_HOST"
+# Several workers on one machine each need their own button endpoint port.
+INTERACTIVITY_PORT_ENV = "SOCIALPULSE_INTERACTIVITY_PORT"
 
 
 def default_config_dir() -> Path:
@@ -456,10 +458,11 @@ def load_settings(
     alerts_data = _read_yaml(folder / "alerts.yaml", shown("alerts.yaml"))
     if SLACK_STUB_URL_ENV in env and isinstance(alerts_data.get("slack"), dict):
         alerts_data["slack"]["stub_url"] = env[SLACK_STUB_URL_ENV]
-    if INTERACTIVITY_HOST_ENV in env and isinstance(alerts_data.get("incidents"), dict):
-        endpoint = alerts_data["incidents"].setdefault("interactivity", {})
-        if isinstance(endpoint, dict):
-            endpoint["host"] = env[INTERACTIVITY_HOST_ENV]
+    for name, key in ((INTERACTIVITY_HOST_ENV, "host"), (INTERACTIVITY_PORT_ENV, "port")):
+        if name in env and isinstance(alerts_data.get("incidents"), dict):
+            endpoint = alerts_data["incidents"].setdefault("interactivity", {})
+            if isinstance(endpoint, dict):
+                endpoint[key] = env[name]
     alerts = _validate(AlertsFile, alerts_data, shown("alerts.yaml"))
 
     kpis = _validate(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -28,6 +29,7 @@ from socialpulse.settings import Settings
 from streams import metrics
 from streams.batch import EventType, RawMessage, plan_batch
 from streams.campaign_metrics import CampaignCollector
+from streams.config_reload import ConfigReload
 from streams.consumer_lag import ConsumerLag, partition_lag
 from streams.context_store import record_context
 from streams.redis_counts import AppliedBatch, AsyncCountStore, CountedEvent, RedisKeys
@@ -198,6 +200,12 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
 
     @app.timer(interval=5.0)
     async def measure_lag() -> None:
+        try:
+            await _measure_lag()
+        except Exception as exc:  # a gauge must never stop the worker (broker down, rebalance)
+            log.warning("consumer lag not measured: %s", exc)
+
+    async def _measure_lag() -> None:
         assigned = [tp for tp in app.consumer.assignment() if tp.topic in own_topics]
         if not assigned:
             lag.lag = {}
@@ -280,4 +288,13 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     )
     serve_interactivity(settings, sync_client)
     app = create_app(settings, lag)
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    reload = ConfigReload(settings)
+
+    @app.task
+    async def reload_on_sighup() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.on_sighup)
+
+    try:
+        faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    finally:
+        reload.exec_if_requested()

@@ -165,10 +165,12 @@ def backfill_mentions_baseline(
     )
 
 
-def start_worker(config_dir: Path, log: Path) -> Worker:
-    """Start a worker subprocess and wait until its /metrics answers and its agents run."""
-    settings = load_settings(config_dir)
+def start_worker(config_dir: Path, log: Path, environ: dict[str, str] | None = None) -> Worker:
+    """Start a worker subprocess (``environ`` added to its environment, e.g. its own ports) and
+    wait until its /metrics answers and its agents run."""
     env = {k: v for k, v in os.environ.items() if k != "SLACK_BOT_TOKEN"}  # always the stub
+    env.update(environ or {})
+    settings = load_settings(config_dir, env)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "socialpulse.cli", "--config", str(config_dir), "worker"],

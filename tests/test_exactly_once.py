@@ -30,16 +30,27 @@ RATE = 600  # events/s: the stream runs ~10 s, the kill lands in the middle
 
 
 def stream(
-    settings: Settings, expected: Counter[tuple[str, str, str]], done: threading.Event
+    settings: Settings,
+    expected: Counter[tuple[str, str, str]],
+    done: threading.Event,
+    events: int = EVENTS,
+    rate: float = RATE,
+    brands: list[dict] = BRANDS,
 ) -> None:
-    """Produce EVENTS mentions and interactions at RATE, recording what each must count."""
+    """Produce ``events`` mentions and interactions at ``rate``, recording what each must
+    count. The producer rides out a broker restart: it retries and blocks for up to 2 min."""
     producer = KafkaProducer(
-        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, acks="all", linger_ms=5
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        retries=2**31 - 1,
+        delivery_timeout_ms=120_000,
+        max_block_ms=120_000,
     )
     topics = settings.pipeline.topics
     start = time.monotonic()
-    for i in range(EVENTS):
-        brand = BRANDS[i % 3]
+    for i in range(events):
+        brand = brands[i % len(brands)]
         platform = brand["platforms"][i % 2]
         now = datetime.now(UTC).isoformat()
         if i % 4 == 0:
@@ -72,10 +83,10 @@ def stream(
             topic = topics.interactions
             expected[(brand["id"], f"{kind}s", platform)] += 1
         producer.send(topic, key=brand["id"].encode(), value=json.dumps(event).encode())
-        ahead = (i + 1) / RATE - (time.monotonic() - start)
+        ahead = (i + 1) / rate - (time.monotonic() - start)
         if ahead > 0:
             time.sleep(ahead)
-    producer.flush(30)
+    producer.flush(120)
     producer.close()
     done.set()
 
@@ -95,7 +106,7 @@ def counts(settings: Settings) -> Counter[tuple[str, str, str]]:
         client,
         RedisKeys(settings.pipeline.redis.key_prefix),
         settings.window_plan,
-        [b["id"] for b in BRANDS],
+        settings.brand_ids,
     )
     return Counter(
         {

@@ -1,0 +1,108 @@
+"""Scale-out on the real stack: three workers in one consumer group on six partitions, one
+joining and one leaving mid-stream. The counts are what one worker gives (exact), the work was
+shared, and each alert was posted once, not once per worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from socialpulse.settings import Settings, load_settings
+from streams.topics import ensure_topics
+from tests.conftest import free_port, start_worker, stop_worker, write_config
+from tests.test_exactly_once import counts, split_unique, stream
+from tests.test_pipeline_e2e import stub_messages, value, wait_until
+
+# Eight brands, so that keys (brand ids) spread over the six partitions.
+# (acme: the shipped target and campaign series name it.)
+BRANDS = [
+    {"id": f"brand{i}" if i else "acme", "name": f"Brand {i}", "platforms": ["x", "tiktok"]}
+    for i in range(8)
+]
+EVENTS, RATE = 8000, 300  # about 27 s
+
+
+def counted(url: str, settings: Settings) -> float:
+    topics = (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions)
+    return sum(value(url, "socialpulse_events_counted_total", topic=t) or 0 for t in topics)
+
+
+def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
+    stack: Settings, tmp_path: Path
+) -> None:
+    folder = write_config(tmp_path / "config", uuid.uuid4().hex[:10], brands=BRANDS)
+    settings = load_settings(folder)
+    assert settings.pipeline.kafka.partitions == 6
+    ensure_topics(settings)
+
+    def own_ports() -> dict[str, str]:
+        return {
+            "SOCIALPULSE_METRICS_PORT": str(free_port()),
+            "SOCIALPULSE_INTERACTIVITY_PORT": str(free_port()),
+        }
+
+    first = start_worker(folder, tmp_path / "worker-1.log")
+    workers = [first]
+    expected: Counter[tuple[str, str, str]] = Counter()
+    done = threading.Event()
+    producer = threading.Thread(
+        target=stream,
+        args=(settings, expected, done),
+        kwargs={"events": EVENTS, "rate": RATE, "brands": BRANDS},
+    )
+    try:
+        producer.start()
+        time.sleep(4)
+        second = start_worker(folder, tmp_path / "worker-2.log", own_ports())  # joins
+        workers.append(second)
+        time.sleep(6)
+        third = start_worker(folder, tmp_path / "worker-3.log", own_ports())  # joins
+        workers.append(third)
+        time.sleep(6)
+        by_second = counted(second.metrics_url, settings)
+        stop_worker(second)  # leaves mid-stream: its partitions move to the others
+        producer.join(120)
+        assert done.is_set(), "the producer did not finish"
+        total = sum(expected.values())
+        wait_until(
+            lambda: sum(split_unique(counts(settings))[0].values()) >= total,
+            timeout=120,
+            what="the workers to catch up",
+        )
+        time.sleep(3)  # a late double count, if any, would land now
+        assert split_unique(counts(settings))[0] == expected
+        # The work was shared: each worker counted some of the stream.
+        shares = [
+            counted(first.metrics_url, settings),
+            by_second,
+            counted(third.metrics_url, settings),
+        ]
+        assert all(n > 0 for n in shares), shares
+
+        # One Slack post per brand and platform whose negatives crossed the threshold (5),
+        # whichever worker held the evaluation lock when.
+        negatives = {
+            (b, p) for (b, c, p), n in expected.items() if c == "mentions_negative" and n >= 5
+        }
+        assert negatives == {("acme", "x"), ("brand4", "x")}  # mentions: every 4th event
+
+        def posts() -> list[dict]:
+            return [
+                m
+                for m in stub_messages(settings)
+                if m["method"] == "chat.postMessage" and not m.get("thread_ts")
+            ]
+
+        wait_until(lambda: len(posts()) >= len(negatives), timeout=60, what="the alerts")
+        time.sleep(settings.alerts.evaluation.every + 5)  # a duplicate, if any, would come now
+        posted = Counter(
+            next((b, p) for b, p in negatives if f"({b}) on {p}:" in m["text"]) for m in posts()
+        )
+        assert posted == Counter(dict.fromkeys(negatives, 1))
+    finally:
+        producer.join(1)
+        for worker in workers:
+            stop_worker(worker)
