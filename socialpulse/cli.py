@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from socialpulse import boards_cli, detection_cli, incidents_cli
+from socialpulse import boards_cli, detection_cli, dlq_cli, incidents_cli
 from socialpulse.config_types import format_duration, parse_duration
 from socialpulse.paths import state_dir
 from socialpulse.settings import (
@@ -197,7 +197,8 @@ SocialPulse is running.
   worker /metrics    {metrics_url}   (log: {log_path})
   Prometheus         {settings.pipeline.prometheus.url}/graph?g0.expr=socialpulse_mentions
   Slack stub         {stub}/stub/messages   (channels: alerts.yaml slack and incidents.routes)
-  Grafana boards     docker compose up (see README); locally query Prometheus directly
+  Grafana boards     docker compose up (see README); without Docker, PNGs of them from this
+                     Prometheus: .venv/bin/socialpulse boards preview  (into .stack/boards/)
 Streaming {args.rate:g} events/s for {", ".join(settings.brand_ids)}; a burst of {args.burst_size}
 negative mentions for {brand.id} on {brand.platforms[0]} comes after {args.burst_after:g}s.
 Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the services.
@@ -377,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     detection_cli.add_commands(sub, _settings)
     boards_cli.add_commands(sub, _settings)
+    dlq_cli.add_commands(sub, _settings)
     incidents_cli.add_commands(sub, _settings)
 
     config = sub.add_parser("config", help="validate the configuration")

@@ -1,0 +1,206 @@
+"""Reading and replaying the dead-letter topic.
+
+The worker sends every message it cannot process to ``topics.dead_letter`` with the original
+bytes and key, and headers: reason, detail, source_topic, source_partition, source_offset,
+dead_lettered_at (and envelope_index for one event of an envelope). ``socialpulse dlq`` lists
+and shows them, and replays them to their source topic once the cause is fixed (a config
+change, a fixed producer). Replaying is safe to repeat: events count once by id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from socialpulse.event_producer import kafka_producer
+from socialpulse.settings import Settings
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message of the dead-letter topic."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    reason: str
+    detail: str
+    source_topic: str
+    source_partition: int | None
+    source_offset: int | None
+    dead_lettered_at: float | None
+    envelope_index: int | None = None
+
+    @property
+    def where(self) -> str:
+        """Its position in the dead-letter topic, as ``partition:offset``."""
+        return f"{self.partition}:{self.offset}"
+
+    @property
+    def source(self) -> str:
+        """Where it came from: ``topic[partition]@offset`` (``#index`` in an envelope)."""
+        index = "" if self.envelope_index is None else f" #{self.envelope_index}"
+        return f"{self.source_topic}[{self.source_partition}]@{self.source_offset}{index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, the value as text when it is UTF-8, else as hex."""
+        try:
+            value: str = self.value.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            value, encoding = self.value.hex(), "hex"
+        return {
+            "at": self.where,
+            "reason": self.reason,
+            "detail": self.detail,
+            "source": self.source,
+            "dead_lettered_at": self.dead_lettered_at,
+            "key": self.key.decode("utf-8", "replace") if self.key is not None else None,
+            "value": value,
+            "value_encoding": encoding,
+        }
+
+
+def _int(raw: bytes | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def parse(
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes]],
+) -> DeadLetter:
+    """A dead letter from a Kafka record; missing headers are empty, never an error."""
+    h = dict(headers)
+    text = {k: v.decode("utf-8", "replace") for k, v in h.items() if v is not None}
+    at = text.get("dead_lettered_at")
+    try:
+        when = float(at) if at else None
+    except ValueError:
+        when = None
+    return DeadLetter(
+        partition,
+        offset,
+        key,
+        value or b"",
+        text.get("reason", "unknown"),
+        text.get("detail", ""),
+        text.get("source_topic", ""),
+        _int(h.get("source_partition")),
+        _int(h.get("source_offset")),
+        when,
+        _int(h.get("envelope_index")),
+    )
+
+
+def read_dead_letters(settings: Settings, timeout: float = 10.0) -> Iterator[DeadLetter]:
+    """Every dead letter now in the topic, oldest first per partition (no consumer group: reading
+    moves nothing, and every reader sees all of them)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        topic = settings.pipeline.topics.dead_letter
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        ends = consumer.end_offsets(assigned)
+        left = {tp: end for tp, end in ends.items() if end > 0}
+        deadline = time.monotonic() + timeout
+        while left and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        yield parse(
+                            tp.partition, record.offset, record.key, record.value, record.headers
+                        )
+                if consumer.position(tp) >= ends[tp]:
+                    left.pop(tp, None)
+    finally:
+        consumer.close()
+
+
+def select(
+    letters: Iterable[DeadLetter],
+    reasons: Sequence[str] = (),
+    at: Sequence[str] = (),
+    since: float | None = None,
+) -> list[DeadLetter]:
+    """The dead letters matching every filter given: reasons, ``partition:offset`` positions,
+    dead-lettered at or after ``since`` (unix time)."""
+    return [
+        letter
+        for letter in letters
+        if (not reasons or letter.reason in reasons)
+        and (not at or letter.where in at)
+        and (since is None or (letter.dead_lettered_at or 0) >= since)
+    ]
+
+
+def table(letters: Sequence[DeadLetter]) -> str:
+    """One line per dead letter, for people."""
+    lines = [f"{'at':<10} {'dead-lettered (UTC)':<20} {'reason':<22} {'source':<40} detail"]
+    for letter in letters:
+        when = (
+            datetime.fromtimestamp(letter.dead_lettered_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            if letter.dead_lettered_at
+            else "-"
+        )
+        detail = letter.detail if len(letter.detail) <= 60 else letter.detail[:57] + "..."
+        lines.append(
+            f"{letter.where:<10} {when:<20} {letter.reason:<22} {letter.source:<40} {detail}"
+        )
+    return "\n".join(lines)
+
+
+def replay(settings: Settings, letters: Sequence[DeadLetter]) -> int:
+    """Produce each dead letter's original bytes and key to its source topic again (acks from
+    all replicas); the count sent. A letter without a source topic is skipped."""
+    producer = kafka_producer(settings, "socialpulse-dlq-replay", linger_ms=5)
+    sent = 0
+    try:
+        for letter in letters:
+            if not letter.source_topic:
+                continue
+            producer.send(
+                letter.source_topic,
+                key=letter.key,
+                value=letter.value,
+                headers=[
+                    (
+                        "replayed_from",
+                        f"{settings.pipeline.topics.dead_letter}:{letter.where}".encode(),
+                    )
+                ],
+            )
+            sent += 1
+        producer.flush(60)
+    finally:
+        producer.close()
+    return sent
+
+
+def as_json(letters: Sequence[DeadLetter]) -> str:
+    """One JSON object per line."""
+    return "\n".join(json.dumps(letter.to_dict(), sort_keys=True) for letter in letters)
+
+
+__all__ = ["DeadLetter", "as_json", "parse", "read_dead_letters", "replay", "select", "table"]
