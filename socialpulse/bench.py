@@ -29,11 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 import yaml
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 
+from socialpulse.connections import kafka_security, redis_client
 from socialpulse.event_producer import EventProducer, kafka_producer
 from socialpulse.settings import Settings, load_settings
 from socialpulse.simulate import Simulator, events
@@ -46,9 +46,9 @@ PROBE_BRAND = "benchprobe"
 
 
 def isolated_config(settings: Settings, folder: Path, run: str) -> Settings:
-    """A copy of the config on its own topics, consumer group, key prefix and metrics port."""
+    """A copy of the config on its own topics, consumer group, key prefix and ports."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("brands.yaml", "alerts.yaml", "kpis.yaml"):
+    for name in ("brands.yaml", "kpis.yaml"):
         (folder / name).write_text((settings.config_dir / name).read_text())
     pipeline = yaml.safe_load((settings.config_dir / "socialpulse.yaml").read_text())
     pipeline["topics"] = {
@@ -57,6 +57,10 @@ def isolated_config(settings: Settings, folder: Path, run: str) -> Settings:
     pipeline["redis"]["key_prefix"] = f"bench{run}"
     pipeline["worker"].update(app_id=f"sp-bench-{run}", metrics_port=_free_port())
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
+    # Its own Slack button port, so it runs beside a demo worker.
+    alerts = yaml.safe_load((settings.config_dir / "alerts.yaml").read_text())
+    alerts.setdefault("incidents", {}).setdefault("interactivity", {})["port"] = _free_port()
+    (folder / "alerts.yaml").write_text(yaml.safe_dump(alerts))
     return load_settings(folder)
 
 
@@ -94,6 +98,7 @@ async def _bare_consumer(settings: Settings, count: int) -> float:
         bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **kafka_security(),
         group_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
     )
     await consumer.start()
@@ -114,7 +119,7 @@ async def _bare_consumer(settings: Settings, count: int) -> float:
 def _processed(settings: Settings) -> int:
     """Events the worker has applied to Redis, read from Redis itself (the last 15 minutes of
     10 s buckets): polling the worker's /metrics would load the worker being measured."""
-    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     # every event adds 1 to one of these
     one_each = {"mentions", "brand_replies", FILTERED, *KIND_COUNTER.values()}
@@ -130,7 +135,8 @@ def _processed(settings: Settings) -> int:
     )
 
 
-def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``socialpulse worker`` on these settings; return once its /metrics answers."""
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [
@@ -193,11 +199,14 @@ def _latency(settings: Settings, rate: float, seconds: float, envelope: int) -> 
 
     loader = threading.Thread(target=background, daemon=True)
     loader.start()
-    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     tier = tier_for(min(settings.pipeline.windows.rolling)) or 10
     probe = KafkaProducer(
-        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, acks="all", linger_ms=0
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        acks="all",
+        linger_ms=0,
+        **kafka_security(),
     )
     samples: list[float] = []
     end = time.monotonic() + seconds
@@ -270,7 +279,7 @@ def run(
         print(f"bench [{mode}]: bare aiokafka consumer (the ceiling) ...", flush=True)
         bare = asyncio.run(_bare_consumer(bench, messages)) * count / messages
         print(f"bench [{mode}]: one worker into Redis (log: {folder}/worker.log) ...", flush=True)
-        worker = _start_worker(bench, folder / "worker.log")
+        worker = start_worker(bench, folder / "worker.log")
         try:
             rate = _worker_throughput(bench, counted) * count / counted  # all events, per second
             if mode == "envelope":  # the same worker, warm, on the same topics

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from socialpulse.paths import project_home
+from socialpulse.paths import project_home, state_dir
 from socialpulse.settings import Settings
 
 
@@ -44,7 +44,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     from socialpulse.board_preview import PreviewWindow, preview, prometheus_range
     from socialpulse.board_specs import boards
 
-    folder = Path(args.out) if args.out else project_home() / "docs" / "boards"
+    folder = Path(args.out) if args.out else state_dir() / "boards"
     end = time.time()
     window = PreviewWindow(
         end - args.minutes * 60,
@@ -67,7 +67,7 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     build.add_argument("--check", action="store_true", help="only check they are up to date")
     build.set_defaults(func=lambda a: cmd_build(a, settings_of(a)))
     draw = actions.add_parser("preview", help="PNG of each board's main panels (matplotlib)")
-    draw.add_argument("--out", help="folder (default: docs/boards)")
+    draw.add_argument("--out", help="folder (default: .stack/boards; the README's: docs/boards)")
     draw.add_argument("--brand", default="acme", help="the brand variable (default acme)")
     draw.add_argument("--minutes", type=float, default=30, help="time range (default 30)")
     draw.set_defaults(func=lambda a: cmd_preview(a, settings_of(a)))

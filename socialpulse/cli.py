@@ -55,7 +55,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.app import run_worker
 
     settings = _settings(args)
-    run_worker(settings, loglevel=args.loglevel)
+    run_worker(settings, loglevel=args.loglevel, register=args.register)
     return 0
 
 
@@ -84,8 +84,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_kpis(args: argparse.Namespace) -> int:
     """socialpulse kpis --brand B --window W: current counters and KPIs, as /metrics shows them."""
-    import redis
 
+    from socialpulse.connections import redis_client
     from socialpulse.kpi_report import kpi_json, kpi_table, top_columns
     from streams.kpis import brand_snapshots, with_competitor_mentions
     from streams.redis_counts import RedisKeys, read_dimension_windows, read_windows
@@ -113,7 +113,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     if args.by != "platform":
         by_window = read_dimension_windows(client, keys, plan, args.brand, args.by)
@@ -139,6 +139,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     bench.run(_settings(args), args.events, args.latency_rate, args.latency_seconds, args.envelope)
     return 0
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    """socialpulse soak: a fixed-rate demo stream for minutes; throughput, p99, lag, RSS."""
+    from socialpulse import soak
+
+    figures = soak.run(_settings(args), args.rate, args.minutes, args.envelope)
+    return 0 if figures["rss_flat"] and figures["lag_bounded"] else 1
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -315,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run the stream worker")
     worker.add_argument("--loglevel", default="info")
+    worker.add_argument(
+        "--register",
+        action="store_true",
+        help="have the local stack's Prometheus scrape this worker too (an extra worker)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     def stream_options(p: argparse.ArgumentParser, duration: float) -> None:
@@ -375,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency-seconds", type=float, default=20.0)
     bench.add_argument("--envelope", type=int, default=100, help="events per envelope message")
     bench.set_defaults(func=cmd_bench)
+
+    soak = sub.add_parser("soak", help="long fixed-rate run: throughput, p99, lag, RSS")
+    soak.add_argument("--rate", type=float, default=500.0, help="events/s (default 500)")
+    soak.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
+    soak.add_argument("--envelope", type=int, default=50, help="events per message (default 50)")
+    soak.set_defaults(func=cmd_soak)
 
     detection_cli.add_commands(sub, _settings)
     boards_cli.add_commands(sub, _settings)

@@ -18,6 +18,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from socialpulse.connections import kafka_security
 from socialpulse.event_producer import kafka_producer
 from socialpulse.settings import Settings
 
@@ -113,6 +114,7 @@ def read_dead_letters(settings: Settings, timeout: float = 10.0) -> Iterator[Dea
         group_id=None,
         enable_auto_commit=False,
         consumer_timeout_ms=int(timeout * 1000),
+        **kafka_security(),
     )
     try:
         topic = settings.pipeline.topics.dead_letter

@@ -11,8 +11,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
-import redis
-
 from alerts.backtest import (
     BacktestError,
     backtest_events,
@@ -31,6 +29,7 @@ from alerts.detection import Detector, baseline_key
 from alerts.detection_store import backfill_field, parse_state
 from alerts.evaluation import detector_for
 from socialpulse.config_types import format_duration, parse_duration
+from socialpulse.connections import redis_client
 from socialpulse.settings import ConfigError, Settings, load_rules_file
 from streams.counters import ALL_COUNTERS
 from streams.memory_counts import MemoryCounts
@@ -142,7 +141,7 @@ def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:
         print(f"socialpulse baseline: unknown brand {args.brand!r}", file=sys.stderr)
         return 2
     window = parse_duration(args.window)
-    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     detector = detector_for(settings)
     key = baseline_key(args.kpi, window, args.platform)

@@ -14,6 +14,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from socialpulse.connections import kafka_security
 from socialpulse.settings import Settings
 from streams.events import MAX_ENVELOPE_EVENTS
 
@@ -26,6 +27,7 @@ def kafka_producer(settings: Settings, client_id: str, linger_ms: int = 20) -> K
         linger_ms=linger_ms,
         batch_size=256 * 1024,
         client_id=client_id,
+        **kafka_security(),
     )
 
 

@@ -14,14 +14,13 @@ import time
 import uuid
 from typing import Any
 
-import redis.asyncio as aredis
-
 from alerts.alert_text import describe
 from alerts.detection_store import DetectionStore
 from alerts.incident_manager import IncidentManager
 from alerts.incident_store import ActionRequest, IncidentStore, brand_of
 from alerts.incidents import Incident
 from socialpulse.config_types import format_duration, parse_duration
+from socialpulse.connections import async_redis_client
 from socialpulse.settings import Settings
 from streams.redis_counts import RedisKeys
 
@@ -55,7 +54,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    client = aredis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    client = async_redis_client(settings, decode_responses=True)
     store = IncidentStore(client, RedisKeys(settings.pipeline.redis.key_prefix))
     try:
         if args.incident_action == "list":

@@ -8,6 +8,7 @@ after the batch's effects are in Redis (``take_events`` acks after the loop body
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import signal
 import time
@@ -16,7 +17,6 @@ from typing import Any, cast
 
 import faust
 import redis
-import redis.asyncio as aredis
 
 from alerts.detection_metrics import DetectionCollector
 from alerts.detection_store import DetectionStore
@@ -24,8 +24,10 @@ from alerts.evaluation import LiveEvaluation
 from alerts.incident_metrics import IncidentCollector
 from alerts.interactivity import serve_interactivity
 from alerts.slack_delivery import slack_client, uses_stub
+from socialpulse.connections import async_redis_client, faust_credentials, redis_client
 from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
+from socialpulse.stack.services import register_extra_worker
 from streams import metrics
 from streams.batch import EventType, RawMessage, plan_batch
 from streams.campaign_metrics import CampaignCollector
@@ -57,6 +59,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
         broker_heartbeat_interval=pipeline.worker.session_timeout / 4,
         broker_commit_interval=pipeline.worker.commit_interval,
         web_enabled=False,
+        broker_credentials=faust_credentials(),
     )
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -75,7 +78,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     interactions_topic = raw_topic(pipeline.topics.interactions)
     dead_letter_topic = raw_topic(pipeline.topics.dead_letter)
 
-    client = aredis.Redis.from_url(pipeline.redis.url, decode_responses=True)
+    client = async_redis_client(settings, decode_responses=True)
     keys = RedisKeys(pipeline.redis.key_prefix)
     window_plan = settings.window_plan
     cleaning = pipeline.cleaning
@@ -176,7 +179,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     evaluation = LiveEvaluation(
         settings,
         DetectionStore(client, keys),
-        redis.Redis.from_url(pipeline.redis.url, decode_responses=True, socket_timeout=5),
+        redis_client(settings, decode_responses=True, socket_timeout=5),
         slack_client(settings.alerts.slack),
     )
 
@@ -267,14 +270,13 @@ async def _apply_with_retry(
             delay = min(delay * 2, REDIS_BACKOFF_MAX)
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker until interrupted: topics, /metrics, then the Faust worker loop."""
+def run_worker(settings: Settings, loglevel: str = "info", register: bool = False) -> None:
+    """Run the worker until interrupted: topics, /metrics, then the Faust worker loop. With
+    ``register``, the local stack's Prometheus is told to scrape it (an extra worker)."""
     from streams.topics import ensure_topics
 
     ensure_topics(settings)
-    sync_client = redis.Redis.from_url(
-        settings.pipeline.redis.url, decode_responses=True, socket_timeout=5
-    )
+    sync_client = redis_client(settings, decode_responses=True, socket_timeout=5)
     lag = ConsumerLag()
     metrics.serve_metrics(
         settings,
@@ -287,6 +289,11 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         ],
     )
     serve_interactivity(settings, sync_client)
+    worker = settings.pipeline.worker
+    target = register_extra_worker(worker.metrics_host, worker.metrics_port) if register else None
+    if target is not None:
+        log.info("metrics: registered with the local Prometheus in %s", target)
+        atexit.register(target.unlink, missing_ok=True)
     app = create_app(settings, lag)
     reload = ConfigReload(settings)
 

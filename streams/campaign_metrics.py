@@ -68,6 +68,9 @@ class CampaignCollector(Collector):
         self.kpis = [k for k in settings.derived_kpis if k.name in wanted]
         self.counters = [c for c in ALL_COUNTERS if c in wanted]
         self.dropped: set[tuple[str, str]] = set()
+        for brand in self.config.brands:  # at 0 until the guard drops one
+            CAMPAIGNS_DROPPED.labels(brand)
+            CAMPAIGNS_OVER_CAP.labels(brand)
 
     def describe(self) -> list[GaugeMetricFamily]:
         """Nothing up front: the families depend on what Redis holds at scrape time."""

@@ -119,7 +119,7 @@ OUTBOX_DEPTH = Gauge(
 INTERACTIONS = Counter(
     "socialpulse_slack_interactions_total",
     "Requests to the Slack interactivity endpoint by outcome (accepted, unsigned, forged, "
-    "replayed, not_responder, bad_request, too_large).",
+    "replayed, not_responder, bad_request, ignored, too_large).",
     ["outcome"],
 )
 EVENT_TO_VISIBLE = Histogram(

@@ -7,6 +7,7 @@ import logging
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from socialpulse.connections import kafka_security
 from socialpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def ensure_topics(settings: Settings) -> list[str]:
         bootstrap_servers=kafka.bootstrap_servers,
         client_id="socialpulse-admin",
         request_timeout_ms=15000,
+        **kafka_security(),
     )
     try:
         existing = set(admin.list_topics())

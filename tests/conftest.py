@@ -165,15 +165,25 @@ def backfill_mentions_baseline(
     )
 
 
-def start_worker(config_dir: Path, log: Path, environ: dict[str, str] | None = None) -> Worker:
-    """Start a worker subprocess (``environ`` added to its environment, e.g. its own ports) and
-    wait until its /metrics answers and its agents run."""
+def start_worker(
+    config_dir: Path, log: Path, environ: dict[str, str] | None = None, *options: str
+) -> Worker:
+    """Start a worker subprocess (``environ`` added to its environment, e.g. its own ports;
+    ``options`` after ``worker``) and wait until its /metrics answers and its agents run."""
     env = {k: v for k, v in os.environ.items() if k != "SLACK_BOT_TOKEN"}  # always the stub
     env.update(environ or {})
     settings = load_settings(config_dir, env)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "socialpulse.cli", "--config", str(config_dir), "worker"],
+            [
+                sys.executable,
+                "-m",
+                "socialpulse.cli",
+                "--config",
+                str(config_dir),
+                "worker",
+                *options,
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

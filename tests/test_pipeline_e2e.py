@@ -967,6 +967,13 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
     recorded = {rule["record"] for rule in rules}
     for rule in rules:
         assert metric_names(rule["expr"]) <= exported, (rule["record"], rule["expr"])
+    # ... and every name it exports is documented in docs/metrics.md.
+    doc = (ROOT / "docs/metrics.md").read_text()
+    for name in sorted(n for n in exported if n.startswith("socialpulse_")):
+        family = re.sub(r"_(bucket|count|sum)$", "", name)
+        names = {name, family, name.removeprefix("socialpulse_")}
+        documented = any(f"`{n}`" in doc for n in names) or name.startswith("socialpulse_campaign_")
+        assert documented, f"{name} is not in docs/metrics.md"
     boards = sorted((ROOT / "grafana/dashboards").glob("*.json"))
     assert len(boards) == 7
 

@@ -4,6 +4,7 @@ shared, and each alert was posted once, not once per worker."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -11,17 +12,14 @@ from collections import Counter
 from pathlib import Path
 
 from socialpulse.settings import Settings, load_settings
+from socialpulse.stack.services import worker_targets_dir
 from streams.topics import ensure_topics
 from tests.conftest import free_port, start_worker, stop_worker, write_config
 from tests.test_exactly_once import counts, split_unique, stream
 from tests.test_pipeline_e2e import stub_messages, value, wait_until
 
 # Eight brands, so that keys (brand ids) spread over the six partitions.
-# (acme: the shipped target and campaign series name it.)
-BRANDS = [
-    {"id": f"brand{i}" if i else "acme", "name": f"Brand {i}", "platforms": ["x", "tiktok"]}
-    for i in range(8)
-]
+BRANDS = [{"id": f"brand{i}", "name": f"Brand {i}", "platforms": ["x", "tiktok"]} for i in range(8)]
 EVENTS, RATE = 8000, 300  # about 27 s
 
 
@@ -33,7 +31,15 @@ def counted(url: str, settings: Settings) -> float:
 def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
     stack: Settings, tmp_path: Path
 ) -> None:
-    folder = write_config(tmp_path / "config", uuid.uuid4().hex[:10], brands=BRANDS)
+    # Its own brands (not the demo's, as one of its workers is scraped by the local Prometheus),
+    # so no shipped target or campaign series.
+    folder = write_config(
+        tmp_path / "config",
+        uuid.uuid4().hex[:10],
+        brands=BRANDS,
+        alerts={"targets": []},
+        campaigns={"brands": []},
+    )
     settings = load_settings(folder)
     assert settings.pipeline.kafka.partitions == 6
     ensure_topics(settings)
@@ -56,14 +62,19 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
     try:
         producer.start()
         time.sleep(4)
-        second = start_worker(folder, tmp_path / "worker-2.log", own_ports())  # joins
+        second = start_worker(folder, tmp_path / "worker-2.log", own_ports(), "--register")
         workers.append(second)
         time.sleep(6)
         third = start_worker(folder, tmp_path / "worker-3.log", own_ports())  # joins
         workers.append(third)
         time.sleep(6)
+        # The extra worker started with --register was scraped by the local Prometheus.
+        port = second.settings.pipeline.worker.metrics_port
+        registered = worker_targets_dir() / f"worker-{port}.json"
+        assert json.loads(registered.read_text())[0]["targets"] == [f"127.0.0.1:{port}"]
         by_second = counted(second.metrics_url, settings)
         stop_worker(second)  # leaves mid-stream: its partitions move to the others
+        assert not registered.exists()
         producer.join(120)
         assert done.is_set(), "the producer did not finish"
         total = sum(expected.values())
@@ -87,7 +98,7 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         negatives = {
             (b, p) for (b, c, p), n in expected.items() if c == "mentions_negative" and n >= 5
         }
-        assert negatives == {("acme", "x"), ("brand4", "x")}  # mentions: every 4th event
+        assert negatives == {("brand0", "x"), ("brand4", "x")}  # mentions: every 4th event
 
         def posts() -> list[dict]:
             return [

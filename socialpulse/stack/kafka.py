@@ -7,6 +7,7 @@ The jars are resolved with mvn into the project-local cache; storage is formatte
 from __future__ import annotations
 
 import base64
+import secrets
 import subprocess
 import uuid
 from importlib import resources
@@ -70,9 +71,29 @@ def resolve_jars(folder: Path, maven_cache: Path) -> Path:
     return lib
 
 
+SASL_USER = "socialpulse"
+
+
+def sasl_password(folder: Path) -> str:
+    """The password of the local broker's SASL user, made once per stack (in .stack/, never in
+    the repository)."""
+    path = folder / "sasl-password"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def server_properties(folder: Path, port: int) -> Path:
-    """Write the broker's server.properties (127.0.0.1 only; controller on port + 1)."""
-    controller = port + 1
+    """Write the broker's server.properties (127.0.0.1 only): PLAINTEXT on ``port``, the
+    controller on port + 1, and SASL_PLAINTEXT (PLAIN, user ``socialpulse``) on port + 2 for
+    trying and testing authenticated clients."""
+    controller, sasl = port + 1, port + 2
+    jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_{SASL_USER}="{sasl_password(folder)}";'
+    )
     props = folder / "server.properties"
     props.write_text(
         "\n".join(
@@ -80,10 +101,15 @@ def server_properties(folder: Path, port: int) -> Path:
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller},"
+                f"SASL://127.0.0.1:{sasl}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL://127.0.0.1:{sasl}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map="
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL:SASL_PLAINTEXT",
+                "sasl.enabled.mechanisms=PLAIN",
+                "listener.name.sasl.sasl.enabled.mechanisms=PLAIN",
+                f"listener.name.sasl.plain.sasl.jaas.config={jaas}",
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={folder / 'data'}",
                 "num.partitions=6",

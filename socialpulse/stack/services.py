@@ -55,6 +55,24 @@ def write_worker_target(
     return path
 
 
+def register_extra_worker(host: str, port: int) -> Path | None:
+    """When the local stack's Prometheus runs, make sure it scrapes this worker: write a target
+    file unless one already lists the address (the stack writes the configured worker's).
+    Returns the file written, for the worker to remove at exit."""
+    folder = worker_targets_dir()
+    if not folder.is_dir():
+        return None  # no local stack (docker-compose, or elsewhere): its Prometheus knows
+    address = f"{host}:{port}"
+    for existing in folder.glob("*.json"):
+        try:
+            groups = json.loads(existing.read_text())
+        except (OSError, ValueError):
+            continue
+        if any(address in group.get("targets", []) for group in groups):
+            return None
+    return write_worker_target(f"worker-{port}", host, port)
+
+
 def build_services(settings: Settings) -> list[Service]:
     """The four services, configured from the settings' addresses."""
     state = state_dir()
@@ -156,4 +174,12 @@ def status(settings: Settings) -> list[tuple[str, str, int, int | None]]:
     return [(s.name, s.status(), s.port, s.pid()) for s in build_services(settings)]
 
 
-__all__ = ["StackError", "build_services", "down", "status", "up", "write_worker_target"]
+__all__ = [
+    "StackError",
+    "build_services",
+    "down",
+    "register_extra_worker",
+    "status",
+    "up",
+    "write_worker_target",
+]

@@ -1,0 +1,120 @@
+"""Faults on the real stack, mid-stream: Redis stopped for 30 s while Slack is unreachable, and
+the Kafka broker restarted. Afterwards every rolling count is exact (nothing lost, nothing
+counted twice) and the one alert of the run was posted once."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from socialpulse.settings import Settings, load_settings
+from socialpulse.stack.process import Service
+from socialpulse.stack.services import build_services
+from streams.topics import ensure_topics
+from tests.conftest import Worker, start_worker, stop_worker, write_config
+from tests.test_exactly_once import BRANDS, counts, split_unique, stream
+from tests.test_pipeline_e2e import stub_messages, value, wait_until
+
+EVENTS, RATE = 6000, 300  # 20 s of stream
+
+
+def service(settings: Settings, name: str) -> Service:
+    """One service of the local stack."""
+    [found] = [s for s in build_services(settings) if s.name == name]
+    return found
+
+
+@pytest.fixture
+def faulty(stack: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Worker]]:
+    """A worker on its own topics; every service of the stack is running again afterwards."""
+    folder = write_config(tmp_path / "config", uuid.uuid4().hex[:10], brands=BRANDS)
+    settings = load_settings(folder)
+    ensure_topics(settings)
+    worker = start_worker(folder, tmp_path / "worker.log")
+    try:
+        yield settings, worker
+    finally:
+        stop_worker(worker)
+        for s in build_services(settings):
+            s.start()
+
+
+def run_stream(settings: Settings) -> tuple[threading.Thread, Counter, threading.Event]:
+    expected: Counter[tuple[str, str, str]] = Counter()
+    done = threading.Event()
+    thread = threading.Thread(
+        target=stream, args=(settings, expected, done), kwargs={"events": EVENTS, "rate": RATE}
+    )
+    thread.start()
+    return thread, expected, done
+
+
+def assert_exact_after(
+    settings: Settings, thread: threading.Thread, expected: Counter, done: threading.Event
+) -> None:
+    thread.join(180)
+    assert done.is_set(), "the producer did not finish"
+    total = sum(expected.values())
+    wait_until(
+        lambda: sum(split_unique(counts(settings))[0].values()) >= total,
+        timeout=120,
+        what="the worker to catch up",
+    )
+    time.sleep(3)  # a late double count, if any, would land now
+    assert split_unique(counts(settings))[0] == expected
+    assert total == EVENTS + EVENTS // 4  # mentions count twice (mentions + their label)
+
+
+def test_redis_down_30s_and_slack_unreachable_mid_stream(faulty) -> None:
+    settings, worker = faulty
+    redis_service, slack = service(settings, "redis"), service(settings, "slack-stub")
+    thread, expected, done = run_stream(settings)
+    time.sleep(3)
+    slack.stop()
+    redis_service.stop()
+    in_flight = sum(v for (b, c, p), v in expected.items())  # produced so far
+    time.sleep(30)
+    assert worker.process.poll() is None, worker.log_text()[-2000:]  # waits, does not die
+    redis_service.start()
+    assert_exact_after(settings, thread, expected, done)
+    assert 0 < in_flight < sum(expected.values())  # Redis really stopped mid-stream
+    retries = value(worker.metrics_url, "socialpulse_redis_retries_total")
+    assert retries is not None and retries > 0
+    assert "Redis unavailable" in worker.log_text()
+
+    # Only globex's mentions are negative (on x): one incident, posted once Slack is back.
+    slack.start()
+
+    def posts() -> list[dict]:
+        return [
+            m
+            for m in stub_messages(settings)
+            if m["method"] == "chat.postMessage" and not m.get("thread_ts")
+        ]
+
+    [post] = wait_until(posts, timeout=60, what="the alert after Slack came back")
+    assert post["text"].startswith("[CRITICAL] Globex (globex) on x: mentions_negative ")
+    time.sleep(settings.alerts.evaluation.every + 5)  # a second post, if any, would come now
+    assert len(posts()) == 1
+    failed = value(
+        worker.metrics_url, "socialpulse_slack_deliveries_total", kind="post", outcome="failed"
+    )
+    assert failed is not None and failed >= 1  # it was tried while Slack was down
+
+
+def test_kafka_broker_restarted_mid_stream(faulty) -> None:
+    settings, worker = faulty
+    kafka = service(settings, "kafka")
+    thread, expected, done = run_stream(settings)
+    time.sleep(5)
+    kafka.stop()
+    time.sleep(5)
+    kafka.start()  # waits until the broker answers
+    assert worker.process.poll() is None, worker.log_text()[-2000:]
+    assert_exact_after(settings, thread, expected, done)
