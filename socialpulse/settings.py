@@ -132,6 +132,9 @@ class CleaningSettings(Strict):
     bot_authors: list[str] = Field(default_factory=list)
     # A mention author over this many mentions of one brand in a minute is left out (0: off).
     max_mentions_per_author_per_minute: int = Field(20, ge=0)
+    # Strict: events of a brand brands.yaml does not list, or of a platform its brand does not
+    # list, are dead-lettered (unknown_brand, unknown_platform) instead of counted.
+    strict: bool = False
 
     @field_validator("bot_authors")
     @classmethod

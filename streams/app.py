@@ -83,6 +83,9 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     window_plan = settings.window_plan
     cleaning = pipeline.cleaning
     bot_authors = frozenset(cleaning.bot_authors)
+    known = (
+        {b.id: frozenset(b.platforms) for b in settings.brands.brands} if cleaning.strict else None
+    )
     store = AsyncCountStore(client, keys, window_plan, cleaning.max_mentions_per_author_per_minute)
     lag = lag or ConsumerLag()
 
@@ -105,6 +108,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
             time.time(),
             bot_authors=bot_authors,
             limit_author_rate=cleaning.max_mentions_per_author_per_minute > 0,
+            known=known,
         )
         metrics.EVENTS_CONSUMED.labels(topic).inc(plan.events)
         metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -59,17 +59,39 @@ def plan_batch(
     now: float,
     bot_authors: Collection[str] = frozenset(),
     limit_author_rate: bool = False,
+    known: Mapping[str, Collection[str]] | None = None,
 ) -> BatchPlan:
     """Decode every message: valid, timely ones become counter updates; events older than the
     allowed lateness are set aside as too late; the others are rejects with a reason. Events
     from bots (flagged by the source or listed in ``bot_authors``, casefolded) count only as
-    filtered; with ``limit_author_rate`` the store filters authors posting too fast."""
+    filtered; with ``limit_author_rate`` the store filters authors posting too fast. With
+    ``known`` (brand -> its platforms; strict mode), events of other brands or platforms are
+    rejects too."""
     model: type[Mention] | type[Interaction] = Mention if event_type == "mention" else Interaction
     plan = BatchPlan()
     for message in messages:
         for decoded in decode_message(message.value, model):
-            _plan_event(plan, message, decoded, windows, now, bot_authors, limit_author_rate)
+            _plan_event(plan, message, decoded, windows, now, bot_authors, limit_author_rate, known)
     return plan
+
+
+def _unknown(
+    event: Mention | Interaction, known: Mapping[str, Collection[str]]
+) -> InvalidEvent | None:
+    """Why a strict worker refuses an event of a brand or platform brands.yaml does not list."""
+    if event.brand not in known:
+        return InvalidEvent(
+            "unknown_brand",
+            f"brand: {event.brand!r} is not in brands.yaml (known: {', '.join(sorted(known))})",
+        )
+    if event.platform not in known[event.brand]:
+        platforms = ", ".join(sorted(known[event.brand]))
+        return InvalidEvent(
+            "unknown_platform",
+            f"platform: {event.platform!r} is not a platform of {event.brand} in brands.yaml "
+            f"({platforms})",
+        )
+    return None
 
 
 def _plan_event(
@@ -80,9 +102,12 @@ def _plan_event(
     now: float,
     bot_authors: Collection[str],
     limit_author_rate: bool,
+    known: Mapping[str, Collection[str]] | None = None,
 ) -> None:
     plan.events += 1
     event = decoded.event
+    if isinstance(event, Mention | Interaction) and known is not None:
+        event = _unknown(event, known) or event
     if isinstance(event, InvalidEvent):
         plan.rejected.append((message.item(decoded), event))
         return

@@ -217,6 +217,8 @@ INVALID_REASONS = (
     "unknown_schema_version",
     "invalid_fields",
     "ts_in_future",  # streams.batch: the event time is too far ahead
+    "unknown_brand",  # streams.batch, with cleaning.strict: a brand brands.yaml does not list
+    "unknown_platform",  # ... or a platform its brand does not list
 )
 
 

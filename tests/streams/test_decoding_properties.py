@@ -61,16 +61,19 @@ interactions = st.fixed_dictionaries(
 
 def accounted(messages: list[bytes], event_type: str) -> None:
     raws = [RawMessage("t", 0, i, b"k", value) for i, value in enumerate(messages)]
-    plan = plan_batch(raws, event_type, WINDOWS, NOW.timestamp())  # type: ignore[arg-type]
     model = Mention if event_type == "mention" else Interaction
     expected = sum(len(decode_message(m, model)) for m in messages)
-    # Each event lands in exactly one of the three places, never none, never two.
-    assert plan.events == expected
-    assert len(plan.counted) + len(plan.rejected) + len(plan.too_late) == expected
-    for message, invalid in plan.rejected:
-        assert invalid.reason in INVALID_REASONS
-        assert invalid.detail
-        assert message.value is not None or messages[message.offset] is None
+    for known in (None, {"acme": {"x", "tiktok"}}):  # lenient, and strict about brands
+        plan = plan_batch(raws, event_type, WINDOWS, NOW.timestamp(), known=known)  # type: ignore[arg-type]
+        # Each event lands in exactly one of the three places, never none, never two.
+        assert plan.events == expected
+        assert len(plan.counted) + len(plan.rejected) + len(plan.too_late) == expected
+        for message, invalid in plan.rejected:
+            assert invalid.reason in INVALID_REASONS
+            assert invalid.detail
+            assert message.value is not None or messages[message.offset] is None
+        if known:
+            assert all(e.brand in known for e in plan.counted)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])

@@ -262,3 +262,32 @@ def test_an_interaction_in_a_campaign_also_counts_for_the_campaign() -> None:
         (["spend|tiktok=12.5"], ["spend|content:c=12.5", "spend|campaign:spring-26=12.5"]),
         (["likes|tiktok"], ["likes|content:c"]),
     ]
+
+
+def test_strict_mode_dead_letters_unknown_brands_and_platforms() -> None:
+    def mention(brand: str, platform: str) -> RawMessage:
+        body = (
+            f'{{"id":"{brand}-{platform}","ts":"2026-11-22T09:30:05Z","platform":"{platform}",'
+            f'"brand":"{brand}","author":"@jo","text":"hi","sentiment":"neutral"}}'
+        )
+        return RawMessage("m", 0, 0, brand.encode(), body.encode())
+
+    messages = [mention("acme", "X"), mention("acme", "myspace"), mention("umbrella", "x")]
+    lenient = plan_batch(messages, "mention", PLAN, NOW)
+    assert [e.event_id for e in lenient.counted] == ["acme-X", "acme-myspace", "umbrella-x"]
+    strict = plan_batch(
+        messages, "mention", PLAN, NOW, known={"acme": {"x", "tiktok"}, "globex": {"x"}}
+    )
+    assert [e.event_id for e in strict.counted] == ["acme-X"]  # platforms are lower-cased
+    assert [(m.value, r.reason, r.detail) for m, r in strict.rejected] == [
+        (
+            messages[1].value,
+            "unknown_platform",
+            "platform: 'myspace' is not a platform of acme in brands.yaml (tiktok, x)",
+        ),
+        (
+            messages[2].value,
+            "unknown_brand",
+            "brand: 'umbrella' is not in brands.yaml (known: acme, globex)",
+        ),
+    ]
