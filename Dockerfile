@@ -1,10 +1,11 @@
-# The SocialPulse worker, Slack stub and simulator image used by docker-compose.yml.
+# The SocialPulse worker, gateway, Slack stub and simulator image used by docker-compose.yml.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY socialpulse ./socialpulse
 COPY streams ./streams
 COPY alerts ./alerts
+COPY ingest ./ingest
 RUN pip install --no-cache-dir .
 COPY config ./config
 ENV SOCIALPULSE_HOME=/app

@@ -21,7 +21,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy socialpulse streams alerts
+	$(BIN)/mypy socialpulse ingest streams alerts
 
 test: install lint
 	$(BIN)/socialpulse stack up

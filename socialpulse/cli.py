@@ -1,4 +1,4 @@
-"""The ``socialpulse`` command: stack, worker, simulate, demo, config check."""
+"""The ``socialpulse`` command: stack, worker, simulate, demo, ingest, config check."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from socialpulse import boards_cli, detection_cli, dlq_cli, incidents_cli
+from socialpulse import boards_cli, detection_cli, dlq_cli, incidents_cli, ingest_cli
 from socialpulse.config_types import format_duration, parse_duration
 from socialpulse.paths import state_dir
 from socialpulse.settings import (
@@ -59,12 +59,33 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenario(args: argparse.Namespace, settings: Settings) -> Any:
+    """The --scenario NAME[:BRAND[:PLATFORM]] of simulate (default: the first brand and its
+    first platform)."""
+    from socialpulse.scenarios import SCENARIOS, Scenario
+
+    if not args.scenario:
+        return None
+    name, _, rest = args.scenario.partition(":")
+    brand_id, _, platform = rest.partition(":")
+    brands = {b.id: b for b in settings.brands.brands}
+    brand = brands.get(brand_id) if brand_id else settings.brands.brands[0]
+    if name not in SCENARIOS or brand is None:
+        raise SystemExit(
+            f"--scenario {args.scenario!r}: use NAME[:BRAND[:PLATFORM]] with NAME one of "
+            f"{', '.join(SCENARIOS)} and BRAND one of {', '.join(brands)}"
+        )
+    return Scenario(name, brand.id, platform or brand.platforms[0], args.scenario_after,
+                    args.scenario_for)  # fmt: skip
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """socialpulse simulate: produce demo events (optionally with a negative burst)."""
+    """socialpulse simulate: produce demo events (optionally a scenario or a negative burst)."""
     from socialpulse import simulate
     from streams.topics import ensure_topics
 
     settings = _settings(args)
+    scenario = _scenario(args, settings)
     ensure_topics(settings)
     brand, _, platform = (args.burst or "").partition(":")
     sent = simulate.run(
@@ -77,6 +98,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         args.burst_after,
         args.seed,
         args.envelope,
+        scenario=scenario,
+        cycle=not args.flat,
     )
     print(f"simulate: sent {sent} events")
     return 0
@@ -167,6 +190,15 @@ def cmd_config(args: argparse.Namespace) -> int:
             f" {rule.direction}, {rule.severity}"
         )
     print(f"  targets: {', '.join(t.name for t in alerts.targets) or 'none'}")
+    from ingest.config import load_ingest
+
+    ingest = load_ingest(settings)
+    gateway = ingest.gateway
+    print(
+        f"  ingest gateway {gateway.host}:{gateway.port}, sources {', '.join(gateway.sources)}; "
+        f"webhooks: {', '.join(['meta', *ingest.webhooks])}; "
+        f"mappings: {', '.join(ingest.mappings) or 'none'}"
+    )
     return 0
 
 
@@ -176,8 +208,9 @@ def _get_json(url: str) -> dict:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """socialpulse demo: stack, worker, demo stream with a negative burst; says where to look."""
+    """socialpulse demo: stack, worker, demo stream with a crisis; says where to look."""
     from socialpulse import simulate
+    from socialpulse.scenarios import Scenario
     from socialpulse.stack import services
     from streams.topics import ensure_topics
 
@@ -207,8 +240,10 @@ SocialPulse is running.
   Slack stub         {stub}/stub/messages   (channels: alerts.yaml slack and incidents.routes)
   Grafana boards     docker compose up (see README); without Docker, PNGs of them from this
                      Prometheus: .venv/bin/socialpulse boards preview  (into .stack/boards/)
-Streaming {args.rate:g} events/s for {", ".join(settings.brand_ids)}; a burst of {args.burst_size}
-negative mentions for {brand.id} on {brand.platforms[0]} comes after {args.burst_after:g}s.
+Streaming about {args.rate:g} events/s for {", ".join(settings.brand_ids)}
+(busier at lunch and in the evening). After {args.burst_after:g}s, a crisis for {brand.id} on \
+{brand.platforms[0]}: a viral negative post,
+{args.burst_size} negative mentions and a sustained negative surge.
 Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the services.
 """,
             flush=True,
@@ -220,13 +255,17 @@ Ctrl-C stops the worker and the stream; `socialpulse stack down` stops the servi
                 settings,
                 args.rate,
                 args.duration,
-                brand.id,
-                brand.platforms[0],
+                None,
+                None,
                 args.burst_size,
                 args.burst_after,
                 None,
                 args.envelope,
             ),
+            kwargs={
+                "scenario": Scenario("crisis", brand.id, brand.platforms[0], args.burst_after),
+                "cycle": True,
+            },
         )
         sim.start()
         seen = len(_get_json(f"{stub}/stub/messages")["messages"])
@@ -356,10 +395,24 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--burst", metavar="BRAND[:PLATFORM]", help="inject a negative-mention burst for this brand"
     )
+    simulate.add_argument(
+        "--scenario",
+        metavar="NAME[:BRAND[:PLATFORM]]",
+        help="crisis, launch, collapse or silent (default brand: the first of brands.yaml)",
+    )
+    simulate.add_argument(
+        "--scenario-after", type=float, default=20.0, help="seconds before it starts (20)"
+    )
+    simulate.add_argument(
+        "--scenario-for", type=float, default=0.0, help="seconds it lasts (0: to the end)"
+    )
+    simulate.add_argument(
+        "--flat", action="store_true", help="a constant rate, no daily and weekly rhythm"
+    )
     simulate.add_argument("--seed", type=int, default=None)
     simulate.set_defaults(func=cmd_simulate)
 
-    demo = sub.add_parser("demo", help="stack + worker + demo stream with a negative burst")
+    demo = sub.add_parser("demo", help="stack + worker + demo stream with a crisis")
     stream_options(demo, 0)
     demo.set_defaults(func=cmd_demo)
 
@@ -399,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     boards_cli.add_commands(sub, _settings)
     dlq_cli.add_commands(sub, _settings)
     incidents_cli.add_commands(sub, _settings)
+    ingest_cli.add_commands(sub, _settings)
 
     config = sub.add_parser("config", help="validate the configuration")
     config.add_argument("action", choices=["check"])

@@ -406,7 +406,8 @@ def _explain(error: dict[str, Any]) -> str:
     return message
 
 
-def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
+def read_yaml(path: Path, shown: str) -> dict[str, Any]:
+    """A YAML file's top-level mapping; ConfigError naming ``shown`` when it is not one."""
     if not path.is_file():
         raise ConfigError(f"{shown}: file not found (copy it from the project's config/ folder)")
     try:
@@ -422,7 +423,8 @@ def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
     return data
 
 
-def _validate(model: type[M], data: dict[str, Any], shown: str) -> M:
+def validate_model(model: type[M], data: dict[str, Any], shown: str) -> M:
+    """``data`` as ``model``; ConfigError with one line per problem: file, key, what is wrong."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -439,6 +441,14 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
             data[section][key] = environ[var]
 
 
+def shown_path(path: Path) -> str:
+    """A config file's path as error messages show it: relative to the working folder if inside."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def load_settings(
     config_dir: Path | None = None, environ: dict[str, str] | None = None
 ) -> Settings:
@@ -447,18 +457,15 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
 
     def shown(name: str) -> str:
-        try:
-            return str((folder / name).relative_to(Path.cwd()))
-        except ValueError:
-            return str(folder / name)
+        return shown_path(folder / name)
 
-    pipeline_data = _read_yaml(folder / "socialpulse.yaml", shown("socialpulse.yaml"))
+    pipeline_data = read_yaml(folder / "socialpulse.yaml", shown("socialpulse.yaml"))
     _apply_env_overrides(pipeline_data, env)
-    pipeline = _validate(PipelineFile, pipeline_data, shown("socialpulse.yaml"))
-    brands = _validate(
-        BrandsFile, _read_yaml(folder / "brands.yaml", shown("brands.yaml")), shown("brands.yaml")
+    pipeline = validate_model(PipelineFile, pipeline_data, shown("socialpulse.yaml"))
+    brands = validate_model(
+        BrandsFile, read_yaml(folder / "brands.yaml", shown("brands.yaml")), shown("brands.yaml")
     )
-    alerts_data = _read_yaml(folder / "alerts.yaml", shown("alerts.yaml"))
+    alerts_data = read_yaml(folder / "alerts.yaml", shown("alerts.yaml"))
     if SLACK_STUB_URL_ENV in env and isinstance(alerts_data.get("slack"), dict):
         alerts_data["slack"]["stub_url"] = env[SLACK_STUB_URL_ENV]
     for name, key in ((INTERACTIVITY_HOST_ENV, "host"), (INTERACTIVITY_PORT_ENV, "port")):
@@ -466,10 +473,10 @@ def load_settings(
             endpoint = alerts_data["incidents"].setdefault("interactivity", {})
             if isinstance(endpoint, dict):
                 endpoint[key] = env[name]
-    alerts = _validate(AlertsFile, alerts_data, shown("alerts.yaml"))
+    alerts = validate_model(AlertsFile, alerts_data, shown("alerts.yaml"))
 
-    kpis = _validate(
-        KpisFile, _read_yaml(folder / "kpis.yaml", shown("kpis.yaml")), shown("kpis.yaml")
+    kpis = validate_model(
+        KpisFile, read_yaml(folder / "kpis.yaml", shown("kpis.yaml")), shown("kpis.yaml")
     )
     for index, kpi in enumerate(kpis.kpis):
         for window in kpi.windows or ():
@@ -584,7 +591,7 @@ class RulesFile(Strict):
 
 def load_rules_file(path: Path, settings: Settings) -> tuple[list[Rule], BaselineSettings]:
     """Rules (and baseline settings, default: the configured ones) from a YAML file."""
-    rules_file = _validate(RulesFile, _read_yaml(path, str(path)), str(path))
+    rules_file = validate_model(RulesFile, read_yaml(path, str(path)), str(path))
     alerts = settings.alerts.model_copy(update={"rules": rules_file.rules})
     _check_alert_references(
         alerts,

@@ -75,7 +75,7 @@ def plan_batch(
     return plan
 
 
-def _unknown(
+def unknown_brand_or_platform(
     event: Mention | Interaction, known: Mapping[str, Collection[str]]
 ) -> InvalidEvent | None:
     """Why a strict worker refuses an event of a brand or platform brands.yaml does not list."""
@@ -107,7 +107,7 @@ def _plan_event(
     plan.events += 1
     event = decoded.event
     if isinstance(event, Mention | Interaction) and known is not None:
-        event = _unknown(event, known) or event
+        event = unknown_brand_or_platform(event, known) or event
     if isinstance(event, InvalidEvent):
         plan.rejected.append((message.item(decoded), event))
         return

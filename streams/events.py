@@ -230,7 +230,8 @@ class InvalidEvent:
     detail: str
 
 
-def _first_error(exc: ValidationError) -> tuple[str, str]:
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """The dead-letter reason and a one-line detail (field: problem) of a validation error."""
     errors = exc.errors()
     first = errors[0]
     field = ".".join(str(part) for part in first["loc"]) or "(message)"
@@ -260,7 +261,7 @@ def decode(raw: bytes | None, model: type[E]) -> E | InvalidEvent:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        reason, detail = _first_error(exc)
+        reason, detail = first_error(exc)
         return InvalidEvent(reason, detail)
 
 
@@ -337,4 +338,4 @@ def _decode_item(item: Any, model: type[E], index: int) -> Decoded:
     try:
         return Decoded(model.model_validate(item), raw, index)
     except ValidationError as exc:
-        return Decoded(InvalidEvent(*_first_error(exc)), raw, index)
+        return Decoded(InvalidEvent(*first_error(exc)), raw, index)

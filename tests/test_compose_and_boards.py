@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from ingest.config import load_ingest
 from socialpulse.settings import load_settings
 from socialpulse.stack.kafka import KAFKA_VERSION
 
@@ -27,12 +28,18 @@ def test_compose_has_every_service_with_the_pinned_kafka() -> None:
         "slack-stub",
         "worker",
         "simulator",
+        "gateway",
     }
+    assert services["gateway"]["profiles"] == ["ingest"]  # opt-in: it needs tokens
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    for name in ("worker", "simulator", "slack-stub"):
+    for name in ("worker", "simulator", "slack-stub", "gateway"):
         assert services[name]["build"] == "."
-    assert (ROOT / "Dockerfile").is_file()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    packages = re.search(r"include = \[(.*)\]", (ROOT / "pyproject.toml").read_text())
+    assert packages is not None
+    for package in re.findall(r'"(\w+)\*"', packages.group(1)):
+        assert f"COPY {package} ./{package}\n" in dockerfile, f"the image lacks {package}/"
 
 
 def test_compose_ports_match_the_config_and_bind_to_loopback() -> None:
@@ -44,6 +51,7 @@ def test_compose_ports_match_the_config_and_bind_to_loopback() -> None:
         "grafana": 3000,
         "slack-stub": settings.alerts.slack.stub_port,
         "worker": settings.pipeline.worker.metrics_port,
+        "gateway": load_ingest(settings).gateway.port,
     }
     for name, port in expected.items():
         assert COMPOSE["services"][name]["ports"][0] == f"127.0.0.1:{port}:{port}", name
@@ -71,6 +79,12 @@ def test_services_use_the_env_overrides_the_settings_know() -> None:
         SIGNING_SECRET_ENV,
         "SLACK_BOT_TOKEN",
     }
+    ingest = load_ingest(config_dir=ROOT / "config")
+    tokens = {ingest.token_env(s) for s in ingest.gateway.sources}
+    secrets = {ingest.meta.app_secret_env, ingest.meta.verify_token_env}
+    secrets |= {hook.secret_env for hook in ingest.webhooks.values()}
+    gateway = COMPOSE["services"]["gateway"]["environment"]
+    assert set(gateway) == set(COMPOSE["services"]["simulator"]["environment"]) | tokens | secrets
     for name in ("worker", "simulator"):
         env = COMPOSE["services"][name]["environment"]
         assert set(env) <= known, f"{name}: unknown variables {set(env) - known}"

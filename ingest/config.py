@@ -1,0 +1,168 @@
+"""config/ingest.yaml: the HTTP gateway, platform webhooks and field mappings for files.
+
+Secrets (bearer tokens, webhook secrets) are never in this file: it names the environment
+variables that hold them, so it can live in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from socialpulse.config_types import Duration, Strict
+from socialpulse.settings import (
+    ConfigError,
+    Settings,
+    default_config_dir,
+    read_yaml,
+    shown_path,
+    validate_model,
+)
+
+INGEST_FILE = "ingest.yaml"
+_SOURCE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class FieldRule(Strict):
+    """How one event field is read from a record (a CSV row or a JSON payload)."""
+
+    # A column name, or a dotted path into a JSON object (``from.username``).
+    source: str | None = Field(None, alias="from")
+    value: Any = None  # a constant, used when ``from`` is not given (or gives nothing)
+    # Lookup table for the read value (matched case-insensitively); values not in it are
+    # rejected unless ``default`` is set.
+    values: dict[str, Any] | None = None
+    default: Any = None
+    # For ts: iso (default), epoch, epoch_ms, or a strptime format such as %d/%m/%Y %H:%M.
+    format: str = "iso"
+    timezone: str = "UTC"  # for times without an offset
+    type: Literal["str", "int", "float", "bool"] | None = None
+    # A number in this source range is rescaled to the event's range (sentiment -5..5 -> -1..1).
+    scale: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _has_source(self) -> FieldRule:
+        if self.source is None and self.value is None and self.default is None:
+            raise ValueError("give from (a column or path), value (a constant) or default")
+        return self
+
+
+class FieldMapping(Strict):
+    """A named mapping from a tool's export or webhook payload to SocialPulse events."""
+
+    type: Literal["mention", "interaction"] | None = None  # None: from a field named type
+    fields: dict[str, FieldRule | str]
+    # A dotted path to the list of records in a JSON payload (webhooks); empty: the payload.
+    records: str = ""
+    # CSV: lines above the header row (some tools put report details there).
+    skip_rows: int = Field(0, ge=0, le=100)
+
+    @field_validator("fields", mode="after")
+    @classmethod
+    def _rules(cls, fields: dict[str, FieldRule | str]) -> dict[str, FieldRule | str]:
+        return {
+            name: FieldRule.model_validate({"from": rule}) if isinstance(rule, str) else rule
+            for name, rule in fields.items()
+        }
+
+    def rules(self) -> dict[str, FieldRule]:
+        """The field rules, shorthands (a bare column name) expanded."""
+        return {k: v for k, v in self.fields.items() if isinstance(v, FieldRule)}
+
+
+class GatewaySettings(Strict):
+    """The HTTP ingest gateway (``socialpulse gateway``)."""
+
+    # Loopback by default: exposing the gateway (0.0.0.0, a proxy) is an explicit choice.
+    host: str = "127.0.0.1"
+    port: int = Field(9320, ge=0, le=65535)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_batch_events: int = Field(5000, ge=1, le=100_000)
+    # Events sent to Kafka and not yet acknowledged; a request that would go over gets 429.
+    max_in_flight: int = Field(20_000, ge=1)
+    produce_timeout: Duration = Field(15, ge=1, le=300)
+    # Sources allowed to post; each one's bearer token is in SOCIALPULSE_INGEST_TOKEN_<SOURCE>.
+    sources: list[str] = Field(default_factory=lambda: ["default"])
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: list[str]) -> list[str]:
+        for name in sources:
+            if not re.match(_SOURCE, name):
+                raise ValueError(f"{name!r}: use lowercase letters, digits, _ and -")
+        return sources
+
+
+class MetaSettings(Strict):
+    """Meta (Facebook Pages, Instagram) webhooks: POST/GET /v1/webhooks/meta."""
+
+    verify_token_env: str = "META_VERIFY_TOKEN"
+    app_secret_env: str = "META_APP_SECRET"
+    # Page or Instagram professional account id -> brand id of brands.yaml.
+    accounts: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookSettings(Strict):
+    """A generic signed webhook: POST /v1/webhooks/<name>, HMAC over the exact body."""
+
+    secret_env: str
+    signature_header: str = "X-Signature-256"
+    algorithm: Literal["sha256", "sha1", "sha512"] = "sha256"
+    prefix: str = "sha256="  # text before the digest in the header ("" for none)
+    encoding: Literal["hex", "base64"] = "hex"
+    mapping: str | None = None  # a mapping of this file; None: the body holds SocialPulse events
+
+
+class IngestFile(Strict):
+    """config/ingest.yaml."""
+
+    gateway: GatewaySettings = GatewaySettings()
+    meta: MetaSettings = MetaSettings()
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
+    mappings: dict[str, FieldMapping] = Field(default_factory=dict)
+
+    def token_env(self, source: str) -> str:
+        """The environment variable holding ``source``'s bearer token."""
+        return "SOCIALPULSE_INGEST_TOKEN_" + source.upper().replace("-", "_")
+
+    def tokens(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Source name -> bearer token, for the sources whose variable is set."""
+        env = os.environ if environ is None else environ
+        found = {s: env.get(self.token_env(s), "").strip() for s in self.gateway.sources}
+        return {source: token for source, token in found.items() if token}
+
+
+def load_ingest(settings: Settings | None = None, config_dir: Path | None = None) -> IngestFile:
+    """Read and check config/ingest.yaml (defaults when the file is absent); raise ConfigError
+    naming the file, the key and the problem."""
+    folder = Path(config_dir or (settings.config_dir if settings else default_config_dir()))
+    path = folder / INGEST_FILE
+    shown = shown_path(path)
+    if not path.is_file():
+        return IngestFile()
+    ingest = validate_model(IngestFile, read_yaml(path, shown), shown)
+    problems = []
+    for name, hook in ingest.webhooks.items():
+        if not re.match(_SOURCE, name) or name == "meta":
+            problems.append(f"webhooks.{name}: use lowercase letters, digits, _ and - (not meta)")
+        if hook.mapping and hook.mapping not in ingest.mappings:
+            problems.append(
+                f"webhooks.{name}.mapping: {hook.mapping!r} is not a mapping of this file "
+                f"(mappings: {', '.join(ingest.mappings) or 'none'})"
+            )
+    if settings is not None:
+        brands = {b.id for b in settings.brands.brands}
+        for account, brand in ingest.meta.accounts.items():
+            if brand not in brands:
+                problems.append(
+                    f"meta.accounts.{account}: brand {brand!r} is not in brands.yaml "
+                    f"(brands: {', '.join(sorted(brands))})"
+                )
+    if problems:
+        raise ConfigError("\n".join(f"{shown}: {p}" for p in problems))
+    return ingest

@@ -1,0 +1,207 @@
+"""``socialpulse ingest``: events from a JSONL or CSV file (or stdin) into Kafka.
+
+Each line (JSONL) or row (CSV) is mapped with a mapping of config/ingest.yaml when one is
+named, validated against the event schemas, and produced keyed by brand. Rejected lines go to
+a rejects file (JSON lines: line number, reason, detail, the record) and are summed by reason.
+Event ids make a re-run count nothing twice: the worker counts each id once (records without
+an id get one derived from their content, see ingest.mapping).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+from tqdm import tqdm
+
+from ingest.config import FieldMapping
+from ingest.mapping import apply_mapping
+from ingest.validation import Accepted, EventType, Rejected, validate_item
+from socialpulse.config_types import format_duration
+from socialpulse.event_producer import EventProducer
+from socialpulse.settings import Settings
+
+FileFormat = Literal["jsonl", "csv"]
+
+
+class Writer(Protocol):
+    """Where rejected records go (a text file)."""
+
+    def write(self, text: str, /) -> int:
+        """Write a line."""
+        ...
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest run did."""
+
+    lines: int = 0
+    accepted: Counter[str] = field(default_factory=Counter)  # by event type
+    rejected: Counter[str] = field(default_factory=Counter)  # by reason
+    too_old: int = 0  # accepted, but older than the allowed lateness: counted as too late
+    rejects_path: Path | None = None
+
+    def text(self, lateness: int) -> str:
+        """The summary people read at the end of a run."""
+        kinds = ", ".join(f"{n} {kind}s" for kind, n in sorted(self.accepted.items()))
+        lines = [
+            f"ingest: {self.lines} records, {sum(self.accepted.values())} accepted"
+            + (f" ({kinds})" if kinds else "")
+            + f", {sum(self.rejected.values())} rejected"
+        ]
+        if self.rejected:
+            reasons = ", ".join(f"{reason} {n}" for reason, n in self.rejected.most_common())
+            lines.append(f"  rejected by reason: {reasons}; details in {self.rejects_path}")
+        if self.too_old:
+            lines.append(
+                f"  {self.too_old} accepted events are older than the allowed lateness "
+                f"({format_duration(lateness)}): the worker counts them as too late, not in "
+                "KPIs (use socialpulse replay to re-live a recording)"
+            )
+        return "\n".join(lines)
+
+
+def file_format(path: str, given: str | None) -> FileFormat:
+    """The format: given, or from the file name (.csv is CSV, anything else JSONL)."""
+    if given:
+        return "csv" if given == "csv" else "jsonl"
+    return "csv" if path.lower().endswith(".csv") else "jsonl"
+
+
+def records(lines: Iterable[str], fmt: FileFormat, skip: int = 0) -> Iterator[tuple[int, Any]]:
+    """(line number, record) pairs: a dict per CSV row (empty cells left out; ``skip`` lines
+    before the header), a decoded value per JSONL line (a Rejected where a line is not JSON);
+    blank lines are skipped."""
+    if fmt == "csv":
+        rows = iter(lines)
+        for _ in range(skip):
+            next(rows, None)
+        reader = csv.DictReader(rows)
+        for row in reader:
+            if any(row.values()):
+                cells = {k: v for k, v in row.items() if k is not None and v not in ("", None)}
+                yield reader.line_num + skip, cells
+        return
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield number, Rejected("not_json", f"not JSON: {exc}")
+
+
+def _counting(lines: IO[str], bar: tqdm[Any]) -> Iterator[str]:
+    for line in lines:
+        bar.update(len(line.encode()))
+        yield line
+
+
+def ingest_stream(
+    lines: Iterable[str],
+    fmt: FileFormat,
+    settings: Settings,
+    producer: EventProducer,
+    now: float,
+    mapping: tuple[str, FieldMapping] | None = None,
+    default_type: EventType | None = None,
+    rejects: Writer | None = None,
+) -> IngestSummary:
+    """Map, validate and produce every record of ``lines``; rejected records are written to
+    ``rejects`` (JSON lines). The caller flushes the producer."""
+    topics = settings.pipeline.topics
+    topic = {"mention": topics.mentions, "interaction": topics.interactions}
+    cleaning = settings.pipeline.cleaning
+    known = {b.id: set(b.platforms) for b in settings.brands.brands} if cleaning.strict else None
+    windows = settings.pipeline.windows
+    summary = IngestSummary()
+    skip = mapping[1].skip_rows if mapping else 0
+    for number, record in records(lines, fmt, skip):
+        summary.lines += 1
+        item = record
+        if mapping and not isinstance(record, Rejected):
+            if isinstance(record, dict):
+                item = apply_mapping(mapping[0], mapping[1], record)
+            else:
+                item = Rejected("invalid_fields", "a record is a JSON object")
+        result = (
+            item
+            if isinstance(item, Rejected)
+            else validate_item(item, now, windows.max_future, known, default_type)
+        )
+        if isinstance(result, Accepted):
+            producer.send(topic[result.type], result.body)
+            summary.accepted[result.type] += 1
+            if result.ts < now - windows.allowed_lateness:
+                summary.too_old += 1
+            continue
+        summary.rejected[result.reason] += 1
+        if rejects is not None:
+            line = {"line": number, "reason": result.reason, "detail": result.detail}
+            rejects.write(json.dumps(line | {"record": record}, default=str) + "\n")
+    return summary
+
+
+def ingest_file(
+    path: str,
+    settings: Settings,
+    producer: EventProducer,
+    now: float,
+    fmt: str | None = None,
+    mapping: tuple[str, FieldMapping] | None = None,
+    default_type: EventType | None = None,
+    rejects_path: Path | None = None,
+) -> IngestSummary:
+    """Ingest a file (``-``: stdin) with a progress bar; rejects go to ``rejects_path``
+    (default: next to the file, ``<file>.rejects.jsonl``; a stale one is removed)."""
+    kind = file_format(path, fmt)
+    if rejects_path is None:
+        rejects_path = Path("ingest-rejects.jsonl" if path == "-" else f"{path}.rejects.jsonl")
+    rejects_path.unlink(missing_ok=True)
+    source: IO[str]
+    if path == "-":
+        source, size = sys.stdin, None
+    else:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        # Closed by the with below, together with stdin's case.
+        source = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        size = Path(path).stat().st_size
+    with (
+        source,
+        tqdm(total=size, unit="B", unit_scale=True, desc="ingest", disable=None) as bar,
+        _LazyFile(rejects_path) as rejects,
+    ):
+        summary = ingest_stream(
+            _counting(source, bar), kind, settings, producer, now, mapping, default_type, rejects
+        )
+    summary.rejects_path = rejects_path if summary.rejected else None
+    return summary
+
+
+class _LazyFile:
+    """A text file created on the first write, so a clean run leaves no empty rejects file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def write(self, text: str, /) -> int:
+        """Write to the file, creating it first if needed."""
+        if self._file is None:
+            self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed in __exit__)
+        return self._file.write(text)
+
+    def __enter__(self) -> _LazyFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._file is not None:
+            self._file.close()

@@ -1,0 +1,159 @@
+"""``socialpulse gateway``, ``socialpulse ingest`` and ``socialpulse replay``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from socialpulse.settings import ConfigError, Settings, shown_path
+
+log = logging.getLogger(__name__)
+
+SettingsOf = Callable[[argparse.Namespace], Settings]
+
+
+def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse gateway: serve the HTTP ingest gateway until interrupted."""
+    import uvicorn
+
+    from ingest.config import load_ingest
+    from ingest.gateway import create_app
+    from streams.topics import ensure_topics
+
+    settings = settings_of(args)
+    ingest = load_ingest(settings)
+    options = ingest.gateway
+    host = args.host or options.host
+    port = options.port if args.port is None else args.port
+    if not ingest.tokens():
+        names = ", ".join(ingest.token_env(s) for s in options.sources)
+        raise ConfigError(
+            f"gateway: no source has a bearer token; export {names} (a long random string, "
+            "e.g. from `openssl rand -hex 32`) and send it as Authorization: Bearer <token>"
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("gateway: listening on %s, reachable from other machines", host)
+    ensure_topics(settings)
+    app = create_app(settings, ingest)
+    print(f"gateway: http://{host}:{port}/v1/events (OpenAPI at /docs)", flush=True)
+    # No access log: Meta's handshake carries its verify token in the query string.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse ingest FILE|-: exit 0 when every record was accepted, 3 when some were
+    rejected (see the rejects file)."""
+    from ingest.config import INGEST_FILE, load_ingest
+    from ingest.files import ingest_file
+    from socialpulse.event_producer import EventProducer, kafka_producer
+    from streams.topics import ensure_topics
+
+    settings = settings_of(args)
+    mapping = None
+    if args.mapping:
+        mappings = load_ingest(settings).mappings
+        if args.mapping not in mappings:
+            raise ConfigError(
+                f"--mapping {args.mapping!r} is not a mapping of "
+                f"{shown_path(settings.config_dir / INGEST_FILE)} "
+                f"(mappings: {', '.join(mappings) or 'none'})"
+            )
+        mapping = (args.mapping, mappings[args.mapping])
+    ensure_topics(settings)
+    producer = EventProducer(kafka_producer(settings, "socialpulse-ingest"), envelope=100)
+    try:
+        summary = ingest_file(
+            args.file,
+            settings,
+            producer,
+            time.time(),
+            fmt=args.format,
+            mapping=mapping,
+            default_type=args.type,
+            rejects_path=Path(args.rejects) if args.rejects else None,
+        )
+    except FileNotFoundError as exc:
+        print(f"socialpulse ingest: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        # Acknowledged by Kafka before the summary says accepted.
+        producer.close(60)
+    print(summary.text(settings.pipeline.windows.allowed_lateness))
+    return 3 if summary.rejected else 0
+
+
+def cmd_replay(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse replay FILE: re-emit a recording with times shifted to now."""
+    from tqdm import tqdm
+
+    from ingest.replay import RecordingError, load_recording, replay
+    from socialpulse.event_producer import EventProducer, kafka_producer
+    from streams.topics import ensure_topics
+
+    settings = settings_of(args)
+    try:
+        events = load_recording(Path(args.file))
+    except (OSError, RecordingError) as exc:
+        print(f"socialpulse replay: {exc}", file=sys.stderr)
+        return 1
+    span = events[-1].ts - events[0].ts
+    print(
+        f"replay: {len(events)} events over {span:.0f} s of recorded time, at {args.speed:g}x: "
+        f"{span / args.speed:.0f} s",
+        flush=True,
+    )
+    ensure_topics(settings)
+    producer = EventProducer(kafka_producer(settings, "socialpulse-replay"), envelope=50)
+    bar: Any = tqdm(total=len(events), unit="ev", desc="replay", disable=None)
+    try:
+        sent = replay(
+            events,
+            settings,
+            producer,
+            args.speed,
+            args.keep_ids,
+            progress=lambda done, _: bar.update(done - bar.n),
+        )
+    except KeyboardInterrupt:
+        sent = bar.n
+    finally:
+        bar.close()
+        producer.close(60)
+    print(f"replay: sent {sent} events")
+    return 0
+
+
+def add_commands(sub: Any, settings_of: SettingsOf) -> None:
+    """Add the gateway, ingest and replay subcommands."""
+    gateway = sub.add_parser("gateway", help="HTTP ingest gateway (events, Meta and webhooks)")
+    gateway.add_argument("--host", help="listen address (default: ingest.yaml gateway.host)")
+    gateway.add_argument("--port", type=int, help="port (default: ingest.yaml gateway.port)")
+    gateway.set_defaults(func=lambda a: cmd_gateway(a, settings_of))
+
+    ingest = sub.add_parser("ingest", help="produce events from a JSONL or CSV file (- is stdin)")
+    ingest.add_argument("file", help="JSONL or CSV file, or - for stdin")
+    ingest.add_argument("--format", choices=["jsonl", "csv"], help="default: from the name")
+    ingest.add_argument("--mapping", help="a mapping of config/ingest.yaml (tool exports)")
+    ingest.add_argument(
+        "--type",
+        choices=["mention", "interaction"],
+        help="event type of records without a type field (default: inferred per record)",
+    )
+    ingest.add_argument("--rejects", help="rejects file (default: FILE.rejects.jsonl)")
+    ingest.set_defaults(func=lambda a: cmd_ingest(a, settings_of))
+
+    replay = sub.add_parser("replay", help="re-emit a recorded JSONL file with times shifted")
+    replay.add_argument("file", help="JSON lines of events, as recorded")
+    replay.add_argument("--speed", type=float, default=1.0, help="N times the recorded pace")
+    replay.add_argument(
+        "--keep-ids",
+        action="store_true",
+        help="keep event ids (a second replay then counts nothing again)",
+    )
+    replay.set_defaults(func=lambda a: cmd_replay(a, settings_of))

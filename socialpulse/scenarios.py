@@ -1,0 +1,81 @@
+"""Named simulator scenarios and the daily and weekly activity cycle (pure, no I/O).
+
+- ``crisis``: a viral negative post by a big account, then a surge of negative mentions on one
+  platform (the burst that opens an incident), sustained for the scenario's length;
+- ``launch``: a new campaign: ad spend, impressions, clicks and conversions jump, mentions
+  turn positive;
+- ``collapse``: engagement collapses: impressions go on, likes, comments, shares and saves
+  fall to a tenth;
+- ``silent``: the brand's feed goes silent: none of its events arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+SCENARIOS = ("crisis", "launch", "collapse", "silent")
+ENGAGEMENT_KINDS = frozenset({"like", "comment", "share", "save"})
+# Relative activity by local hour: quiet at night, peaks at lunch and in the evening
+# (averages 1.0 over a day).
+_HOURLY = [
+    0.35, 0.25, 0.2, 0.2, 0.25, 0.35, 0.55, 0.8, 1.0, 1.1, 1.15, 1.25,
+    1.4, 1.35, 1.2, 1.15, 1.15, 1.25, 1.4, 1.55, 1.6, 1.45, 1.05, 0.65,
+]  # fmt: skip
+_NORM = sum(_HOURLY) / len(_HOURLY)
+WEEKEND = 0.8  # Saturday and Sunday
+
+
+def activity(when: datetime) -> float:
+    """How busy social media is at ``when`` relative to the average (1.0)."""
+    hour = when.hour + when.minute / 60
+    low = int(hour) % 24
+    frac = hour - int(hour)
+    level = (_HOURLY[low] * (1 - frac) + _HOURLY[(low + 1) % 24] * frac) / _NORM
+    return level * (WEEKEND if when.weekday() >= 5 else 1.0)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario for one brand (on one platform, for a crisis), from ``start`` seconds into
+    the stream for ``length`` seconds (0: to the end)."""
+
+    name: str
+    brand: str
+    platform: str
+    start: float = 20.0
+    length: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in SCENARIOS:
+            raise ValueError(f"scenario {self.name!r} is not one of {', '.join(SCENARIOS)}")
+
+    def active(self, elapsed: float) -> bool:
+        """Whether the scenario runs ``elapsed`` seconds into the stream."""
+        return elapsed >= self.start and (self.length <= 0 or elapsed < self.start + self.length)
+
+    def drops(self, brand: str, interaction_kind: str | None, draw: float) -> bool:
+        """Whether an event of ``brand`` (an interaction of ``interaction_kind``, or a mention
+        when None) is left out; ``draw`` is uniform in [0, 1)."""
+        if brand != self.brand:
+            return False
+        if self.name == "silent":
+            return True
+        return self.name == "collapse" and interaction_kind in ENGAGEMENT_KINDS and draw >= 0.1
+
+    def tone_weights(self, brand: str) -> list[float] | None:
+        """Positive/neutral/negative weights of the brand's mentions, when the scenario
+        changes them."""
+        if brand != self.brand:
+            return None
+        weights: dict[str, list[float]] = {"crisis": [5, 15, 80], "launch": [60, 35, 5]}
+        return weights.get(self.name)
+
+    def extra_rate(self, rate: float) -> float:
+        """Events per second the scenario adds for its brand on top of a ``rate`` stream."""
+        return max(2.0, rate * 0.5) if self.name in ("crisis", "launch") else 0.0
+
+    @property
+    def campaign(self) -> str:
+        """The campaign a launch promotes."""
+        return f"{self.brand}-launch-new"
