@@ -29,10 +29,13 @@ from alerts.incidents import Incident, who_text
 from alerts.oncall import IncidentSettings
 from socialpulse.config_types import format_duration
 from socialpulse.settings import SlackSettings
+from socialpulse.slack_stub import STUB_TOKEN
 
 TOKEN_ENV = "SLACK_BOT_TOKEN"
-# The stub checks that a bearer token is sent, as Slack does; this one is not a secret.
-STUB_TOKEN = "xoxb-socialpulse-local-stub"
+# Where the Web API is, with a token: Slack's by default; GovSlack (https://slack-gov.com/api/)
+# or an egress proxy set it.
+API_URL_ENV = "SOCIALPULSE_SLACK_API_URL"
+DEFAULT_API_URL = "https://slack.com/api/"
 
 
 def slack_client(settings: SlackSettings, environ: dict[str, str] | None = None) -> AsyncWebClient:
@@ -45,7 +48,8 @@ def slack_client(settings: SlackSettings, environ: dict[str, str] | None = None)
         AsyncConnectionErrorRetryHandler(max_retry_count=3),
     ]
     if token:
-        return AsyncWebClient(token=token, retry_handlers=handlers, timeout=10)
+        base_url = env.get(API_URL_ENV, "").strip() or DEFAULT_API_URL
+        return AsyncWebClient(token=token, base_url=base_url, retry_handlers=handlers, timeout=10)
     return AsyncWebClient(
         token=STUB_TOKEN, base_url=settings.stub_url, retry_handlers=handlers, timeout=10
     )

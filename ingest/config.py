@@ -89,6 +89,15 @@ class GatewaySettings(Strict):
     # Sources allowed to post; each one's bearer token is in SOCIALPULSE_INGEST_TOKEN_<SOURCE>.
     sources: list[str] = Field(default_factory=lambda: ["default"])
 
+    @model_validator(mode="after")
+    def _batch_fits(self) -> GatewaySettings:
+        if self.max_in_flight < self.max_batch_events:
+            raise ValueError(
+                f"max_in_flight ({self.max_in_flight}) must be at least max_batch_events "
+                f"({self.max_batch_events}), or a full batch could never be accepted"
+            )
+        return self
+
     @field_validator("sources")
     @classmethod
     def _source_names(cls, sources: list[str]) -> list[str]:

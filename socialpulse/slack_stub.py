@@ -35,6 +35,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from alerts.interactivity import STUB_SIGNING_SECRET
 
+# The token SocialPulse sends the stub when no Slack token is set; not a secret.
+STUB_TOKEN = "xoxb-socialpulse-local-stub"
 MAX_BODY = 1024 * 1024
 
 
@@ -61,14 +63,17 @@ class SlackStub:
                 for c in self.calls
             )
 
-    def record(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Store one accepted API call; return it with the ts Slack would assign."""
+    def record(self, method: str, body: dict[str, Any], own_token: bool = True) -> dict[str, Any]:
+        """Store one accepted API call; return it with the ts Slack would assign. Whether it
+        came with the stub's own token or another (a real-looking one) is kept, not the
+        token itself."""
         with self.lock:
             self._seq += 1
             # Updates keep their message's ts; posts (and thread replies) get a new one.
             ts = body.get("ts") if method == "chat.update" else None
             ts = ts or f"{int(time.time())}.{self._seq:06d}"
             call = {"method": method, "received_at": time.time(), "ts": ts, **body}
+            call["token"] = "stub" if own_token else "other"
             self.calls.append(call)
             if self.record_file:
                 with self.record_file.open("a", encoding="utf-8") as out:
@@ -161,7 +166,8 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 if not (body.get("text") or body.get("blocks")):
                     self._reply(200, {"ok": False, "error": "no_text"})
                     return
-                call = stub.record(method, body)
+                own = self.headers.get("Authorization", "") == f"Bearer {STUB_TOKEN}"
+                call = stub.record(method, body, own)
                 self._reply(
                     200,
                     {

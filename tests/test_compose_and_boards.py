@@ -53,10 +53,15 @@ def test_compose_ports_match_the_config_and_bind_to_loopback() -> None:
         "worker": settings.pipeline.worker.metrics_port,
         "gateway": load_ingest(settings).gateway.port,
     }
+    worker = expected.pop("worker")
     for name, port in expected.items():
         assert COMPOSE["services"][name]["ports"][0] == f"127.0.0.1:{port}:{port}", name
+    # The worker scales: a host port range each, starting at the configured ports.
     buttons = settings.alerts.incidents.interactivity.port
-    assert COMPOSE["services"]["worker"]["ports"][1:] == [f"127.0.0.1:{buttons}:{buttons}"]
+    assert COMPOSE["services"]["worker"]["ports"] == [
+        f"127.0.0.1:{worker}-{worker + 5}:{worker}",
+        f"127.0.0.1:{buttons}-{buttons + 5}:{buttons}",
+    ]
     assert all(len(COMPOSE["services"][n]["ports"]) == 1 for n in expected if n != "worker")
 
 
@@ -89,20 +94,33 @@ def test_services_use_the_env_overrides_the_settings_know() -> None:
         env = COMPOSE["services"][name]["environment"]
         assert set(env) <= known, f"{name}: unknown variables {set(env) - known}"
         assert env["SOCIALPULSE_KAFKA_BOOTSTRAP"] == "kafka:19092"
-    targets = json.loads((ROOT / "config/prometheus/targets-compose/worker.json").read_text())
-    assert targets[0]["targets"] == ["worker:9300"]
+    # Compose's Prometheus finds every worker replica by DNS; otherwise it is the local one.
+    local = yaml.safe_load((ROOT / "config/prometheus/prometheus.yml").read_text())
+    compose = yaml.safe_load((ROOT / "config/prometheus/prometheus-compose.yml").read_text())
+    [job] = compose["scrape_configs"]
+    assert job.pop("dns_sd_configs") == [
+        {"names": ["worker"], "type": "A", "port": 9300, "refresh_interval": "15s"}
+    ]
+    [local_job] = local["scrape_configs"]
+    local_job.pop("file_sd_configs")
+    assert (job, compose["global"], compose["rule_files"]) == (
+        local_job,
+        local["global"],
+        local["rule_files"],
+    )
 
 
 def test_prometheus_config_passes_promtool(stack) -> None:
     # `stack` installs Debian's prometheus package, which ships promtool.
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
-    done = subprocess.run(
-        [promtool, "check", "config", str(ROOT / "config/prometheus/prometheus.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("prometheus.yml", "prometheus-compose.yml"):
+        done = subprocess.run(
+            [promtool, "check", "config", str(ROOT / "config/prometheus" / name)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, name + done.stdout + done.stderr
 
 
 def test_recording_rules_pass_promtool_check_and_their_unit_tests(stack) -> None:

@@ -1,5 +1,6 @@
-"""Security on the real stack: the worker talks to Kafka over SASL and to Redis as an ACL user,
-with credentials only in its environment, and no secret appears in its log."""
+"""Security on the real stack: the worker talks to Kafka over SASL, to Redis as an ACL user and
+to Slack with a bot token, with credentials only in its environment, and no secret appears in
+its log."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import yaml
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from alerts.slack_delivery import API_URL_ENV
 from socialpulse.connections import ConnectionSettingsError, kafka_security
 from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
 from socialpulse.stack.kafka import SASL_USER, sasl_password
 from tests.conftest import start_worker, stop_worker, write_config
-from tests.test_pipeline_e2e import kpi, mention, wait_until
+from tests.test_pipeline_e2e import kpi, mention, stub_messages, wait_until
 
 
 def test_connection_settings_name_the_variable_and_the_fix() -> None:
@@ -76,6 +78,8 @@ def test_worker_over_sasl_and_redis_acl_with_secrets_only_in_the_environment(
     stack: Settings, tmp_path: Path, redis_user: tuple[str, str]
 ) -> None:
     kafka_password = sasl_password(state_dir() / "kafka")
+    slack_token = f"xoxb-{uuid.uuid4().hex}"
+    signing_secret = uuid.uuid4().hex
     sasl_port = stack.pipeline.kafka.first_port + 2
     folder = write_config(tmp_path / "config", uuid.uuid4().hex[:10])
     pipeline = yaml.safe_load((folder / "socialpulse.yaml").read_text())
@@ -87,6 +91,11 @@ def test_worker_over_sasl_and_redis_acl_with_secrets_only_in_the_environment(
         "SOCIALPULSE_KAFKA_PASSWORD": kafka_password,
         "SOCIALPULSE_REDIS_USERNAME": redis_user[0],
         "SOCIALPULSE_REDIS_PASSWORD": redis_user[1],
+        # A Slack token and signing secret as a real deployment has them; the API URL points
+        # the real client code at the stub, which notes that a token other than its own came.
+        "SLACK_BOT_TOKEN": slack_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
+        API_URL_ENV: stack.alerts.slack.stub_url,
     }
     worker = start_worker(folder, tmp_path / "worker.log", environ)
     try:
@@ -99,9 +108,20 @@ def test_worker_over_sasl_and_redis_acl_with_secrets_only_in_the_environment(
             producer.send(
                 settings.pipeline.topics.mentions, key=b"acme", value=json.dumps(event).encode()
             )
+        for _ in range(6):  # over the threshold rule's 5: one Slack post, with the token
+            event = mention("acme", "x", "over sasl, and angry", "negative")
+            producer.send(
+                settings.pipeline.topics.mentions, key=b"acme", value=json.dumps(event).encode()
+            )
         producer.flush(30)
         producer.close()
-        wait_until(lambda: kpi(worker.metrics_url, "mentions", "acme", "x") == 3, what="counts")
+        wait_until(lambda: kpi(worker.metrics_url, "mentions", "acme", "x") == 9, what="counts")
+        [post] = wait_until(
+            lambda: [m for m in stub_messages(settings) if m["method"] == "chat.postMessage"],
+            what="the alert posted with the Slack token",
+        )
+        assert post["token"] == "other"  # the configured token, not the stub's own
+        assert post["text"].startswith("[CRITICAL] Acme Coffee (acme) on x: mentions_negative 6")
         # The counts went through the ACL user: Redis saw its commands.
         admin = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
         assert any(c.get("user") == redis_user[0] for c in admin.client_list())
@@ -118,5 +138,5 @@ def test_worker_over_sasl_and_redis_acl_with_secrets_only_in_the_environment(
         stop_worker(worker)
     log = worker.log_text()
     assert "Ready" in log
-    for secret in (kafka_password, redis_user[1]):
+    for secret in (kafka_password, redis_user[1], slack_token, signing_secret):
         assert secret not in log

@@ -181,3 +181,10 @@ def test_ingest_yaml_errors_name_file_key_and_problem(tmp_path) -> None:
     )
     assert "meta.accounts.1: brand 'zeta' is not in brands.yaml" in str(refs.value)
     assert IngestFile().tokens({"SOCIALPULSE_INGEST_TOKEN_DEFAULT": " t0k "}) == {"default": "t0k"}
+    (tmp_path / "ingest.yaml").write_text("gateway: {max_in_flight: 100, max_batch_events: 500}\n")
+    with pytest.raises(ConfigError) as small:
+        load_ingest(config_dir=tmp_path)
+    assert str(small.value) == (
+        f"{tmp_path}/ingest.yaml: gateway: max_in_flight (100) must be at least "
+        "max_batch_events (500), or a full batch could never be accepted"
+    )

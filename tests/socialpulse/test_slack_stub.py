@@ -10,8 +10,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from alerts.slack_delivery import STUB_TOKEN
 from socialpulse.settings import Settings
+from socialpulse.slack_stub import STUB_TOKEN
 
 
 def test_post_message_is_accepted_and_recorded(stack: Settings) -> None:
