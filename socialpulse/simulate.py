@@ -73,7 +73,8 @@ class Simulator:
     elapsed: float = 0.0  # seconds into the stream (scenarios start and stop by it)
     viral: str | None = None  # the crisis' viral post, which surge mentions reply to
 
-    def _scenario(self) -> Scenario | None:
+    def active_scenario(self) -> Scenario | None:
+        """The scenario, while it runs."""
         active = self.scenario and self.scenario.active(self.elapsed)
         return self.scenario if active else None
 
@@ -87,7 +88,7 @@ class Simulator:
         """A mention; tone (positive/neutral/negative) is drawn when not given, language by
         the platform's audience."""
         platform = platform or self.rng.choice(brand.platforms)
-        scenario = self._scenario()
+        scenario = self.active_scenario()
         weights = (scenario and scenario.tone_weights(brand.id)) or [35, 50, 15]
         tone = tone or self.rng.choices(TONES, weights)[0]
         lang_weights = languages(platform)
@@ -144,7 +145,7 @@ class Simulator:
         self, brand: Brand, now: datetime | None = None, kind: str | None = None
     ) -> dict[str, Any]:
         """An interaction of a kind drawn from a typical mix (a launch shifts it to ads)."""
-        scenario = self._scenario()
+        scenario = self.active_scenario()
         weights = dict(KIND_WEIGHTS)
         launch = scenario and scenario.name == "launch" and scenario.brand == brand.id
         if launch:
@@ -222,7 +223,7 @@ def events(sim: Simulator) -> Iterator[tuple[str, dict[str, Any]]]:
     silent feed, an engagement collapse): then the next event comes instead."""
     while True:
         reply = sim.due_reply()
-        scenario = sim._scenario()
+        scenario = sim.active_scenario()
         if reply and not (scenario and scenario.drops(reply["brand"], None, 0.0)):
             yield "mention", reply
         brand = sim.rng.choice(sim.brands)
@@ -290,11 +291,12 @@ def run(
             if scenario and active and not scenario_started:
                 scenario_started = True
                 sent += _start_scenario(sim, producer, topics.mentions, by_id, burst_size)
-            if scenario and active and now >= next_extra:
+            extra = scenario.extra_rate(rate) if scenario and active else 0.0
+            if scenario and extra and now >= next_extra:
                 kind, event = sim.scenario_event(by_id[scenario.brand])
                 producer.send(topic_of[kind], event)
                 sent += 1
-                next_extra += 1 / scenario.extra_rate(rate) if scenario.extra_rate(rate) else 1
+                next_extra += 1 / extra
             if now >= next_steady:
                 kind, event = next(stream)
                 producer.send(topic_of[kind], event)
@@ -302,7 +304,7 @@ def run(
                 level = activity(datetime.now()) if cycle else 1.0
                 next_steady += 1 / (rate * level) if rate > 0 else 0
             # Pace to the target rate from the start, so slow sends do not lower the rate.
-            wake = min(next_steady, next_extra if active else next_steady)
+            wake = min(next_steady, next_extra if extra else next_steady)
             ahead = wake - time.monotonic()
             if ahead > 0:
                 producer.send_due()

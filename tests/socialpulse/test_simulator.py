@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from socialpulse.scenarios import Scenario, activity
+from socialpulse.scenarios import SCENARIOS, Scenario, activity
 from socialpulse.settings import Brand
 from socialpulse.sim_texts import TEXTS
 from socialpulse.simulate import Simulator, events
@@ -116,3 +116,5 @@ def test_launch_moves_spend_into_the_new_campaign() -> None:
     assert len(spend) > 3 * sum(1 for e in plain if e["kind"] == "spend")
     with pytest.raises(ValueError, match="scenario 'flood' is not one of crisis, launch"):
         Scenario("flood", "acme", "x")
+    # Only a crisis and a launch add events; a collapse and a silent feed only take some away.
+    assert [Scenario(n, "acme", "x").extra_rate(20) for n in SCENARIOS] == [10, 10, 0, 0]
