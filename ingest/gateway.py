@@ -32,7 +32,7 @@ from ingest.config import IngestFile
 from ingest.kafka_writer import Busy, KafkaWriter, NotAcknowledged
 from ingest.mapping import apply_mapping, records_of
 from ingest.signatures import valid_signature
-from ingest.validation import Accepted, EventType, Rejected, parse_ndjson, validate_item
+from ingest.validation import Accepted, Rejected, parse_ndjson, validate_item
 from socialpulse.settings import Settings
 from streams.events import Interaction, Mention
 
@@ -182,10 +182,10 @@ class Gateway:
         self.settings = settings
         self.ingest = ingest
         self.writer = writer
-        self.env = environ
         self.clock = clock
         self.tokens = ingest.tokens(environ)
         self.metrics = Metrics()
+        self.metrics.in_flight.set_function(lambda: writer.in_flight)
         cleaning, brands = settings.pipeline.cleaning, settings.brands.brands
         self.known = {b.id: set(b.platforms) for b in brands} if cleaning.strict else None
 
@@ -201,9 +201,7 @@ class Gateway:
                 found = source
         return found
 
-    def validate(
-        self, items: list[Any], default_type: EventType | None = None
-    ) -> tuple[list[Accepted], list[ItemError]]:
+    def validate(self, items: list[Any]) -> tuple[list[Accepted], list[ItemError]]:
         """Split items into valid events and per-item errors."""
         now = self.clock()
         max_future = float(self.settings.pipeline.windows.max_future)
@@ -212,7 +210,7 @@ class Gateway:
             result = (
                 item
                 if isinstance(item, Rejected)
-                else validate_item(item, now, max_future, self.known, default_type)
+                else validate_item(item, now, max_future, self.known)
             )
             if isinstance(result, Accepted):
                 accepted.append(result)
@@ -233,7 +231,6 @@ class Gateway:
                 f"{self.ingest.gateway.max_batch_events}; split the batch",
             )
         accepted, errors = self.validate(items)
-        self.metrics.in_flight.set(self.writer.in_flight + len(accepted))
         try:
             await self.writer.write(accepted)
         except Busy as exc:
@@ -249,8 +246,6 @@ class Gateway:
                 "a retry count once)",
                 **{"Retry-After": RETRY_AFTER},
             )
-        finally:
-            self.metrics.in_flight.set(self.writer.in_flight)
         self.metrics.events.labels(source, "accepted", "").inc(len(accepted))
         for error in errors:
             self.metrics.events.labels(source, "rejected", error.reason).inc()

@@ -77,8 +77,8 @@ class Gateway:
 def ingest_stack(
     stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Worker, Gateway]]:
-    """A worker and a gateway on their own topics; the gateway allows 10 events in flight and
-    waits 4 s for Kafka's acknowledgement."""
+    """A worker and a gateway on their own topics; the gateway allows 10 events in flight (and
+    a batch) and waits 4 s for Kafka's acknowledgement."""
     run = uuid.uuid4().hex[:10]
     folder = write_config(tmp_path_factory.mktemp("config"), run)
     port = free_port()
@@ -90,6 +90,7 @@ def ingest_stack(
                     "port": port,
                     "max_body_bytes": 64 * 1024,
                     "max_in_flight": 10,
+                    "max_batch_events": 10,
                     "produce_timeout": "4s",
                     "sources": ["listening"],
                 },
