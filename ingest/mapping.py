@@ -17,11 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.config import FieldMapping, FieldRule
-from ingest.validation import Rejected
+from ingest.validation import REFERENCES, Rejected
 
 _MISSING = object()
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}$")  # streams.events' id pattern
-REFERENCES = ("id", "conversation_id", "reply_to")
 
 
 def lookup(record: Mapping[str, Any], path: str) -> Any:

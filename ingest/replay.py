@@ -18,11 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.validation import EventType, Rejected, event_type
+from ingest.validation import REFERENCES, EventType, Rejected, event_type
 from socialpulse.event_producer import EventProducer
 from socialpulse.settings import Settings
-
-REFERENCES = ("id", "conversation_id", "reply_to")
 
 
 class RecordingError(ValueError):

@@ -18,6 +18,8 @@ from streams.batch import unknown_brand_or_platform
 from streams.events import MAX_EVENT_BYTES, Interaction, Mention, first_error
 
 EventType = Literal["mention", "interaction"]
+# Fields that hold event ids: an event's own and the conversation it belongs to or answers.
+REFERENCES = ("id", "conversation_id", "reply_to")
 MODELS: dict[EventType, type[Mention] | type[Interaction]] = {
     "mention": Mention,
     "interaction": Interaction,

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from socialpulse import boards_cli, detection_cli, dlq_cli, incidents_cli, ingest_cli
 from socialpulse.config_types import format_duration, parse_duration
@@ -24,6 +24,9 @@ from socialpulse.settings import (
 )
 from socialpulse.stack.process import StackError
 from streams.counters import DIMENSIONS
+
+if TYPE_CHECKING:
+    from socialpulse.scenarios import Scenario
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -59,7 +62,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scenario(args: argparse.Namespace, settings: Settings) -> Any:
+def _scenario(args: argparse.Namespace, settings: Settings) -> Scenario | None:
     """The --scenario NAME[:BRAND[:PLATFORM]] of simulate (default: the first brand and its
     first platform)."""
     from socialpulse.scenarios import SCENARIOS, Scenario
