@@ -17,6 +17,17 @@ log = logging.getLogger(__name__)
 SettingsOf = Callable[[argparse.Namespace], Settings]
 
 
+def _kafka_unreachable(command: str, settings: Settings, exc: Exception) -> int:
+    """Say which Kafka could not be reached (exit 1); a re-run counts nothing twice."""
+    print(
+        f"socialpulse {command}: Kafka at {settings.pipeline.kafka.bootstrap_servers} did not "
+        f"take the events ({exc}); start it (socialpulse stack up) or "
+        "fix kafka.bootstrap_servers, then run again: events already written count once",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     """socialpulse gateway: serve the HTTP ingest gateway until interrupted."""
     import uvicorn
@@ -49,6 +60,8 @@ def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
 def cmd_ingest(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     """socialpulse ingest FILE|-: exit 0 when every record was accepted, 3 when some were
     rejected (see the rejects file)."""
+    from kafka.errors import KafkaError
+
     from ingest.config import INGEST_FILE, load_ingest
     from ingest.files import ingest_file
     from socialpulse.event_producer import EventProducer, kafka_producer
@@ -65,31 +78,37 @@ def cmd_ingest(args: argparse.Namespace, settings_of: SettingsOf) -> int:
                 f"(mappings: {', '.join(mappings) or 'none'})"
             )
         mapping = (args.mapping, mappings[args.mapping])
-    ensure_topics(settings)
-    producer = EventProducer(kafka_producer(settings, "socialpulse-ingest"), envelope=100)
     try:
-        summary = ingest_file(
-            args.file,
-            settings,
-            producer,
-            time.time(),
-            fmt=args.format,
-            mapping=mapping,
-            default_type=args.type,
-            rejects_path=Path(args.rejects) if args.rejects else None,
-        )
+        ensure_topics(settings)
+        producer = EventProducer(kafka_producer(settings, "socialpulse-ingest"), envelope=100)
+    except KafkaError as exc:
+        return _kafka_unreachable("ingest", settings, exc)
+    try:
+        try:
+            summary = ingest_file(
+                args.file,
+                settings,
+                producer,
+                time.time(),
+                fmt=args.format,
+                mapping=mapping,
+                default_type=args.type,
+                rejects_path=Path(args.rejects) if args.rejects else None,
+            )
+        finally:
+            producer.close(60)  # acknowledged by Kafka before the summary says accepted
     except FileNotFoundError as exc:
         print(f"socialpulse ingest: {exc}", file=sys.stderr)
         return 1
-    finally:
-        # Acknowledged by Kafka before the summary says accepted.
-        producer.close(60)
+    except KafkaError as exc:
+        return _kafka_unreachable("ingest", settings, exc)
     print(summary.text(settings.pipeline.windows.allowed_lateness))
     return 3 if summary.rejected else 0
 
 
 def cmd_replay(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     """socialpulse replay FILE: re-emit a recording with times shifted to now."""
+    from kafka.errors import KafkaError
     from tqdm import tqdm
 
     from ingest.replay import RecordingError, load_recording, replay
@@ -108,8 +127,11 @@ def cmd_replay(args: argparse.Namespace, settings_of: SettingsOf) -> int:
         f"{span / args.speed:.0f} s",
         flush=True,
     )
-    ensure_topics(settings)
-    producer = EventProducer(kafka_producer(settings, "socialpulse-replay"), envelope=50)
+    try:
+        ensure_topics(settings)
+        producer = EventProducer(kafka_producer(settings, "socialpulse-replay"), envelope=50)
+    except KafkaError as exc:
+        return _kafka_unreachable("replay", settings, exc)
     bar: Any = tqdm(total=len(events), unit="ev", desc="replay", disable=None)
     try:
         sent = replay(
