@@ -118,8 +118,7 @@ def ingest_stream(
     ``rejects`` (JSON lines). The caller flushes the producer."""
     topics = settings.pipeline.topics
     topic = {"mention": topics.mentions, "interaction": topics.interactions}
-    cleaning = settings.pipeline.cleaning
-    known = {b.id: set(b.platforms) for b in settings.brands.brands} if cleaning.strict else None
+    known = settings.strict_known
     windows = settings.pipeline.windows
     summary = IngestSummary()
     skip = mapping[1].skip_rows if mapping else 0

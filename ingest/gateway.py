@@ -186,8 +186,7 @@ class Gateway:
         self.tokens = ingest.tokens(environ)
         self.metrics = Metrics()
         self.metrics.in_flight.set_function(lambda: writer.in_flight)
-        cleaning, brands = settings.pipeline.cleaning, settings.brands.brands
-        self.known = {b.id: set(b.platforms) for b in brands} if cleaning.strict else None
+        self.known = settings.strict_known
 
     def source_of(self, request: Request) -> str | None:
         """The source whose bearer token the request carries, or None."""

@@ -368,6 +368,14 @@ class Settings(BaseModel):
         """Ids of the configured brands, in file order."""
         return [brand.id for brand in self.brands.brands]
 
+    @property
+    def strict_known(self) -> dict[str, frozenset[str]] | None:
+        """With cleaning.strict, each brand of brands.yaml and its platforms (events of others
+        are refused); None when strict mode is off."""
+        if not self.pipeline.cleaning.strict:
+            return None
+        return {b.id: frozenset(b.platforms) for b in self.brands.brands}
+
 
 # Deployment overrides (docker-compose points the worker at other hosts); dotted path into
 # socialpulse.yaml. Kept explicit so that `grep` finds every variable the worker reads.

@@ -83,9 +83,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     window_plan = settings.window_plan
     cleaning = pipeline.cleaning
     bot_authors = frozenset(cleaning.bot_authors)
-    known = (
-        {b.id: frozenset(b.platforms) for b in settings.brands.brands} if cleaning.strict else None
-    )
+    known = settings.strict_known
     store = AsyncCountStore(client, keys, window_plan, cleaning.max_mentions_per_author_per_minute)
     lag = lag or ConsumerLag()
 
