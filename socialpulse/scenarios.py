@@ -63,10 +63,10 @@ class Scenario:
             return True
         return self.name == "collapse" and interaction_kind in ENGAGEMENT_KINDS and draw >= 0.1
 
-    def tone_weights(self, brand: str) -> list[float] | None:
-        """Positive/neutral/negative weights of the brand's mentions, when the scenario
-        changes them."""
-        if brand != self.brand:
+    def tone_weights(self, brand: str, platform: str) -> list[float] | None:
+        """Positive/neutral/negative weights of the brand's mentions on ``platform``, when the
+        scenario changes them: a crisis on its platform, a launch everywhere."""
+        if brand != self.brand or (self.name == "crisis" and platform != self.platform):
             return None
         weights: dict[str, list[float]] = {"crisis": [5, 15, 80], "launch": [60, 35, 5]}
         return weights.get(self.name)

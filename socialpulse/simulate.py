@@ -26,8 +26,8 @@ from socialpulse.sim_texts import (
     CARE_REPLIES,
     CHINESE_PLATFORMS,
     PRODUCTS,
-    SCORED_IN_HOUSE,
     TEXTS,
+    always_labelled,
     languages,
 )
 
@@ -89,7 +89,7 @@ class Simulator:
         the platform's audience."""
         platform = platform or self.rng.choice(brand.platforms)
         scenario = self.active_scenario()
-        weights = (scenario and scenario.tone_weights(brand.id)) or [35, 50, 15]
+        weights = (scenario and scenario.tone_weights(brand.id, platform)) or [35, 50, 15]
         tone = tone or self.rng.choices(TONES, weights)[0]
         lang_weights = languages(platform)
         lang = self.rng.choices(list(lang_weights), list(lang_weights.values()))[0]
@@ -105,9 +105,8 @@ class Simulator:
             "author_followers": int(self.rng.paretovariate(1.2) * 100),
             "lang": lang,
         }
-        # Listening tools label some mentions; other languages than the two scored in-house
-        # always come labelled.
-        if lang not in SCORED_IN_HOUSE or self.rng.random() < 0.3:
+        # Listening tools label some mentions, and always those in-house scoring cannot read.
+        if always_labelled(lang, tone) or self.rng.random() < 0.3:
             event["sentiment"] = tone
         if self.rng.random() < BOT_SHARE:
             event["author"] = f"promo_bot_{self.rng.randint(1, 40)}"

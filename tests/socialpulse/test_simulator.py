@@ -9,11 +9,13 @@ from datetime import datetime
 
 import pytest
 
+from socialpulse.paths import project_home
 from socialpulse.scenarios import SCENARIOS, Scenario, activity
-from socialpulse.settings import Brand
-from socialpulse.sim_texts import TEXTS
+from socialpulse.settings import Brand, load_settings
+from socialpulse.sim_texts import PRODUCTS, TEXTS, always_labelled
 from socialpulse.simulate import Simulator, events
 from streams.events import Interaction, Mention
+from streams.sentiment import score_text
 
 PLATFORMS = ["x", "instagram", "facebook", "linkedin", "tiktok", "youtube", "weibo", "wechat",
              "douyin", "xiaohongshu"]  # fmt: skip
@@ -70,16 +72,17 @@ def test_crisis_turns_the_brand_negative_and_leaves_others_alone() -> None:
     crisis = Scenario("crisis", "acme", "x", start=10)
     sim = Simulator(BRANDS, random.Random(2), scenario=crisis)
     sim.elapsed = 5  # not yet
-    before = [sim.mention(BRANDS[0]) for _ in range(800)]
+    before = [sim.mention(BRANDS[0], "x") for _ in range(800)]
     sim.elapsed = 11
-    during = [sim.mention(BRANDS[0]) for _ in range(800)]
-    other = [sim.mention(BRANDS[1]) for _ in range(800)]
+    during = [sim.mention(BRANDS[0], "x") for _ in range(800)]
+    elsewhere = [sim.mention(BRANDS[0], "instagram") for _ in range(800)]
+    other = [sim.mention(BRANDS[1], "x") for _ in range(800)]
 
     def negative(ms: list[dict]) -> float:
         return sum(1 for m in ms if tone_of(m["text"]) == "negative") / len(ms)
 
     assert negative(during) > 0.7 > 0.25 > negative(before)
-    assert negative(other) < 0.25
+    assert negative(other) < 0.25 and negative(elsewhere) < 0.25  # the crisis is on x only
     viral = sim.viral_post(BRANDS[0], "x")
     assert (viral["author_followers"], viral["sentiment"], sim.viral) == (
         2_400_000,
@@ -118,3 +121,17 @@ def test_launch_moves_spend_into_the_new_campaign() -> None:
         Scenario("flood", "acme", "x")
     # Only a crisis and a launch add events; a collapse and a silent feed only take some away.
     assert [Scenario(n, "acme", "x").extra_rate(20) for n in SCENARIOS] == [10, 10, 0, 0]
+
+
+def test_chinese_texts_read_as_their_tone_in_house_or_come_labelled() -> None:
+    """The demo's Chinese mentions must not page anyone by themselves: SnowNLP reads every
+    praise and complaint template as such, and neutral ones always carry the source's label."""
+    names = [b.name for b in load_settings(project_home() / "config").brands.brands]
+    for tone in ("positive", "negative"):
+        for template in TEXTS["zh"][tone]:
+            for product in PRODUCTS["zh"]:
+                for name in names:
+                    text = template.format(brand=name, product=product)
+                    assert score_text(text, "zh").label == tone, text
+    assert always_labelled("zh", "neutral") and always_labelled("de", "positive")
+    assert not always_labelled("zh", "negative") and not always_labelled("en", "neutral")
