@@ -34,6 +34,7 @@ from alerts.evaluation import detector_for
 from alerts.rules import Target
 from alerts.targets import day_start, target_status
 from socialpulse.config_types import format_duration
+from socialpulse.connections import REDIS_ERRORS
 from socialpulse.settings import Settings
 from streams.metrics import KPI_READ_ERRORS
 from streams.redis_counts import RedisKeys, read_windows
@@ -69,7 +70,7 @@ class DetectionCollector(Collector):
             brands = self.settings.brand_ids
             states = {b: parse_state(f) for b, f in zip(brands, pipe.execute(), strict=True)}
             targets = list(self._targets(now))
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read detection state from Redis: %s", exc)
             return

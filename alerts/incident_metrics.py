@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from alerts.incident_store import IncidentKeys
 from alerts.rules import Severity
+from socialpulse.connections import REDIS_ERRORS
 from socialpulse.settings import Settings
 from streams.metrics import KPI_READ_ERRORS
 from streams.redis_counts import RedisKeys
@@ -49,7 +50,7 @@ class IncidentCollector(Collector):
                 for incident_id in brand_ids:
                     pipe.get(IncidentKeys(self.keys, brand).incident(incident_id))
             raw: list[Any] = pipe.execute()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read incidents from Redis: %s", exc)
             return

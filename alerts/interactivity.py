@@ -24,6 +24,7 @@ import redis
 from slack_sdk.signature import SignatureVerifier
 
 from alerts.incident_store import ActionRequest, IncidentKeys, OutboxItem, brand_of
+from socialpulse.connections import REDIS_ERRORS
 from socialpulse.settings import ConfigError, Settings
 from streams import metrics
 from streams.redis_counts import RedisKeys
@@ -168,7 +169,7 @@ def serve_interactivity(settings: Settings, client: redis.Redis) -> ThreadingHTT
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
                 self._status(logic.handle(body, headers))
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("interactivity: Redis unavailable, click not taken: %s", exc)
                 self._status(503)
 

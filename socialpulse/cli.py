@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from socialpulse import boards_cli, detection_cli, dlq_cli, incidents_cli, ingest_cli
 from socialpulse.config_types import format_duration, parse_duration
+from socialpulse.connections import RedisClusterUnreachable
 from socialpulse.paths import state_dir
 from socialpulse.settings import (
     ConfigError,
@@ -476,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"socialpulse: configuration error:\n{exc}", file=sys.stderr)
         return 2
-    except StackError as exc:
+    except (StackError, RedisClusterUnreachable) as exc:
         print(f"socialpulse: {exc}", file=sys.stderr)
         return 1
 

@@ -10,7 +10,9 @@ Kafka:
 - ``SOCIALPULSE_KAFKA_CA_FILE``: CA bundle for TLS (default: the system's).
 
 Redis: ``SOCIALPULSE_REDIS_USERNAME`` / ``SOCIALPULSE_REDIS_PASSWORD`` (an ACL user, or only a
-password for ``requirepass``); TLS with a ``rediss://`` URL.
+password for ``requirepass``); TLS with a ``rediss://`` URL. With ``redis.cluster: true`` the
+URL names one node of a Redis Cluster and the clients are redis-py's cluster clients, which
+find the other nodes and route each key (``{brand}`` hash tags keep a brand on one node).
 """
 
 from __future__ import annotations
@@ -18,20 +20,44 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlparse
 
 import redis
 import redis.asyncio as aredis
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 
 from socialpulse.settings import Settings
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# Errors after which the same call can succeed later: Redis (or, in a cluster, the node that
+# owns the key) is down, restarting or failing over. The worker retries these with backoff.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterDownError,
+    MasterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
+# Any failure of a Redis call (the cluster client raises some outside redis.RedisError).
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
 SECRET_ENV = ("SOCIALPULSE_KAFKA_PASSWORD", "SOCIALPULSE_REDIS_PASSWORD", "SLACK_BOT_TOKEN")
 
 
 class ConnectionSettingsError(ValueError):
     """An environment variable of the connection settings has a value that cannot work."""
+
+
+class RedisClusterUnreachable(RuntimeError):
+    """No node of the configured Redis Cluster answered when the client was made."""
 
 
 def kafka_security(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -103,20 +129,58 @@ def _redis_auth(environ: Mapping[str, str] | None) -> dict[str, Any]:
 
 
 def redis_client(settings: Settings, **options: Any) -> redis.Redis:
-    """A Redis client for ``redis.url``, with the environment's credentials."""
-    return redis.Redis.from_url(settings.pipeline.redis.url, **_redis_auth(None), **options)
+    """A Redis client for ``redis.url`` (a cluster client with ``redis.cluster``), with the
+    environment's credentials."""
+    config = settings.pipeline.redis
+    if config.cluster:
+        try:
+            # Unlike the others, this client asks its seed node for the slot map at once.
+            cluster = redis.RedisCluster.from_url(config.url, **_redis_auth(None), **options)
+        except RedisClusterException as exc:
+            where = f"{urlparse(config.url).hostname}:{config.port}"  # never the password
+            raise RedisClusterUnreachable(
+                f"no Redis Cluster node answers at {where} ({exc}); start the cluster, or "
+                "fix redis.url (SOCIALPULSE_REDIS_URL), or set redis.cluster: false for a "
+                "single Redis"
+            ) from exc
+        # Typed as the plain client: the code uses only commands both offer, and keeps every
+        # multi-key command and transaction within one brand's hash slot.
+        return cast(redis.Redis, cluster)
+    return redis.Redis.from_url(config.url, **_redis_auth(None), **options)
 
 
 def async_redis_client(settings: Settings, **options: Any) -> aredis.Redis:
-    """An asyncio Redis client for ``redis.url``, with the environment's credentials."""
-    return aredis.Redis.from_url(settings.pipeline.redis.url, **_redis_auth(None), **options)
+    """An asyncio Redis client for ``redis.url`` (a cluster client with ``redis.cluster``),
+    with the environment's credentials."""
+    config = settings.pipeline.redis
+    if config.cluster:
+        cluster = aredis.RedisCluster.from_url(config.url, **_redis_auth(None), **options)
+        return cast(aredis.Redis, cluster)
+    return aredis.Redis.from_url(config.url, **_redis_auth(None), **options)
+
+
+def is_cluster(client: object) -> bool:
+    """Whether ``client`` (or its pipeline) talks to a Redis Cluster."""
+    return isinstance(
+        client,
+        (
+            redis.RedisCluster,
+            aredis.RedisCluster,
+            redis.cluster.ClusterPipeline,
+            aredis.cluster.ClusterPipeline,
+        ),
+    )
 
 
 __all__ = [
+    "REDIS_ERRORS",
+    "REDIS_UNAVAILABLE",
     "SECRET_ENV",
     "ConnectionSettingsError",
+    "RedisClusterUnreachable",
     "async_redis_client",
     "faust_credentials",
+    "is_cluster",
     "kafka_security",
     "redis_client",
 ]

@@ -80,6 +80,8 @@ class TopicSettings(Strict):
 class RedisSettings(Strict):
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = Field("sp", pattern=r"^[A-Za-z0-9_.-]+$")
+    # True: ``url`` is one node of a Redis Cluster; the client discovers the others.
+    cluster: bool = False
 
     @field_validator("url")
     @classmethod
@@ -382,6 +384,7 @@ class Settings(BaseModel):
 ENV_OVERRIDES = {
     "SOCIALPULSE_KAFKA_BOOTSTRAP": ("kafka", "bootstrap_servers"),
     "SOCIALPULSE_REDIS_URL": ("redis", "url"),
+    "SOCIALPULSE_REDIS_CLUSTER": ("redis", "cluster"),
     "SOCIALPULSE_METRICS_HOST": ("worker", "metrics_host"),
     "SOCIALPULSE_METRICS_PORT": ("worker", "metrics_port"),
 }

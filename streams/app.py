@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
-import redis
 
 from alerts.detection_metrics import DetectionCollector
 from alerts.detection_store import DetectionStore
@@ -24,7 +23,13 @@ from alerts.evaluation import LiveEvaluation
 from alerts.incident_metrics import IncidentCollector
 from alerts.interactivity import serve_interactivity
 from alerts.slack_delivery import slack_client, uses_stub
-from socialpulse.connections import async_redis_client, faust_credentials, redis_client
+from socialpulse.connections import (
+    REDIS_ERRORS,
+    REDIS_UNAVAILABLE,
+    async_redis_client,
+    faust_credentials,
+    redis_client,
+)
 from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
 from socialpulse.stack.services import register_extra_worker
@@ -122,7 +127,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
             lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
         try:
             await record_context(client, keys, applied.counted)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             # Only what an incident message shows as the cause; the counts are in.
             log.warning("post context not recorded: %s", exc)
         bots = [event for event in applied.counted if event.excluded]
@@ -190,7 +195,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     async def evaluate_alerts() -> None:
         try:
             await evaluation.round()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("alert evaluation postponed, Redis unavailable: %s", exc)
 
     # The outbox on its own timer: a slow or absent Slack never delays the evaluation.
@@ -198,7 +203,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     async def deliver_slack() -> None:
         try:
             await evaluation.send()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("Slack delivery postponed, Redis unavailable: %s", exc)
 
     own_topics = {pipeline.topics.mentions, pipeline.topics.interactions}
@@ -265,7 +270,7 @@ async def _apply_with_retry(
         try:
             with metrics.REDIS_ROUNDTRIP.labels("count_batch").time():
                 return await store.apply(counted)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             metrics.REDIS_RETRIES.inc()
             log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
             await asyncio.sleep(delay)

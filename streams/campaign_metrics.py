@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from socialpulse.config_types import format_duration
+from socialpulse.connections import REDIS_ERRORS
 from socialpulse.settings import Settings
 from streams.counters import ALL_COUNTERS, ALL_PLATFORMS, KIND_COUNTER
 from streams.kpis import busiest_columns, snapshot
@@ -93,7 +94,7 @@ class CampaignCollector(Collector):
                 by_window = read_dimension_windows(
                     self.client, self.keys, self.plan, brand, "campaign"
                 )
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("metrics: cannot read campaign counts of %s: %s", brand, exc)
                 continue
             active = {c for (name, c), n in by_window[longest].items() if n and name in EVENTS}

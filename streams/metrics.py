@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from socialpulse.config_types import format_duration
+from socialpulse.connections import REDIS_ERRORS
 from socialpulse.settings import Settings
 from streams.counters import ALL_COUNTERS
 from streams.events import INVALID_REASONS
@@ -243,7 +244,7 @@ class RollingCountsCollector(Collector):
             with REDIS_ROUNDTRIP.labels("read_windows").time():
                 counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
             counts = with_competitor_mentions(counts, self.settings.competitors)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
             return

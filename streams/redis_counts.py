@@ -20,7 +20,9 @@ from typing import Any
 
 import redis
 import redis.asyncio as aredis
+from redis.commands.core import AsyncScript
 
+from socialpulse.connections import is_cluster
 from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
 from streams.customer_care import APPLY_CARE, WAITING_KEPT, backlog, response_quantiles
 from streams.windows import DEDUPE_BUCKET, WindowPlan, window_buckets
@@ -274,6 +276,18 @@ class AsyncCountStore:
         self._apply = client.register_script(_APPLY)
         self._gauge = client.register_script(_GAUGE)
         self._care = client.register_script(APPLY_CARE)
+        self._cluster = is_cluster(client)
+
+    async def _queue(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any], pipe: Any
+    ) -> None:
+        if self._cluster:
+            # redis-py's cluster pipeline does not load scripts, and a node that restarts
+            # forgets them (EVALSHA would fail with NOSCRIPT), so the text goes with each call;
+            # Redis compiles it once and caches it by digest.
+            pipe.eval(script.script, len(keys), *keys, *args)
+        else:
+            await script(keys=keys, args=args, client=pipe)
 
     def _script_call(self, brand: str, batch: Sequence[CountedEvent]) -> tuple[list[str], list]:
         call = _ScriptCall()
@@ -384,17 +398,17 @@ class AsyncCountStore:
         pipe = self.client.pipeline(transaction=False)
         for brand, batch in per_brand.items():
             keys, args = self._script_call(brand, batch)
-            await self._apply(keys=keys, args=args, client=pipe)
+            await self._queue(self._apply, keys, args, pipe)
         # Setting the newest value is idempotent, so gauges need no dedupe of their own.
         for event in events:
             if event.gauge:
                 name, value = event.gauge
                 expiry = int(time.time()) + GAUGE_TTL
                 args = [name, event.ts, value, expiry]
-                await self._gauge(keys=[self.keys.gauges(event.brand)], args=args, client=pipe)
+                await self._queue(self._gauge, [self.keys.gauges(event.brand)], args, pipe)
         for event in events:
             if event.care:
-                await self._care(*self._care_call(event), client=pipe)
+                await self._queue(self._care, *self._care_call(event), pipe)
         replies = (await pipe.execute())[: len(per_brand)]
         statuses = [
             (event, int(status))
@@ -455,17 +469,18 @@ def read_windows(
         for unique, source in UNIQUE_SOURCE.items():
             platforms = [p for (c, p), n in counts.items() if c == source and n > 0]
             for platform in platforms:
-                pipe.pfcount(
-                    *(keys.unique(brand, tier, s, field(unique, platform)) for s in starts)
+                _pfcount(
+                    pipe, [keys.unique(brand, tier, s, field(unique, platform)) for s in starts]
                 )
                 distinct.append(((brand, window), (unique, platform)))
             if platforms:
-                pipe.pfcount(
-                    *(
+                _pfcount(
+                    pipe,
+                    [
                         keys.unique(brand, tier, s, field(unique, p))
                         for s in starts
                         for p in platforms
-                    )
+                    ],
                 )
                 distinct.append(((brand, window), (unique, ALL_PLATFORMS)))
     if distinct:
@@ -473,6 +488,12 @@ def read_windows(
             result[read][name] = int(n)
     _read_care(client, keys, reads, result, brands, now)
     return result
+
+
+def _pfcount(pipe: Any, keys: Sequence[str]) -> None:
+    # redis-py's cluster pipeline refuses pfcount() for any multi-key use; the command itself
+    # is fine there, as one brand's keys share a hash slot.
+    pipe.execute_command("PFCOUNT", *keys)
 
 
 def _read_care(

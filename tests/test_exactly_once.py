@@ -11,9 +11,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-import redis
 from kafka import KafkaProducer
 
+from socialpulse.connections import redis_client
 from socialpulse.settings import Settings, load_settings
 from streams.redis_counts import RedisKeys, read_windows
 from streams.topics import ensure_topics
@@ -101,7 +101,7 @@ def split_unique(
 
 
 def counts(settings: Settings) -> Counter[tuple[str, str, str]]:
-    client = redis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)  # a cluster client with redis.cluster
     windows = read_windows(
         client,
         RedisKeys(settings.pipeline.redis.key_prefix),

@@ -178,6 +178,51 @@ def test_env_overrides_are_validated_too(config: Path) -> None:
     assert error(config, {"SOCIALPULSE_REDIS_URL": "localhost"}) == (
         "socialpulse.yaml: redis.url: 'localhost' is not a Redis URL (e.g. redis://127.0.0.1:6379/0)"
     )
+    assert settings.pipeline.redis.cluster is False
+    clustered = load_settings(config, {"SOCIALPULSE_REDIS_CLUSTER": "true"})
+    assert clustered.pipeline.redis.cluster is True
+    assert error(config, {"SOCIALPULSE_REDIS_CLUSTER": "maybe"}) == (
+        "socialpulse.yaml: redis.cluster: Input should be a valid boolean, unable to interpret "
+        "input"
+    )
+
+
+def test_redis_clients_follow_the_cluster_setting(config: Path) -> None:
+    import redis
+    import redis.asyncio as aredis
+
+    from socialpulse.connections import async_redis_client, is_cluster, redis_client
+
+    single = load_settings(config, {})
+    clustered = load_settings(config, {"SOCIALPULSE_REDIS_CLUSTER": "true"})
+    # These clients connect lazily, so nothing here needs a server (the synchronous cluster
+    # client asks its seed node for the slots at once: tests/test_redis_cluster_e2e.py).
+    assert type(redis_client(single)) is redis.Redis
+    assert type(async_redis_client(single)) is aredis.Redis
+    assert not is_cluster(async_redis_client(single).pipeline())
+    cluster = async_redis_client(clustered)
+    assert type(cluster) is aredis.RedisCluster
+    assert is_cluster(cluster) and is_cluster(cluster.pipeline())
+
+
+def test_an_unreachable_redis_cluster_is_one_clear_error(config: Path) -> None:
+    from socialpulse.connections import RedisClusterUnreachable, redis_client
+    from tests.conftest import free_port
+
+    port = free_port()
+    url = f"redis://:hunter2@127.0.0.1:{port}/0"
+    clustered = load_settings(
+        config, {"SOCIALPULSE_REDIS_CLUSTER": "true", "SOCIALPULSE_REDIS_URL": url}
+    )
+    with pytest.raises(RedisClusterUnreachable) as caught:
+        redis_client(clustered)
+    message = str(caught.value)
+    assert message.startswith(f"no Redis Cluster node answers at 127.0.0.1:{port} (")
+    assert message.endswith(
+        "); start the cluster, or fix redis.url (SOCIALPULSE_REDIS_URL), or set "
+        "redis.cluster: false for a single Redis"
+    )
+    assert "hunter2" not in message
 
 
 def test_incident_policy_is_checked(config: Path) -> None:
