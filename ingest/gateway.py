@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -177,12 +177,10 @@ class Gateway:
         ingest: IngestFile,
         writer: KafkaWriter,
         environ: Mapping[str, str],
-        clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
         self.ingest = ingest
         self.writer = writer
-        self.clock = clock
         self.tokens = ingest.tokens(environ)
         self.metrics = Metrics()
         self.metrics.in_flight.set_function(lambda: writer.in_flight)
@@ -202,7 +200,7 @@ class Gateway:
 
     def validate(self, items: list[Any]) -> tuple[list[Accepted], list[ItemError]]:
         """Split items into valid events and per-item errors."""
-        now = self.clock()
+        now = time.time()
         max_future = float(self.settings.pipeline.windows.max_future)
         accepted, errors = [], []
         for index, item in enumerate(items):
