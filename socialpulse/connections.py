@@ -29,7 +29,6 @@ from redis.exceptions import (
     ClusterDownError,
     MasterDownError,
     RedisClusterException,
-    SlotNotCoveredError,
     TryAgainError,
 )
 
@@ -39,13 +38,15 @@ PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # Errors after which the same call can succeed later: Redis (or, in a cluster, the node that
 # owns the key) is down, restarting or failing over. The worker retries these with backoff.
+# RedisClusterException covers the cluster client finding no node to ask for the slot map
+# (every node down), and SlotNotCoveredError.
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     ClusterDownError,
     MasterDownError,
     TryAgainError,
-    SlotNotCoveredError,
+    RedisClusterException,
 )
 # Any failure of a Redis call (the cluster client raises some outside redis.RedisError).
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
