@@ -797,13 +797,14 @@ def customer_care(kpi: Catalog) -> Board:
 
 
 def pipeline_health() -> Board:
-    """Throughput, lag, latency, dead letters, Redis, Slack and incidents."""
+    """Throughput, lag, latency, dead letters, Redis, Slack, incidents and the gateway."""
     return Board(
         "socialpulse-pipeline",
         "pipeline-health",
         "SocialPulse / Pipeline health",
         "Is SocialPulse itself keeping up: throughput, consumer lag, latency, dead letters, "
-        "Redis round trips, Slack delivery and incidents. Summed over every worker.",
+        "Redis round trips, Slack delivery, incidents and the ingest gateway. Summed over "
+        "every worker.",
         [
             Panel(
                 "Events counted per second",
@@ -972,6 +973,41 @@ def pipeline_health() -> Board:
                     Query("max(socialpulse_alert_evaluation_delay_seconds)", "delay (s)"),
                 ],
                 min=0,
+            ),
+            Panel(
+                "Ingest gateway: items and refusals",
+                "Items posted to `socialpulse gateway` per second by outcome (accepted: written "
+                "to Kafka; rejected: invalid, with a reason), and whole requests refused in the "
+                "last 5 minutes by reason (unauthorized, bad signature, too large, busy, Kafka "
+                "unavailable), and events waiting for Kafka's acknowledgement. Empty when no "
+                "gateway runs.",
+                [
+                    Query(
+                        "sum by (outcome) (rate(socialpulse_ingest_events_total[1m]))",
+                        "{{outcome}}",
+                    ),
+                    Query(
+                        "sum by (reason) (increase(socialpulse_ingest_refused_requests_total[5m]))",
+                        "refused (5m): {{reason}}",
+                    ),
+                    Query("sum(socialpulse_ingest_in_flight_events)", "waiting for Kafka"),
+                ],
+                min=0,
+            ),
+            Panel(
+                "Ingest gateway: answer time p99",
+                "99th percentile of the time to answer a request, per route, Kafka's "
+                "acknowledgement included (5 minutes).",
+                [
+                    Query(
+                        "histogram_quantile(0.99, sum by (le, route) "
+                        "(rate(socialpulse_ingest_request_duration_seconds_bucket[5m])))",
+                        "p99 {{route}}",
+                    ),
+                ],
+                unit="s",
+                min=0,
+                steps=[(None, GREEN), (1, ORANGE), (5, RED)],
             ),
         ],
         variables=(),

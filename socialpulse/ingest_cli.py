@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -28,12 +29,17 @@ def _kafka_unreachable(command: str, settings: Settings, exc: Exception) -> int:
     return 1
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     """socialpulse gateway: serve the HTTP ingest gateway until interrupted."""
     import uvicorn
 
     from ingest.config import load_ingest
     from ingest.gateway import create_app
+    from socialpulse.stack.services import register_gateway
     from streams.topics import ensure_topics
 
     settings = settings_of(args)
@@ -52,8 +58,18 @@ def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     ensure_topics(settings)
     app = create_app(settings, ingest)
     print(f"gateway: http://{host}:{port}/v1/events (OpenAPI at /docs)", flush=True)
-    # No access log: Meta's handshake carries its verify token in the query string.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    target = register_gateway(host, port)
+    if target is not None:
+        log.info("gateway: metrics scraped by the local Prometheus (%s)", target)
+        # uvicorn stops on SIGTERM and then raises it again; with the default handler that
+        # would end the process before the target file is removed.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        # No access log: Meta's handshake carries its verify token in the query string.
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    finally:
+        if target is not None:
+            target.unlink(missing_ok=True)
     return 0
 
 

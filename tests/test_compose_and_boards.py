@@ -94,17 +94,28 @@ def test_services_use_the_env_overrides_the_settings_know() -> None:
         env = COMPOSE["services"][name]["environment"]
         assert set(env) <= known, f"{name}: unknown variables {set(env) - known}"
         assert env["SOCIALPULSE_KAFKA_BOOTSTRAP"] == "kafka:19092"
-    # Compose's Prometheus finds every worker replica by DNS; otherwise it is the local one.
+    # Compose's Prometheus finds every worker replica and the gateway by DNS (on their ports);
+    # otherwise it is the local one, whose jobs read target files.
     local = yaml.safe_load((ROOT / "config/prometheus/prometheus.yml").read_text())
     compose = yaml.safe_load((ROOT / "config/prometheus/prometheus-compose.yml").read_text())
-    [job] = compose["scrape_configs"]
-    assert job.pop("dns_sd_configs") == [
-        {"names": ["worker"], "type": "A", "port": 9300, "refresh_interval": "15s"}
-    ]
-    [local_job] = local["scrape_configs"]
-    local_job.pop("file_sd_configs")
-    assert (job, compose["global"], compose["rule_files"]) == (
-        local_job,
+    found = {job["job_name"]: job.pop("dns_sd_configs") for job in compose["scrape_configs"]}
+    assert found == {
+        "socialpulse-worker": [
+            {"names": ["worker"], "type": "A", "port": 9300, "refresh_interval": "15s"}
+        ],
+        "socialpulse-gateway": [
+            {"names": ["gateway"], "type": "A", "port": 9320, "refresh_interval": "15s"}
+        ],
+    }
+    assert COMPOSE["services"]["gateway"]["ports"] == ["127.0.0.1:9320:9320"]
+    assert ingest.gateway.port == 9320
+    files = {job["job_name"]: job.pop("file_sd_configs") for job in local["scrape_configs"]}
+    assert files == {
+        "socialpulse-worker": [{"files": ["targets/*.json"], "refresh_interval": "30s"}],
+        "socialpulse-gateway": [{"files": ["gateway-targets/*.json"], "refresh_interval": "30s"}],
+    }
+    assert (compose["scrape_configs"], compose["global"], compose["rule_files"]) == (
+        local["scrape_configs"],
         local["global"],
         local["rule_files"],
     )

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from socialpulse.settings import Settings, load_settings
 from streams.redis_counts import RedisKeys, read_windows
 from streams.topics import ensure_topics
 from tests.conftest import start_worker, stop_worker, write_config
-from tests.test_pipeline_e2e import value
+from tests.test_pipeline_e2e import stub_messages, value, wait_until
 
 BRANDS = [
     {"id": "acme", "name": "Acme", "platforms": ["x", "instagram"]},
@@ -91,12 +92,72 @@ def stream(
     done.set()
 
 
+@dataclass
+class Stream:
+    """A producer thread running :func:`stream`, and what it must count."""
+
+    thread: threading.Thread
+    expected: Counter[tuple[str, str, str]]
+    done: threading.Event
+
+
+def start_stream(
+    settings: Settings, events: int = EVENTS, rate: float = RATE, brands: list[dict] = BRANDS
+) -> Stream:
+    """Start :func:`stream` in a thread."""
+    expected: Counter[tuple[str, str, str]] = Counter()
+    done = threading.Event()
+    thread = threading.Thread(
+        target=stream,
+        args=(settings, expected, done),
+        kwargs={"events": events, "rate": rate, "brands": brands},
+    )
+    thread.start()
+    return Stream(thread, expected, done)
+
+
+def assert_counted_exactly(settings: Settings, running: Stream) -> None:
+    """Wait for the producer to finish and the workers to catch up; then the exact counters in
+    Redis are what the stream sent, once each."""
+    running.thread.join(180)
+    assert running.done.is_set(), "the producer did not finish"
+    total = sum(running.expected.values())
+    wait_until(
+        lambda: sum(split_unique(counts(settings))[0].values()) >= total,
+        timeout=120,
+        what="the workers to catch up",
+    )
+    time.sleep(3)  # a late double count, if any, would land now
+    assert split_unique(counts(settings))[0] == running.expected
+
+
+def assert_one_post_per_alert(settings: Settings, expected: Counter[tuple[str, str, str]]) -> None:
+    """One Slack post for each brand and platform whose negatives crossed the threshold (5),
+    whichever worker held the evaluation lock when; no duplicate comes later."""
+    negatives = {(b, p) for (b, c, p), n in expected.items() if c == "mentions_negative" and n >= 5}
+    assert negatives == {("brand0", "x"), ("brand4", "x")}  # mentions: every 4th event
+
+    def posts() -> list[dict]:
+        return [
+            m
+            for m in stub_messages(settings)
+            if m["method"] == "chat.postMessage" and not m.get("thread_ts")
+        ]
+
+    wait_until(lambda: len(posts()) >= len(negatives), timeout=60, what="the alerts")
+    time.sleep(settings.alerts.evaluation.every + 5)  # a duplicate, if any, would come now
+    posted = Counter(
+        next((b, p) for b, p in negatives if f"({b}) on {p}:" in m["text"]) for m in posts()
+    )
+    assert posted == Counter(dict.fromkeys(negatives, 1))
+
+
 def split_unique(
     found: Counter[tuple[str, str, str]],
 ) -> tuple[Counter[tuple[str, str, str]], dict[tuple[str, str], float]]:
     """Exact counters, and the unique-author estimates by (brand, platform or "all")."""
     exact = Counter({k: n for k, n in found.items() if k[1] != "unique_authors"})
-    unique = {(b, p): n for (b, c, p), n in found.items() if c == "unique_authors"}
+    unique = {(b, p): float(n) for (b, c, p), n in found.items() if c == "unique_authors"}
     return exact, unique
 
 

@@ -4,10 +4,8 @@ counted twice) and the one alert of the run was posted once."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from socialpulse.stack.process import Service
 from socialpulse.stack.services import build_services
 from streams.topics import ensure_topics
 from tests.conftest import Worker, start_worker, stop_worker, write_config
-from tests.test_exactly_once import BRANDS, counts, split_unique, stream
+from tests.test_exactly_once import BRANDS, Stream, assert_counted_exactly, start_stream
 from tests.test_pipeline_e2e import stub_messages, value, wait_until
 
 EVENTS, RATE = 6000, 300  # 20 s of stream
@@ -45,45 +43,25 @@ def faulty(stack: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Worker]]
             s.start()
 
 
-def run_stream(settings: Settings) -> tuple[threading.Thread, Counter, threading.Event]:
-    expected: Counter[tuple[str, str, str]] = Counter()
-    done = threading.Event()
-    thread = threading.Thread(
-        target=stream, args=(settings, expected, done), kwargs={"events": EVENTS, "rate": RATE}
-    )
-    thread.start()
-    return thread, expected, done
-
-
-def assert_exact_after(
-    settings: Settings, thread: threading.Thread, expected: Counter, done: threading.Event
-) -> None:
-    thread.join(180)
-    assert done.is_set(), "the producer did not finish"
-    total = sum(expected.values())
-    wait_until(
-        lambda: sum(split_unique(counts(settings))[0].values()) >= total,
-        timeout=120,
-        what="the worker to catch up",
-    )
-    time.sleep(3)  # a late double count, if any, would land now
-    assert split_unique(counts(settings))[0] == expected
-    assert total == EVENTS + EVENTS // 4  # mentions count twice (mentions + their label)
+def assert_exact_after(settings: Settings, running: Stream) -> None:
+    assert_counted_exactly(settings, running)
+    # mentions count twice (mentions + their label)
+    assert sum(running.expected.values()) == EVENTS + EVENTS // 4
 
 
 def test_redis_down_30s_and_slack_unreachable_mid_stream(faulty) -> None:
     settings, worker = faulty
     redis_service, slack = service(settings, "redis"), service(settings, "slack-stub")
-    thread, expected, done = run_stream(settings)
+    running = start_stream(settings, EVENTS, RATE)
     time.sleep(3)
     slack.stop()
     redis_service.stop()
-    in_flight = sum(v for (b, c, p), v in expected.items())  # produced so far
+    in_flight = sum(running.expected.values())  # produced so far
     time.sleep(30)
     assert worker.process.poll() is None, worker.log_text()[-2000:]  # waits, does not die
     redis_service.start()
-    assert_exact_after(settings, thread, expected, done)
-    assert 0 < in_flight < sum(expected.values())  # Redis really stopped mid-stream
+    assert_exact_after(settings, running)
+    assert 0 < in_flight < sum(running.expected.values())  # Redis really stopped mid-stream
     retries = value(worker.metrics_url, "socialpulse_redis_retries_total")
     assert retries is not None and retries > 0
     assert "Redis unavailable" in worker.log_text()
@@ -111,10 +89,10 @@ def test_redis_down_30s_and_slack_unreachable_mid_stream(faulty) -> None:
 def test_kafka_broker_restarted_mid_stream(faulty) -> None:
     settings, worker = faulty
     kafka = service(settings, "kafka")
-    thread, expected, done = run_stream(settings)
+    running = start_stream(settings, EVENTS, RATE)
     time.sleep(5)
     kafka.stop()
     time.sleep(5)
     kafka.start()  # waits until the broker answers
     assert worker.process.poll() is None, worker.log_text()[-2000:]
-    assert_exact_after(settings, thread, expected, done)
+    assert_exact_after(settings, running)

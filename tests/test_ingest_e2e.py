@@ -8,15 +8,10 @@ import hmac
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,49 +23,13 @@ from socialpulse.settings import Settings, load_settings
 from socialpulse.stack.services import build_services
 from streams.topics import ensure_topics
 from tests.conftest import ROOT, Worker, free_port, run_cli, start_worker, stop_worker, write_config
+from tests.gateway_process import Gateway, start_gateway
 from tests.test_pipeline_e2e import interaction, kpi, mention, value, wait_until
 
 TOKEN = "listening-" + uuid.uuid4().hex  # made up per run: the test's own secret
 META_SECRET, VERIFY = "meta-" + uuid.uuid4().hex, "verify-" + uuid.uuid4().hex
 HOOK_SECRET = "hook-" + uuid.uuid4().hex
 IG_ACCOUNT = "17841400000000002"
-
-
-@dataclass
-class Gateway:
-    """A real `socialpulse gateway` process."""
-
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers and body of one request (errors included)."""
-        req = urllib.request.Request(
-            self.url + path, data=body, method=method, headers=headers or {}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as response:
-                return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
-
-    def post_events(
-        self, payload: Any, token: str | None = TOKEN, content_type: str = "application/json"
-    ) -> tuple[int, dict[str, Any]]:
-        """POST /v1/events; the status and the JSON answer."""
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = {"Content-Type": content_type}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        status, _, answer = self.request("POST", "/v1/events", body, headers)
-        return status, json.loads(answer)
 
 
 @pytest.fixture(scope="module")
@@ -126,36 +85,22 @@ def ingest_stack(
     ensure_topics(settings)
     logs = tmp_path_factory.mktemp("logs")
     worker = start_worker(folder, logs / "worker.log")
-    env = os.environ | {
-        "SOCIALPULSE_INGEST_TOKEN_LISTENING": TOKEN,
-        "META_APP_SECRET": META_SECRET,
-        "META_VERIFY_TOKEN": VERIFY,
-        "TEST_HELPDESK_SECRET": HOOK_SECRET,
-    }
-    log = logs / "gateway.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "socialpulse.cli", "--config", str(folder), "gateway"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    gateway = Gateway(f"http://127.0.0.1:{port}", process, log)
-
-    def healthy() -> bool:
-        assert process.poll() is None, log.read_text()
-        try:
-            return gateway.request("GET", "/healthz")[0] == 200
-        except OSError:
-            return False
-
-    wait_until(healthy, timeout=60, what="the gateway's /healthz")
+    gateway = start_gateway(
+        folder,
+        logs / "gateway.log",
+        TOKEN,
+        {
+            "META_APP_SECRET": META_SECRET,
+            "META_VERIFY_TOKEN": VERIFY,
+            "TEST_HELPDESK_SECRET": HOOK_SECRET,
+        },
+    )
     yield worker, gateway
-    process.terminate()
-    process.wait(30)
+    gateway.stop()
     stop_worker(worker)
     secrets = (TOKEN, META_SECRET, VERIFY, HOOK_SECRET)
-    assert not [s for s in secrets if s in log.read_text() + worker.log_text()], "secret logged"
+    logged = gateway.log.read_text() + worker.log_text()
+    assert not [s for s in secrets if s in logged], "secret logged"
 
 
 def counted(worker: Worker, topic: str) -> float:

@@ -29,9 +29,11 @@ from kafka import KafkaConsumer, KafkaProducer
 from alerts.targets import day_start
 from socialpulse.board_preview import substitute
 from socialpulse.settings import Settings
+from socialpulse.stack.services import gateway_targets_dir
 from streams.redis_counts import RedisKeys, read_windows
 from streams.sentiment import score_text
-from tests.conftest import backfill_mentions_baseline, run_cli
+from tests.conftest import backfill_mentions_baseline, free_port, run_cli
+from tests.gateway_process import Gateway, start_gateway
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -728,7 +730,7 @@ def test_bots_and_over_rate_authors_are_left_out_and_counted_as_filtered(pipelin
     )
     # The flood's first 20 mentions (the limit) count: 20 + 4 people; 5 over-rate + 3 bots out.
     # (If the flood straddles a minute boundary the limit restarts: then fewer are filtered.)
-    over = kpi(url, "filtered", "acme", "youtube") - 3
+    over = (kpi(url, "filtered", "acme", "youtube") or 0) - 3
     assert kpi(url, "mentions", "acme", "youtube") == limit + 5 - over + 4
     assert kpi(url, "mentions_negative", "acme", "youtube") == 0
     assert (filtered("bot"), filtered("author_rate")) == (3, over)
@@ -931,7 +933,9 @@ def metric_names(text: str) -> set[str]:
     return {n for n in re.findall(r"[A-Za-z_:][\w:]*", text) if "socialpulse_" in n}
 
 
-def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_data(pipeline) -> None:
+def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_data(
+    pipeline, tmp_path: Path
+) -> None:
     settings: Settings = pipeline.settings
     run = settings.pipeline.redis.key_prefix.removeprefix("t")
     expr = f'socialpulse_mentions{{brand="acme",platform="x",window="5m",test_run="{run}"}}'
@@ -960,8 +964,42 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
 
     wait_until(read_all, timeout=60, what="the worker to read the demo stream")
 
-    # Every name a board or a recording rule reads is one the worker exports (or a rule records).
+    # An ingest gateway on the same topics, which the local Prometheus scrapes while it runs:
+    # some accepted items, one rejected, one request with a wrong token.
+    folder = settings.config_dir
+    (folder / "ingest.yaml").write_text(
+        yaml.safe_dump({"gateway": {"port": free_port(), "sources": ["listening"]}})
+    )
+    gateway = start_gateway(folder, tmp_path / "gateway.log", "token-" + uuid.uuid4().hex)
+    try:
+        _every_panel_query_returns_data(pipeline, gateway)
+    finally:
+        gateway.stop()
+    port = gateway.url.rsplit(":", 1)[1]
+    assert not (gateway_targets_dir() / f"gateway-{port}.json").exists()
+
+
+def _every_panel_query_returns_data(pipeline: Any, gateway: Gateway) -> None:
+    settings: Settings = pipeline.settings
+    items = [mention("acme", "x", "via the gateway", "positive") for _ in range(3)]
+    status, answer = gateway.post_events([*items, {"type": "mention", "id": "no-brand"}])
+    assert (status, answer["accepted"], answer["rejected"]) == (200, 3, 1), answer
+    assert gateway.post_events(items, token="wrong")[0] == 401
+    port = gateway.url.rsplit(":", 1)[1]
+    assert json.loads((gateway_targets_dir() / f"gateway-{port}.json").read_text()) == [
+        {"targets": [f"127.0.0.1:{port}"], "labels": {}}
+    ]
+    accepted = 'socialpulse_ingest_events_total{job="socialpulse-gateway",outcome="accepted"}'
+    wait_until(
+        lambda: prometheus_query(settings, accepted)["data"]["result"],
+        timeout=60,
+        what="Prometheus to scrape the gateway",
+    )
+
+    # Every name a board or a recording rule reads is one the worker or the gateway exports
+    # (or a rule records).
     exported = {name for name, _ in metrics(pipeline.metrics_url)}
+    exported |= {name for name, _ in metrics(gateway.url + "/metrics")}
     groups = yaml.safe_load((ROOT / "config/prometheus/rules/socialpulse.rules.yml").read_text())
     rules = [rule for group in groups["groups"] for rule in group["rules"]]
     recorded = {rule["record"] for rule in rules}

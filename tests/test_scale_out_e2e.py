@@ -5,18 +5,16 @@ shared, and each alert was posted once, not once per worker."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 from socialpulse.settings import Settings, load_settings
 from socialpulse.stack.services import worker_targets_dir
 from streams.topics import ensure_topics
 from tests.conftest import free_port, start_worker, stop_worker, write_config
-from tests.test_exactly_once import counts, split_unique, stream
-from tests.test_pipeline_e2e import stub_messages, value, wait_until
+from tests.test_exactly_once import assert_counted_exactly, assert_one_post_per_alert, start_stream
+from tests.test_pipeline_e2e import value
 
 # Eight brands, so that keys (brand ids) spread over the six partitions.
 BRANDS = [{"id": f"brand{i}", "name": f"Brand {i}", "platforms": ["x", "tiktok"]} for i in range(8)]
@@ -52,15 +50,8 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
 
     first = start_worker(folder, tmp_path / "worker-1.log")
     workers = [first]
-    expected: Counter[tuple[str, str, str]] = Counter()
-    done = threading.Event()
-    producer = threading.Thread(
-        target=stream,
-        args=(settings, expected, done),
-        kwargs={"events": EVENTS, "rate": RATE, "brands": BRANDS},
-    )
+    running = start_stream(settings, EVENTS, RATE, BRANDS)
     try:
-        producer.start()
         time.sleep(4)
         second = start_worker(folder, tmp_path / "worker-2.log", own_ports(), "--register")
         workers.append(second)
@@ -75,16 +66,7 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         by_second = counted(second.metrics_url, settings)
         stop_worker(second)  # leaves mid-stream: its partitions move to the others
         assert not registered.exists()
-        producer.join(120)
-        assert done.is_set(), "the producer did not finish"
-        total = sum(expected.values())
-        wait_until(
-            lambda: sum(split_unique(counts(settings))[0].values()) >= total,
-            timeout=120,
-            what="the workers to catch up",
-        )
-        time.sleep(3)  # a late double count, if any, would land now
-        assert split_unique(counts(settings))[0] == expected
+        assert_counted_exactly(settings, running)
         # The work was shared: each worker counted some of the stream.
         shares = [
             counted(first.metrics_url, settings),
@@ -92,28 +74,8 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
             counted(third.metrics_url, settings),
         ]
         assert all(n > 0 for n in shares), shares
-
-        # One Slack post per brand and platform whose negatives crossed the threshold (5),
-        # whichever worker held the evaluation lock when.
-        negatives = {
-            (b, p) for (b, c, p), n in expected.items() if c == "mentions_negative" and n >= 5
-        }
-        assert negatives == {("brand0", "x"), ("brand4", "x")}  # mentions: every 4th event
-
-        def posts() -> list[dict]:
-            return [
-                m
-                for m in stub_messages(settings)
-                if m["method"] == "chat.postMessage" and not m.get("thread_ts")
-            ]
-
-        wait_until(lambda: len(posts()) >= len(negatives), timeout=60, what="the alerts")
-        time.sleep(settings.alerts.evaluation.every + 5)  # a duplicate, if any, would come now
-        posted = Counter(
-            next((b, p) for b, p in negatives if f"({b}) on {p}:" in m["text"]) for m in posts()
-        )
-        assert posted == Counter(dict.fromkeys(negatives, 1))
+        assert_one_post_per_alert(settings, running.expected)
     finally:
-        producer.join(1)
+        running.thread.join(1)
         for worker in workers:
             stop_worker(worker)

@@ -42,17 +42,38 @@ def worker_targets_dir() -> Path:
     return state_dir() / "prometheus" / "targets"
 
 
-def write_worker_target(
-    name: str, host: str, port: int, labels: dict[str, str] | None = None
+def gateway_targets_dir() -> Path:
+    """Prometheus file_sd folder of the ingest gateways (job socialpulse-gateway)."""
+    return state_dir() / "prometheus" / "gateway-targets"
+
+
+def _write_target(
+    folder: Path, name: str, host: str, port: int, labels: dict[str, str] | None
 ) -> Path:
-    """Register a worker's /metrics address with the local Prometheus."""
-    folder = worker_targets_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps([{"targets": [f"{host}:{port}"], "labels": labels or {}}]))
     tmp.replace(path)  # atomic: Prometheus never reads a half-written file
     return path
+
+
+def write_worker_target(
+    name: str, host: str, port: int, labels: dict[str, str] | None = None
+) -> Path:
+    """Register a worker's /metrics address with the local Prometheus."""
+    return _write_target(worker_targets_dir(), name, host, port, labels)
+
+
+def register_gateway(host: str, port: int) -> Path | None:
+    """When the local stack runs here, have its Prometheus scrape this gateway's /metrics;
+    returns the file written, for the gateway to remove when it stops (None: no local stack,
+    e.g. docker-compose, whose Prometheus finds the gateway by name)."""
+    if not worker_targets_dir().is_dir():
+        return None
+    # A gateway listening on every interface is scraped on loopback.
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return _write_target(gateway_targets_dir(), f"gateway-{port}", address, port, None)
 
 
 def register_extra_worker(host: str, port: int) -> Path | None:
@@ -178,7 +199,9 @@ __all__ = [
     "StackError",
     "build_services",
     "down",
+    "gateway_targets_dir",
     "register_extra_worker",
+    "register_gateway",
     "status",
     "up",
     "write_worker_target",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -93,3 +94,17 @@ def test_bad_config_stops_the_command_with_file_key_and_problem(tmp_path: Path) 
         "alerts.yaml: rules[0].value: Input should be a valid number, unable to parse string as a "
         "number"
     )
+
+
+def test_a_gateway_registers_with_the_local_prometheus_only_when_one_is_set_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialpulse.stack.services import gateway_targets_dir, register_gateway
+
+    monkeypatch.setenv("SOCIALPULSE_HOME", str(tmp_path))
+    assert register_gateway("127.0.0.1", 9320) is None  # no local stack here
+    assert not gateway_targets_dir().exists()
+    (tmp_path / ".stack" / "prometheus" / "targets").mkdir(parents=True)
+    written = register_gateway("0.0.0.0", 9321)
+    assert written == gateway_targets_dir() / "gateway-9321.json"
+    assert json.loads(written.read_text()) == [{"targets": ["127.0.0.1:9321"], "labels": {}}]
