@@ -5,7 +5,9 @@ production node with persistence would."""
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-
-from tests.conftest import free_port
 
 
 @dataclass
@@ -87,8 +87,23 @@ class LocalCluster:
 
 
 def _server() -> str:
-    found = shutil.which("redis-server") or "/usr/bin/redis-server"
-    return found
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def _cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port (10000 higher) is free too, so at most 55535."""
+    for _ in range(200):
+        port = random.randint(20000, 55535)
+        if port in taken or port + 10000 in taken:
+            continue
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair (port, port + 10000) for a Redis Cluster node")
 
 
 @contextmanager
@@ -97,7 +112,8 @@ def local_cluster(folder: Path, size: int = 3) -> Iterator[LocalCluster]:
     cluster = LocalCluster()
     try:
         for i in range(size):
-            node = ClusterNode(free_port(), folder / f"node-{i}")
+            taken = {n.port for n in cluster.nodes} | {n.port + 10000 for n in cluster.nodes}
+            node = ClusterNode(_cluster_port(taken), folder / f"node-{i}")
             node.folder.mkdir(parents=True)
             (node.folder / "redis.conf").write_text(
                 "\n".join(
