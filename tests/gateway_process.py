@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.config import load_ingest
 from socialpulse.settings import load_settings
 
 
@@ -66,10 +67,7 @@ def start_gateway(
 ) -> Gateway:
     """Start ``socialpulse gateway`` on ``config_dir`` (its ingest.yaml names the port and the
     first source, whose token is ``token``) and wait until /healthz answers."""
-    settings = load_settings(config_dir)
-    from ingest.config import load_ingest
-
-    ingest = load_ingest(settings)
+    ingest = load_ingest(load_settings(config_dir))
     env = os.environ | {ingest.token_env(ingest.gateway.sources[0]): token} | (environ or {})
     with log.open("wb") as out:
         process = subprocess.Popen(

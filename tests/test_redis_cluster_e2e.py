@@ -6,18 +6,17 @@ down, and commit no offsets meanwhile); each alert is posted once."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import yaml
 
 from socialpulse.settings import Settings, load_settings
 from streams.topics import ensure_topics
-from tests.conftest import free_port, start_worker, stop_worker, write_config
+from tests.conftest import free_port, start_worker, stop_worker
 from tests.redis_cluster import local_cluster
 from tests.test_exactly_once import assert_counted_exactly, assert_one_post_per_alert, start_stream
 from tests.test_pipeline_e2e import value
-from tests.test_scale_out_e2e import BRANDS, counted
+from tests.test_scale_out_e2e import BRANDS, counted, eight_brands_config
 
 EVENTS, RATE = 6000, 300  # 20 s
 
@@ -26,13 +25,7 @@ def test_two_workers_on_a_redis_cluster_ride_out_a_node_restart(
     stack: Settings, tmp_path: Path
 ) -> None:
     with local_cluster(tmp_path / "cluster") as cluster:
-        folder = write_config(
-            tmp_path / "config",
-            uuid.uuid4().hex[:10],
-            brands=BRANDS,
-            alerts={"targets": []},
-            campaigns={"brands": []},
-        )
+        folder = eight_brands_config(tmp_path / "config")
         config = folder / "socialpulse.yaml"
         pipeline = yaml.safe_load(config.read_text())
         pipeline["redis"].update(url=cluster.url, cluster=True)

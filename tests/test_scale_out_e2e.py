@@ -21,6 +21,18 @@ BRANDS = [{"id": f"brand{i}", "name": f"Brand {i}", "platforms": ["x", "tiktok"]
 EVENTS, RATE = 8000, 300  # about 27 s
 
 
+def eight_brands_config(folder: Path) -> Path:
+    """A test config with the eight brands: its own brands (not the demo's, as a worker may be
+    scraped by the local Prometheus), so no shipped target or campaign series."""
+    return write_config(
+        folder,
+        uuid.uuid4().hex[:10],
+        brands=BRANDS,
+        alerts={"targets": []},
+        campaigns={"brands": []},
+    )
+
+
 def counted(url: str, settings: Settings) -> float:
     topics = (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions)
     return sum(value(url, "socialpulse_events_counted_total", topic=t) or 0 for t in topics)
@@ -29,15 +41,7 @@ def counted(url: str, settings: Settings) -> float:
 def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
     stack: Settings, tmp_path: Path
 ) -> None:
-    # Its own brands (not the demo's, as one of its workers is scraped by the local Prometheus),
-    # so no shipped target or campaign series.
-    folder = write_config(
-        tmp_path / "config",
-        uuid.uuid4().hex[:10],
-        brands=BRANDS,
-        alerts={"targets": []},
-        campaigns={"brands": []},
-    )
+    folder = eight_brands_config(tmp_path / "config")
     settings = load_settings(folder)
     assert settings.pipeline.kafka.partitions == 6
     ensure_topics(settings)
