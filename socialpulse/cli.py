@@ -56,6 +56,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """socialpulse worker: run the Faust worker (counts, /metrics, alerts)."""
+    from socialpulse.allocator import reexec_on_jemalloc
+
+    reexec_on_jemalloc()  # returns when already on it, opted out, or not installed
     from streams.app import run_worker
 
     settings = _settings(args)

@@ -23,6 +23,7 @@ from alerts.evaluation import LiveEvaluation
 from alerts.incident_metrics import IncidentCollector
 from alerts.interactivity import serve_interactivity
 from alerts.slack_delivery import slack_client, uses_stub
+from socialpulse.allocator import ALLOCATOR_ENV, running_on_jemalloc
 from socialpulse.connections import (
     REDIS_ERRORS,
     REDIS_UNAVAILABLE,
@@ -282,6 +283,10 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     ``register``, the local stack's Prometheus is told to scrape it (an extra worker)."""
     from streams.topics import ensure_topics
 
+    if running_on_jemalloc():
+        log.info("memory: jemalloc for every allocation (%s=system to opt out)", ALLOCATOR_ENV)
+    else:
+        log.info("memory: the default allocators (apt-get install libjemalloc2 for jemalloc)")
     ensure_topics(settings)
     sync_client = redis_client(settings, decode_responses=True, socket_timeout=5)
     lag = ConsumerLag()

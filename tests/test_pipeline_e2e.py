@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
 from alerts.targets import day_start
+from socialpulse.allocator import jemalloc_library
 from socialpulse.board_preview import substitute
 from socialpulse.settings import Settings
 from socialpulse.stack.services import gateway_targets_dir
@@ -343,6 +345,20 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     # 4 negative < threshold 5: no alert for acme.
     time.sleep(2.5)
     assert [m for m in stub_messages(settings) if "acme" in m["text"]] == []
+
+
+def test_the_worker_runs_on_jemalloc_when_the_machine_has_it(pipeline) -> None:
+    library = jemalloc_library()
+    if library is None:
+        assert not os.environ.get("CI"), "CI installs libjemalloc2 (.ci/run)"
+        assert "memory: the default allocators" in pipeline.log_text()
+        return
+    # The same process (pid) re-executed itself with jemalloc preloaded.
+    pid = pipeline.process.pid
+    assert library in Path(f"/proc/{pid}/maps").read_text()
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"PYTHONMALLOC=malloc" in environ
+    assert "memory: jemalloc for every allocation" in pipeline.log_text()
 
 
 def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(pipeline) -> None:
