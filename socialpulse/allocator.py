@@ -41,7 +41,7 @@ def jemalloc_environment(environ: Mapping[str, str], library: str | None) -> dic
     if environ.get(ALLOCATOR_ENV, "jemalloc") == "system" or library is None:
         return None
     preload = environ.get("LD_PRELOAD", "")
-    if library in preload.split(":") or "libjemalloc" in preload:
+    if "libjemalloc" in preload:
         return None
     return {
         # Freed pages go back to the system within about a second, by jemalloc's own thread,

@@ -6,10 +6,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+import redis
+import redis.asyncio as aredis
 import yaml
 
 from socialpulse.config_types import format_duration, parse_duration
+from socialpulse.connections import (
+    RedisClusterUnreachable,
+    async_redis_client,
+    is_cluster,
+    redis_client,
+)
 from socialpulse.settings import ConfigError, load_settings
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -188,11 +197,6 @@ def test_env_overrides_are_validated_too(config: Path) -> None:
 
 
 def test_redis_clients_follow_the_cluster_setting(config: Path) -> None:
-    import redis
-    import redis.asyncio as aredis
-
-    from socialpulse.connections import async_redis_client, is_cluster, redis_client
-
     single = load_settings(config, {})
     clustered = load_settings(config, {"SOCIALPULSE_REDIS_CLUSTER": "true"})
     # These clients connect lazily, so nothing here needs a server (the synchronous cluster
@@ -206,9 +210,6 @@ def test_redis_clients_follow_the_cluster_setting(config: Path) -> None:
 
 
 def test_an_unreachable_redis_cluster_is_one_clear_error(config: Path) -> None:
-    from socialpulse.connections import RedisClusterUnreachable, redis_client
-    from tests.conftest import free_port
-
     port = free_port()
     url = f"redis://:hunter2@127.0.0.1:{port}/0"
     clustered = load_settings(
