@@ -77,7 +77,28 @@ class Interactivity(Strict):
     host: str = "127.0.0.1"
     port: int = Field(9311, ge=0, le=65535)  # 0: no endpoint in this worker
     path: str = "/slack/interactivity"
-    max_body: int = Field(64 * 1024, gt=0)
+    max_body: int = Field(64 * 1024, gt=0)  # bytes; a longer Content-Length gets 413 unread
+    # Seconds from a connection's opening to its whole request (head and body); a slower one
+    # gets 408, so a client that trickles or goes quiet cannot hold a connection for long.
+    request_timeout: Duration = 10
+    # Open connections at once; the next one gets 503 with Retry-After before anything is read.
+    max_connections: int = 64
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _timeout_within_reason(cls, value: int) -> int:
+        # Slack waits 3 s for an answer, so a longer wait only gives a slow client more time.
+        if value > 60:
+            raise ValueError(f"{value} s is too long for a request to arrive; use 1s to 60s")
+        return value
+
+    @field_validator("max_connections")
+    @classmethod
+    def _connections_within_reason(cls, value: int) -> int:
+        # Each open connection is a file descriptor of the worker, which Kafka and Redis need too.
+        if not 1 <= value <= 4096:
+            raise ValueError(f"{value} open connections: use 1 to 4096 (e.g. 64)")
+        return value
 
 
 class IncidentSettings(Strict):
