@@ -48,8 +48,11 @@ PROBE_BRAND = "benchprobe"
 def isolated_config(settings: Settings, folder: Path, run: str) -> Settings:
     """A copy of the config on its own topics, consumer group, key prefix and ports."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("brands.yaml", "kpis.yaml"):
-        (folder / name).write_text((settings.config_dir / name).read_text())
+    (folder / "kpis.yaml").write_text((settings.config_dir / "kpis.yaml").read_text())
+    # The latency probes' own brand, so that strict mode counts them.
+    brands = yaml.safe_load((settings.config_dir / "brands.yaml").read_text())
+    brands["brands"].append({"id": PROBE_BRAND, "name": "Benchmark probes", "platforms": ["x"]})
+    (folder / "brands.yaml").write_text(yaml.safe_dump(brands, allow_unicode=True))
     pipeline = yaml.safe_load((settings.config_dir / "socialpulse.yaml").read_text())
     pipeline["topics"] = {
         k: f"bench.{run}.{k}" for k in ("mentions", "interactions", "dead_letter")

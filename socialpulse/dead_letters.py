@@ -1,10 +1,15 @@
 """Reading and replaying the dead-letter topic.
 
 The worker sends every message it cannot process to ``topics.dead_letter`` with the original
-bytes and key, and headers: reason, detail, source_topic, source_partition, source_offset,
-dead_lettered_at (and envelope_index for one event of an envelope). ``socialpulse dlq`` lists
-and shows them, and replays them to their source topic once the cause is fixed (a config
-change, a fixed producer). Replaying is safe to repeat: events count once by id.
+bytes and key, and headers (streams.dead_letter): reason, detail, source_topic,
+source_partition, source_offset, dead_lettered_at (and envelope_index for one event of an
+envelope). ``socialpulse dlq`` lists and shows them, and replays them to their source topic
+once the cause is fixed (a config change, a fixed producer). Replaying is safe to repeat:
+events count once by id.
+
+A dead letter is known by its source position: a worker killed after writing some of a
+batch's dead letters and before committing its offsets writes them again on restart, and
+:func:`once` keeps one of each (the other copies' positions in ``also_at``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +26,8 @@ from kafka import KafkaConsumer, TopicPartition
 from socialpulse.connections import kafka_security
 from socialpulse.event_producer import kafka_producer
 from socialpulse.settings import Settings
+from streams import dead_letter as header
+from streams.dead_letter import SourcePosition, source_position
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,15 @@ class DeadLetter:
     source_offset: int | None
     dead_lettered_at: float | None
     envelope_index: int | None = None
+    also_at: tuple[str, ...] = ()  # other copies of it in the topic (partition:offset)
+
+    @property
+    def position(self) -> SourcePosition | None:
+        """Where it came from, as (topic, partition, offset, envelope index); None when the
+        headers do not say (then it is its own)."""
+        if not self.source_topic or self.source_partition is None or self.source_offset is None:
+            return None
+        return (self.source_topic, self.source_partition, self.source_offset, self.envelope_index)
 
     @property
     def where(self) -> str:
@@ -66,14 +82,8 @@ class DeadLetter:
             "key": self.key.decode("utf-8", "replace") if self.key is not None else None,
             "value": value,
             "value_encoding": encoding,
+            "copies": 1 + len(self.also_at),
         }
-
-
-def _int(raw: bytes | None) -> int | None:
-    try:
-        return int(raw) if raw is not None else None
-    except ValueError:
-        return None
 
 
 def parse(
@@ -86,24 +96,42 @@ def parse(
     """A dead letter from a Kafka record; missing headers are empty, never an error."""
     h = dict(headers)
     text = {k: v.decode("utf-8", "replace") for k, v in h.items() if v is not None}
-    at = text.get("dead_lettered_at")
+    at = text.get(header.DEAD_LETTERED_AT)
     try:
         when = float(at) if at else None
     except ValueError:
         when = None
+    topic, source_partition, source_offset, index = source_position(h)
     return DeadLetter(
         partition,
         offset,
         key,
         value or b"",
-        text.get("reason", "unknown"),
-        text.get("detail", ""),
-        text.get("source_topic", ""),
-        _int(h.get("source_partition")),
-        _int(h.get("source_offset")),
+        text.get(header.REASON, "unknown"),
+        text.get(header.DETAIL, ""),
+        topic,
+        source_partition,
+        source_offset,
         when,
-        _int(h.get("envelope_index")),
+        index,
     )
+
+
+def once(letters: Iterable[DeadLetter]) -> list[DeadLetter]:
+    """Each dead letter once: copies with the same source position are one, the first
+    written, listing where the others are."""
+    first: dict[SourcePosition, int] = {}
+    kept: list[DeadLetter] = []
+    for letter in letters:
+        position = letter.position
+        if position is None or position not in first:
+            if position is not None:
+                first[position] = len(kept)
+            kept.append(letter)
+            continue
+        i = first[position]
+        kept[i] = replace(kept[i], also_at=(*kept[i].also_at, letter.where))
+    return kept
 
 
 def read_dead_letters(settings: Settings, timeout: float = 10.0) -> Iterator[DeadLetter]:
@@ -152,7 +180,7 @@ def select(
         letter
         for letter in letters
         if (not reasons or letter.reason in reasons)
-        and (not at or letter.where in at)
+        and (not at or any(where in at for where in (letter.where, *letter.also_at)))
         and (since is None or (letter.dead_lettered_at or 0) >= since)
     ]
 
@@ -205,4 +233,13 @@ def as_json(letters: Sequence[DeadLetter]) -> str:
     return "\n".join(json.dumps(letter.to_dict(), sort_keys=True) for letter in letters)
 
 
-__all__ = ["DeadLetter", "as_json", "parse", "read_dead_letters", "replay", "select", "table"]
+__all__ = [
+    "DeadLetter",
+    "as_json",
+    "once",
+    "parse",
+    "read_dead_letters",
+    "replay",
+    "select",
+    "table",
+]

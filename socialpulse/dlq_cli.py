@@ -18,7 +18,8 @@ def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
     from socialpulse import dead_letters as dl
 
     since = time.time() - parse_duration(args.since) if getattr(args, "since", None) else None
-    letters = list(dl.read_dead_letters(settings))
+    # A worker killed mid-batch writes some dead letters again: each is shown and replayed once.
+    letters = dl.once(dl.read_dead_letters(settings))
     if args.dlq_action == "show":
         found = dl.select(letters, at=[args.at])
         if not found:

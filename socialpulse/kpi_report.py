@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
+from typing import Any
 
 from socialpulse.config_types import format_duration
 from socialpulse.settings import KpiSpec
@@ -59,15 +61,27 @@ def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec], by: str = "platform
 
 
 def kpi_json(snap: BrandSnapshot, by: str = "platform") -> str:
-    """The snapshot as one JSON object; KPIs without a value are null. ``by`` names what the
-    columns are (platform or campaign); "all" is all of them together."""
+    """The snapshot as one JSON object; KPIs without a value are null, and so would be any
+    number that is not finite (JSON has no NaN or Infinity). ``by`` names what the columns
+    are (platform or campaign); "all" is all of them together."""
     return json.dumps(
-        {
-            "brand": snap.brand,
-            "by": by,
-            "window": format_duration(snap.window_seconds),
-            "counters": {**snap.counters, ALL_PLATFORMS: snap.totals},
-            "kpis": snap.derived,
-        },
+        _finite(
+            {
+                "brand": snap.brand,
+                "by": by,
+                "window": format_duration(snap.window_seconds),
+                "counters": {**snap.counters, ALL_PLATFORMS: snap.totals},
+                "kpis": snap.derived,
+            }
+        ),
         sort_keys=True,
+        allow_nan=False,
     )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -134,9 +134,14 @@ class CleaningSettings(Strict):
     bot_authors: list[str] = Field(default_factory=list)
     # A mention author over this many mentions of one brand in a minute is left out (0: off).
     max_mentions_per_author_per_minute: int = Field(20, ge=0)
-    # Strict: events of a brand brands.yaml does not list, or of a platform its brand does not
-    # list, are dead-lettered (unknown_brand, unknown_platform) instead of counted.
-    strict: bool = False
+    # Strict (the default): events of a brand brands.yaml does not list, or of a platform its
+    # brand does not list, are dead-lettered (unknown_brand, unknown_platform): nothing shows
+    # them, and each new one would add keys to Redis.
+    strict: bool = True
+    # Lenient mode (strict: false) counts them, but at most this many brands and brand/platform
+    # pairs outside brands.yaml at a time (over all workers); events of more are dead-lettered
+    # and counted in socialpulse_events_untracked_total.
+    max_unknown: int = Field(100, ge=0, le=100_000)
 
     @field_validator("bot_authors")
     @classmethod
@@ -371,12 +376,17 @@ class Settings(BaseModel):
         return [brand.id for brand in self.brands.brands]
 
     @property
+    def known(self) -> dict[str, frozenset[str]]:
+        """Each brand of brands.yaml and its platforms."""
+        return {b.id: frozenset(b.platforms) for b in self.brands.brands}
+
+    @property
     def strict_known(self) -> dict[str, frozenset[str]] | None:
         """With cleaning.strict, each brand of brands.yaml and its platforms (events of others
         are refused); None when strict mode is off."""
         if not self.pipeline.cleaning.strict:
             return None
-        return {b.id: frozenset(b.platforms) for b in self.brands.brands}
+        return self.known
 
 
 # Deployment overrides (docker-compose points the worker at other hosts); dotted path into

@@ -11,17 +11,20 @@ import asyncio
 import atexit
 import logging
 import signal
+import threading
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 
 from alerts.detection_metrics import DetectionCollector
 from alerts.detection_store import DetectionStore
 from alerts.evaluation import LiveEvaluation
 from alerts.incident_metrics import IncidentCollector
-from alerts.interactivity import serve_interactivity
+from alerts.interactivity import ButtonServer, serve_interactivity
 from alerts.slack_delivery import slack_client, uses_stub
 from socialpulse.allocator import ALLOCATOR_ENV, running_on_jemalloc
 from socialpulse.connections import (
@@ -33,14 +36,21 @@ from socialpulse.connections import (
 )
 from socialpulse.paths import state_dir
 from socialpulse.settings import Settings
+from socialpulse.shutdown import STOP_WITHIN, end_within
 from socialpulse.stack.services import register_extra_worker
 from streams import metrics
+from streams.acked_batches import acked_batches
 from streams.batch import EventType, RawMessage, plan_batch
 from streams.campaign_metrics import CampaignCollector
 from streams.config_reload import ConfigReload
 from streams.consumer_lag import ConsumerLag, partition_lag
 from streams.context_store import record_context
-from streams.redis_counts import AppliedBatch, AsyncCountStore, CountedEvent, RedisKeys
+from streams.counted import AppliedBatch, CountedEvent
+from streams.dead_letter import dead_letter_headers
+from streams.events import InvalidEvent
+from streams.lenient import LenientBound
+from streams.redis_counts import AsyncCountStore
+from streams.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +101,25 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     bot_authors = frozenset(cleaning.bot_authors)
     known = settings.strict_known
     store = AsyncCountStore(client, keys, window_plan, cleaning.max_mentions_per_author_per_minute)
+    lenient = (
+        None
+        if cleaning.strict
+        else LenientBound(client, keys, settings.known, cleaning.max_unknown)
+    )
     lag = lag or ConsumerLag()
 
     async def process(events: Sequence[Any], event_type: EventType) -> None:
+        """Count a batch (the order of a commit):
+
+        1. plan: decode and check every event (pure; an event whose processing raises is a
+           reject of its own, never the batch's);
+        2. count in Redis, one atomic script call per brand, retried while Redis is away; a
+           call refused is narrowed down to the events at fault, which become rejects;
+        3. dead-letter every reject and wait for the broker's acknowledgement (retried while
+           Kafka is away);
+        4. return: only then are the batch's events acknowledged (acked_batches), so the
+           offsets Faust commits never pass an event neither counted nor dead-lettered.
+        """
         messages = [
             RawMessage(
                 e.message.topic,
@@ -117,7 +143,14 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
         metrics.EVENTS_CONSUMED.labels(topic).inc(plan.events)
         metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))
         metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
-        applied = await _apply_with_retry(store, plan.counted)
+        applied, untracked = await _apply_with_retry(store, plan.counted, lenient)
+        metrics.EVENTS_UNTRACKED.labels(topic).inc(len(untracked))
+        rejected = list(plan.rejected)
+        rejected += [(plan.source_of(event), invalid) for event, invalid in untracked]
+        for failed in applied.failed:
+            rejected.append(
+                (plan.source_of(failed.event), InvalidEvent("processing_error", failed.error))
+            )
         visible = time.time()
         latency = metrics.EVENT_TO_VISIBLE.labels(topic)
         for event in applied.counted:
@@ -128,20 +161,19 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
             lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
         try:
             await record_context(client, keys, applied.counted)
-        except REDIS_ERRORS as exc:
+        except Exception as exc:
             # Only what an incident message shows as the cause; the counts are in.
-            log.warning("post context not recorded: %s", exc)
+            log.warning("post context not recorded: %s: %s", type(exc).__name__, exc)
         bots = [event for event in applied.counted if event.excluded]
         metrics.EVENTS_COUNTED.labels(topic).inc(len(applied.counted) - len(bots))
         metrics.EVENTS_FILTERED.labels(topic, "bot").inc(len(bots))
         metrics.EVENTS_FILTERED.labels(topic, "author_rate").inc(len(applied.filtered))
-        new = len(applied.counted) + len(applied.filtered)
+        new = len(applied.counted) + len(applied.filtered) + len(applied.failed) + len(untracked)
         metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - new)
         for event in applied.counted:
             if event.sentiment_source:
                 metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
-        deliveries = []
-        for message, invalid in plan.rejected:
+        for message, invalid in rejected:
             metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
             where = "" if message.index is None else f" #{message.index}"
             log.warning(
@@ -151,37 +183,23 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
                 message.offset,
                 where,
                 invalid.reason,
-                invalid.detail,
+                # Event text is untrusted: shown as a repr, so no control characters or
+                # line breaks of its own reach the log.
+                ascii(invalid.detail)[1:-1],
             )
-            headers = {
-                "reason": invalid.reason.encode(),
-                "detail": invalid.detail.encode(),
-                "source_topic": message.topic.encode(),
-                "source_partition": str(message.partition).encode(),
-                "source_offset": str(message.offset).encode(),
-                "dead_lettered_at": str(time.time()).encode(),
-            }
-            if message.index is not None:
-                headers["envelope_index"] = str(message.index).encode()
-            delivery = await dead_letter_topic.send(
-                key=message.key, value=message.value or b"", headers=headers
-            )
-            deliveries.append(delivery)
-        # Wait for the broker's ack: the batch's source offsets are committed right after, and a
-        # dead letter must not be lost to a crash in between.
-        await asyncio.gather(*deliveries)
+        await _dead_letter_with_retry(dead_letter_topic, rejected)
 
     worker = pipeline.worker
 
     # Concurrency stays 1: with more, faust-streaming can commit past an in-flight message.
     @app.agent(mentions_topic, concurrency=1)
     async def count_mentions(stream: faust.StreamT[bytes]) -> None:
-        async for events in _take_events(stream, worker.batch_size, within=worker.batch_within):
+        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
             await process(events, "mention")
 
     @app.agent(interactions_topic, concurrency=1)
     async def count_interactions(stream: faust.StreamT[bytes]) -> None:
-        async for events in _take_events(stream, worker.batch_size, within=worker.batch_within):
+        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
             await process(events, "interaction")
 
     evaluation = LiveEvaluation(
@@ -255,22 +273,53 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     return app
 
 
-def _take_events(stream: faust.StreamT[bytes], max_: int, within: float) -> Any:
-    # take_events (batches of events with their Kafka offsets) exists on faust.Stream but is
-    # missing from the StreamT interface that agents are typed with.
-    return cast(faust.Stream, stream).take_events(max_, within=within)
+async def _dead_letter_with_retry(
+    topic: faust.TopicT, rejected: Sequence[tuple[RawMessage, InvalidEvent]]
+) -> None:
+    """Write the dead letters and wait for the broker's acknowledgement: the batch's offsets
+    are committed right after, so a dead letter must not be lost to a crash or an absent
+    broker in between. While Kafka is away, retried with backoff (a letter written twice is
+    shown once: dead letters are known by their source position)."""
+    delay = 0.5
+    while True:
+        at = time.time()
+        try:
+            deliveries = [
+                await topic.send(
+                    key=message.key,
+                    value=message.value or b"",
+                    headers=dead_letter_headers(
+                        invalid.reason,
+                        invalid.detail,
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        message.index,
+                        at,
+                    ),
+                )
+                for message, invalid in rejected
+            ]
+            await asyncio.gather(*deliveries)
+            return
+        except (KafkaError, ProducerSendError, TimeoutError) as exc:
+            log.warning("dead letters not acknowledged (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIS_BACKOFF_MAX)
 
 
 async def _apply_with_retry(
-    store: AsyncCountStore, counted: Sequence[CountedEvent]
-) -> AppliedBatch:
-    """Apply a batch, retrying with backoff while Redis is down: the batch's offsets are not
-    committed until its counts are in Redis, so nothing is lost and (ids) nothing doubled."""
+    store: AsyncCountStore, counted: Sequence[CountedEvent], lenient: LenientBound | None
+) -> tuple[AppliedBatch, list[tuple[CountedEvent, InvalidEvent]]]:
+    """Apply a batch (what lenient mode's bound keeps of it), retrying with backoff while Redis
+    is down: the batch's offsets are not committed until its counts are in Redis, so nothing
+    is lost and (ids) nothing doubled. Also returns the events over lenient mode's bound."""
     delay = 0.5
     while True:
         try:
+            kept, over = await lenient.split(counted) if lenient else (counted, [])
             with metrics.REDIS_ROUNDTRIP.labels("count_batch").time():
-                return await store.apply(counted)
+                return await store.apply(kept), over
         except REDIS_UNAVAILABLE as exc:
             metrics.REDIS_RETRIES.inc()
             log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
@@ -300,7 +349,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
             lag,
         ],
     )
-    serve_interactivity(settings, sync_client)
+    buttons = serve_interactivity(settings, sync_client)
     worker = settings.pipeline.worker
     target = register_extra_worker(worker.metrics_host, worker.metrics_port) if register else None
     if target is not None:
@@ -314,6 +363,35 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.on_sighup)
 
     try:
-        faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+        BoundedStopWorker(app, reload, buttons, loglevel=loglevel).execute_from_commandline()
     finally:
+        if buttons is not None:
+            buttons.stop()
         reload.exec_if_requested()
+
+
+class BoundedStopWorker(faust.Worker):
+    """Faust's worker, with a bound on stopping: a SIGTERM or Ctrl-C ends the process within
+    STOP_WITHIN seconds even when the graceful stop hangs on a broker, Redis or Slack that has
+    gone away (safe: nothing uncounted is acknowledged, see acked_batches)."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        reload: ConfigReload,
+        buttons: ButtonServer | None,
+        **options: Any,
+    ):
+        super().__init__(app, **options)
+        self.reload = reload
+        self.buttons = buttons
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        log.info("stopping (signal %s): at most %.0f s", signal.name, STOP_WITHIN)
+        # A config reload stops the same way, then starts afresh in this process.
+        end_within(STOP_WITHIN, "worker", last=self.reload.exec_if_requested)
+        if self.buttons is not None:
+            # Clicks in progress get a moment; the button server stops in its own thread, so
+            # Faust's stop goes on meanwhile.
+            threading.Thread(target=self.buttons.stop, name="stop-buttons", daemon=True).start()
+        super()._schedule_shutdown(signal)

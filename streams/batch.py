@@ -1,13 +1,20 @@
-"""Turn a batch of raw Kafka messages into counter updates and rejects (pure, no I/O)."""
+"""Turn a batch of raw Kafka messages into counter updates and rejects (pure, no I/O).
+
+Nothing a message holds can stop the batch: an exception while decoding a message or planning
+one of its events makes that message (or event) a reject with reason ``processing_error``, the
+exception's type and message as its detail, and the rest of the batch goes on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from socialpulse.config_types import format_duration
+from streams.counted import CountedEvent, EventType
 from streams.counters import (
+    Add,
     dimension_fields,
     filtered_fields,
     gauge_value,
@@ -17,11 +24,17 @@ from streams.counters import (
 )
 from streams.events import Decoded, Interaction, InvalidEvent, Mention, decode_message
 from streams.post_context import post_sample
-from streams.redis_counts import CountedEvent
 from streams.sentiment import NO_SENTIMENT, mention_sentiment
 from streams.windows import WindowPlan
 
-EventType = Literal["mention", "interaction"]
+__all__ = [
+    "BatchPlan",
+    "EventType",
+    "RawMessage",
+    "plan_batch",
+    "processing_error",
+    "unknown_brand_or_platform",
+]
 
 
 @dataclass(frozen=True)
@@ -44,12 +57,34 @@ class RawMessage:
 
 @dataclass
 class BatchPlan:
-    """What to write for a batch: counter updates and rejected messages."""
+    """What to write for a batch: counter updates (each with the message it came from) and
+    rejected messages."""
 
     events: int = 0  # events in the batch's messages (an envelope holds many)
     counted: list[CountedEvent] = field(default_factory=list)
+    # counted[i] came from sources[i]: the message and the decoded event of it
+    sources: list[tuple[RawMessage, Decoded]] = field(default_factory=list)
     rejected: list[tuple[RawMessage, InvalidEvent]] = field(default_factory=list)
     too_late: list[RawMessage] = field(default_factory=list)
+
+    def count(self, event: CountedEvent, message: RawMessage, decoded: Decoded) -> None:
+        """Add a counter update from ``decoded``, an event of ``message``."""
+        self.counted.append(event)
+        self.sources.append((message, decoded))
+
+    def source_of(self, event: CountedEvent) -> RawMessage:
+        """The message (narrowed to the event, for an envelope) a counted event came from."""
+        for counted, (message, decoded) in zip(self.counted, self.sources, strict=True):
+            if counted is event:
+                return message.item(decoded)
+        raise KeyError(f"event {event.event_id!r} is not one of this batch's")
+
+
+def processing_error(exc: BaseException) -> InvalidEvent:
+    """The dead-letter reason of an event whose processing raised: the exception's type and
+    message (a fault of ours or of a library on this input; the event is kept to replay)."""
+    message = " ".join(str(exc).split())[:300]
+    return InvalidEvent("processing_error", f"{type(exc).__name__}: {message}")
 
 
 def plan_batch(
@@ -70,8 +105,27 @@ def plan_batch(
     model: type[Mention] | type[Interaction] = Mention if event_type == "mention" else Interaction
     plan = BatchPlan()
     for message in messages:
-        for decoded in decode_message(message.value, model):
-            _plan_event(plan, message, decoded, windows, now, bot_authors, limit_author_rate, known)
+        try:
+            decoded_events = decode_message(message.value, model)
+        except Exception as exc:  # a decoder fault: this message only, never the batch
+            plan.events += 1
+            plan.rejected.append((message, processing_error(exc)))
+            continue
+        for decoded in decoded_events:
+            try:
+                _plan_event(
+                    plan,
+                    message,
+                    decoded,
+                    event_type,
+                    windows,
+                    now,
+                    bot_authors,
+                    limit_author_rate,
+                    known,
+                )
+            except Exception as exc:  # e.g. a sentiment scorer failing on some text
+                plan.rejected.append((message.item(decoded), processing_error(exc)))
     return plan
 
 
@@ -98,6 +152,7 @@ def _plan_event(
     plan: BatchPlan,
     message: RawMessage,
     decoded: Decoded,
+    event_type: EventType,
     windows: WindowPlan,
     now: float,
     bot_authors: Collection[str],
@@ -132,12 +187,24 @@ def _plan_event(
     who = event.author if isinstance(event, Mention) else event.user_id
     instead = filtered_fields(event.platform)
     if event.is_bot or who.casefold() in bot_authors:
-        plan.counted.append(CountedEvent(event.brand, event.id, ts, instead, excluded="bot"))
+        plan.count(
+            CountedEvent(
+                event.brand,
+                event.id,
+                ts,
+                instead,
+                event_type,
+                excluded="bot",
+                platform=event.platform,
+            ),
+            message,
+            decoded,
+        )
         return
     source: str | None = None
     gauge = care = None
     sample: dict[str, Any] | None = None
-    dimensions: Sequence[str] = ()
+    dimensions: Sequence[Add] = ()
     if isinstance(event, Mention) and event.from_brand:
         fields, care = mention_fields(event, NO_SENTIMENT), ("reply", event.thread)
     elif isinstance(event, Mention):
@@ -151,12 +218,13 @@ def _plan_event(
     # Authors of mentions may be rate-limited; the brand's own replies never are.
     mention_author = isinstance(event, Mention) and not event.from_brand
     limited = who if limit_author_rate and mention_author else None
-    plan.counted.append(
+    plan.count(
         CountedEvent(
             event.brand,
             event.id,
             ts,
             fields,
+            event_type,
             source,
             limited,
             instead,
@@ -166,5 +234,7 @@ def _plan_event(
             platform=event.platform,
             sample=sample,
             dimension_fields=dimensions,
-        )
+        ),
+        message,
+        decoded,
     )

@@ -12,8 +12,9 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from streams.counted import CountedEvent
 from streams.post_context import count_fields
-from streams.redis_counts import CountedEvent, RedisKeys
+from streams.redis_keys import RedisKeys
 
 CONTEXT_TTL = 3 * 3600
 POSTS_PER_MINUTE = 20  # per platform

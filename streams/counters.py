@@ -8,6 +8,7 @@ Counters are named as in the KPI catalog (shared/KPIS.md): ``mentions``, ``menti
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 
 from streams.events import INTERACTION_KINDS, Interaction, Mention
 from streams.sentiment import Sentiment
@@ -81,23 +82,30 @@ def field(counter: str, platform: str) -> str:
     return f"{counter}|{platform}"
 
 
-def mention_fields(mention: Mention, sentiment: Sentiment) -> list[str]:
+# One increment of a bucket hash field: (field, None) adds one, (field, amount) adds an amount
+# (money, reach, sentiment scores). The field is a name as it is, whatever characters its
+# content id or campaign holds: the store never parses it. A plain tuple, not a NamedTuple:
+# the planner makes several per event, and a NamedTuple costs ten times as much to make.
+Add = tuple[str, float | None]
+
+
+def mention_fields(mention: Mention, sentiment: Sentiment) -> list[Add]:
     """Fields a mention increments: the mention, its sentiment label, and potential reach (and
     inbound_needing_reply for a customer-care message)."""
     if mention.from_brand:
-        return [field("brand_replies", mention.platform)]
-    fields = [
-        field("mentions", mention.platform),
-        field(f"mentions_{sentiment.label}", mention.platform),
+        return [(field("brand_replies", mention.platform), None)]
+    fields: list[Add] = [
+        (field("mentions", mention.platform), None),
+        (field(f"mentions_{sentiment.label}", mention.platform), None),
     ]
     if sentiment.source != "upstream":
-        fields.append(field("mentions_scored_inhouse", mention.platform))
+        fields.append((field("mentions_scored_inhouse", mention.platform), None))
     if sentiment.score:
-        fields.append(f"{field('sentiment_score_sum', mention.platform)}={sentiment.score!r}")
+        fields.append((field("sentiment_score_sum", mention.platform), sentiment.score))
     if mention.author_followers:
-        fields.append(f"{field('potential_reach', mention.platform)}={mention.author_followers}")
+        fields.append((field("potential_reach", mention.platform), mention.author_followers))
     if mention.needs_reply:
-        fields.append(field("inbound_needing_reply", mention.platform))
+        fields.append((field("inbound_needing_reply", mention.platform), None))
     return fields
 
 
@@ -113,16 +121,18 @@ def unique_member(event: Mention | Interaction) -> tuple[str, str] | None:
     return None
 
 
-def interaction_fields(interaction: Interaction) -> list[str]:
+def interaction_fields(interaction: Interaction) -> list[Add]:
     """Fields an interaction increments: the counter of its kind (+1) and, for money kinds,
-    ``<counter>|<platform>=<amount>`` (+value)."""
+    the amount counter (+value)."""
     kind, platform, value = interaction.kind, interaction.platform, interaction.value
-    fields = [field(KIND_COUNTER[kind], platform)] if kind in KIND_COUNTER else []
+    fields: list[Add] = (
+        [(field(KIND_COUNTER[kind], platform), None)] if kind in KIND_COUNTER else []
+    )
     if kind in KIND_AMOUNT and value is not None:
-        fields.append(f"{field(KIND_AMOUNT[kind], platform)}={value!r}")
+        fields.append((field(KIND_AMOUNT[kind], platform), value))
     for band, low, high in SURVEY_BANDS.get(kind, ()):
         if value is not None and low <= value <= high:
-            fields.append(field(band, platform))
+            fields.append((field(band, platform), None))
     return fields
 
 
@@ -130,20 +140,15 @@ def interaction_fields(interaction: Interaction) -> list[str]:
 DIMENSIONS = ("campaign", "content")
 
 
-def dimension_fields(interaction: Interaction, fields: Sequence[str]) -> list[str]:
+def dimension_fields(interaction: Interaction, fields: Sequence[Add]) -> list[Add]:
     """The interaction's ``fields`` (from :func:`interaction_fields`) again per content item
     and, when it has one, per campaign: ``<counter>|content:<content_id>`` and
     ``<counter>|campaign:<campaign>``, over all platforms."""
-    suffix = f"|{interaction.platform}"
-    own = [f.partition("=") for f in fields]
-    members = [f"content:{interaction.content_id}"]
+    members = [f"|content:{interaction.content_id}"]
     if interaction.campaign:
-        members.append(f"campaign:{interaction.campaign}")
-    return [
-        f"{name.removesuffix(suffix)}|{member}{'=' + amount if amount else ''}"
-        for member in members
-        for name, _, amount in own
-    ]
+        members.append(f"|campaign:{interaction.campaign}")
+    counters = [(name[: name.index("|")], amount) for name, amount in fields]
+    return [(counter + member, amount) for member in members for counter, amount in counters]
 
 
 def gauge_value(interaction: Interaction) -> tuple[str, float] | None:
@@ -153,9 +158,10 @@ def gauge_value(interaction: Interaction) -> tuple[str, float] | None:
     return None
 
 
-def filtered_fields(platform: str) -> list[str]:
+@cache
+def filtered_fields(platform: str) -> tuple[Add, ...]:
     """Fields an event left out of the KPIs increments instead of its own."""
-    return [field(FILTERED, platform)]
+    return ((field(FILTERED, platform), None),)
 
 
 def sum_buckets(buckets: Iterable[Mapping[str, str | int]]) -> WindowCounts:

@@ -1,5 +1,6 @@
 """Customer-care response times: inbound messages that need a reply are matched with the
-brand's first reply on the same conversation, in Redis, exactly once.
+brand's first reply on the same conversation, in Redis, exactly once (in the brand's batch
+call, streams.count_script).
 
 Keys (all under the brand's hash tag, like the counters):
 
@@ -18,34 +19,6 @@ import math
 import statistics
 from collections.abc import Sequence
 
-# Applies one care event. KEYS: dedupe set, waiting set, platforms set, then per tier the
-# response-time set and the counter bucket. ARGV: id, inbound|reply, conversation, event time,
-# dedupe expiry, waiting expiry, oldest waiting time kept, platform, ntiers, per tier expiry.
-# Returns the response seconds for a matched reply, else -1.
-APPLY_CARE = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return '-1' end
-redis.call('EXPIREAT', KEYS[1], ARGV[5])
-if ARGV[2] == 'inbound' then
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[7])
-  redis.call('EXPIREAT', KEYS[2], ARGV[6])
-  redis.call('SADD', KEYS[3], ARGV[8])
-  redis.call('EXPIREAT', KEYS[3], ARGV[6])
-  return '-1'
-end
-local asked = redis.call('ZSCORE', KEYS[2], ARGV[3])
-if not asked then return '-1' end
-redis.call('ZREM', KEYS[2], ARGV[3])
-local seconds = math.max(0, tonumber(ARGV[4]) - tonumber(asked))
-local n = tonumber(ARGV[9])
-for t = 1, n do
-  redis.call('ZADD', KEYS[2 + 2 * t], seconds, ARGV[3] .. '@' .. ARGV[1])
-  redis.call('EXPIREAT', KEYS[2 + 2 * t], ARGV[9 + t])
-  redis.call('HINCRBY', KEYS[3 + 2 * t], 'responses|' .. ARGV[8], 1)
-  redis.call('EXPIREAT', KEYS[3 + 2 * t], ARGV[9 + t])
-end
-return tostring(seconds)
-"""
 # A conversation nobody answered for this long leaves the backlog (and its key expires).
 WAITING_KEPT = 30 * 86400
 

@@ -11,7 +11,8 @@ Mention (topic ``social.mentions``): someone wrote about a brand.
 field          required meaning
 ============== ======== ===========================================================
 schema_version no       1 (the only version so far; others are refused)
-id             yes      unique event id from the source; redeliveries reuse it
+id             yes      unique event id from the source (any text without spaces or control
+                        characters, up to 512: a post URL is fine); redeliveries reuse it
 ts             yes      event time, ISO 8601 with a timezone (``2026-11-22T09:30:00Z``)
 platform       yes      x, instagram, facebook, linkedin, tiktok, youtube, weibo, ...
 brand          yes      brand id from config/brands.yaml
@@ -19,7 +20,7 @@ author         yes      author handle or id on that platform
 text           yes      the mention's text (may be empty for media-only posts)
 sentiment      no       upstream sentiment: a label (positive/negative/neutral) or a
                         score in [-1, 1]; when absent, SocialPulse scores the text
-author_followers no     follower count of the author (for potential reach)
+author_followers no     follower count of the author (for potential reach), at most 1e12
 url, lang      no       link to the post; language code
 is_bot         no       true when the source flags the author as a bot (left out of KPIs)
 needs_reply    no       true for an inbound message the brand should answer (customer care)
@@ -40,19 +41,25 @@ kind           yes      one of :data:`INTERACTION_KINDS` (like, comment, share, 
 content_id     yes      the post, video or ad acted on
 user_id        yes      who acted
 campaign       no       campaign id, when the content belongs to one
-value          for some >= 0: required for ``order`` (revenue), ``spend`` (amount),
+value          for some 0 to 1e12: required for ``order`` (revenue), ``spend`` (amount),
                         ``followers`` (the follower count then), ``nps_response`` (0-10)
                         and ``csat_response`` (1-5)
 ============== ======== ===========================================================
+
+Numbers are finite and bounded (:data:`MAX_NUMBER`): NaN, infinities and values beyond the
+bound are refused as ``invalid_fields`` naming the field, so no sum can become infinite.
+Strings are valid Unicode: a lone surrogate escape (``"\\ud800"``) is refused the same way.
+Within an envelope, each event stands alone: one such event is dead-lettered, the others count.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -106,8 +113,25 @@ KINDS_NEEDING_VALUE = {
 # Survey kinds: the whole-number range of their scores.
 SCORE_RANGES = {"nps_response": (0, 10), "csat_response": (1, 5)}
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}$"
+# Ids are whatever the source uses (post URLs, URNs, numbers as text): anything printable
+# without spaces. The store passes them as whole arguments, so no character is special there.
+_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,512}$")
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# The largest amount, follower count or score an event may carry: far above any real order,
+# ad budget or audience, and small enough that sums of millions of them stay exact to the cent
+# and finite.
+MAX_NUMBER = 1e12
+
+
+def is_event_id(value: str) -> bool:
+    """Whether ``value`` can be an event id (``id``, ``conversation_id``, ``reply_to``)."""
+    return _ID.fullmatch(value) is not None
+
+
+# Checked by pydantic's Rust core (no Python call per field on the hot path); first_error says
+# what the pattern means. Strings that are not valid Unicode (lone surrogates) pydantic refuses
+# itself, for every str field.
+EventId = Annotated[str, Field(pattern=_ID.pattern)]
 
 
 class _Event(BaseModel):
@@ -116,7 +140,7 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     schema_version: Literal[1] = 1
-    id: str = Field(pattern=_ID)
+    id: EventId
     ts: AwareDatetime
     platform: str = Field(pattern=_NAME)
     brand: str = Field(pattern=_NAME)
@@ -134,13 +158,13 @@ class Mention(_Event):
     author: str = Field(min_length=1, max_length=200)
     text: str = Field(max_length=100_000)
     sentiment: Literal["positive", "negative", "neutral"] | float | None = None
-    author_followers: int | None = Field(None, ge=0)
-    url: str | None = None
-    lang: str | None = None
+    author_followers: int | None = Field(None, ge=0, le=MAX_NUMBER)
+    url: str | None = Field(None, max_length=4096)
+    lang: str | None = Field(None, max_length=35)  # BCP 47 tags are at most 35 characters
     needs_reply: bool = False
     from_brand: bool = False
-    conversation_id: str | None = Field(None, pattern=_ID)
-    reply_to: str | None = Field(None, pattern=_ID)
+    conversation_id: EventId | None = None
+    reply_to: EventId | None = None
 
     @model_validator(mode="after")
     def _reply_target(self) -> Mention:
@@ -167,8 +191,10 @@ class Mention(_Event):
             value = value.strip().lower()
             if value not in SENTIMENT_LABELS:
                 raise ValueError(f"sentiment {value!r} is not one of {', '.join(SENTIMENT_LABELS)}")
-        elif isinstance(value, int | float) and not -1.0 <= float(value) <= 1.0:
-            raise ValueError(f"sentiment score {value} is outside [-1, 1]")
+        elif isinstance(value, int | float) and not -1 <= value <= 1:
+            # Compared as it came: float() of a 5,000-digit integer would raise OverflowError.
+            shown = f"{value:.3g}" if isinstance(value, float) or abs(value) > 1e6 else value
+            raise ValueError(f"sentiment score {shown} is outside [-1, 1]")
         return value
 
 
@@ -176,10 +202,12 @@ class Interaction(_Event):
     """Someone acted on a brand's content (like, share, click, ...)."""
 
     kind: str
-    content_id: str = Field(min_length=1, max_length=200)
+    content_id: str = Field(min_length=1, max_length=512)
     user_id: str = Field(min_length=1, max_length=200)
     campaign: str | None = Field(None, max_length=200)
-    value: float | None = Field(None, ge=0, allow_inf_nan=False, validate_default=True)
+    value: float | None = Field(
+        None, ge=0, le=MAX_NUMBER, allow_inf_nan=False, validate_default=True
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -207,6 +235,7 @@ class Interaction(_Event):
 
 
 E = TypeVar("E", bound=_Event)
+ID_FIELDS = ("id", "conversation_id", "reply_to")
 
 
 # Why a message was dead-lettered (the ``reason`` header and metric label).
@@ -217,6 +246,7 @@ INVALID_REASONS = (
     "unknown_schema_version",
     "invalid_fields",
     "ts_in_future",  # streams.batch: the event time is too far ahead
+    "processing_error",  # streams.batch or the store: processing it raised (type: message)
     "unknown_brand",  # streams.batch, with cleaning.strict: a brand brands.yaml does not list
     "unknown_platform",  # ... or a platform its brand does not list
 )
@@ -244,6 +274,13 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "required field is missing"
+    elif first["type"] == "string_unicode":
+        message = "not valid Unicode (an unpaired surrogate escape such as \\ud800)"
+    elif first["type"] == "string_pattern_mismatch" and field in ID_FIELDS:
+        shown = first["input"] if len(first["input"]) <= 40 else first["input"][:37] + "..."
+        message = (
+            f"{shown!r} is not an id: use 1 to 512 characters without spaces or control characters"
+        )
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return "invalid_fields", f"{field}: {message}{more}"
 
@@ -262,13 +299,48 @@ def decode(raw: bytes | None, model: type[E]) -> E | InvalidEvent:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         reason, detail = first_error(exc)
-        return InvalidEvent(reason, detail)
+    if reason == "not_json":
+        # pydantic's parser refuses some JSON that is only wrong in one field (a lone surrogate
+        # escape in a string); the standard parser reads it, so the field can be named.
+        item = _loads(raw)
+        if not isinstance(item, _Unparsed) and isinstance(item, dict):
+            decoded = _decode_item(item, model, None, raw)
+            if isinstance(decoded.event, InvalidEvent):
+                return decoded.event
+    return InvalidEvent(reason, detail)
+
+
+class _Unparsed:
+    """Why the standard parser could not read some JSON either."""
+
+    def __init__(self, detail: str):
+        self.detail = detail
+
+
+def _number(text: str) -> float | int:
+    # Integers that Python would refuse to convert (over 4,300 digits) or that no field takes
+    # become floats, which the models' bounds refuse by field; an overflow becomes inf.
+    return int(text) if len(text) <= 20 else float(text)
+
+
+# The standard parser, reading what pydantic's refuses: lone surrogates, huge integers, NaN.
+_DECODER = json.JSONDecoder(parse_int=_number)
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return _DECODER.decode(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        return _Unparsed(f"not JSON: {exc}")
+    except RecursionError:
+        # Arrays nested thousands deep: hostile or broken, and no event is that deep.
+        return _Unparsed("JSON nested too deeply")
 
 
 @dataclass(frozen=True)
 class Decoded:
     """One event of a message: the event or why it is invalid, and its own bytes (for an event
-    from an envelope, re-serialised, so that a dead letter holds just that event)."""
+    from an envelope, its own slice of the envelope, so that a dead letter holds just it)."""
 
     event: _Event | InvalidEvent
     raw: bytes | None
@@ -309,17 +381,53 @@ def decode_message(raw: bytes | None, model: type[E]) -> Sequence[Decoded]:
         if not events or len(events) > MAX_ENVELOPE_EVENTS:
             return [_bad_size(raw, len(events))]
         return [Decoded(event, None, i) for i, event in enumerate(events)]
-    try:
-        items = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    items = split_envelope(raw)
+    if isinstance(items, _Unparsed):
+        if items.detail == "JSON nested too deeply":
+            return [Decoded(InvalidEvent("not_json", items.detail), raw)]
         # Not JSON as a whole: let the one-event decoder name the problem.
         return [Decoded(decode(raw, model), raw)]
-    except RecursionError:
-        # Arrays nested thousands deep: hostile or broken, and no event is that deep.
-        return [Decoded(InvalidEvent("not_json", "JSON nested too deeply"), raw)]
     if not items or len(items) > MAX_ENVELOPE_EVENTS:
         return [_bad_size(raw, len(items))]
-    return [_decode_item(item, model, i) for i, item in enumerate(items)]
+    return [_decode_item(item, model, i, own) for i, (item, own) in enumerate(items)]
+
+
+def split_envelope(raw: bytes) -> list[tuple[Any, bytes]] | _Unparsed:
+    """An envelope's items, each with its own bytes as sent (for its dead letter), read by the
+    standard parser: lone surrogates, huge numbers and NaN stay inside the item they are in."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _Unparsed(f"not JSON: not UTF-8 at byte {exc.start}")
+    whitespace = " \t\n\r"
+    at = len(text) - len(text.lstrip(whitespace)) + 1  # past the "["
+    items: list[tuple[Any, bytes]] = []
+    try:
+        while True:
+            while at < len(text) and text[at] in whitespace:
+                at += 1
+            if at < len(text) and text[at] == "]" and not items:
+                at += 1
+                break
+            item, end = _DECODER.raw_decode(text, at)
+            items.append((item, text[at:end].encode()))
+            at = end
+            while at < len(text) and text[at] in whitespace:
+                at += 1
+            if at < len(text) and text[at] == ",":
+                at += 1
+                continue
+            if at < len(text) and text[at] == "]":
+                at += 1
+                break
+            return _Unparsed(f"not JSON: expected ',' or ']' at character {at}")
+    except ValueError as exc:
+        return _Unparsed(f"not JSON: {exc}")
+    except RecursionError:
+        return _Unparsed("JSON nested too deeply")
+    if text[at:].strip(whitespace):
+        return _Unparsed(f"not JSON: extra data at character {at}")
+    return items
 
 
 def _bad_size(raw: bytes, count: int) -> Decoded:
@@ -333,8 +441,7 @@ def _bad_size(raw: bytes, count: int) -> Decoded:
     )
 
 
-def _decode_item(item: Any, model: type[E], index: int) -> Decoded:
-    raw = json.dumps(item, ensure_ascii=False).encode()
+def _decode_item(item: Any, model: type[E], index: int | None, raw: bytes) -> Decoded:
     try:
         return Decoded(model.model_validate(item), raw, index)
     except ValidationError as exc:

@@ -10,6 +10,7 @@ does a name without a value (an optional counter that is not known, e.g. followe
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -37,8 +38,10 @@ class Formula:
     _root: _Node
 
     def evaluate(self, values: Mapping[str, float]) -> Value:
-        """The formula's value for these name values; a missing name has no value."""
-        return self._root(values)
+        """The formula's value for these name values; a missing name, a zero denominator or a
+        result that is not a finite number (an overflow) has no value."""
+        value = self._root(values)
+        return value if value is None or math.isfinite(value) else None
 
 
 def _divide(a: Value, b: Value) -> Value:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from streams.counted import CountedEvent
 from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field
-from streams.redis_counts import CountedEvent
-from streams.windows import bucket_start, window_buckets
+from streams.windows import DEDUPE_BUCKET, bucket_start, window_buckets
 
 
 class MemoryCounts:
@@ -26,14 +26,22 @@ class MemoryCounts:
         self.buckets: dict[tuple[str, int, int], dict[str, float]] = defaultdict(dict)
         self.uniques: dict[tuple[str, int, int, str], set[str]] = defaultdict(set)
         self.gauges: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: set[tuple[str, str, int, str]] = set()
         self.rates: dict[tuple[str, int, str], int] = defaultdict(int)
 
     def apply(self, event: CountedEvent) -> str:
         """Count one event as the store's script does: "duplicate", "counted" or "filtered"."""
-        if (event.brand, event.event_id) in self.seen:
+        # As the store's dedupe sets: per event type and event-time minute (a redelivery
+        # carries the same event time, so the same minute).
+        seen = (
+            event.brand,
+            event.event_type,
+            bucket_start(event.ts, DEDUPE_BUCKET),
+            event.event_id,
+        )
+        if seen in self.seen:
             return "duplicate"
-        self.seen.add((event.brand, event.event_id))
+        self.seen.add(seen)
         fields, status = event.fields, "counted"
         if self.author_limit and event.author is not None:
             # Keyed by the author as given, as the Redis store's per-minute hash is.
@@ -44,9 +52,8 @@ class MemoryCounts:
         for tier in self.tiers:
             start = bucket_start(event.ts, tier)
             bucket = self.buckets[(event.brand, tier, start)]
-            for item in fields:
-                name, _, amount = item.partition("=")
-                bucket[name] = bucket.get(name, 0) + (float(amount) if amount else 1)
+            for name, amount in fields:
+                bucket[name] = bucket.get(name, 0) + (1 if amount is None else amount)
             if status == "counted" and event.unique:
                 unique_field, member = event.unique
                 self.uniques[(event.brand, tier, start, unique_field)].add(member)

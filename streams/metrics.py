@@ -60,8 +60,16 @@ EVENTS_DUPLICATE = Counter(
 )
 EVENTS_INVALID = Counter(
     "socialpulse_events_invalid_total",
-    "Events that could not be decoded, sent to the dead-letter topic, by reason.",
+    "Events sent to the dead-letter topic, by reason: not decodable, invalid, too far ahead, "
+    "outside brands.yaml (strict), or processing_error (processing them raised).",
     ["topic", "reason"],
+)
+EVENTS_UNTRACKED = Counter(
+    "socialpulse_events_untracked_total",
+    "Events of brands or platforms outside brands.yaml that lenient mode (cleaning.strict: "
+    "false) did not count because it already tracks cleaning.max_unknown of them; they are "
+    "dead-lettered (unknown_brand, unknown_platform).",
+    ["topic"],
 )
 EVENTS_FILTERED = Counter(
     "socialpulse_events_filtered_total",
@@ -120,7 +128,8 @@ OUTBOX_DEPTH = Gauge(
 INTERACTIONS = Counter(
     "socialpulse_slack_interactions_total",
     "Requests to the Slack interactivity endpoint by outcome (accepted, unsigned, forged, "
-    "replayed, not_responder, bad_request, ignored, too_large).",
+    "stale: timestamp over 5 minutes away, replayed: signature already used, not_responder, "
+    "bad_request, ignored, too_large, unavailable: Redis down, answered 503).",
     ["outcome"],
 )
 EVENT_TO_VISIBLE = Histogram(
@@ -162,11 +171,13 @@ INTERACTION_OUTCOMES = (
     "accepted",
     "unsigned",
     "forged",
+    "stale",
     "replayed",
     "not_responder",
     "bad_request",
     "ignored",
     "too_large",
+    "unavailable",
 )
 INCIDENT_ACTION_NAMES = ("ack", "snooze", "resolve")
 
@@ -183,6 +194,7 @@ def initialize_label_sets(settings: Settings) -> None:
             EVENTS_TOO_LATE,
             EVENT_TO_VISIBLE,
             ARRIVAL_TO_VISIBLE,
+            EVENTS_UNTRACKED,
         ):
             metric.labels(topic)
         for reason in INVALID_REASONS:

@@ -14,6 +14,8 @@ from typing import Any
 from streams.events import Mention
 
 _TOKEN = re.compile(r"#\w+|[^\W\d_]{3,}", re.UNICODE)
+# A language tag (BCP 47's shape: en, zh-Hans, pt_BR); anything else a source sends is unknown.
+_LANG = re.compile(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Common English function words: never what a crisis is about.
 _STOPWORD_TEXT = (
@@ -38,9 +40,10 @@ def terms(text: str) -> list[str]:
 
 
 def language(mention: Mention) -> str:
-    """The post's language code as sent, else zh for Han script, else unknown."""
-    if mention.lang:
-        return mention.lang.lower().split("-")[0]
+    """The post's language code as sent (when it is a language tag), else zh for Han script,
+    else unknown."""
+    if mention.lang and _LANG.fullmatch(mention.lang):
+        return mention.lang.lower().replace("_", "-").split("-")[0]
     return "zh" if _HAN.search(mention.text) else "unknown"
 
 

@@ -89,10 +89,32 @@ def write_config(
                     {
                         "id": "acme",
                         "name": "Acme Coffee",
-                        "platforms": ["x", "instagram"],
+                        # Every platform the tests send for it: with cleaning.strict (the
+                        # default) events of others are dead-lettered.
+                        "platforms": [
+                            "x",
+                            "instagram",
+                            "tiktok",
+                            "weibo",
+                            "youtube",
+                            "xiaohongshu",
+                        ],
                         "competitors": ["globex"],
                     },
-                    {"id": "globex", "name": "Globex Airlines", "platforms": ["x", "facebook"]},
+                    {
+                        "id": "globex",
+                        "name": "Globex Airlines",
+                        "platforms": [
+                            "x",
+                            "facebook",
+                            "linkedin",
+                            "youtube",
+                            "wechat",
+                            "weibo",
+                            "tiktok",
+                            "douyin",
+                        ],
+                    },
                 ]
             }
         )

@@ -18,7 +18,7 @@ from socialpulse.connections import redis_client
 from socialpulse.settings import Settings, load_settings
 from streams.redis_counts import RedisKeys, read_windows
 from streams.topics import ensure_topics
-from tests.conftest import start_worker, stop_worker, write_config
+from tests.conftest import run_cli, start_worker, stop_worker, write_config
 from tests.test_pipeline_e2e import stub_messages, value, wait_until
 
 BRANDS = [
@@ -37,9 +37,13 @@ def stream(
     events: int = EVENTS,
     rate: float = RATE,
     brands: list[dict] = BRANDS,
+    poison_every: int = 0,
+    poisoned: list[str] | None = None,
 ) -> None:
     """Produce ``events`` mentions and interactions at ``rate``, recording what each must
-    count. The producer rides out a broker restart: it retries and blocks for up to 2 min."""
+    count; with ``poison_every``, every so many an interaction of an unknown kind instead
+    (dead-lettered; its id added to ``poisoned``). The producer rides out a broker restart: it
+    retries and blocks for up to 2 min."""
     producer = KafkaProducer(
         bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
         acks="all",
@@ -72,17 +76,21 @@ def stream(
             expected[(brand["id"], "sentiment_score_sum", platform)] += score
         else:
             kind = ("like", "share", "click")[i % 3]
+            poison = bool(poison_every) and i % poison_every == 1
             event = {
                 "id": f"i-{i}",
                 "ts": now,
                 "platform": platform,
                 "brand": brand["id"],
-                "kind": kind,
+                "kind": "poke" if poison else kind,
                 "content_id": "c",
                 "user_id": f"u{i}",
             }
             topic = topics.interactions
-            expected[(brand["id"], f"{kind}s", platform)] += 1
+            if poison and poisoned is not None:
+                poisoned.append(event["id"])
+            else:
+                expected[(brand["id"], f"{kind}s", platform)] += 1
         producer.send(topic, key=brand["id"].encode(), value=json.dumps(event).encode())
         ahead = (i + 1) / rate - (time.monotonic() - start)
         if ahead > 0:
@@ -192,7 +200,12 @@ def test_kill_9_mid_stream_then_restart_counts_every_event_exactly_once(
 
     expected: Counter[tuple[str, str, str]] = Counter()
     done = threading.Event()
-    producer = threading.Thread(target=stream, args=(settings, expected, done))
+    poisoned: list[str] = []
+    producer = threading.Thread(
+        target=stream,
+        args=(settings, expected, done),
+        kwargs={"poison_every": 50, "poisoned": poisoned},
+    )
     producer.start()
     time.sleep(4)  # mid-stream: some batches counted, some in flight, some not yet read
     in_redis_at_kill = sum(split_unique(counts(settings))[0].values())
@@ -226,6 +239,14 @@ def test_kill_9_mid_stream_then_restart_counts_every_event_exactly_once(
             for t in (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions)
         )
         assert redelivered > 0  # the restart really replayed counted events
-        assert sum(expected.values()) == EVENTS + EVENTS // 4  # mentions count twice
+        assert sum(expected.values()) == EVENTS + EVENTS // 4 - len(poisoned)
+        # The restart dead-lettered again what the first worker had dead-lettered before the
+        # kill: the topic holds copies, `dlq list` shows each bad event once.
+        listed = run_cli(settings, "dlq", "list", "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        letters = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert sorted(json.loads(d["value"])["id"] for d in letters) == sorted(poisoned)
+        assert {d["reason"] for d in letters} == {"invalid_fields"}
+        assert sum(d["copies"] for d in letters) > len(letters)  # some were written twice
     finally:
         stop_worker(second)

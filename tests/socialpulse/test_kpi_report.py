@@ -46,3 +46,17 @@ def test_json_has_counters_per_platform_and_all() -> None:
     assert "oldest_unanswered_seconds" not in report["counters"]["tiktok"]
     assert report["kpis"]["all"]["response_rate"] == 0.5
     assert (report["window"], report["by"]) == ("5m", "platform")
+
+
+def test_json_output_is_json_even_for_a_number_that_is_not_finite() -> None:
+    # A counter read back as infinite (no bound can rule out every reader's input): null,
+    # never `Infinity`, which no JSON parser takes.
+    snap = snapshot("acme", 300, {**COUNTS, ("revenue", "x"): float("inf")}, ["x"], [RATE])
+    text = kpi_json(snap)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the output")
+
+    report = json.loads(text, parse_constant=refuse)
+    assert report["counters"]["x"]["revenue"] is None
+    assert report["kpis"]["x"]["response_rate"] == 0.25

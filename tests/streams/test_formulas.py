@@ -63,3 +63,14 @@ def test_refused_formulas_say_why(text: str, message: str) -> None:
     with pytest.raises(FormulaError) as caught:
         compile_formula(text, NAMES)
     assert str(caught.value).startswith(message)
+
+
+def test_a_result_that_is_not_a_finite_number_is_no_value() -> None:
+    # Sums are bounded (each amount at most 1e12), but a formula can still overflow.
+    roi = compile_formula("(revenue - spend) / spend", NAMES)
+    assert roi.evaluate({"revenue": 1e308, "spend": 1e-10}) is None
+    assert (
+        compile_formula("revenue * spend", NAMES).evaluate({"revenue": 1e200, "spend": 1e200})
+        is None
+    )
+    assert roi.evaluate({"revenue": 300.0, "spend": 100.0}) == 2.0

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from streams.batch import RawMessage, plan_batch
+from streams.counted import CountedEvent
 from streams.counters import by_counter, sum_buckets
 from streams.events import InvalidEvent
-from streams.redis_counts import CountedEvent
 from streams.windows import WindowPlan, bucket_start, tier_for, window_buckets
 
 NOW = datetime(2026, 11, 22, 9, 30, 7, tzinfo=UTC).timestamp()
 PLAN = WindowPlan.of([60, 300, 900, 3600, 86400], allowed_lateness=600, max_future=300)
+
+
+def shown(adds: Sequence[tuple[str, float | None]]) -> list[str]:
+    """Increments as people write them: ``name`` for +1, ``name=amount`` for an amount."""
+    return [name if amount is None else f"{name}={amount!r}" for name, amount in adds]
 
 
 def test_bucket_start_floors_to_the_bucket() -> None:
@@ -91,9 +98,10 @@ def test_batch_plan_counts_timely_events_and_sets_aside_late_and_bad_ones() -> N
             "acme",
             "m1",
             ts,
-            ["mentions|x", "mentions_negative|x", "sentiment_score_sum|x=-1.0"],
+            [("mentions|x", None), ("mentions_negative|x", None), ("sentiment_score_sum|x", -1.0)],
+            "mention",
             "upstream",
-            filtered_fields=["filtered|x"],
+            filtered_fields=(("filtered|x", None),),
             unique=("unique_authors|x", "a"),
             platform="x",
             sample={
@@ -148,7 +156,7 @@ def test_orders_count_and_add_revenue_spend_adds_its_amount() -> None:
         )
     ]
     plan = plan_batch(messages, "interaction", PLAN, NOW)
-    assert [e.fields for e in plan.counted] == [
+    assert [shown(e.fields) for e in plan.counted] == [
         ["orders|x", "revenue|x=45.5"],
         ["spend|x=12.0"],
         ["delivered|x"],
@@ -171,7 +179,7 @@ def test_bots_flagged_or_listed_count_only_as_filtered() -> None:
         bot_authors={"@spammer"},
         limit_author_rate=True,
     )
-    assert [(e.event_id, e.fields, e.excluded, e.author) for e in plan.counted] == [
+    assert [(e.event_id, shown(e.fields), e.excluded, e.author) for e in plan.counted] == [
         ("m1", ["filtered|x"], "bot", None),
         ("m2", ["filtered|x"], "bot", None),
         ("m3", ["mentions|x", "mentions_positive|x", "sentiment_score_sum|x=1.0"], None, "@jo"),
@@ -184,7 +192,7 @@ def test_interaction_batch_uses_catalog_counter_names() -> None:
         b'"kind":"video_complete","content_id":"c","user_id":"u"}'
     )
     plan = plan_batch([RawMessage("interactions", 3, 9, b"acme", event)], "interaction", PLAN, NOW)
-    assert plan.counted[0].fields == ["video_completes|tiktok"]
+    assert shown(plan.counted[0].fields) == ["video_completes|tiktok"]
     assert plan.counted[0].sentiment_source is None
 
 
@@ -201,7 +209,7 @@ def test_survey_answers_count_by_band() -> None:
         ("csat_response", n) for n in (3, 4, 5)
     ]
     plan = plan_batch([survey_or_snapshot(*a) for a in answers], "interaction", PLAN, NOW)
-    assert [e.fields for e in plan.counted] == [
+    assert [shown(e.fields) for e in plan.counted] == [
         ["nps_responses|x", "nps_detractors|x"],
         ["nps_responses|x", "nps_detractors|x"],
         ["nps_responses|x"],
@@ -236,7 +244,7 @@ def test_scores_outside_their_scale_are_rejected_with_the_scale() -> None:
 
 def test_a_followers_snapshot_sets_a_gauge_and_counts_nothing() -> None:
     plan = plan_batch([survey_or_snapshot("followers", 12000)], "interaction", PLAN, NOW)
-    assert [(e.fields, e.gauge) for e in plan.counted] == [([], ("followers|x", 12000.0))]
+    assert [(shown(e.fields), e.gauge) for e in plan.counted] == [([], ("followers|x", 12000.0))]
 
 
 def test_an_interaction_in_a_campaign_also_counts_for_the_campaign() -> None:
@@ -257,7 +265,7 @@ def test_an_interaction_in_a_campaign_also_counts_for_the_campaign() -> None:
         PLAN,
         NOW,
     )
-    assert [(e.fields, e.dimension_fields) for e in plan.counted] == [
+    assert [(shown(e.fields), shown(e.dimension_fields)) for e in plan.counted] == [
         (["clicks|tiktok"], ["clicks|content:c", "clicks|campaign:spring-26"]),
         (["spend|tiktok=12.5"], ["spend|content:c=12.5", "spend|campaign:spring-26=12.5"]),
         (["likes|tiktok"], ["likes|content:c"]),
@@ -290,4 +298,69 @@ def test_strict_mode_dead_letters_unknown_brands_and_platforms() -> None:
             "unknown_brand",
             "brand: 'umbrella' is not in brands.yaml (known: acme, globex)",
         ),
+    ]
+
+
+def test_an_event_whose_processing_raises_is_a_reject_of_its_own(monkeypatch) -> None:
+    """A fault of ours or of a library on one event (here the sentiment scorer) costs that event
+    only: processing_error with the exception's type and message; the batch goes on."""
+    import streams.batch
+
+    real = streams.batch.mention_sentiment
+
+    def scorer(mention):  # type: ignore[no-untyped-def]
+        if mention.text == "poison":
+            raise ZeroDivisionError("float division by zero")
+        return real(mention)
+
+    monkeypatch.setattr(streams.batch, "mention_sentiment", scorer)
+    envelope = (
+        b"["
+        + b",".join(
+            json.dumps(
+                {
+                    "id": f"m{n}",
+                    "ts": "2026-11-22T09:30:05Z",
+                    "platform": "x",
+                    "brand": "acme",
+                    "author": "a",
+                    "text": "poison" if n == 1 else "fine",
+                }
+            ).encode()
+            for n in range(3)
+        )
+        + b"]"
+    )
+    plan = plan_batch([RawMessage("mentions", 0, 7, b"acme", envelope)], "mention", PLAN, NOW)
+    assert [e.event_id for e in plan.counted] == ["m0", "m2"]
+    [(message, invalid)] = plan.rejected
+    assert (message.offset, message.index) == (7, 1)
+    assert json.loads(message.value or b"")["text"] == "poison"
+    assert invalid == InvalidEvent("processing_error", "ZeroDivisionError: float division by zero")
+    assert plan.events == 3
+
+
+def test_a_message_the_decoder_fails_on_is_a_reject_of_its_own(monkeypatch) -> None:
+    import streams.batch
+
+    real = streams.batch.decode_message
+
+    def decoder(raw, model):  # type: ignore[no-untyped-def]
+        if raw == b"boom":
+            raise MemoryError("out of memory")
+        return real(raw, model)
+
+    monkeypatch.setattr(streams.batch, "decode_message", decoder)
+    plan = plan_batch(
+        [
+            RawMessage("mentions", 0, 1, b"acme", b"boom"),
+            RawMessage("mentions", 0, 2, b"acme", mention_at("m2", "2026-11-22T09:30:05Z")),
+        ],
+        "mention",
+        PLAN,
+        NOW,
+    )
+    assert [e.event_id for e in plan.counted] == ["m2"]
+    assert [(m.offset, r) for m, r in plan.rejected] == [
+        (1, InvalidEvent("processing_error", "MemoryError: out of memory"))
     ]
