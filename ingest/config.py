@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from socialpulse.config_types import Duration, Strict
+from socialpulse.http_server import HttpLimits
 from socialpulse.settings import (
     ConfigError,
     Settings,
@@ -49,6 +50,8 @@ class FieldRule(Strict):
     def _has_source(self) -> FieldRule:
         if self.source is None and self.value is None and self.default is None:
             raise ValueError("give from (a column or path), value (a constant) or default")
+        if self.scale is not None and not self.scale[0] < self.scale[1]:
+            raise ValueError(f"scale: {list(self.scale)} is not a range [low, high], low < high")
         return self
 
 
@@ -86,6 +89,11 @@ class GatewaySettings(Strict):
     # Events sent to Kafka and not yet acknowledged; a request that would go over gets 429.
     max_in_flight: int = Field(20_000, ge=1)
     produce_timeout: Duration = Field(15, ge=1, le=300)
+    # Seconds a client has to send a whole request (head and body) from opening the connection
+    # or the end of the previous answer; slower ones get 408 (a body trickled at 1 byte/s).
+    request_timeout: Duration = Field(10, ge=1, le=300)
+    # Connections open at once; one more gets 503 with Retry-After at once, before it is read.
+    max_connections: int = Field(100, ge=1, le=10_000)
     # Sources allowed to post; each one's bearer token is in SOCIALPULSE_INGEST_TOKEN_<SOURCE>.
     sources: list[str] = Field(default_factory=lambda: ["default"])
 
@@ -97,6 +105,12 @@ class GatewaySettings(Strict):
                 f"({self.max_batch_events}), or a full batch could never be accepted"
             )
         return self
+
+    def limits(self) -> HttpLimits:
+        """The HTTP server's limits (socialpulse.http_server) from this section."""
+        return HttpLimits(
+            request_timeout=float(self.request_timeout), max_connections=self.max_connections
+        )
 
     @field_validator("sources")
     @classmethod

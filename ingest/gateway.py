@@ -5,34 +5,49 @@ Routes (the OpenAPI description is served at ``/openapi.json``, browsable at ``/
 - ``POST /v1/events``: one event, a JSON array of events, or NDJSON; bearer token per source.
 - ``GET /v1/webhooks/meta``: Meta's subscription handshake; ``POST``: signed notifications.
 - ``POST /v1/webhooks/<name>``: a webhook of config/ingest.yaml, HMAC-signed over the body.
-- ``GET /healthz``; ``GET /metrics`` (Prometheus).
+- ``GET /healthz`` (200 ``{"status": "ok"}``, 503 ``{"status": "unavailable"}`` until Kafka is
+  connected); ``GET /metrics`` (Prometheus).
 
 Every item is validated against the event schemas; valid ones are written to Kafka keyed by
 brand with acks=all before the response says "accepted"; invalid ones are listed with their
 index, reason and detail. A request never gets a 2xx for events Kafka has not acknowledged.
+
+No client input makes it answer 500: bodies, headers, query strings and webhook payloads that
+cannot be read are refused with 400, 401, 413 or 422 and the reason (tests/ingest's property
+test throws arbitrary requests at the app to hold this); 429 and 503 say Kafka is slow or gone.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from ingest import meta
 from ingest.config import IngestFile
+from ingest.gateway_metrics import CountRequests, Metrics
+from ingest.json_body import TooManyItems, parse_items, parse_value
 from ingest.kafka_writer import Busy, KafkaWriter, NotAcknowledged
 from ingest.mapping import apply_mapping, records_of
-from ingest.signatures import valid_signature
-from ingest.validation import Accepted, Rejected, parse_ndjson, validate_item
+from ingest.responses import (
+    IngestResult,
+    ItemError,
+    OrjsonResponse,
+    Problem,
+    TooLarge,
+    problem,
+    read_body,
+)
+from ingest.signatures import secret_bytes, valid_signature
+from ingest.validation import Accepted, Rejected, capped, json_kind, shown, validate_item
 from socialpulse.settings import Settings
 from streams.events import Interaction, Mention
 
@@ -41,28 +56,27 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = "1"  # seconds, for 429 and 503
 
 
-class ItemError(BaseModel):
-    """Why one item of a request was rejected."""
+class EventWriter(Protocol):
+    """Where accepted events go (ingest.kafka_writer.KafkaWriter; a fake in unit tests)."""
 
-    index: int
-    reason: str
-    detail: str
+    in_flight: int
 
+    @property
+    def connected(self) -> bool:
+        """Whether events can be written now."""
+        ...
 
-class IngestResult(BaseModel):
-    """What happened to a request's items."""
+    def start_in_background(self) -> None:
+        """Begin connecting; return at once."""
+        ...
 
-    accepted: int
-    rejected: int
-    skipped: int = 0  # webhook notifications SocialPulse does not use (edits, read receipts)
-    errors: list[ItemError] = []
+    async def stop(self) -> None:
+        """Give up waiting, flush within a bound and disconnect."""
+        ...
 
-
-class Problem(BaseModel):
-    """A request refused as a whole."""
-
-    error: str
-    detail: str
+    async def write(self, events: Sequence[Accepted]) -> None:
+        """Write and wait for the acknowledgement (Busy, NotAcknowledged)."""
+        ...
 
 
 def _body_schema(event_refs: dict[str, Any]) -> dict[str, Any]:
@@ -82,92 +96,6 @@ def _body_schema(event_refs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Metrics:
-    """The gateway's Prometheus metrics (its own registry, served at /metrics)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "socialpulse_ingest_requests",
-            "Requests by route and status",
-            ["route", "code"],
-            registry=r,
-        )
-        self.events = Counter(
-            "socialpulse_ingest_events",
-            "Items by source and outcome (accepted: written to Kafka)",
-            ["source", "outcome", "reason"],
-            registry=r,
-        )
-        self.refused = Counter(
-            "socialpulse_ingest_refused_requests",
-            "Requests refused as a whole: unauthorized, bad_signature, too_large, busy, ...",
-            ["route", "reason"],
-            registry=r,
-        )
-        self.in_flight = Gauge(
-            "socialpulse_ingest_in_flight_events", "Events waiting for Kafka's ack", registry=r
-        )
-        self.duration = Histogram(
-            "socialpulse_ingest_request_duration_seconds",
-            "Time to answer a request, Kafka's acknowledgement included",
-            ["route"],
-            registry=r,
-        )
-
-
-def problem(status: int, error: str, detail: str, **headers: str) -> JSONResponse:
-    """A JSON error response."""
-    return JSONResponse({"error": error, "detail": detail}, status, headers=headers or None)
-
-
-class TooLarge(Exception):
-    """The request body is over the limit."""
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, read up to ``limit`` bytes; TooLarge beyond (without reading it all)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"{declared} bytes is over the {limit}-byte limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"the body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_items(body: bytes, content_type: str) -> list[Any] | Problem:
-    """The items of a body: one JSON object, a JSON array, or NDJSON (by content type, or when
-    the body is not one JSON value but has several lines)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Problem(
-            error="not_utf8", detail=f"the body is not UTF-8: {exc.reason} at byte {exc.start}"
-        )
-    if "ndjson" in content_type or "jsonl" in content_type:
-        return list(parse_ndjson(text))
-    try:
-        payload = json.loads(text)
-    except RecursionError:
-        return Problem(error="not_json", detail="JSON nested too deeply")
-    except json.JSONDecodeError as exc:
-        if "\n" in text.strip():
-            return list(parse_ndjson(text))
-        return Problem(error="not_json", detail=f"the body is not JSON: {exc}")
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, dict):
-        return [payload]
-    return Problem(
-        error="not_json", detail="the body is neither an event object nor an array of events"
-    )
-
-
 class Gateway:
     """The gateway's state and request logic, behind the FastAPI routes."""
 
@@ -175,13 +103,13 @@ class Gateway:
         self,
         settings: Settings,
         ingest: IngestFile,
-        writer: KafkaWriter,
+        writer: EventWriter,
         environ: Mapping[str, str],
     ):
         self.settings = settings
         self.ingest = ingest
         self.writer = writer
-        self.tokens = ingest.tokens(environ)
+        self.tokens = {s: secret_bytes(t) for s, t in ingest.tokens(environ).items()}
         self.metrics = Metrics()
         self.metrics.in_flight.set_function(lambda: writer.in_flight)
         self.known = settings.strict_known
@@ -191,12 +119,31 @@ class Gateway:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
+        # Headers arrive decoded as Latin-1: encoding back gives the bytes sent, whatever they
+        # are (compare_digest raises on non-ASCII str).
+        given = token.strip().encode("latin-1", "replace")
         found = None
         for source, expected in self.tokens.items():
             # Compare with every token, so the time taken does not tell which one was close.
-            if hmac.compare_digest(expected.encode(), token.strip().encode()):
+            if hmac.compare_digest(expected, given):
                 found = source
         return found
+
+    def too_many(self, route: str, count: int) -> Response | None:
+        """413 when a request holds more items than a batch may, else None."""
+        if count <= self.ingest.gateway.max_batch_events:
+            return None
+        return self.refuse_batch(route, str(count))
+
+    def refuse_batch(self, route: str, count: str) -> Response:
+        """413 too_many_events; ``count`` says how many items (or "more than N")."""
+        self.metrics.refused.labels(route, "too_many_events").inc()
+        limit = self.ingest.gateway.max_batch_events
+        return problem(
+            413,
+            "too_many_events",
+            f"{count} items is over the batch limit of {limit}; split the batch",
+        )
 
     def validate(self, items: list[Any]) -> tuple[list[Accepted], list[ItemError]]:
         """Split items into valid events and per-item errors."""
@@ -212,21 +159,17 @@ class Gateway:
             if isinstance(result, Accepted):
                 accepted.append(result)
             else:
-                errors.append(ItemError(index=index, reason=result.reason, detail=result.detail))
+                detail = capped(result.detail)
+                errors.append(ItemError(index=index, reason=result.reason, detail=detail))
         return accepted, errors
 
     async def deliver(
         self, route: str, source: str, items: list[Any], skipped: int = 0
-    ) -> JSONResponse:
+    ) -> Response:
         """Validate, write the valid items to Kafka, and answer with the counts."""
-        if len(items) > self.ingest.gateway.max_batch_events:
-            self.metrics.refused.labels(route, "too_many_events").inc()
-            return problem(
-                413,
-                "too_many_events",
-                f"{len(items)} items is over the batch limit of "
-                f"{self.ingest.gateway.max_batch_events}; split the batch",
-            )
+        refused = self.too_many(route, len(items))
+        if refused is not None:
+            return refused
         accepted, errors = self.validate(items)
         try:
             await self.writer.write(accepted)
@@ -250,27 +193,31 @@ class Gateway:
             accepted=len(accepted), rejected=len(errors), skipped=skipped, errors=errors
         )
         status = 422 if errors and not accepted else 200
-        return JSONResponse(result.model_dump(), status)
+        return OrjsonResponse(result.model_dump(), status)
 
 
 def create_app(
     settings: Settings,
     ingest: IngestFile,
-    writer: KafkaWriter | None = None,
+    writer: EventWriter | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> FastAPI:
-    """The gateway's ASGI app; it connects ``writer`` (by default one for ``settings``) to
-    Kafka on startup."""
+    """The gateway's ASGI app; on startup it begins connecting ``writer`` (by default one for
+    ``settings``) to Kafka in the background, and on shutdown stops it within a bound."""
     import os
 
     env = dict(os.environ if environ is None else environ)
     options = ingest.gateway
-    kafka = writer or KafkaWriter(settings, options.max_in_flight, float(options.produce_timeout))
+    kafka: EventWriter = writer or KafkaWriter(
+        settings, options.max_in_flight, float(options.produce_timeout)
+    )
     gateway = Gateway(settings, ingest, kafka, env)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await kafka.start()
+        # Serving before Kafka answers: clients get 503 with Retry-After and /healthz says
+        # unavailable, instead of a gateway that cannot start while Kafka is down.
+        kafka.start_in_background()
         try:
             yield
         finally:
@@ -284,9 +231,9 @@ def create_app(
             "(acks=all) before they are acknowledged."
         ),
         lifespan=lifespan,
+        default_response_class=OrjsonResponse,
     )
     app.state.gateway = gateway
-    app.mount("/metrics", make_asgi_app(gateway.metrics.registry))
     limit = options.max_body_bytes
     schemas: dict[str, type[BaseModel]] = {"Mention": Mention, "Interaction": Interaction}
     refs = {name: f"#/components/schemas/{name}" for name in schemas}
@@ -318,30 +265,39 @@ def create_app(
         503: {"model": Problem, "description": "Kafka did not acknowledge; retry"},
     }
 
-    async def body_or_problem(request: Request, route: str) -> bytes | JSONResponse:
+    async def body_or_problem(request: Request, route: str) -> bytes | Response:
         try:
             return await read_body(request, limit)
         except TooLarge as exc:
             gateway.metrics.refused.labels(route, "too_large").inc()
             return problem(413, "too_large", str(exc))
 
-    known_routes = {
-        "/v1/events",
-        "/v1/webhooks/meta",
-        *(f"/v1/webhooks/{n}" for n in ingest.webhooks),
-    }
+    def items_or_problem(body: bytes, request: Request, route: str) -> list[Any] | Response:
+        # The limit goes in: a body read item by item is not read past it.
+        content_type = request.headers.get("content-type", "")
+        try:
+            items = parse_items(body, content_type, options.max_batch_events)
+        except TooManyItems as exc:
+            return gateway.refuse_batch(route, f"more than {exc.limit}")
+        if isinstance(items, Rejected):
+            return problem(400, items.reason, f"the body is {items.detail}")
+        return items
 
-    @app.middleware("http")
-    async def count(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.url.path
-        if route.startswith("/v1/"):
-            # Only known routes become label values: random paths must not add series.
-            route = route if route in known_routes else "other"
-            gateway.metrics.requests.labels(route, str(response.status_code)).inc()
-            gateway.metrics.duration.labels(route).observe(time.perf_counter() - started)
-        return response
+    def payload_or_problem(body: bytes) -> Any:
+        payload = parse_value(body)
+        if isinstance(payload, Rejected):
+            return problem(400, payload.reason, f"the body is {payload.detail}")
+        return payload
+
+    app.add_middleware(
+        CountRequests,
+        metrics=gateway.metrics,
+        known_routes={
+            "/v1/events",
+            "/v1/webhooks/meta",
+            *(f"/v1/webhooks/{n}" for n in ingest.webhooks),
+        },
+    )
 
     @app.post(
         "/v1/events",
@@ -363,9 +319,9 @@ def create_app(
         body = await body_or_problem(request, "/v1/events")
         if isinstance(body, Response):
             return body
-        items = parse_items(body, request.headers.get("content-type", ""))
-        if isinstance(items, Problem):
-            return problem(400, items.error, items.detail)
+        items = items_or_problem(body, request, "/v1/events")
+        if isinstance(items, Response):
+            return items
         return await gateway.deliver("/v1/events", source, items)
 
     @app.get(
@@ -404,10 +360,9 @@ def create_app(
         if not valid_signature(secret, body, request.headers.get(meta.SIGNATURE_HEADER)):
             gateway.metrics.refused.labels(route, "bad_signature").inc()
             return problem(401, "bad_signature", f"{meta.SIGNATURE_HEADER} is missing or wrong")
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            return problem(400, "not_json", f"the body is not JSON: {exc}")
+        payload = payload_or_problem(body)
+        if isinstance(payload, Response):
+            return payload
         mapped = meta.map_payload(payload, ingest.meta.accounts)
         return await gateway.deliver(
             route, "meta", [*mapped.events, *mapped.rejected], skipped=mapped.skipped
@@ -426,7 +381,7 @@ def create_app(
     async def webhook(name: str, request: Request) -> Response:
         hook = ingest.webhooks.get(name)
         if hook is None:
-            return problem(404, "unknown_webhook", f"{name!r} is not a webhook of ingest.yaml")
+            return problem(404, "unknown_webhook", f"{shown(name)} is not a webhook of ingest.yaml")
         route = f"/v1/webhooks/{name}"
         secret = env.get(hook.secret_env, "")
         if not secret:
@@ -439,26 +394,41 @@ def create_app(
             gateway.metrics.refused.labels(route, "bad_signature").inc()
             return problem(401, "bad_signature", f"{hook.signature_header} is missing or wrong")
         if hook.mapping is None:
-            items = parse_items(body, request.headers.get("content-type", ""))
-            if isinstance(items, Problem):
-                return problem(400, items.error, items.detail)
+            items = items_or_problem(body, request, route)
+            if isinstance(items, Response):
+                return items
             return await gateway.deliver(route, name, items)
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            return problem(400, "not_json", f"the body is not JSON: {exc}")
+        payload = payload_or_problem(body)
+        if isinstance(payload, Response):
+            return payload
         mapping = ingest.mappings[hook.mapping]
         records = records_of(payload, mapping.records)
+        refused = gateway.too_many(route, len(records))  # before mapping them all
+        if refused is not None:
+            return refused
         mapped = [
             apply_mapping(hook.mapping, mapping, r)
             if isinstance(r, dict)
-            else Rejected("invalid_fields", "a record is a JSON object")
+            else Rejected("invalid_fields", f"a record is a JSON object, not {json_kind(r)}")
             for r in records
         ]
         return await gateway.deliver(route, name, mapped)
 
-    @app.get("/healthz", summary="The gateway is up")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "sources": sorted(gateway.tokens)}
+    @app.get(
+        "/healthz",
+        summary="Whether the gateway can take events: 200 ok, 503 while Kafka is not connected",
+        responses={503: {"description": "Not connected to Kafka (yet, or any more)"}},
+    )
+    async def healthz() -> Response:
+        # Nothing more: an unauthenticated probe must not learn which sources exist.
+        if kafka.connected:
+            return OrjsonResponse({"status": "ok"})
+        return OrjsonResponse({"status": "unavailable"}, 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        # The text format whatever the Accept header says: prometheus_client's own ASGI app
+        # raised on query strings and headers that are not UTF-8.
+        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -17,10 +17,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.config import FieldMapping, FieldRule
-from ingest.validation import REFERENCES, Rejected
+from ingest.validation import REFERENCES, Rejected, capped, json_kind
 
 _MISSING = object()
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}$")  # streams.events' id pattern
+# The event id pattern mappings were written against. streams.events now takes any printable
+# id, but ids outside this one stay digests: a record mapped again must get the id it got
+# before, or a re-run would count it twice.
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}$")
 
 
 def lookup(record: Mapping[str, Any], path: str) -> Any:
@@ -63,6 +66,10 @@ def _timestamp(value: Any, rule: FieldRule) -> str:
 
 
 def _convert(name: str, value: Any, rule: FieldRule) -> Any:
+    converting = rule.values is not None or name == "ts" or rule.scale or rule.type
+    if converting and isinstance(value, dict | list):
+        # str() of a container is no value of a field (and of a deep one raises).
+        raise ValueError(f"a string or a number, not {json_kind(value)}")
     if rule.values is not None:
         table = {str(k).casefold(): v for k, v in rule.values.items()}
         key = str(value).strip().casefold()
@@ -113,11 +120,17 @@ def apply_mapping(
                 continue
         try:
             event[field] = _convert(field, raw, rule)
-        except (ValueError, TypeError, OverflowError, ZoneInfoNotFoundError) as exc:
+        except (ValueError, TypeError, OverflowError, OSError, ZoneInfoNotFoundError) as exc:
             where = f" (from {rule.source!r})" if rule.source else ""
-            return Rejected("invalid_fields", f"{field}{where}: {exc}")
+            return Rejected("invalid_fields", capped(f"{field}{where}: {exc}"))
     if "id" not in event:
-        event["id"] = derived_id(name, record)
+        try:
+            event["id"] = derived_id(name, record)
+        except RecursionError:
+            return Rejected(
+                "invalid_fields",
+                "id: the record is nested too deeply to derive an id from it; give it an id",
+            )
     for field in REFERENCES:
         # Sources use URLs and other ids with characters event ids do not allow: a stable
         # digest keeps them unique and the same on every run.

@@ -1,4 +1,8 @@
-"""HMAC signatures of webhook bodies, compared in constant time."""
+"""HMAC signatures of webhook bodies and shared tokens, compared in constant time.
+
+Everything is compared as bytes: ``hmac.compare_digest`` raises on ``str`` with non-ASCII
+characters, and a header or query value is whatever the client sent.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import hmac
 
 def sign(secret: str, body: bytes, algorithm: str = "sha256", encoding: str = "hex") -> str:
     """The HMAC of ``body`` with ``secret``, hex or base64 encoded."""
-    digest = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).digest()
+    digest = hmac.new(secret_bytes(secret), body, getattr(hashlib, algorithm)).digest()
     return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
 
 
@@ -27,4 +31,23 @@ def valid_signature(
     given = header.removeprefix(prefix).strip()
     if encoding == "hex":
         given = given.lower()
-    return hmac.compare_digest(sign(secret, body, algorithm, encoding), given)
+    return same_secret(sign(secret, body, algorithm, encoding), given)
+
+
+def secret_bytes(text: str) -> bytes:
+    """The bytes of a secret read from the environment (where bytes that are not UTF-8 arrive
+    as surrogate escapes), to compare with the raw bytes a client sent."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def same_secret(expected: str, given: str) -> bool:
+    """Whether ``given`` equals ``expected``, in time that does not depend on where they
+    differ; any text (non-ASCII, lone surrogates) is compared, never raises."""
+    return hmac.compare_digest(_utf8(expected), _utf8(given))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")

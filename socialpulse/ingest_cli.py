@@ -33,12 +33,75 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
-    """socialpulse gateway: serve the HTTP ingest gateway until interrupted."""
+def _open_files_for(connections: int) -> None:
+    """Make sure the process may hold ``connections`` sockets (and its own files): raise the
+    soft limit when the hard one allows, else refuse to start with the fix."""
+    import resource
+
+    need = connections + 64  # Kafka, logs, the listening socket, Python's own
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise ConfigError(
+            f"gateway.max_connections ({connections}) needs {need} open files, and this process "
+            f"may open {hard}; lower gateway.max_connections or raise the limit (ulimit -n)"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def gateway_server(config: Any, writer: Any, on_stop: Callable[[], None]) -> Any:
+    """uvicorn's server for the gateway, with a bounded stop.
+
+    On the first SIGTERM or SIGINT, ``on_stop`` runs (e.g. removing the Prometheus target) and
+    a watchdog (socialpulse.shutdown) is armed to end the process STOP_WITHIN seconds later,
+    whatever Kafka is doing. Then, in order:
+
+    1. uvicorn stops accepting and closes idle connections;
+    2. one second before uvicorn's graceful time (HttpLimits.shutdown_timeout) would cancel
+       them with no answer at all, requests still waiting for Kafka and requests whose body is
+       still arriving get 503 with Retry-After;
+    3. the Kafka producer's final flush gets STOP_PRODUCER_WITHIN seconds (the app's
+       lifespan), and is abandoned after that: nothing it held was reported as accepted.
+    """
+    import asyncio
+
     import uvicorn
+
+    from socialpulse.shutdown import STOP_WITHIN, end_within
+
+    class GatewayServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if not self.should_exit:
+                try:
+                    on_stop()
+                finally:
+                    end_within(STOP_WITHIN, "gateway")
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            grace = max((self.config.timeout_graceful_shutdown or 5) - 1.0, 0.5)
+            asyncio.get_running_loop().call_later(grace, self.answer_the_unfinished)
+            await super().shutdown(sockets)
+
+        def answer_the_unfinished(self) -> None:
+            writer.refuse_waiting()  # waiting for Kafka's ack: 503 kafka_unavailable
+            for connection in list(self.server_state.connections):
+                if hasattr(connection, "stop_receiving"):  # body still arriving: 503
+                    connection.stop_receiving()
+
+    return GatewayServer(config)
+
+
+def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse gateway: serve the HTTP ingest gateway until SIGTERM or SIGINT (exit 0,
+    within socialpulse.shutdown.STOP_WITHIN seconds whatever Kafka is doing)."""
+    from functools import partial
 
     from ingest.config import load_ingest
     from ingest.gateway import create_app
+    from ingest.kafka_writer import KafkaWriter
+    from socialpulse.http_server import server_config
     from socialpulse.stack.services import register_gateway
     from streams.topics import ensure_topics
 
@@ -55,21 +118,41 @@ def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
         )
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("gateway: listening on %s, reachable from other machines", host)
-    ensure_topics(settings)
-    app = create_app(settings, ingest)
-    print(f"gateway: http://{host}:{port}/v1/events (OpenAPI at /docs)", flush=True)
+    _open_files_for(options.max_connections)
+    # kafka-python (topic creation) logs every failed connection as an error; while Kafka is
+    # away, the writer's own warning says so once a minute instead.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    writer = KafkaWriter(
+        settings,
+        options.max_in_flight,
+        float(options.produce_timeout),
+        # Created in the background with the connection: a Kafka that is down must not keep
+        # the gateway from starting (it answers 503 until Kafka is there).
+        prepare=partial(ensure_topics, settings),
+    )
+    app = create_app(settings, ingest, writer)
     target = register_gateway(host, port)
     if target is not None:
         log.info("gateway: metrics scraped by the local Prometheus (%s)", target)
-        # uvicorn stops on SIGTERM and then raises it again; with the default handler that
-        # would end the process before the target file is removed.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
-    try:
-        # No access log: Meta's handshake carries its verify token in the query string.
-        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
-    finally:
+
+    def remove_target() -> None:
         if target is not None:
             target.unlink(missing_ok=True)
+
+    # uvicorn stops on SIGTERM or SIGINT and then raises the signal again for these handlers:
+    # exit 0 through the finally below, not a kill by the default handler (or a traceback).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    server = gateway_server(
+        server_config(app, host, port, options.limits(), log_level="warning"),
+        writer,
+        remove_target,
+    )
+    print(f"gateway: http://{host}:{port}/v1/events (OpenAPI at /docs)", flush=True)
+    try:
+        server.run()
+    finally:
+        remove_target()
     return 0
 
 

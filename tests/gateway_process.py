@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,17 +59,66 @@ class Gateway:
         status, _, answer = self.request("POST", "/v1/events", body, headers)
         return status, json.loads(answer)
 
-    def stop(self) -> None:
-        """SIGTERM, as a service manager stops it."""
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; the exit code."""
         self.process.terminate()
-        self.process.wait(30)
+        return self.process.wait(30)
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        """A raw TCP connection to the gateway (for requests no HTTP client would send)."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        sock.settimeout(timeout)
+        return sock
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.url.rsplit(":", 1)[1])
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (or the timeout)."""
+    answer = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+class SilentBroker:
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers: to a Kafka
+    client, a broker frozen mid-conversation. Stops with :meth:`close`."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, name="silent-broker", daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # closed
+            while True:
+                conn, _ = self.server.accept()
+                self.accepted.append(conn)  # held open, never read from or written to
+
+    def close(self) -> None:
+        """Stop listening and drop the connections."""
+        self.server.close()
+        for conn in self.accepted:
+            conn.close()
 
 
 def start_gateway(
-    config_dir: Path, log: Path, token: str, environ: dict[str, str] | None = None
+    config_dir: Path,
+    log: Path,
+    token: str,
+    environ: dict[str, str] | None = None,
+    ready: tuple[int, ...] = (200,),
 ) -> Gateway:
     """Start ``socialpulse gateway`` on ``config_dir`` (its ingest.yaml names the port and the
-    first source, whose token is ``token``) and wait until /healthz answers."""
+    first source, whose token is ``token``) and wait until /healthz answers with a status of
+    ``ready`` (503: serving while Kafka is not connected)."""
     ingest = load_ingest(load_settings(config_dir))
     env = os.environ | {ingest.token_env(ingest.gateway.sources[0]): token} | (environ or {})
     with log.open("wb") as out:
@@ -82,7 +134,7 @@ def start_gateway(
         if process.poll() is not None:
             raise AssertionError(f"gateway exited ({process.returncode}):\n{log.read_text()}")
         try:
-            if gateway.request("GET", "/healthz")[0] == 200:
+            if gateway.request("GET", "/healthz")[0] in ready:
                 return gateway
         except OSError:
             pass

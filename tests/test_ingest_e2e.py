@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import select
 import signal
 import threading
 import time
@@ -23,7 +24,7 @@ from socialpulse.settings import Settings, load_settings
 from socialpulse.stack.services import build_services
 from streams.topics import ensure_topics
 from tests.conftest import ROOT, Worker, free_port, run_cli, start_worker, stop_worker, write_config
-from tests.gateway_process import Gateway, start_gateway
+from tests.gateway_process import Gateway, SilentBroker, read_answer, start_gateway
 from tests.test_pipeline_e2e import interaction, kpi, mention, value, wait_until
 
 TOKEN = "listening-" + uuid.uuid4().hex  # made up per run: the test's own secret
@@ -96,7 +97,7 @@ def ingest_stack(
         },
     )
     yield worker, gateway
-    gateway.stop()
+    assert gateway.stop() == 0  # SIGTERM is an ordinary stop
     stop_worker(worker)
     secrets = (TOKEN, META_SECRET, VERIFY, HOOK_SECRET)
     logged = gateway.log.read_text() + worker.log_text()
@@ -411,3 +412,205 @@ def test_replay_shifts_a_recording_to_now(ingest_stack, tmp_path: Path) -> None:
     assert time.monotonic() - started >= 2 * 3  # 30 s of recording at 10x, twice
     wait_until(lambda: counted(worker, topic) == before + 8, what="two replays counted")
     assert kpi(worker.metrics_url, "mentions_negative", "globex", "facebook") == 8
+
+
+def mentions_on_kafka(settings: Settings, ids: set[str], timeout: float = 30) -> list[bytes]:
+    """Every message value on the run's mention topic, read from the start until the events
+    ``ids`` have all been seen (a reader of the topic, as the worker is)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        settings.pipeline.topics.mentions,
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            values += [message.value for message in consumer]
+            seen = {e["id"] for v in values for e in json.loads(v)}
+            if ids <= seen:
+                return values
+    finally:
+        consumer.close()
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {sorted(ids)} on Kafka")
+
+
+def test_nan_in_an_extra_field_is_refused_per_item_and_never_written(ingest_stack) -> None:
+    worker, gateway = ingest_stack
+    topic = worker.settings.pipeline.topics.mentions
+    before = counted(worker, topic)
+    first, bad, last = (mention("acme", "x", "nan test", "neutral") for _ in range(3))
+    with_nan = json.dumps(bad)[:-1].encode() + b', "score": NaN}'
+    body = b"[" + json.dumps(first).encode() + b", " + with_nan + b", " + json.dumps(last).encode()
+    body += b"]"
+    at = body.index(b"NaN")
+    status, answer = gateway.post_events(body)
+    assert (status, answer) == (
+        200,
+        {
+            "accepted": 2,
+            "rejected": 1,
+            "skipped": 0,
+            "errors": [
+                {
+                    "index": 1,
+                    "reason": "not_json",
+                    "detail": "not JSON: unexpected character, expected a JSON value at byte "
+                    f"{at}; NaN and Infinity are not JSON numbers: send null or leave the field "
+                    "out",
+                }
+            ],
+        },
+    )
+    # One event alone with NaN: refused whole.
+    status, answer = gateway.post_events(with_nan)
+    assert (status, answer["error"]) == (400, "not_json")
+    values = mentions_on_kafka(worker.settings, {first["id"], last["id"]})
+    written = [e for v in values for e in json.loads(v)]
+    assert bad["id"] not in {e["id"] for e in written}
+    assert not [v for v in values if b"NaN" in v or b"Infinity" in v]
+    wait_until(lambda: counted(worker, topic) == before + 2, what="the two good mentions counted")
+
+
+def test_healthz_says_ok_and_names_no_source(ingest_stack) -> None:
+    _, gateway = ingest_stack
+    status, _, body = gateway.request("GET", "/healthz")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+    assert b"listening" not in body
+
+
+@pytest.fixture(scope="module")
+def limited_gateway(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A gateway with tight limits (2 s to send a request, 4 connections), on its own
+    SOCIALPULSE_HOME so that the stack's Prometheus does not scrape it (its connection would
+    count)."""
+    folder = write_config(tmp_path_factory.mktemp("config"), uuid.uuid4().hex[:10])
+    gateway_yaml = {"port": free_port(), "request_timeout": "2s", "max_connections": 4}
+    (folder / "ingest.yaml").write_text(
+        yaml.safe_dump({"gateway": gateway_yaml | {"sources": ["listening"]}})
+    )
+    ensure_topics(load_settings(folder))
+    home = tmp_path_factory.mktemp("home")
+    log = tmp_path_factory.mktemp("logs") / "gateway.log"
+    gateway = start_gateway(folder, log, TOKEN, {"SOCIALPULSE_HOME": str(home)})
+    yield gateway
+    assert gateway.stop() == 0
+
+
+def test_a_body_sent_at_one_byte_a_second_gets_408_and_others_are_served(
+    limited_gateway: Gateway,
+) -> None:
+    gateway = limited_gateway
+    body = json.dumps([mention("acme", "x", "slow")]).encode()
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    slow = gateway.connect()
+    opened = time.monotonic()
+    slow.sendall(head)
+    answer, others = b"", []
+    for byte in body:  # 1 byte/s, reading whatever the gateway says in between
+        readable, _, _ = select.select([slow], [], [], 1.0)
+        if readable:
+            answer = read_answer(slow)
+            break
+        slow.sendall(bytes([byte]))
+        if not others:  # the gateway still serves others meanwhile
+            others.append(gateway.post_events([mention("acme", "x", "quick", "neutral")]))
+    took = time.monotonic() - opened
+    slow.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout"
+    assert rest.endswith(b"\r\n\r\nthe request was not received within 2 s")
+    assert took <= 2 + 1.0  # request_timeout, plus a second for this client's own pace
+    assert [(s, a["accepted"]) for s, a in others] == [(200, 1)]
+    assert gateway.post_events([mention("acme", "x", "after", "neutral")])[0] == 200
+
+
+def test_connections_beyond_max_connections_get_503_at_once(limited_gateway: Gateway) -> None:
+    gateway = limited_gateway
+    idle = [gateway.connect() for _ in range(4)]  # max_connections, sending nothing
+    try:
+        time.sleep(0.3)  # accepted by the gateway, not just by the kernel
+        extra = gateway.connect(timeout=1.5)  # under request_timeout: not the idle close
+        answer = read_answer(extra)
+        extra.close()
+        for sock in idle:  # still open: none of them was the one refused
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+    finally:
+        for sock in idle:
+            sock.close()
+    head, _, text = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 503 Service Unavailable"
+    assert b"retry-after: 1" in head.lower().split(b"\r\n")
+    assert text == b"more than 4 open connections; retry shortly"
+    wait_until(
+        lambda: gateway.request("GET", "/healthz")[0] == 200, timeout=10, what="served again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kafka", "stop"),
+    [("absent", signal.SIGTERM), ("silent", signal.SIGTERM), ("silent", signal.SIGINT)],
+    ids=["absent-SIGTERM", "silent-SIGTERM", "silent-SIGINT"],
+)
+def test_sigterm_stops_the_gateway_within_10s_whatever_kafka_does(
+    kafka: str, stop: signal.Signals, tmp_path: Path
+) -> None:
+    """Kafka nowhere (nothing listens) or frozen (a listener that accepts and never answers):
+    the gateway serves 503s meanwhile, and SIGTERM (or Ctrl-C's SIGINT) ends it within 10 s,
+    exit code 0, its
+    Prometheus target file removed; a request still arriving gets 503, not an answer cut off."""
+    silent = SilentBroker() if kafka == "silent" else None
+    address = f"127.0.0.1:{silent.port if silent else free_port()}"
+    folder = write_config(tmp_path / "config", uuid.uuid4().hex[:10])
+    pipeline = folder / "socialpulse.yaml"
+    pipeline.write_text(pipeline.read_text().replace("127.0.0.1:9092", address))
+    port = free_port()
+    (folder / "ingest.yaml").write_text(
+        yaml.safe_dump(
+            {"gateway": {"port": port, "produce_timeout": "4s", "sources": ["listening"]}}
+        )
+    )
+    home = tmp_path / "home"
+    (home / ".stack" / "prometheus" / "targets").mkdir(parents=True)  # "a local stack runs"
+    target = home / ".stack" / "prometheus" / "gateway-targets" / f"gateway-{port}.json"
+    env = {"SOCIALPULSE_HOME": str(home)}
+    try:
+        gateway = start_gateway(folder, tmp_path / "gateway.log", TOKEN, env, ready=(503,))
+        status, _, body = gateway.request("GET", "/healthz")
+        assert (status, json.loads(body)) == (503, {"status": "unavailable"})
+        status, answer = gateway.post_events([mention("acme", "x", "no kafka")])
+        assert (status, answer["error"]) == (503, "kafka_unavailable")
+        assert answer["detail"].startswith(f"not connected to Kafka at {address} yet; ")
+        assert target.is_file()
+        slow = gateway.connect()  # a request in progress when the signal comes
+        slow.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\n\r\n{{".encode()
+        )
+        signalled = time.monotonic()
+        gateway.process.send_signal(stop)
+        code = gateway.process.wait(30)
+        took = time.monotonic() - signalled
+        unanswered = read_answer(slow)
+        slow.close()
+    finally:
+        if silent:
+            silent.close()
+    log = (tmp_path / "gateway.log").read_text()
+    assert took < 10.0, f"stopped in {took:.1f} s:\n{log}"
+    assert code == 0, log
+    assert not target.exists()
+    # Told to retry before the graceful time ran out: nothing of it was acknowledged.
+    head, _, text = unanswered.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 503 Service Unavailable"
+    assert text == b"the server is stopping before the request was received; retry"
+    assert "Traceback" not in log, log

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from socialpulse.paths import project_home
 from tests.conftest import free_port
 
@@ -37,3 +39,24 @@ def test_ingest_says_which_kafka_it_could_not_reach(tmp_path: Path) -> None:
         "events already written count once"
     )
     assert "Traceback" not in done.stderr
+
+
+def test_the_gateway_raises_its_open_files_limit_or_says_how(monkeypatch) -> None:
+    import resource
+
+    from socialpulse.ingest_cli import _open_files_for
+    from socialpulse.settings import ConfigError
+
+    set_to: list[tuple[int, int]] = []
+    monkeypatch.setattr(resource, "setrlimit", lambda _, limits: set_to.append(limits))
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (256, 4096))
+    _open_files_for(1000)
+    assert set_to == [(1064, 4096)]  # the connections and 64 for the process itself
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (256, 512))
+    with pytest.raises(ConfigError) as refused:
+        _open_files_for(1000)
+    assert str(refused.value) == (
+        "gateway.max_connections (1000) needs 1064 open files, and this process may open "
+        "512; lower gateway.max_connections or raise the limit (ulimit -n)"
+    )
+    assert set_to == [(1064, 4096)]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,6 +23,15 @@ from socialpulse.paths import project_home
 from socialpulse.settings import load_settings
 
 SETTINGS = load_settings(project_home() / "config")
+
+
+@pytest.fixture
+def unused_port() -> Iterator[int]:
+    """A port nothing listens on (bound and closed: the kernel does not hand it out at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    yield port
 
 
 def accepted(n: int, brand: str = "acme", kind: str = "mention", size: int = 10) -> list[Accepted]:
@@ -77,3 +89,80 @@ async def test_in_flight_bound_gives_busy_and_timeout_not_acknowledged() -> None
     assert writer.in_flight == 0 and len(producer.sent) == 2
     assert producer.sent[1][0] == SETTINGS.pipeline.topics.mentions
     assert producer.sent[1][1] == b"acme"
+
+
+def test_envelopes_are_compact_orjson() -> None:
+    events = [Accepted("mention", "acme", "m-1", 0.0, {"id": "m-1", "text": "é 😍", "n": 1e308})]
+    assert [value for _, _, value in envelopes(events)] == [
+        '[{"id":"m-1","text":"é 😍","n":1e+308}]'.encode()
+    ]
+
+
+async def test_a_write_before_kafka_is_connected_is_not_acknowledged() -> None:
+    writer = KafkaWriter(SETTINGS, max_in_flight=10, timeout=1.0)
+    assert not writer.connected
+    with pytest.raises(NotAcknowledged) as refused:
+        await writer.write(accepted(1))
+    bootstrap = SETTINGS.pipeline.kafka.bootstrap_servers
+    assert str(refused.value) == f"not connected to Kafka at {bootstrap} yet"
+    assert writer.in_flight == 0
+
+
+async def test_stopping_answers_waiting_writes_at_once_and_refuses_new_ones() -> None:
+    writer = KafkaWriter(SETTINGS, max_in_flight=10, timeout=60.0)
+    writer._producer = StandIn()  # never acknowledges
+    assert writer.connected
+    waiting = asyncio.create_task(writer.write(accepted(3)))
+    await asyncio.sleep(0.05)
+    assert writer.in_flight == 3
+    writer.refuse_waiting()
+    with pytest.raises(NotAcknowledged) as told:
+        await waiting
+    assert str(told.value) == "the gateway is stopping before Kafka acknowledged the events"
+    assert (writer.in_flight, writer.connected) == (0, False)
+    with pytest.raises(NotAcknowledged, match=r"^the gateway is stopping; Kafka at "):
+        await writer.write(accepted(1))
+
+
+class StuckOnStop(StandIn):
+    """A producer whose final flush never ends (a broker frozen with SIGSTOP) and that takes
+    its time to end even when cancelled (here: until cancelled a second time, at the end of
+    the test's event loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop_called = False
+
+    async def stop(self) -> None:
+        self.stop_called = True
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(3600)
+
+
+async def test_stop_gives_a_stuck_producer_a_bounded_time() -> None:
+    writer = KafkaWriter(SETTINGS, max_in_flight=10, timeout=60.0)
+    producer = StuckOnStop()
+    writer._producer = producer
+    started = time.monotonic()
+    await writer.stop(within=0.5)
+    took = time.monotonic() - started
+    assert producer.stop_called and not writer.connected
+    assert 0.5 <= took < 1.5  # the bound is the spec: 0.5 s, not the producer's forever
+
+
+async def test_connecting_to_an_absent_kafka_keeps_trying_until_stopped(unused_port: int) -> None:
+    prepared: list[str] = []
+    writer = KafkaWriter(SETTINGS, 10, 1.0, prepare=lambda: prepared.append("topics"))
+    writer.bootstrap = writer._options["bootstrap_servers"] = f"127.0.0.1:{unused_port}"
+    writer.start_in_background()
+    await asyncio.sleep(0.3)
+    assert not writer.connected and prepared == ["topics"]
+    with pytest.raises(
+        NotAcknowledged, match=f"^not connected to Kafka at 127.0.0.1:{unused_port}"
+    ):
+        await writer.write(accepted(1))
+    started = time.monotonic()
+    await writer.stop(within=1.0)
+    assert time.monotonic() - started < 1.5 and not writer.connected

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.config import FieldMapping, IngestFile, load_ingest
+from ingest.json_body import parse_lines
 from ingest.mapping import apply_mapping, derived_id, lookup, records_of
-from ingest.validation import Accepted, Rejected, event_type, parse_ndjson, validate_item
+from ingest.validation import Accepted, Rejected, event_type, validate_item
+from socialpulse.http_server import HttpLimits
 from socialpulse.paths import project_home
 from socialpulse.settings import ConfigError, load_settings
 
@@ -156,7 +158,7 @@ def test_event_type_inference_and_ndjson() -> None:
     assert event_type({"kind": "like"}) == "interaction"
     assert event_type({"text": ""}) == "mention"
     assert event_type({"kind": "like", "type": "mention"}) == "mention"
-    items = list(parse_ndjson('{"a": 1}\n\nnot json\n[2]\n'))
+    items = parse_lines(b'{"a": 1}\n\nnot json\n[2]\n')
     assert items[0] == {"a": 1} and items[2] == [2]
     assert isinstance(items[1], Rejected) and items[1].reason == "not_json"
 
@@ -188,3 +190,20 @@ def test_ingest_yaml_errors_name_file_key_and_problem(tmp_path) -> None:
         f"{tmp_path}/ingest.yaml: gateway: max_in_flight (100) must be at least "
         "max_batch_events (500), or a full batch could never be accepted"
     )
+
+
+def test_gateway_limits_are_read_and_checked(tmp_path) -> None:
+    shipped = load_ingest(config_dir=project_home() / "config").gateway
+    assert (shipped.request_timeout, shipped.max_connections) == (10, 100)
+    assert shipped.limits() == HttpLimits(request_timeout=10.0, max_connections=100)
+    (tmp_path / "ingest.yaml").write_text("gateway: {request_timeout: 0s, max_connections: 0}\n")
+    with pytest.raises(ConfigError) as bad:
+        load_ingest(config_dir=tmp_path)
+    assert str(bad.value).splitlines() == [
+        f"{tmp_path}/ingest.yaml: gateway.request_timeout: '0s' must be a positive duration",
+        f"{tmp_path}/ingest.yaml: gateway.max_connections: Input should be greater than or "
+        "equal to 1",
+    ]
+    (tmp_path / "ingest.yaml").write_text("gateway: {request_timeout: soon}\n")
+    with pytest.raises(ConfigError, match=r"gateway\.request_timeout: .*soon"):
+        load_ingest(config_dir=tmp_path)
