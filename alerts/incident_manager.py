@@ -27,6 +27,7 @@ from alerts.incidents import (
     open_incident,
 )
 from alerts.slack_delivery import incident_message
+from alerts.slack_text import escape
 from socialpulse.settings import Settings
 from streams import metrics
 
@@ -100,7 +101,8 @@ class IncidentManager:
 
     def _act(self, incident: Incident, request: ActionRequest, now: float) -> Outcome:
         if request.action not in ("ack", "snooze", "resolve"):
-            outcome = Outcome(refused=f"unknown action {request.action!r}")
+            # Shown in Slack (and to the CLI): the queued action is not ours to trust.
+            outcome = Outcome(refused=f"unknown action {escape(repr(request.action))}")
         else:
             outcome = act(
                 incident,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from alerts.alert_text import describe
 from alerts.detector import AlertEvent
 from alerts.oncall import IncidentSettings
+from alerts.slack_text import escape
 from socialpulse.config_types import format_duration
 
 State = Literal["triggered", "acknowledged", "snoozed", "resolved"]
@@ -31,8 +32,15 @@ def is_slack_user(who: str) -> bool:
 
 
 def who_text(who: str) -> str:
-    """A Slack user id as a mention, anyone else as written."""
-    return f"<@{who}>" if is_slack_user(who) else who
+    """Who, for Slack mrkdwn: a Slack user id as a mention, anyone else (a CLI user's
+    ``--as`` name, the system) as written, escaped so that a name cannot mention anyone."""
+    return f"<@{who}>" if is_slack_user(who) else escape(who)
+
+
+def _note(why: str) -> str:
+    """A reason (a person's ``--why``, free text, or the system's) ending a thread line,
+    escaped."""
+    return f": {escape(why)}" if why else ""
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,8 @@ def on_alert(
         incident.firings += 1
         incident.value, incident.baseline, incident.score = event.value, event.baseline, event.score
         incident.last_fired_at, incident.rule_cleared_at = event.at, None
-        line = f"Fired again (firing {incident.firings}): {describe(event)}"
+        # describe() holds config names and numbers only; escaped all the same, as all mrkdwn.
+        line = f"Fired again (firing {incident.firings}): {escape(describe(event))}"
         quiet = incident.state == "snoozed"  # the message is refreshed, nobody is pinged
         notices = [Notice("update")] if quiet else [Notice("update"), Notice("reply", line)]
         outcome.add(TimelineEntry(now, SYSTEM, "fired again", describe(event)), *notices)
@@ -172,7 +181,7 @@ def on_alert(
     incident.rule_cleared_at = event.at
     incident.value = event.value
     wait = policy.auto_resolve_after
-    line = f"The rule cleared: {describe(event)}."
+    line = f"The rule cleared: {escape(describe(event))}."
     if wait:
         line += f" Resolves by itself if it stays clear for {format_duration(wait)}."
     outcome.add(TimelineEntry(now, SYSTEM, "rule cleared", describe(event)), Notice("reply", line))
@@ -208,7 +217,7 @@ def act(
         outcome.add(
             TimelineEntry(now, who, "acknowledged", why),
             Notice("update"),
-            Notice("reply", f"Acknowledged by {by}" + (f": {why}" if why else "")),
+            Notice("reply", f"Acknowledged by {by}{_note(why)}"),
         )
     elif action == "snooze":
         if not snooze_for or snooze_for <= 0:
@@ -224,7 +233,7 @@ def act(
             Notice(
                 "reply",
                 f"Snoozed for {shown} by {by}, until <!date^{int(now + snooze_for)}^{{time}}|"
-                f"{int(now + snooze_for)}>" + (f": {why}" if why else ""),
+                f"{int(now + snooze_for)}>{_note(why)}",
             ),
         )
     else:
@@ -241,7 +250,7 @@ def _resolve(incident: Incident, who: str, now: float, why: str, outcome: Outcom
         Notice("update"),
         Notice(
             "reply",
-            f"Resolved by {who_text(who)} after {lasted}" + (f": {why}" if why else ""),
+            f"Resolved by {who_text(who)} after {lasted}{_note(why)}",
         ),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import quote
 
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -27,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from alerts.alert_text import KIND_TITLE, describe, number
 from alerts.incidents import Incident, who_text
 from alerts.oncall import IncidentSettings
+from alerts.slack_text import escape, join_lines, link, one_line
 from socialpulse.config_types import format_duration
 from socialpulse.settings import SlackSettings
 from socialpulse.slack_stub import STUB_TOKEN
@@ -68,27 +70,34 @@ STATE_LINE = {
     "resolved": ":white_check_mark: *Resolved* by {resolved_by}",
 }
 BOARD_UID = "socialpulse-brand-overview"
+SECTION_CHARS = 3000  # Slack's limit on a section's text
+POST_CHARS = 200  # of a post's text, in its quote
 
 
 def board_link(incident: Incident, grafana_url: str, now: float) -> str:
     """The brand board over the incident's time range (from an hour before it held)."""
     start = int((incident.since - 3600) * 1000)
     end = "now" if incident.open else str(int((incident.resolved_at or now) * 1000))
+    # Brand and platform come from events: encoded, they stay one query value each.
+    brand, platform = quote(incident.brand, safe=""), quote(incident.platform, safe="")
     return (
-        f"{grafana_url.rstrip('/')}/d/{BOARD_UID}?var-brand={incident.brand}"
-        f"&var-platform={incident.platform}&from={start}&to={end}"
+        f"{grafana_url.rstrip('/')}/d/{BOARD_UID}?var-brand={brand}"
+        f"&var-platform={platform}&from={start}&to={end}"
     )
 
 
 def incident_message(
     incident: Incident, brand_name: str, policy: IncidentSettings, now: float
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Fallback text and Block Kit blocks of an incident's message, as it stands now."""
+    """Fallback text and Block Kit blocks of an incident's message, as it stands now.
+
+    Both are mrkdwn (the fallback ``text`` too, in notifications and where blocks cannot be
+    shown): every name and value in them is escaped (alerts.slack_text), except the header,
+    a plain-text object Slack does not parse."""
     title = f"{incident.kpi} {KIND_TITLE[incident.kind]}"
-    text = (
-        f"[{incident.severity.upper()}] {brand_name} ({incident.brand}) on {incident.platform}: "
-        f"{describe(incident)}"
-    )
+    name, brand, platform = escape(brand_name), escape(incident.brand), escape(incident.platform)
+    seen = escape(describe(incident))
+    text = f"[{incident.severity.upper()}] {name} ({brand}) on {platform}: {seen}"
     until = int(incident.snoozed_until or 0)
     state = STATE_LINE[incident.state].format(
         acked_by=who_text(incident.acked_by or "?"),
@@ -97,8 +106,8 @@ def incident_message(
     )
     fields = [
         MarkdownTextObject(text=f"*Severity*\n{incident.severity}"),
-        MarkdownTextObject(text=f"*Brand*\n{brand_name} (`{incident.brand}`)"),
-        MarkdownTextObject(text=f"*Platform*\n{incident.platform}"),
+        MarkdownTextObject(text=f"*Brand*\n{name} (`{brand}`)"),
+        MarkdownTextObject(text=f"*Platform*\n{platform}"),
         MarkdownTextObject(
             text=f"*{incident.kpi} ({format_duration(incident.window)})*\n{number(incident.value)}"
         ),
@@ -118,9 +127,11 @@ def incident_message(
         SectionBlock(fields=fields[:10]),
         SectionBlock(text=MarkdownTextObject(text=state)),
     ]
-    why = context_lines(incident.context)
+    why = join_lines(context_lines(incident.context), SECTION_CHARS)
     if why:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(why)[:3000])))
+        # verbatim: Slack links only the links written here, not URLs, channel names or
+        # mentions it would otherwise find in the posts' (escaped) text.
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=why, verbatim=True)))
     buttons: list[Any] = []
     if incident.open:
         if incident.state != "acknowledged":
@@ -157,24 +168,28 @@ def _button(label: str, action: str, incident_id: str, style: str | None = None)
 
 def context_lines(context: dict[str, Any]) -> list[str]:
     """What drove the incident, as recorded when it opened: platforms, top posts by reach,
-    rising terms and languages."""
+    rising terms and languages, as mrkdwn lines. All of it comes from events, so every value
+    is escaped and kept on its own line (alerts.slack_text); a post's URL is a link only when
+    it is http(s), and the link shows its own target."""
     lines = []
     platforms = context.get("platforms") or {}
     if platforms:
-        shown = ", ".join(f"{p} {number(n)}" for p, n in platforms.items())
-        lines.append(f"*By platform* ({context.get('platforms_kpi', 'mentions')}): {shown}")
+        shown = ", ".join(f"{one_line(str(p))} {number(n)}" for p, n in platforms.items())
+        kpi = one_line(str(context.get("platforms_kpi", "mentions")))
+        lines.append(f"*By platform* ({kpi}): {shown}")
     for post in context.get("posts") or []:
-        text = " ".join(str(post["text"]).split())[:200]
-        link = f" <{post['url']}|open>" if post.get("url") else ""
+        text = one_line(str(post["text"]), POST_CHARS)
+        url = link(str(post["url"])) if post.get("url") else ""
         lines.append(
-            f"> {text}\n> — {post['author']} on {post['platform']}, reach "
-            f"{number(post['reach'])}{link}"
+            f"> {text}\n> — {one_line(str(post['author']))} on {one_line(str(post['platform']))}"
+            f", reach {number(post['reach'])}" + (f" {url}" if url else "")
         )
     terms = context.get("terms") or []
     if terms:
-        shown = ", ".join(f"{t} {n} (usually {number(e)})" for t, n, e in terms)
+        shown = ", ".join(f"{one_line(str(t))} {n} (usually {number(e)})" for t, n, e in terms)
         lines.append(f"*Rising terms*: {shown}")
     languages = context.get("languages") or {}
     if languages:
-        lines.append("*Languages*: " + ", ".join(f"{k} {v}" for k, v in languages.items()))
+        shown = ", ".join(f"{one_line(str(k))} {v}" for k, v in languages.items())
+        lines.append(f"*Languages*: {shown}")
     return lines

@@ -162,3 +162,27 @@ def test_quiet_hours_hold_low_severities_until_morning_never_critical() -> None:
         QuietHours.model_validate({"start": "22:00", "end": "07:00", "hold": ["critical"]})
     with pytest.raises(ValidationError, match="not an IANA time zone"):
         QuietHours.model_validate({"start": "22:00", "end": "07:00", "timezone": "Mars/Base"})
+
+
+def test_names_and_reasons_in_thread_lines_are_escaped() -> None:
+    # A CLI user's --as and --why are free text: they must not ping the channel.
+    incident, _ = opened()
+    acked = act(incident, "ack", "<!channel> (CLI)", 1100, "see <https://evil.example|form> & go")
+    assert acked.notices[1] == Notice(
+        "reply",
+        "Acknowledged by &lt;!channel&gt; (CLI): see &lt;https://evil.example|form&gt; &amp; go",
+    )
+    assert act(incident, "ack", "U02", 1110).refused == (
+        "incident acme-1 is already acknowledged by &lt;!channel&gt; (CLI)"
+    )
+    snoozed = act(incident, "snooze", "<@U123> (CLI)", 1120, "<!here>", snooze_for=1800)
+    assert snoozed.notices[1] == Notice(
+        "reply",
+        "Snoozed for 30m by &lt;@U123&gt; (CLI), until <!date^2920^{time}|2920>: &lt;!here&gt;",
+    )
+    done = act(incident, "resolve", "<!everyone> (CLI)", 1180, "<#C123>")
+    assert done.notices[1] == Notice(
+        "reply", "Resolved by &lt;!everyone&gt; (CLI) after 3m: &lt;#C123&gt;"
+    )
+    # The timeline keeps what was typed: it is not Slack text.
+    assert [(e.who, e.why) for e in done.timeline] == [("<!everyone> (CLI)", "<#C123>")]
