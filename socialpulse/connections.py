@@ -26,8 +26,14 @@ from urllib.parse import urlparse
 import redis
 import redis.asyncio as aredis
 from redis.exceptions import (
+    AskError,
+    BusyLoadingError,
     ClusterDownError,
     MasterDownError,
+    MovedError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
     RedisClusterException,
     TryAgainError,
 )
@@ -50,6 +56,30 @@ REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 # Any failure of a Redis call (the cluster client raises some outside redis.RedisError).
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+# Answers (error replies, not lost connections) Redis gives while it cannot serve for now:
+# out of memory, loading, a replica, a script cache emptied by a restart, a cluster
+# reconfiguring. redis-py maps these codes to classes and strips the code from the message.
+_REFUSED_FOR_NOW: tuple[type[Exception], ...] = (
+    *REDIS_UNAVAILABLE,
+    OutOfMemoryError,
+    BusyLoadingError,
+    ReadOnlyError,
+    NoScriptError,
+    MovedError,
+    AskError,
+)
+# ... and the codes redis-py leaves as a plain ResponseError.
+_REFUSED_CODES = ("BUSY", "NOREPLICAS", "MISCONF", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "OOM")
+
+
+def refused_for_now(error: BaseException) -> bool:
+    """Whether a Redis error means "not now" (retry the same call later) rather than "not
+    this call" (its arguments or keys are at fault)."""
+    if isinstance(error, _REFUSED_FOR_NOW):
+        return True
+    return isinstance(error, redis.ResponseError) and str(error).split(" ", 1)[0] in _REFUSED_CODES
+
+
 SECRET_ENV = ("SOCIALPULSE_KAFKA_PASSWORD", "SOCIALPULSE_REDIS_PASSWORD", "SLACK_BOT_TOKEN")
 
 
@@ -184,4 +214,5 @@ __all__ = [
     "is_cluster",
     "kafka_security",
     "redis_client",
+    "refused_for_now",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import signal
 import threading
 import time
@@ -192,15 +193,26 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     worker = pipeline.worker
 
     # Concurrency stays 1: with more, faust-streaming can commit past an in-flight message.
+    async def process_or_stop(events: Sequence[Any], event_type: EventType) -> None:
+        try:
+            await process(events, event_type)
+        except Exception:
+            # A fault of ours outside what is contained per event: nothing of this batch is
+            # acknowledged, so the worker stops (within STOP_WITHIN) and its events are
+            # delivered again, rather than going on with a gap that no offset passes.
+            log.exception("a batch of %d events failed; stopping the worker", len(events))
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
+
     @app.agent(mentions_topic, concurrency=1)
     async def count_mentions(stream: faust.StreamT[bytes]) -> None:
         async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
-            await process(events, "mention")
+            await process_or_stop(events, "mention")
 
     @app.agent(interactions_topic, concurrency=1)
     async def count_interactions(stream: faust.StreamT[bytes]) -> None:
         async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
-            await process(events, "interaction")
+            await process_or_stop(events, "interaction")
 
     evaluation = LiveEvaluation(
         settings,

@@ -48,7 +48,6 @@ from streams.windows import DEDUPE_BUCKET, WindowPlan
 EVENT_ARGS, GAUGE_ARGS, CARE_ARGS = 11, 4, 12
 # A gauge no event has refreshed for this long is forgotten.
 GAUGE_TTL = 90 * 86400
-ERROR_PREFIX = "socialpulse count script:"
 
 APPLY_BATCH = """
 local ERR = 'socialpulse count script: '

@@ -21,8 +21,8 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-from socialpulse.connections import is_cluster
-from streams.count_script import APPLY_BATCH, ERROR_PREFIX, brand_call
+from socialpulse.connections import REDIS_UNAVAILABLE, is_cluster, refused_for_now
+from streams.count_script import APPLY_BATCH, brand_call
 from streams.counted import AppliedBatch, CountedEvent, Failed
 from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
 from streams.customer_care import backlog, response_quantiles
@@ -31,24 +31,10 @@ from streams.windows import WindowPlan, window_buckets
 
 log = logging.getLogger(__name__)
 
-# Errors Redis answers while it cannot write for now (out of memory, loading, busy, a replica,
-# a cluster reconfiguring): the batch is retried as a whole, not narrowed down.
-TRANSIENT_ERRORS = (
-    "OOM",
-    "LOADING",
-    "BUSY",
-    "READONLY",
-    "MASTERDOWN",
-    "CLUSTERDOWN",
-    "TRYAGAIN",
-    "NOREPLICAS",
-    "MISCONF",
-    "NOSCRIPT",
-)
-
 
 class RedisBusy(redis.ConnectionError):
-    """Redis refused a batch for a reason that passes (see TRANSIENT_ERRORS): retry it."""
+    """Redis refused a batch for a reason that passes (connections.refused_for_now): the batch
+    is retried as a whole, not narrowed down."""
 
 
 class AsyncCountStore:
@@ -113,15 +99,23 @@ class AsyncCountStore:
                 await coroutine
             results.append(None)
             queued += 1
-        replies = iter(await pipe.execute(raise_on_error=False) if queued else [])
+        try:
+            replies = iter(await pipe.execute(raise_on_error=False) if queued else [])
+        except REDIS_UNAVAILABLE:
+            raise
+        except Exception as exc:
+            # Each command's own failure comes back as its reply; what raises here is the
+            # client or the connection (e.g. redis-py's cluster pipeline on a node that went
+            # away): not this batch's fault, so it is retried, never dead-lettered.
+            raise RedisBusy(f"{type(exc).__name__}: {exc}") from exc
         out: list[list[int] | Exception] = []
         for result in results:
             if result is not None:
                 out.append(result)
                 continue
             reply = next(replies)
-            if isinstance(reply, redis.ResponseError) and _transient(reply):
-                raise RedisBusy(str(reply)) from reply
+            if isinstance(reply, Exception) and refused_for_now(reply):
+                raise RedisBusy(f"{type(reply).__name__}: {reply}") from reply
             if isinstance(reply, Exception):
                 if not isinstance(reply, redis.ResponseError):
                     raise reply  # not an answer about this batch: let the caller retry
@@ -141,11 +135,6 @@ class AsyncCountStore:
             else:
                 applied += _statuses(half, result)
         return applied
-
-
-def _transient(error: redis.ResponseError) -> bool:
-    message = str(error)
-    return not message.startswith(ERROR_PREFIX) and message.split(" ", 1)[0] in TRANSIENT_ERRORS
 
 
 def _statuses(batch: Sequence[CountedEvent], statuses: Sequence[Any]) -> AppliedBatch:
@@ -225,6 +214,8 @@ def _execute(pipe: Any) -> list[Any]:
     replies = pipe.execute(raise_on_error=False)
     now = time.monotonic()
     for reply in replies:
+        if isinstance(reply, Exception) and refused_for_now(reply):
+            raise reply  # Redis cannot answer now: the reader says so, it does not show zeros
         if isinstance(reply, redis.ResponseError):
             said = _refused_reads.get(str(reply))
             if said is None or now - said > 60:  # once a minute: every scrape reads it
