@@ -12,13 +12,19 @@ from pathlib import Path
 from socialpulse.settings import Settings, load_settings
 from socialpulse.stack.services import worker_targets_dir
 from streams.topics import ensure_topics
-from tests.conftest import free_port, start_worker, stop_worker, write_config
+from tests.conftest import Worker, free_port, start_worker, stop_worker, write_config
 from tests.test_exactly_once import assert_counted_exactly, assert_one_post_per_alert, start_stream
-from tests.test_pipeline_e2e import value
+from tests.test_pipeline_e2e import value, wait_until
 
 # Eight brands, so that keys (brand ids) spread over the six partitions.
-BRANDS = [{"id": f"brand{i}", "name": f"Brand {i}", "platforms": ["x", "tiktok"]} for i in range(8)]
-EVENTS, RATE = 8000, 300  # about 27 s
+# Chosen so that their keys reach every one of the 6 Kafka partitions (kafka-python's murmur2
+# partitioner) and every node of a three-primary Redis Cluster (CRC16 of the {brand} hash tag):
+# then any worker of three, and any node, has work. (brand0..brand7 left partitions 0, 3 and
+# 4 empty, and a worker given those counted nothing.) brand0 and brand4 stay where they are:
+# the stream's negative mentions land on them.
+BRAND_IDS = ["brand0", "brand13", "brand23", "brand26", "brand4", "brand6", "brand30", "brand31"]
+BRANDS = [{"id": b, "name": f"Brand {b[5:]}", "platforms": ["x", "tiktok"]} for b in BRAND_IDS]
+EVENTS, RATE = 12000, 300  # about 40 s: a worker that joins needs some to get going
 
 
 def eight_brands_config(folder: Path) -> Path:
@@ -31,6 +37,13 @@ def eight_brands_config(folder: Path) -> Path:
         alerts={"targets": []},
         campaigns={"brands": []},
     )
+
+
+def consumed(worker: Worker, settings: Settings) -> float:
+    """Events a worker has read from its partitions so far (counted or not)."""
+    topics = (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions)
+    name = "socialpulse_events_consumed_total"
+    return sum(value(worker.metrics_url, name, topic=t) or 0 for t in topics)
 
 
 def counted(url: str, settings: Settings) -> float:
@@ -62,7 +75,10 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         time.sleep(6)
         third = start_worker(folder, tmp_path / "worker-3.log", own_ports())  # joins
         workers.append(third)
-        time.sleep(6)
+        # After a rebalance a worker may take seconds to fetch: wait for the joiner's first
+        # events while the stream still runs, then take the second worker away.
+        wait_until(lambda: consumed(third, settings) > 0, timeout=20, what="the third to count")
+        assert not running.done.is_set()
         # The extra worker started with --register was scraped by the local Prometheus.
         port = second.settings.pipeline.worker.metrics_port
         registered = worker_targets_dir() / f"worker-{port}.json"
