@@ -35,7 +35,6 @@ from streams.windows import DEDUPE_BUCKET, WindowPlan, bucket_start
 
 pytestmark = pytest.mark.stack
 
-NOW = datetime.now(UTC).replace(microsecond=0).timestamp()
 PLAN = WindowPlan.of([60, 300, 3600, 86400], allowed_lateness=600, max_future=300)
 DAY = 86400
 AUTHOR_LIMIT = 3
@@ -161,12 +160,20 @@ def encode(value: Any) -> str:
     return text
 
 
-def with_time(event: dict[str, Any]) -> dict[str, Any]:
-    return {**event, "ts": datetime.fromtimestamp(NOW + event["ts"], UTC).isoformat()}
+def current_time() -> float:
+    """Now, read per test: keys expire relative to their buckets, so a time read at import would
+    be many minutes old when a long suite reaches these tests, and the keys born expired."""
+    return datetime.now(UTC).replace(microsecond=0).timestamp()
 
 
-def messages(events: list[dict[str, Any]], envelope: bool, topic: str) -> list[RawMessage]:
-    timed = [with_time(e) for e in events]
+def with_time(event: dict[str, Any], now: float) -> dict[str, Any]:
+    return {**event, "ts": datetime.fromtimestamp(now + event["ts"], UTC).isoformat()}
+
+
+def messages(
+    events: list[dict[str, Any]], envelope: bool, topic: str, now: float
+) -> list[RawMessage]:
+    timed = [with_time(e, now) for e in events]
     if envelope:
         return [RawMessage(topic, 0, 0, b"k", encode(timed).encode())]
     return [RawMessage(topic, 0, i, b"k", encode(e).encode()) for i, e in enumerate(timed)]
@@ -252,10 +259,20 @@ def delete_prefix(client: redis.Redis, prefix: str) -> None:
         client.delete(*keys)
 
 
-async def apply_in_chunks(
-    store: AsyncCountStore, events: list[CountedEvent], chunk: int
+def apply_batches(
+    stack: Settings, keys: RedisKeys, *batches: list[CountedEvent], author_limit: int = 0
 ) -> list[AppliedBatch]:
-    return [await store.apply(events[i : i + chunk]) for i in range(0, len(events), chunk)]
+    """Apply the batches in order through the real count store; what each changed."""
+
+    async def run() -> list[AppliedBatch]:
+        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+        try:
+            store = AsyncCountStore(client, keys, PLAN, author_limit)
+            return [await store.apply(batch) for batch in batches]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
 
 
 @settings(
@@ -278,6 +295,7 @@ def test_random_events_count_in_redis_exactly_as_the_model_says(
     strict: bool,
     chunk: int,
 ) -> None:
+    now = current_time()
     prefix = f"tprop{uuid.uuid4().hex[:10]}"
     keys = RedisKeys(prefix)
     sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
@@ -285,10 +303,10 @@ def test_random_events_count_in_redis_exactly_as_the_model_says(
     plans = [
         (
             plan_batch(
-                messages(events, envelope, kind),
+                messages(events, envelope, kind, now),
                 kind,  # type: ignore[arg-type]
                 PLAN,
-                NOW,
+                now,
                 limit_author_rate=True,
                 known=known,
             ),
@@ -306,16 +324,9 @@ def test_random_events_count_in_redis_exactly_as_the_model_says(
             assert all(e.platform in KNOWN[e.brand] for e in plan.counted)
     counted = [e for plan, _ in plans for e in plan.counted]
 
-    async def run() -> list[Any]:
-        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
-        try:
-            store = AsyncCountStore(client, keys, PLAN, AUTHOR_LIMIT)
-            return await apply_in_chunks(store, counted, chunk)
-        finally:
-            await client.aclose()
-
     try:
-        applied = asyncio.run(run())
+        chunks = [counted[i : i + chunk] for i in range(0, len(counted), chunk)]
+        applied = apply_batches(stack, keys, *chunks, author_limit=AUTHOR_LIMIT)
         model = Model()
         memory = MemoryCounts(PLAN.tiers, AUTHOR_LIMIT)
         memory_status = [memory.apply(e) for e in counted]
@@ -328,12 +339,12 @@ def test_random_events_count_in_redis_exactly_as_the_model_says(
         assert [fate.get(id(e), "duplicate") for e in counted] == model.statuses
         assert memory_status == model.statuses
         # Read at the end of the allowed future, so every on-time bucket is in the window.
-        reads = read_windows(sync, keys, PLAN, ["acme", "globex", "initech"], NOW + 300)
+        reads = read_windows(sync, keys, PLAN, ["acme", "globex", "initech"], now + 300)
         for brand in ("acme", "globex", "initech"):
             got = reads[(brand, DAY)]
             want = expected_windows(model, brand)
-            for name, total in want.items():
-                assert close(got.get(name, 0), total), (brand, name, got.get(name), total)
+            for window_name, total in want.items():
+                assert close(got.get(window_name, 0), total), (brand, window_name, total)
             for (counter, platform), n in got.items():
                 if counter in ("unique_authors", "reach") or platform == "all":
                     continue
@@ -348,7 +359,7 @@ def test_random_events_count_in_redis_exactly_as_the_model_says(
                         1, 0.03 * len(members)
                     )
             for dimension in ("content", "campaign"):
-                stored = read_dimension_windows(sync, keys, PLAN, brand, dimension, NOW + 300)
+                stored = read_dimension_windows(sync, keys, PLAN, brand, dimension, now + 300)
                 wanted = {}
                 for (b, name), n in model.dimensions.items():
                     counter, _, member = name.partition("|")
@@ -357,10 +368,10 @@ def test_random_events_count_in_redis_exactly_as_the_model_says(
                 have = {k: v for k, v in stored[DAY].items() if not tiny(v)}
                 assert set(have) == set(wanted), (brand, dimension)
                 assert all(close(have[k], wanted[k]) for k in wanted)
-            memory_window = memory.window(brand, DAY, PLAN.tier(DAY), NOW + 300)
-            for name, total in want.items():
-                if name[0] != "responses":  # MemoryCounts does not replay care matching
-                    assert close(memory_window.get(name, 0), total), (brand, name)
+            memory_window = memory.window(brand, DAY, PLAN.tier(DAY), now + 300)
+            for window_name, total in want.items():
+                if window_name[0] != "responses":  # MemoryCounts does not replay care matching
+                    assert close(memory_window.get(window_name, 0), total), (brand, window_name)
     finally:
         delete_prefix(sync, prefix)
         sync.close()
@@ -369,9 +380,10 @@ def test_random_events_count_in_redis_exactly_as_the_model_says(
 def test_a_content_id_with_the_old_delimiters_counts_under_its_true_name(stack: Settings) -> None:
     """The issue's own case: 200 likes in one envelope, one with a URL content id; and a like of
     `promo?id=42`, which once counted as 42 likes of `promo?id`."""
+    now = current_time()
     prefix = f"tprop{uuid.uuid4().hex[:10]}"
     keys = RedisKeys(prefix)
-    at = datetime.fromtimestamp(NOW - 5, UTC).isoformat()
+    at = datetime.fromtimestamp(now - 5, UTC).isoformat()
     likes = [
         {
             "id": f"like-{n}",
@@ -390,38 +402,32 @@ def test_a_content_id_with_the_old_delimiters_counts_under_its_true_name(stack: 
         [RawMessage("i", 0, 0, b"acme", json.dumps(likes).encode())],
         "interaction",
         PLAN,
-        NOW,
+        now,
     )
     sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
 
-    async def run() -> Any:
-        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
-        try:
-            return await AsyncCountStore(client, keys, PLAN).apply(plan.counted)
-        finally:
-            await client.aclose()
-
     try:
-        applied = asyncio.run(run())
+        [applied] = apply_batches(stack, keys, plan.counted)
         assert (len(applied.counted), applied.failed) == (201, [])
-        content = read_dimension_windows(sync, keys, PLAN, "acme", "content", NOW)[300]
+        content = read_dimension_windows(sync, keys, PLAN, "acme", "content", now)[300]
         assert content == {
             ("likes", "post-1"): 199,
             ("likes", "https://shop.example/p?ref=newsletter"): 1,
             ("likes", "promo?id=42"): 1,
         }
-        campaigns = read_dimension_windows(sync, keys, PLAN, "acme", "campaign", NOW)[300]
+        campaigns = read_dimension_windows(sync, keys, PLAN, "acme", "campaign", now)[300]
         assert campaigns == {("likes", "spring=26,eu"): 201}
-        assert read_windows(sync, keys, PLAN, ["acme"], NOW)[("acme", 300)][("likes", "x")] == 201
+        assert read_windows(sync, keys, PLAN, ["acme"], now)[("acme", 300)][("likes", "x")] == 201
     finally:
         delete_prefix(sync, prefix)
         sync.close()
 
 
 def test_a_mention_and_an_interaction_may_share_an_id(stack: Settings) -> None:
+    now = current_time()
     prefix = f"tprop{uuid.uuid4().hex[:10]}"
     keys = RedisKeys(prefix)
-    at = datetime.fromtimestamp(NOW - 5, UTC).isoformat()
+    at = datetime.fromtimestamp(now - 5, UTC).isoformat()
     shared = "https://x.com/acme/status/1"
     mention_event = {
         "id": shared,
@@ -442,28 +448,19 @@ def test_a_mention_and_an_interaction_may_share_an_id(stack: Settings) -> None:
         "user_id": "u",
     }
     mentions = plan_batch(
-        [RawMessage("m", 0, 0, b"acme", json.dumps(mention_event).encode())], "mention", PLAN, NOW
+        [RawMessage("m", 0, 0, b"acme", json.dumps(mention_event).encode())], "mention", PLAN, now
     )
     likes = plan_batch(
-        [RawMessage("i", 0, 0, b"acme", json.dumps(like).encode())], "interaction", PLAN, NOW
+        [RawMessage("i", 0, 0, b"acme", json.dumps(like).encode())], "interaction", PLAN, now
     )
     sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
 
-    async def run() -> list[Any]:
-        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
-        store = AsyncCountStore(client, keys, PLAN)
-        try:
-            first = await store.apply(mentions.counted)
-            second = await store.apply(likes.counted)
-            again = await store.apply([*mentions.counted, *likes.counted])
-            return [first, second, again]
-        finally:
-            await client.aclose()
-
     try:
-        first, second, again = asyncio.run(run())
+        first, second, again = apply_batches(
+            stack, keys, mentions.counted, likes.counted, [*mentions.counted, *likes.counted]
+        )
         assert [len(first.counted), len(second.counted), len(again.counted)] == [1, 1, 0]
-        counts = read_windows(sync, keys, PLAN, ["acme"], NOW)[("acme", 300)]
+        counts = read_windows(sync, keys, PLAN, ["acme"], now)[("acme", 300)]
         assert (counts[("mentions", "x")], counts[("likes", "x")]) == (1, 1)
     finally:
         delete_prefix(sync, prefix)
@@ -473,9 +470,10 @@ def test_a_mention_and_an_interaction_may_share_an_id(stack: Settings) -> None:
 def test_a_refused_call_is_narrowed_down_to_the_event_at_fault(stack: Settings) -> None:
     """An event the script cannot take (here an id that is not valid Unicode, which the planner
     never lets through but a caller could) fails alone; the rest of its brand's batch counts."""
+    now = current_time()
     prefix = f"tprop{uuid.uuid4().hex[:10]}"
     keys = RedisKeys(prefix)
-    at = NOW - 5
+    at = now - 5
     names = [f"m-{n}" for n in range(9)]
     names.insert(3, "bad-\ud800")  # the bad one in the middle
     events = [
@@ -484,15 +482,8 @@ def test_a_refused_call_is_narrowed_down_to_the_event_at_fault(stack: Settings) 
     ]
     sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
 
-    async def run() -> Any:
-        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
-        try:
-            return await AsyncCountStore(client, keys, PLAN).apply(events)
-        finally:
-            await client.aclose()
-
     try:
-        applied = asyncio.run(run())
+        [applied] = apply_batches(stack, keys, events)
         assert sorted(e.event_id for e in applied.counted) == [f"m-{n}" for n in range(9)]
         assert [(f.event.event_id, f.error) for f in applied.failed] == [
             (
@@ -500,7 +491,7 @@ def test_a_refused_call_is_narrowed_down_to_the_event_at_fault(stack: Settings) 
                 "ValueError: id 'bad-\\ud800' is not valid Unicode: surrogates not allowed",
             )
         ]
-        counts = read_windows(sync, keys, PLAN, ["acme"], NOW)[("acme", 300)]
+        counts = read_windows(sync, keys, PLAN, ["acme"], now)[("acme", 300)]
         assert counts[("mentions", "x")] == 9
     finally:
         delete_prefix(sync, prefix)
@@ -510,9 +501,10 @@ def test_a_refused_call_is_narrowed_down_to_the_event_at_fault(stack: Settings) 
 def test_the_script_refuses_a_key_of_the_wrong_type_before_writing(stack: Settings) -> None:
     """A key holding another type (a corrupted keyspace) fails the call before its first write:
     no dedupe entry, no count; the events come back failed, naming the key."""
+    now = current_time()
     prefix = f"tprop{uuid.uuid4().hex[:10]}"
     keys = RedisKeys(prefix)
-    at = NOW - 5
+    at = now - 5
     sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
     finest = keys.bucket("acme", 10, bucket_start(at, 10))
     sync.set(finest, "not a hash")
@@ -521,15 +513,8 @@ def test_the_script_refuses_a_key_of_the_wrong_type_before_writing(stack: Settin
         CountedEvent("globex", "m-2", at, [("mentions|x", None)], "mention", platform="x"),
     ]
 
-    async def run() -> Any:
-        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
-        try:
-            return await AsyncCountStore(client, keys, PLAN).apply(events)
-        finally:
-            await client.aclose()
-
     try:
-        applied = asyncio.run(run())
+        [applied] = apply_batches(stack, keys, events)
         assert [e.event_id for e in applied.counted] == ["m-2"]
         assert [(f.event.event_id, f.error) for f in applied.failed] == [
             (
