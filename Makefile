@@ -22,10 +22,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy socialpulse ingest streams alerts
+	$(BIN)/lint-imports
 
+# The tests sharing the stack run on two processes, a test module per process at a time; the
+# few that stop or freeze a service of the stack (marked serial) run alone after them.
 test: install lint
 	$(BIN)/socialpulse stack up
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not serial" -n 2 --dist loadfile
+	$(BIN)/pytest -m serial
 
 stack-up: install
 	$(BIN)/socialpulse stack up

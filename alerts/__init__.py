@@ -1,3 +1,3 @@
-"""The alert path: rules and baselines (rules, baseline) -> one rule's verdict (detector) -> every
-rule on a tick (detection) -> state and events in Redis (detection_store) -> live ticks and
-Slack (evaluation, slack_delivery); backtest replays history through the same detector."""
+"""The alert path, by stage: detection (rules, baselines, ticks) -> incidents (lifecycle,
+on-call, the round) -> notify (Slack messages, the outbox, button clicks); pipeline.py runs one
+tick through them."""

@@ -1,9 +1,10 @@
 """Detection benchmark: precision, recall and delay of the mention-volume rules, by method.
 
 Generates mention-count series like real brand mentions (daily and weekly cycles, trend,
-over-dispersed noise; socialpulse.series_generator) at three volumes, injects known anomalies
-(viral spikes, a level shift, a drop, a silent feed), and replays them through the same
-detector the worker runs (alerts.backtest.backtest_series), for each baseline method and z.
+over-dispersed noise; socialpulse.devtools.series_generator) at three volumes, injects known
+anomalies (viral spikes, a level shift, a drop, a silent feed), and replays them through the
+same detector the worker runs (alerts.detection.backtest.backtest_series), for each baseline
+method and z.
 
     .venv/bin/python benchmarks/detection.py [--seeds 5] [--weeks 5]
 
@@ -21,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.backtest import backtest_series, pair_firings
-from alerts.detection import Detector
-from alerts.rules import BaselineSettings, Rule
-from socialpulse.series_generator import Anomaly, minute_counts, rolling_sums
+from alerts.detection.backtest import backtest_series, pair_firings
+from alerts.detection.engine import Detector
+from alerts.detection.rules import BaselineSettings, Rule
+from socialpulse.devtools.series_generator import Anomaly, minute_counts, rolling_sums
 
 WINDOW, STEP = 900, 300  # 15-minute mention counts, sampled every 5 minutes
 START = 1_767_225_600  # 2026-01-01T00:00Z, a Thursday

@@ -14,16 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from socialpulse.config_types import Duration, Strict
-from socialpulse.http_server import HttpLimits
-from socialpulse.settings import (
-    ConfigError,
-    Settings,
-    default_config_dir,
-    read_yaml,
-    shown_path,
-    validate_model,
-)
+from socialpulse.core.config import BrandsFile, ConfigError
+from socialpulse.core.config_files import default_config_dir, read_yaml, shown_path, validate_model
+from socialpulse.core.config_types import Duration, Strict
+from socialpulse.core.http_server import HttpLimits
 
 INGEST_FILE = "ingest.yaml"
 _SOURCE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -107,7 +101,7 @@ class GatewaySettings(Strict):
         return self
 
     def limits(self) -> HttpLimits:
-        """The HTTP server's limits (socialpulse.http_server) from this section."""
+        """The HTTP server's limits (socialpulse.core.http_server) from this section."""
         return HttpLimits(
             request_timeout=float(self.request_timeout), max_connections=self.max_connections
         )
@@ -160,10 +154,11 @@ class IngestFile(Strict):
         return {source: token for source, token in found.items() if token}
 
 
-def load_ingest(settings: Settings | None = None, config_dir: Path | None = None) -> IngestFile:
-    """Read and check config/ingest.yaml (defaults when the file is absent); raise ConfigError
-    naming the file, the key and the problem."""
-    folder = Path(config_dir or (settings.config_dir if settings else default_config_dir()))
+def load_ingest(config_dir: Path | None = None, brands: BrandsFile | None = None) -> IngestFile:
+    """Read and check ingest.yaml of ``config_dir`` (defaults when the file is absent), its Meta
+    accounts against ``brands`` when given; raise ConfigError naming the file, the key and the
+    problem."""
+    folder = Path(config_dir or default_config_dir())
     path = folder / INGEST_FILE
     shown = shown_path(path)
     if not path.is_file():
@@ -178,13 +173,13 @@ def load_ingest(settings: Settings | None = None, config_dir: Path | None = None
                 f"webhooks.{name}.mapping: {hook.mapping!r} is not a mapping of this file "
                 f"(mappings: {', '.join(ingest.mappings) or 'none'})"
             )
-    if settings is not None:
-        brands = {b.id for b in settings.brands.brands}
+    if brands is not None:
+        known = {b.id for b in brands.brands}
         for account, brand in ingest.meta.accounts.items():
-            if brand not in brands:
+            if brand not in known:
                 problems.append(
                     f"meta.accounts.{account}: brand {brand!r} is not in brands.yaml "
-                    f"(brands: {', '.join(sorted(brands))})"
+                    f"(brands: {', '.join(sorted(known))})"
                 )
     if problems:
         raise ConfigError("\n".join(f"{shown}: {p}" for p in problems))

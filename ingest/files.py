@@ -21,12 +21,12 @@ from typing import IO, Any, Literal, Protocol
 from tqdm import tqdm
 
 from ingest.config import FieldMapping
+from ingest.event_producer import EventProducer
 from ingest.json_body import parse_value
 from ingest.mapping import apply_mapping
 from ingest.validation import Accepted, EventType, Rejected, validate_item
-from socialpulse.config_types import format_duration
-from socialpulse.event_producer import EventProducer
-from socialpulse.settings import Settings
+from socialpulse.core.config_types import format_duration
+from streams.config import StreamConfig
 
 FileFormat = Literal["jsonl", "csv"]
 
@@ -107,7 +107,7 @@ def _counting(lines: IO[str], bar: tqdm[Any]) -> Iterator[str]:
 def ingest_stream(
     lines: Iterable[str],
     fmt: FileFormat,
-    settings: Settings,
+    settings: StreamConfig,
     producer: EventProducer,
     now: float,
     mapping: tuple[str, FieldMapping] | None = None,
@@ -150,7 +150,7 @@ def ingest_stream(
 
 def ingest_file(
     path: str,
-    settings: Settings,
+    settings: StreamConfig,
     producer: EventProducer,
     now: float,
     fmt: str | None = None,

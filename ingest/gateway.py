@@ -48,7 +48,7 @@ from ingest.responses import (
 )
 from ingest.signatures import secret_bytes, valid_signature
 from ingest.validation import Accepted, Rejected, capped, json_kind, shown, validate_item
-from socialpulse.settings import Settings
+from streams.config import StreamConfig
 from streams.events import Interaction, Mention
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Gateway:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: StreamConfig,
         ingest: IngestFile,
         writer: EventWriter,
         environ: Mapping[str, str],
@@ -197,7 +197,7 @@ class Gateway:
 
 
 def create_app(
-    settings: Settings,
+    settings: StreamConfig,
     ingest: IngestFile,
     writer: EventWriter | None = None,
     environ: Mapping[str, str] | None = None,
@@ -209,7 +209,10 @@ def create_app(
     env = dict(os.environ if environ is None else environ)
     options = ingest.gateway
     kafka: EventWriter = writer or KafkaWriter(
-        settings, options.max_in_flight, float(options.produce_timeout)
+        settings.pipeline.kafka,
+        settings.pipeline.topics,
+        options.max_in_flight,
+        float(options.produce_timeout),
     )
     gateway = Gateway(settings, ingest, kafka, env)
 

@@ -25,8 +25,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from ingest.validation import Accepted
-from socialpulse.connections import kafka_security
-from socialpulse.settings import Settings
+from socialpulse.core.config import KafkaSettings, TopicSettings
+from socialpulse.core.connections import kafka_security
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +113,17 @@ class KafkaWriter:
 
     def __init__(
         self,
-        settings: Settings,
+        kafka: KafkaSettings,
+        topics: TopicSettings,
         max_in_flight: int,
         timeout: float,
         prepare: Callable[[], object] | None = None,
     ):
         self.topics = {
-            "mention": settings.pipeline.topics.mentions,
-            "interaction": settings.pipeline.topics.interactions,
+            "mention": topics.mentions,
+            "interaction": topics.interactions,
         }
-        self.bootstrap = settings.pipeline.kafka.bootstrap_servers
+        self.bootstrap = kafka.bootstrap_servers
         self.max_in_flight = max_in_flight
         self.timeout = timeout
         self.in_flight = 0

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.event_producer import EventProducer
 from ingest.validation import REFERENCES, EventType, Rejected, event_type
-from socialpulse.event_producer import EventProducer
-from socialpulse.settings import Settings
+from socialpulse.core.config import TopicSettings
 
 
 class RecordingError(ValueError):
@@ -75,7 +75,7 @@ def replayed(event: Recorded, when: float, suffix: str) -> dict[str, Any]:
 
 def replay(
     events: list[Recorded],
-    settings: Settings,
+    topics: TopicSettings,
     producer: EventProducer,
     speed: float = 1.0,
     keep_ids: bool = False,
@@ -87,7 +87,6 @@ def replay(
     how many were sent."""
     if speed <= 0:
         raise ValueError(f"speed must be above 0, not {speed:g}")
-    topics = settings.pipeline.topics
     topic = {"mention": topics.mentions, "interaction": topics.interactions}
     start, first = clock(), events[0].ts
     suffix = "" if keep_ids else f"-r{int(start)}"

@@ -16,7 +16,8 @@ import orjson
 from pydantic import ValidationError
 
 from streams.batch import unknown_brand_or_platform
-from streams.events import MAX_EVENT_BYTES, Interaction, Mention, first_error
+from streams.decoding import first_error
+from streams.events import MAX_EVENT_BYTES, Interaction, Mention
 
 EventType = Literal["mention", "interaction"]
 # Fields that hold event ids: an event's own and the conversation it belongs to or answers.
@@ -48,10 +49,6 @@ class Rejected:
 
     reason: str
     detail: str
-
-    def as_dict(self, index: int) -> dict[str, Any]:
-        """The per-item error of a response or rejects file."""
-        return {"index": index, "reason": self.reason, "detail": self.detail}
 
 
 def event_type(item: Mapping[str, Any], default: EventType | None = None) -> EventType | Rejected:

@@ -1,1 +1,2 @@
-"""The stream side: event schemas, sentiment, windows, the Redis counts and the Faust app."""
+"""The stream stage: event schemas and decoding, sentiment, the batch planner, windows and
+counters, KPI formulas, the count stores, and the pipeline's metrics."""

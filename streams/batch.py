@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from socialpulse.config_types import format_duration
+from socialpulse.core.config_types import format_duration
 from streams.counted import CountedEvent, EventType
 from streams.counters import (
     Add,
@@ -22,7 +22,8 @@ from streams.counters import (
     mention_fields,
     unique_member,
 )
-from streams.events import Decoded, Interaction, InvalidEvent, Mention, decode_message
+from streams.decoding import Decoded, InvalidEvent, decode_message
+from streams.events import Interaction, Mention
 from streams.post_context import post_sample
 from streams.sentiment import NO_SENTIMENT, mention_sentiment
 from streams.windows import WindowPlan

@@ -17,12 +17,13 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from socialpulse.config_types import format_duration
-from socialpulse.connections import REDIS_ERRORS
-from socialpulse.settings import Settings
+from socialpulse.core.config_types import format_duration
+from socialpulse.core.connections import REDIS_ERRORS
+from socialpulse.core.redis_keys import RedisKeys
+from streams.config import StreamConfig
 from streams.counters import ALL_COUNTERS, ALL_PLATFORMS, KIND_COUNTER
 from streams.kpis import busiest_columns, snapshot
-from streams.redis_counts import RedisKeys, read_dimension_windows
+from streams.store.redis_store import read_dimension_windows
 from streams.windows import WindowPlan
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ CAMPAIGNS_OVER_CAP = Gauge(
 )
 
 
-def campaign_metric_name(name: str, settings: Settings) -> str:
+def campaign_metric_name(name: str, settings: StreamConfig) -> str:
     """Prometheus name of a per-campaign value: socialpulse_campaign_<counter or KPI name>
     with the KPI's unit suffix (socialpulse_campaign_ctr_ratio)."""
     for spec in settings.kpis.kpis:
@@ -58,7 +59,7 @@ def campaign_metric_name(name: str, settings: Settings) -> str:
 class CampaignCollector(Collector):
     """Counters and KPIs per campaign (over all platforms) for the configured brands."""
 
-    def __init__(self, settings: Settings, client: redis.Redis):
+    def __init__(self, settings: StreamConfig, client: redis.Redis):
         self.settings = settings
         self.client = client
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)

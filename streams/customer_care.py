@@ -1,6 +1,6 @@
 """Customer-care response times: inbound messages that need a reply are matched with the
 brand's first reply on the same conversation, in Redis, exactly once (in the brand's batch
-call, streams.count_script).
+call, streams.store.count_script).
 
 Keys (all under the brand's hash tag, like the counters):
 

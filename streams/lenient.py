@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aredis
 
+from socialpulse.core.redis_keys import RedisKeys
 from streams.counted import CountedEvent
-from streams.events import InvalidEvent
-from streams.redis_keys import RedisKeys
+from streams.decoding import InvalidEvent
 
 FORGET_AFTER = 86400  # seconds unseen before a tracked brand or pair makes room
 REFRESH = 60.0  # seconds a worker trusts its own knowledge of what is tracked

@@ -24,14 +24,15 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from socialpulse.config_types import format_duration
-from socialpulse.connections import REDIS_ERRORS
-from socialpulse.settings import Settings
+from socialpulse.core.config_types import format_duration
+from socialpulse.core.connections import REDIS_ERRORS
+from socialpulse.core.redis_keys import RedisKeys
+from streams.config import StreamConfig
 from streams.counters import ALL_COUNTERS
-from streams.events import INVALID_REASONS
+from streams.decoding import INVALID_REASONS
 from streams.kpis import brand_snapshots, with_competitor_mentions
-from streams.redis_counts import RedisKeys, read_windows
 from streams.sentiment import Source as SentimentSource
+from streams.store.redis_store import read_windows
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,10 @@ INTERACTION_OUTCOMES = (
 INCIDENT_ACTION_NAMES = ("ack", "snooze", "resolve")
 
 
-def initialize_label_sets(settings: Settings) -> None:
+def initialize_label_sets(settings: StreamConfig, rules: Sequence[tuple[str, str]] = ()) -> None:
     """Create every known label combination at 0: topics, dead-letter and filter reasons,
-    sentiment sources, Slack outcomes, and each brand's and rule's series."""
+    sentiment sources, Slack outcomes, and each brand's and each alert rule's series (``rules``:
+    their names and severities)."""
     for topic in (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions):
         for metric in (
             EVENTS_CONSUMED,
@@ -213,15 +215,15 @@ def initialize_label_sets(settings: Settings) -> None:
             INCIDENT_ACTIONS.labels(action, outcome)
     for operation in ("count_batch", "read_windows"):
         REDIS_ROUNDTRIP.labels(operation)
-    severities = {rule.severity for rule in settings.alerts.rules}
+    severities = {severity for _, severity in rules}
     for brand in settings.brand_ids:
         BRAND_EVALUATIONS.labels(brand)
         for severity in severities:
             INCIDENTS_OPENED.labels(brand, severity)
-    for rule in settings.alerts.rules:
-        ALERTS_SENT.labels(rule.name, rule.severity)
+    for name, severity in rules:
+        ALERTS_SENT.labels(name, severity)
         for event in ("fired", "cleared"):
-            ALERT_EVENTS.labels(rule.name, rule.severity, event)
+            ALERT_EVENTS.labels(name, severity, event)
 
 
 _HELP = {
@@ -242,7 +244,7 @@ class RollingCountsCollector(Collector):
     """Exposes every rolling counter and derived KPI per brand, platform and window, read from
     Redis at scrape time (derived KPIs also for platform="all")."""
 
-    def __init__(self, settings: Settings, client: redis.Redis):
+    def __init__(self, settings: StreamConfig, client: redis.Redis):
         self.settings = settings
         self.client = client
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
@@ -294,17 +296,19 @@ class RollingCountsCollector(Collector):
 
 
 def serve_metrics(
-    settings: Settings,
+    settings: StreamConfig,
     client: redis.Redis,
     registry: CollectorRegistry | None = None,
     collectors: Sequence[Collector] = (),
+    rules: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics
-    and any other ``collectors`` (e.g. the detection layer's)."""
+    and any other ``collectors`` (e.g. the detection layer's); ``rules``: the alert rules'
+    names and severities, whose series start at 0."""
     from prometheus_client import REGISTRY
 
     target = registry or REGISTRY
-    initialize_label_sets(settings)
+    initialize_label_sets(settings, rules)
     target.register(RollingCountsCollector(settings, client))
     for collector in collectors:
         target.register(collector)

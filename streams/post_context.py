@@ -1,5 +1,5 @@
 """What incidents show as their cause: samples of posts by reach, and term and language counts
-(pure; streams.context_store keeps them in Redis per minute).
+(pure; streams.store.context_store keeps them in Redis per minute).
 
 Terms are hashtags and words of three letters or more (any script, lowercased), without common
 English function words; each counts once per post. A post's language is its ``lang``, else

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from socialpulse.paths import project_home, state_dir
-from socialpulse.settings import Settings, load_settings
+from socialpulse.app.settings import Settings, load_settings
+from socialpulse.core.paths import project_home, state_dir
 
 ROOT = project_home()
 
@@ -32,8 +32,8 @@ ROOT = project_home()
 @pytest.fixture(scope="session")
 def stack() -> Settings:
     """The real Kafka, Redis, Prometheus and Slack stub, up for the whole session."""
-    from socialpulse.stack import services
-    from socialpulse.stack.process import StackError
+    from socialpulse.devtools.stack import services
+    from socialpulse.devtools.stack.process import StackError
 
     settings = load_settings(ROOT / "config")
     try:
@@ -246,8 +246,8 @@ def run_id() -> str:
 @pytest.fixture(scope="module")
 def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """One real worker on its own topics, shared by the tests of a module."""
-    from socialpulse.stack.services import write_worker_target
-    from streams.topics import ensure_topics
+    from socialpulse.core.scrape_targets import write_worker_target
+    from socialpulse.core.topics import ensure_topics
 
     run = uuid.uuid4().hex[:10]
     # The surge and spike rules draw their trigger level and baseline band on the boards
@@ -260,7 +260,7 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         campaigns={"brands": ["acme", "globex"], "max_per_brand": 1},
     )
     settings = load_settings(folder)
-    ensure_topics(settings)
+    ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
     worker = start_worker(folder, tmp_path_factory.mktemp("logs") / "worker.log")
     w = settings.pipeline.worker
     target = write_worker_target(f"test-{run}", w.metrics_host, w.metrics_port, {"test_run": run})

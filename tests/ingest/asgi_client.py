@@ -22,8 +22,8 @@ from ingest.config import IngestFile, load_ingest
 from ingest.gateway import create_app
 from ingest.kafka_writer import Busy, NotAcknowledged
 from ingest.validation import Accepted
-from socialpulse.paths import project_home
-from socialpulse.settings import load_settings
+from socialpulse.app.settings import load_settings
+from socialpulse.core.paths import project_home
 
 SETTINGS = load_settings(project_home() / "config")
 TOKEN = "listening-" + uuid.uuid4().hex
@@ -81,7 +81,12 @@ class Answer:
 
 def gateway_app(writer: FakeWriter | None = None, ingest: IngestFile | None = None) -> Any:
     """The gateway's app on the shipped config, with tokens and secrets of this test run."""
-    return create_app(SETTINGS, ingest or load_ingest(SETTINGS), writer or FakeWriter(), ENVIRON)
+    return create_app(
+        SETTINGS,
+        ingest or load_ingest(SETTINGS.config_dir, SETTINGS.brands),
+        writer or FakeWriter(),
+        ENVIRON,
+    )
 
 
 async def call(

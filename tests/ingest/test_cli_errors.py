@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from socialpulse.paths import project_home
+from socialpulse.core.paths import project_home
 from tests.conftest import free_port
 
 
@@ -25,7 +25,15 @@ def test_ingest_says_which_kafka_it_could_not_reach(tmp_path: Path) -> None:
         '"author": "a", "text": "hi"}\n'
     )
     done = subprocess.run(
-        [sys.executable, "-m", "socialpulse.cli", "--config", str(config), "ingest", str(events)],
+        [
+            sys.executable,
+            "-m",
+            "socialpulse.cli",
+            "--config",
+            str(config),
+            "ingest",
+            str(events),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -44,8 +52,8 @@ def test_ingest_says_which_kafka_it_could_not_reach(tmp_path: Path) -> None:
 def test_the_gateway_raises_its_open_files_limit_or_says_how(monkeypatch) -> None:
     import resource
 
-    from socialpulse.ingest_cli import _open_files_for
-    from socialpulse.settings import ConfigError
+    from socialpulse.app.commands.ingest import _open_files_for
+    from socialpulse.core.config import ConfigError
 
     set_to: list[tuple[int, int]] = []
     monkeypatch.setattr(resource, "setrlimit", lambda _, limits: set_to.append(limits))

@@ -1,5 +1,5 @@
 """File ingest and replay logic, with a recording producer (the real Kafka path is in
-tests/test_ingest_e2e.py)."""
+tests/e2e/test_ingest_e2e.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from ingest.config import load_ingest
 from ingest.files import ingest_file, ingest_stream, records
 from ingest.replay import Recorded, RecordingError, load_recording, replay, replayed
-from socialpulse.paths import project_home
-from socialpulse.settings import load_settings
+from socialpulse.app.settings import load_settings
+from socialpulse.core.paths import project_home
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp()
 SETTINGS = load_settings(project_home() / "config")
@@ -87,7 +87,11 @@ def test_jsonl_lines_are_produced_or_rejected_with_line_numbers() -> None:
 
 
 def test_csv_with_mapping_skips_report_lines(tmp_path: Path) -> None:
-    mapping = load_ingest(SETTINGS).mappings["brandwatch"].model_copy(update={"skip_rows": 2})
+    mapping = (
+        load_ingest(SETTINGS.config_dir, SETTINGS.brands)
+        .mappings["brandwatch"]
+        .model_copy(update={"skip_rows": 2})
+    )
     csv_text = (
         "Report:,Acme\nGenerated:,2026-11-30\n"
         "Resource Id,Date,Page Type,Author,Full Text,Sentiment\n"
@@ -138,7 +142,9 @@ def test_replay_paces_events_and_shifts_times_and_ids(tmp_path: Path) -> None:
         clock[0] += seconds
 
     producer = Recorder()
-    sent = replay(loaded, SETTINGS, producer, speed=10, clock=lambda: clock[0], sleep=sleep)  # type: ignore[arg-type]
+    sent = replay(
+        loaded, SETTINGS.pipeline.topics, producer, speed=10, clock=lambda: clock[0], sleep=sleep
+    )  # type: ignore[arg-type]
     assert sent == 3 and sleeps == [pytest.approx(1.0), pytest.approx(2.0)]
     out = [e for _, e in producer.sent]
     assert [e["ts"] for e in out] == [

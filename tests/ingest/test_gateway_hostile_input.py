@@ -1,6 +1,6 @@
 """Hostile and careless input to every route of the gateway: the exact status, reason and
 detail each class gets, and that one bad item of a batch never costs the others (the ASGI app
-with a fake Kafka writer; the real process is in tests/test_ingest_e2e.py)."""
+with a fake Kafka writer; the real process is in tests/e2e/test_ingest_e2e.py)."""
 
 from __future__ import annotations
 
@@ -498,6 +498,8 @@ async def test_a_signature_header_of_any_bytes_is_401(header: bytes) -> None:
         ),
         (b"hub.mode=%ff&hub.verify_token", 403, b"verification refused"),
     ],
+    # Fixed ids: the right token is random per run, and parallel workers must see one list.
+    ids=["the-token", "another-word", "not-utf8", "lone-surrogate", "bad-mode-no-token"],
 )
 async def test_the_meta_handshake_compares_any_verify_token(
     query: bytes, status: int, body: bytes
@@ -625,7 +627,9 @@ async def test_metrics_take_any_query_and_accept_header() -> None:
 
 
 async def test_kafka_not_connected_or_not_acknowledging_is_503_with_retry_after() -> None:
-    never = KafkaWriter(SETTINGS, 100, 1.0)  # never started: not connected
+    never = KafkaWriter(
+        SETTINGS.pipeline.kafka, SETTINGS.pipeline.topics, 100, 1.0
+    )  # never started: not connected
     refusing = FakeWriter(fail=NotAcknowledged("Kafka did not acknowledge within 15 s"))
     bootstrap = SETTINGS.pipeline.kafka.bootstrap_servers
     for writer, why in (

@@ -405,7 +405,7 @@ def test_any_bytes_as_events_get_a_4xx_or_per_item_reasons(
 # -- the pure readers behind the routes, with many more examples (microseconds each) -------
 
 PURE = settings(max_examples=2000, deadline=None)
-MAPPINGS = load_ingest(SETTINGS).mappings
+MAPPINGS = load_ingest(SETTINGS.config_dir, SETTINGS.brands).mappings
 
 
 def as_decoded(value: Any) -> Any:

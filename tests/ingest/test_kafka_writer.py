@@ -1,5 +1,5 @@
 """The gateway's Kafka writer: envelopes per brand and type, the in-flight bound, timeouts
-(a stand-in producer; the real broker is in tests/test_ingest_e2e.py)."""
+(a stand-in producer; the real broker is in tests/e2e/test_ingest_e2e.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from ingest.kafka_writer import (
     envelopes,
 )
 from ingest.validation import Accepted
-from socialpulse.paths import project_home
-from socialpulse.settings import load_settings
+from socialpulse.app.settings import load_settings
+from socialpulse.core.paths import project_home
 
 SETTINGS = load_settings(project_home() / "config")
 
@@ -72,7 +72,9 @@ class StandIn:
 
 
 async def test_in_flight_bound_gives_busy_and_timeout_not_acknowledged() -> None:
-    writer = KafkaWriter(SETTINGS, max_in_flight=10, timeout=0.3)
+    writer = KafkaWriter(
+        SETTINGS.pipeline.kafka, SETTINGS.pipeline.topics, max_in_flight=10, timeout=0.3
+    )
     producer = StandIn()
     writer._producer = producer  # type: ignore[assignment]
     waiting = asyncio.create_task(writer.write(accepted(8)))
@@ -99,7 +101,9 @@ def test_envelopes_are_compact_orjson() -> None:
 
 
 async def test_a_write_before_kafka_is_connected_is_not_acknowledged() -> None:
-    writer = KafkaWriter(SETTINGS, max_in_flight=10, timeout=1.0)
+    writer = KafkaWriter(
+        SETTINGS.pipeline.kafka, SETTINGS.pipeline.topics, max_in_flight=10, timeout=1.0
+    )
     assert not writer.connected
     with pytest.raises(NotAcknowledged) as refused:
         await writer.write(accepted(1))
@@ -109,7 +113,9 @@ async def test_a_write_before_kafka_is_connected_is_not_acknowledged() -> None:
 
 
 async def test_stopping_answers_waiting_writes_at_once_and_refuses_new_ones() -> None:
-    writer = KafkaWriter(SETTINGS, max_in_flight=10, timeout=60.0)
+    writer = KafkaWriter(
+        SETTINGS.pipeline.kafka, SETTINGS.pipeline.topics, max_in_flight=10, timeout=60.0
+    )
     writer._producer = StandIn()  # never acknowledges
     assert writer.connected
     waiting = asyncio.create_task(writer.write(accepted(3)))
@@ -142,7 +148,9 @@ class StuckOnStop(StandIn):
 
 
 async def test_stop_gives_a_stuck_producer_a_bounded_time() -> None:
-    writer = KafkaWriter(SETTINGS, max_in_flight=10, timeout=60.0)
+    writer = KafkaWriter(
+        SETTINGS.pipeline.kafka, SETTINGS.pipeline.topics, max_in_flight=10, timeout=60.0
+    )
     producer = StuckOnStop()
     writer._producer = producer
     started = time.monotonic()
@@ -154,7 +162,13 @@ async def test_stop_gives_a_stuck_producer_a_bounded_time() -> None:
 
 async def test_connecting_to_an_absent_kafka_keeps_trying_until_stopped(unused_port: int) -> None:
     prepared: list[str] = []
-    writer = KafkaWriter(SETTINGS, 10, 1.0, prepare=lambda: prepared.append("topics"))
+    writer = KafkaWriter(
+        SETTINGS.pipeline.kafka,
+        SETTINGS.pipeline.topics,
+        10,
+        1.0,
+        prepare=lambda: prepared.append("topics"),
+    )
     writer.bootstrap = writer._options["bootstrap_servers"] = f"127.0.0.1:{unused_port}"
     writer.start_in_background()
     await asyncio.sleep(0.3)

@@ -10,9 +10,10 @@ from ingest.config import FieldMapping, IngestFile, load_ingest
 from ingest.json_body import parse_lines
 from ingest.mapping import apply_mapping, derived_id, lookup, records_of
 from ingest.validation import Accepted, Rejected, event_type, validate_item
-from socialpulse.http_server import HttpLimits
-from socialpulse.paths import project_home
-from socialpulse.settings import ConfigError, load_settings
+from socialpulse.app.settings import load_settings
+from socialpulse.core.config import ConfigError
+from socialpulse.core.http_server import HttpLimits
+from socialpulse.core.paths import project_home
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp()
 MENTION = {
@@ -177,7 +178,7 @@ def test_ingest_yaml_errors_name_file_key_and_problem(tmp_path) -> None:
         "webhooks: {crm: {secret_env: X, mapping: nope}}\nmeta: {accounts: {'1': zeta}}\n"
     )
     with pytest.raises(ConfigError) as refs:
-        load_ingest(settings, config_dir=tmp_path)
+        load_ingest(tmp_path, settings.brands)
     assert "webhooks.crm.mapping: 'nope' is not a mapping of this file (mappings: none)" in str(
         refs.value
     )

@@ -7,15 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.events import (
-    MAX_ENVELOPE_EVENTS,
-    MAX_EVENT_BYTES,
-    Interaction,
-    InvalidEvent,
-    Mention,
-    decode,
-    decode_message,
-)
+from streams.decoding import InvalidEvent, decode, decode_message
+from streams.events import MAX_ENVELOPE_EVENTS, MAX_EVENT_BYTES, Interaction, Mention
 
 MENTION = {
     "id": "m-1",
@@ -195,7 +188,7 @@ class _Recorder:
 
 
 def test_event_producer_batches_per_topic_and_brand_into_envelopes() -> None:
-    from socialpulse.event_producer import EventProducer
+    from ingest.event_producer import EventProducer
 
     recorder = _Recorder()
     producer = EventProducer(recorder, envelope=2, linger=60)

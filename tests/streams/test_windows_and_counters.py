@@ -11,7 +11,7 @@ import pytest
 from streams.batch import RawMessage, plan_batch
 from streams.counted import CountedEvent
 from streams.counters import by_counter, sum_buckets
-from streams.events import InvalidEvent
+from streams.decoding import InvalidEvent
 from streams.windows import WindowPlan, bucket_start, tier_for, window_buckets
 
 NOW = datetime(2026, 11, 22, 9, 30, 7, tzinfo=UTC).timestamp()

@@ -1,0 +1,203 @@
+"""The detection engine: every rule of every brand on one tick (pure, no I/O).
+
+The live worker (alerts.pipeline) and ``socialpulse backtest`` (alerts.detection.backtest)
+both feed it ticks on the same grid (multiples of ``evaluation.every``) with the counts of the
+windows ending at each tick, so they produce the same firings from the same events. At a tick,
+every rule is first checked against the baselines as they were, then the tick's values are
+learned: a firing never depends on data from after its timestamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from alerts.detection.baseline import Baseline, BaselineParams, Expected
+from alerts.detection.rule_check import (
+    AlertEvent,
+    Reading,
+    RuleState,
+    advance,
+    check,
+    trigger_levels,
+)
+from alerts.detection.rules import BaselineSettings, Rule, transform_for
+from streams.counters import ALL_PLATFORMS, WindowCounts
+from streams.formulas import Value
+from streams.kpis import DerivedKpi, brand_snapshots, with_competitor_mentions
+from streams.windows import TIERS, bucket_start, tier_for
+
+# The one "platform" of a single KPI series given to the backtest as timestamp,value.
+SERIES = "series"
+# platform -> KPI or counter name -> value, for one brand and window
+Values = Mapping[str, Mapping[str, Value]]
+
+
+def read_time(tick: float, window_seconds: int) -> float:
+    """The ``now`` to read a window at for a tick: just before the last bucket boundary at or
+    before the tick, so the window holds complete buckets only (events up to the boundary)."""
+    tier = tier_for(window_seconds) or TIERS[0]
+    return bucket_start(tick, tier) - 1
+
+
+@dataclass
+class BrandState:
+    """A brand's detection state: rule states, baselines and the last tick evaluated."""
+
+    rules: dict[str, RuleState] = field(default_factory=dict)  # "<rule>|<platform>"
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<kpi>|<window>|<pl>"
+    cursor: float | None = None
+    started: float | None = None
+    live: dict[str, Baseline] = field(default_factory=dict, repr=False)  # loaded baselines
+    # Fields of backfilled baselines taken over from `socialpulse baseline backfill`: the save
+    # that stores them as the baselines removes these.
+    backfills: list[str] = field(default_factory=list)
+
+    def baseline_states(self) -> dict[str, dict[str, Any]]:
+        """Every baseline's state, with the loaded ones refreshed."""
+        return {**self.baselines, **{k: b.to_dict() for k, b in self.live.items()}}
+
+
+class Detector:
+    """Rules and baseline settings, applied tick by tick to brands' values."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        baselines: BaselineSettings,
+        units: Mapping[str, str],
+    ):
+        self.rules = list(rules)
+        self.settings = baselines
+        self.units = units  # KPI name -> unit; counters are counts
+
+    def windows(self) -> list[int]:
+        """Rolling windows the rules read."""
+        return sorted({rule.window for rule in self.rules})
+
+    def rules_for(self, brand: str) -> list[Rule]:
+        """The rules that apply to a brand."""
+        return [r for r in self.rules if r.brands is None or brand in r.brands]
+
+    def baseline_params(self, kpi: str) -> BaselineParams:
+        """How a KPI's baselines learn (counts on the square-root scale)."""
+        return self.settings.params(transform_for(kpi, self.units.get(kpi)))
+
+    def baseline(self, state: BrandState, kpi: str, window: int, platform: str) -> Baseline:
+        """The brand's baseline of a KPI over a window on a platform (new when none yet)."""
+        key = baseline_key(kpi, window, platform)
+        if key not in state.live:
+            params = self.baseline_params(kpi)
+            stored = state.baselines.get(key)
+            state.live[key] = Baseline.from_dict(params, stored) if stored else Baseline(params)
+        return state.live[key]
+
+    def learned(self, rule: Rule) -> list[str]:
+        """KPIs the rule needs baselines of."""
+        names = [rule.kpi] if rule.uses_baseline else []
+        if rule.kind == "negative_spike":
+            names.append(rule.share_kpi)
+        if rule.min_volume and (rule.direction != "up" or rule.kind == "absence"):
+            names.append(rule.volume_kpi)
+        return list(dict.fromkeys(names))
+
+    def tick(
+        self,
+        brand: str,
+        ts: float,
+        platforms: Sequence[str],
+        values: Mapping[int, Values],
+        state: BrandState,
+    ) -> list[AlertEvent]:
+        """Evaluate the brand's rules at tick ``ts`` on ``values`` (per window), then learn."""
+        events: list[AlertEvent] = []
+        learn: dict[tuple[str, int, str], Value] = {}
+        for rule in self.rules_for(brand):
+            rows = values.get(rule.window, {})
+            for platform in rule_platforms(rule, platforms):
+                row = rows.get(platform, {})
+
+                def expected(
+                    kpi: str, rule: Rule = rule, platform: str = platform
+                ) -> Expected | None:
+                    return self.baseline(state, kpi, rule.window, platform).expected(ts)
+
+                learned = self.learned(rule)
+                rule_state = state.rules.setdefault(f"{rule.name}|{platform}", RuleState())
+                value = row.get(rule.kpi)
+                before = None
+                if rule.kind == "rate_of_change":
+                    assert rule.over is not None
+                    before = rule_state.value_before(ts, rule.over)
+                    rule_state.remember(ts, value, rule.over)
+                reading = Reading(
+                    value=value,
+                    volume=float(row.get(rule.volume_kpi) or 0),
+                    expected=expected(rule.kpi) if rule.uses_baseline else None,
+                    # Only rules that judge volume by its usual level learn a baseline of it.
+                    volume_expected=(
+                        expected(rule.volume_kpi) if rule.volume_kpi in learned else None
+                    ),
+                    share=row.get(rule.share_kpi) if rule.kind == "negative_spike" else None,
+                    share_expected=(
+                        expected(rule.share_kpi) if rule.kind == "negative_spike" else None
+                    ),
+                    value_before=before,
+                )
+                event = advance(rule, rule_state, ts, check(rule, reading), brand, platform)
+                if event:
+                    levels = trigger_levels(rule, reading.expected, before)
+                    level = levels.get("lower" if rule.direction == "down" else "upper")
+                    events.append(replace(event, level=level))
+                for kpi in learned:
+                    learn[(kpi, rule.window, platform)] = row.get(kpi)
+        for (kpi, window, platform), value in learn.items():
+            baseline = self.baseline(state, kpi, window, platform)
+            if value is not None and baseline.due(ts):
+                baseline.update(ts, value)
+        state.cursor = ts
+        state.started = ts if state.started is None else state.started
+        return events
+
+
+def baseline_key(kpi: str, window: int, platform: str) -> str:
+    """Where a baseline is kept in a brand's state."""
+    return f"{kpi}|{window}|{platform}"
+
+
+def rule_platforms(rule: Rule, platforms: Sequence[str]) -> list[str]:
+    """The platforms (rows) a rule is evaluated on, of a brand with these platforms."""
+    if list(platforms) == [SERIES]:
+        return [SERIES]
+    if rule.platforms == "each":
+        return [p for p in platforms if p != ALL_PLATFORMS]
+    if rule.platforms == "all":
+        return [ALL_PLATFORMS]
+    return list(rule.platforms)
+
+
+def brand_values(
+    brands: Iterable[tuple[str, Sequence[str]]],
+    competitors: Mapping[str, Sequence[str]],
+    kpis: Sequence[DerivedKpi],
+    counts: Mapping[tuple[str, int], WindowCounts],
+) -> dict[str, tuple[list[str], dict[int, Values]]]:
+    """Per brand: its platform rows, and per window each platform's counters and KPIs (as
+    ``socialpulse kpis`` and /metrics compute them, "all" included)."""
+    counts = with_competitor_mentions(counts, competitors)
+    result: dict[str, tuple[list[str], dict[int, Values]]] = {}
+    for brand, configured in brands:
+        by_window = {w: c for (b, w), c in counts.items() if b == brand}
+        snapshots = brand_snapshots(brand, by_window, configured, kpis)
+        platforms: list[str] = []
+        values: dict[int, Values] = {}
+        for window, snap in snapshots.items():
+            platforms = list(snap.platforms)
+            rows: dict[str, dict[str, Value]] = {
+                p: {**snap.counters[p], **snap.derived[p]} for p in snap.platforms
+            }
+            rows[ALL_PLATFORMS] = {**snap.totals, **snap.derived[ALL_PLATFORMS]}
+            values[window] = rows
+        result[brand] = (platforms, values)
+    return result

@@ -1,0 +1,217 @@
+"""Prometheus metrics of the detection layer, read from Redis at scrape time.
+
+- ``socialpulse_alert_rule_firing``: 1 while a rule fires for a brand and platform, else 0;
+- ``socialpulse_kpi_baseline``: what a learned baseline expects now (warmed-up ones only),
+  and ``socialpulse_kpi_baseline_band``: its normal range (``NORMAL_BAND_Z`` spreads);
+- ``socialpulse_alert_rule_trigger_level``: the KPI value beyond which a rule's condition is
+  over now (``bound`` upper or lower), so a board draws the alert line beside the KPI;
+- ``socialpulse_kpi_benchmark``: the configured benchmarks;
+- ``socialpulse_target_*``: each SMART target's value, start value, progress, time used,
+  projection to the deadline and whether it is on track.
+
+Like the rolling counts these are brand-level values every worker exports alike (boards take
+``max()``). A target without a configured ``start_value`` starts from its KPI's value at the
+first scrape on or after its start date; that value is kept in Redis (the first worker to
+record it wins), so progress does not restart with the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from alerts.detection.config import DetectionConfig
+from alerts.detection.configured import detector_for
+from alerts.detection.engine import BrandState, brand_values, rule_platforms
+from alerts.detection.rule_check import trigger_levels
+from alerts.detection.rules import Target
+from alerts.detection.store import parse_state
+from alerts.detection.targets import day_start, target_status
+from socialpulse.core.config_types import format_duration
+from socialpulse.core.connections import REDIS_ERRORS
+from socialpulse.core.redis_keys import RedisKeys
+from streams.metrics import KPI_READ_ERRORS
+from streams.store.redis_store import read_windows
+from streams.windows import WindowPlan
+
+log = logging.getLogger(__name__)
+
+# How wide the drawn "normal" band is, in spreads (rules fire further out, at their own z).
+NORMAL_BAND_Z = 2.0
+TARGET_LABELS = ["target", "brand", "kpi", "platform", "window"]
+
+
+class DetectionCollector(Collector):
+    """Rule states, baselines, trigger levels, benchmarks and targets for /metrics."""
+
+    def __init__(
+        self, settings: DetectionConfig, client: redis.Redis, clock: Callable[[], float] = time.time
+    ):
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+        self.detector = detector_for(
+            settings.alerts.rules, settings.alerts.baselines, settings.kpis.kpis
+        )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One Redis round trip for the detection state (another for targets' KPIs), then one
+        gauge family per metric."""
+        now = self.clock()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for brand in self.settings.brand_ids:
+                pipe.hgetall(self.keys.detection(brand))
+            brands = self.settings.brand_ids
+            states = {b: parse_state(f) for b, f in zip(brands, pipe.execute(), strict=True)}
+            targets = list(self._targets(now))
+        except REDIS_ERRORS as exc:
+            KPI_READ_ERRORS.inc()
+            log.warning("metrics: cannot read detection state from Redis: %s", exc)
+            return
+        yield from self._rules_and_baselines(states, now)
+        benchmark = GaugeMetricFamily(
+            "socialpulse_kpi_benchmark",
+            "Reference value of a KPI (alerts.yaml: benchmarks), to compare the KPI with.",
+            labels=["kpi"],
+        )
+        for kpi, value in self.settings.alerts.benchmarks.items():
+            benchmark.add_metric([kpi], value)
+        yield benchmark
+        yield from targets
+
+    def _rules_and_baselines(
+        self, states: dict[str, BrandState], now: float
+    ) -> Iterator[GaugeMetricFamily]:
+        firing = GaugeMetricFamily(
+            "socialpulse_alert_rule_firing",
+            "1 while the alert rule fires for the brand and platform, else 0.",
+            labels=["rule", "severity", "brand", "platform"],
+        )
+        levels = GaugeMetricFamily(
+            "socialpulse_alert_rule_trigger_level",
+            "KPI value beyond which the rule's condition is over now (bound: upper for rises, "
+            "lower for falls); absent while its baseline warms up.",
+            labels=["rule", "brand", "platform", "kpi", "window", "bound"],
+        )
+        expected = GaugeMetricFamily(
+            "socialpulse_kpi_baseline",
+            "What the learned baseline expects the KPI to be now (hour of day and day of week "
+            "included); only baselines past their warm-up.",
+            labels=["brand", "platform", "window", "kpi"],
+        )
+        band = GaugeMetricFamily(
+            "socialpulse_kpi_baseline_band",
+            f"The normal range around a learned baseline: {NORMAL_BAND_Z:g} spreads below "
+            "(bound lower) and above (bound upper) what it expects now.",
+            labels=["brand", "platform", "window", "kpi", "bound"],
+        )
+        platforms_of = {b.id: b.platforms for b in self.settings.brands.brands}
+        for brand, state in states.items():
+            for rule in self.detector.rules_for(brand):
+                shown = format_duration(rule.window)
+                for platform in rule_platforms(rule, platforms_of[brand]):
+                    rule_state = state.rules.get(f"{rule.name}|{platform}")
+                    status = rule_state.status if rule_state else "ok"
+                    firing.add_metric(
+                        [rule.name, rule.severity, brand, platform],
+                        1.0 if status == "firing" else 0.0,
+                    )
+                    baseline = self.detector.baseline(state, rule.kpi, rule.window, platform)
+                    before = None
+                    if rule.over is not None and rule_state is not None:
+                        before = rule_state.value_before(now, rule.over)
+                    bounds = trigger_levels(rule, baseline.expected(now), before)
+                    for bound, level in bounds.items():
+                        levels.add_metric(
+                            [rule.name, brand, platform, rule.kpi, shown, bound], level
+                        )
+            for key in state.baselines:
+                kpi, window, platform = key.split("|")
+                baseline = self.detector.baseline(state, kpi, int(window), platform)
+                now_expected = baseline.expected(now)
+                if now_expected is not None and now_expected.ready:
+                    labels = [brand, platform, format_duration(int(window)), kpi]
+                    expected.add_metric(labels, now_expected.value)
+                    low, high = now_expected.band(NORMAL_BAND_Z)
+                    band.add_metric([*labels, "lower"], low)
+                    band.add_metric([*labels, "upper"], high)
+        yield from (firing, levels, expected, band)
+
+    def _targets(self, now: float) -> Iterator[GaugeMetricFamily]:
+        targets = self.settings.alerts.targets
+        families = {
+            name: GaugeMetricFamily(f"socialpulse_target_{name}", text, labels=TARGET_LABELS)
+            for name, text in (
+                ("value", "The SMART target's value, to reach by its deadline."),
+                ("start_value", "The KPI's value when the target started."),
+                ("progress_ratio", "Share of the way from the start value to the target covered."),
+                ("time_used_ratio", "Share of the time from start to deadline used."),
+                ("projected_value", "The KPI at the deadline at the pace since the start."),
+                (
+                    "on_track",
+                    "1 when reached, or when the pace since the start reaches it in time.",
+                ),
+                ("deadline_timestamp_seconds", "The target's deadline (unix time, UTC midnight)."),
+            )
+        }
+        if not targets:
+            return
+        windows = sorted({t.window for t in targets})
+        pipeline = self.settings.pipeline.windows
+        plan = WindowPlan.of(windows, pipeline.allowed_lateness, pipeline.max_future)
+        brands = sorted({t.brand for t in targets})
+        # Share of voice needs the competitors' mentions too.
+        rivals = {r for b in brands for r in self.settings.competitors.get(b, ())}
+        counts = read_windows(self.client, self.keys, plan, sorted({*brands, *rivals}), now=now)
+        configured = [(b.id, b.platforms) for b in self.settings.brands.brands if b.id in brands]
+        values = brand_values(
+            configured, self.settings.competitors, self.settings.derived_kpis, counts
+        )
+        for target in targets:
+            labels = [
+                target.name,
+                target.brand,
+                target.kpi,
+                target.platform,
+                format_duration(target.window),
+            ]
+            families["value"].add_metric(labels, target.value)
+            families["deadline_timestamp_seconds"].add_metric(labels, day_start(target.deadline))
+            _, by_window = values[target.brand]
+            current = by_window.get(target.window, {}).get(target.platform, {}).get(target.kpi)
+            if current is None or now < day_start(target.start):
+                continue  # not started, or no value now (e.g. a ratio with nothing to divide)
+            start_value, started_at = self._start(target, float(current), now)
+            status = target_status(target, float(current), start_value, started_at, now)
+            families["start_value"].add_metric(labels, status.start_value)
+            families["progress_ratio"].add_metric(labels, status.progress)
+            families["time_used_ratio"].add_metric(labels, status.time_used)
+            if status.projected is not None:
+                families["projected_value"].add_metric(labels, status.projected)
+            if status.on_track is not None:
+                families["on_track"].add_metric(labels, 1.0 if status.on_track else 0.0)
+        yield from families.values()
+
+    def _start(self, target: Target, current: float, now: float) -> tuple[float, float]:
+        """The target's start value and when it held: configured, stored, or recorded now."""
+        if target.start_value is not None:
+            return target.start_value, day_start(target.start)
+        key = self.keys.target_starts(target.brand)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hsetnx(key, target.name, json.dumps({"value": current, "at": now}))
+        pipe.hget(key, target.name)
+        _, raw = pipe.execute()
+        stored: Any = json.loads(raw)
+        return float(stored["value"]), float(stored["at"])
+
+
+__all__ = ["DetectionCollector"]

@@ -1,0 +1,327 @@
+"""The incident lifecycle (pure): firings open or join incidents, people act on them, time
+escalates, reminds, ends snoozes and auto-resolves. Every change is a timeline entry and the
+Slack notices it causes; alerts.incidents.round stores them and queues the notices.
+
+States: triggered -> acknowledged -> resolved, and snoozed (from triggered or acknowledged,
+back to it when the snooze ends). One open incident per rule, brand and platform: a storm of
+firings is one incident with a growing count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from alerts.detection.alert_text import describe
+from alerts.detection.rule_check import AlertEvent
+from alerts.incidents.oncall import IncidentSettings
+from alerts.slack_text import escape
+from socialpulse.core.config_types import format_duration
+
+State = Literal["triggered", "acknowledged", "snoozed", "resolved"]
+Action = Literal["ack", "snooze", "resolve"]
+NoticeKind = Literal["post", "update", "reply", "ephemeral"]
+SYSTEM = "socialpulse"
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def is_slack_user(who: str) -> bool:
+    """Whether ``who`` is a Slack user id (the rest are CLI users and the system)."""
+    return bool(_SLACK_ID.match(who))
+
+
+def who_text(who: str) -> str:
+    """Who, for Slack mrkdwn: a Slack user id as a mention, anyone else (a CLI user's
+    ``--as`` name, the system) as written, escaped so that a name cannot mention anyone."""
+    return f"<@{who}>" if is_slack_user(who) else escape(who)
+
+
+def _note(why: str) -> str:
+    """A reason (a person's ``--why``, free text, or the system's) ending a thread line,
+    escaped."""
+    return f": {escape(why)}" if why else ""
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One change of an incident: who did what, when, and why."""
+
+    at: float
+    who: str
+    action: str
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What Slack must hear: the incident message (post, update), a line in its thread (reply,
+    ``broadcast`` also to the channel) or a note only ``user`` sees (ephemeral)."""
+
+    kind: NoticeKind
+    text: str = ""
+    broadcast: bool = False
+    user: str | None = None
+
+
+@dataclass
+class Outcome:
+    """The timeline entries and notices one change caused; ``refused`` says why nothing did."""
+
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    refused: str | None = None
+
+    def add(self, entry: TimelineEntry, *notices: Notice) -> None:
+        """Record a change and its notices."""
+        self.timeline.append(entry)
+        self.notices.extend(notices)
+
+
+@dataclass
+class Incident:
+    """One incident; serialisable with :meth:`to_dict` / :meth:`from_dict`."""
+
+    id: str
+    brand: str
+    platform: str
+    rule: str
+    kind: str
+    severity: str
+    kpi: str
+    window: int
+    channel: str
+    opened_at: float
+    since: float  # when the rule's condition began to hold
+    value: float | None
+    baseline: float | None
+    score: float | None
+    state: State = "triggered"
+    firings: int = 1
+    last_fired_at: float | None = None
+    rule_cleared_at: float | None = None
+    acked_by: str | None = None
+    acked_at: float | None = None
+    snoozed_until: float | None = None
+    resumes: State | None = None  # the state a snooze returns to
+    resolved_at: float | None = None
+    resolved_by: str | None = None
+    escalate_from: float = 0.0
+    escalations: int = 0  # escalation steps notified
+    next_reminder_at: float | None = None
+    context: dict[str, Any] = field(default_factory=dict)  # what drove it, at opening
+
+    @property
+    def key(self) -> str:
+        """Incidents with the same key are one: ``<rule>|<platform>`` within a brand."""
+        return f"{self.rule}|{self.platform}"
+
+    @property
+    def open(self) -> bool:
+        """Not resolved."""
+        return self.state != "resolved"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Incident:
+        """An incident from :meth:`to_dict`'s output."""
+        return cls(**data)
+
+
+def open_incident(
+    incident_id: str, event: AlertEvent, channel: str, now: float, context: dict[str, Any]
+) -> tuple[Incident, Outcome]:
+    """A new incident for a firing; its message is posted."""
+    incident = Incident(
+        id=incident_id,
+        brand=event.brand,
+        platform=event.platform,
+        rule=event.rule,
+        kind=event.kind,
+        severity=event.severity,
+        kpi=event.kpi,
+        window=event.window,
+        channel=channel,
+        opened_at=now,
+        since=event.since,
+        value=event.value,
+        baseline=event.baseline,
+        score=event.score,
+        last_fired_at=event.at,
+        escalate_from=now,
+        context=context,
+    )
+    outcome = Outcome()
+    outcome.add(TimelineEntry(now, SYSTEM, "opened", describe(event)), Notice("post"))
+    return incident, outcome
+
+
+def on_alert(
+    incident: Incident, event: AlertEvent, now: float, policy: IncidentSettings
+) -> Outcome:
+    """A firing joins the open incident; a clearing starts the auto-resolve wait."""
+    outcome = Outcome()
+    if event.event == "fired":
+        incident.firings += 1
+        incident.value, incident.baseline, incident.score = event.value, event.baseline, event.score
+        incident.last_fired_at, incident.rule_cleared_at = event.at, None
+        # describe() holds config names and numbers only; escaped all the same, as all mrkdwn.
+        line = f"Fired again (firing {incident.firings}): {escape(describe(event))}"
+        quiet = incident.state == "snoozed"  # the message is refreshed, nobody is pinged
+        notices = [Notice("update")] if quiet else [Notice("update"), Notice("reply", line)]
+        outcome.add(TimelineEntry(now, SYSTEM, "fired again", describe(event)), *notices)
+        return outcome
+    incident.rule_cleared_at = event.at
+    incident.value = event.value
+    wait = policy.auto_resolve_after
+    line = f"The rule cleared: {escape(describe(event))}."
+    if wait:
+        line += f" Resolves by itself if it stays clear for {format_duration(wait)}."
+    outcome.add(TimelineEntry(now, SYSTEM, "rule cleared", describe(event)), Notice("reply", line))
+    if not wait:
+        _resolve(incident, SYSTEM, now, "the rule cleared", outcome)
+    return outcome
+
+
+def act(
+    incident: Incident,
+    action: Action,
+    who: str,
+    now: float,
+    why: str = "",
+    snooze_for: int | None = None,
+) -> Outcome:
+    """A person acknowledges, snoozes or resolves; refused when it makes no sense now."""
+    outcome = Outcome()
+    by = who_text(who)
+    if incident.state == "resolved":
+        outcome.refused = f"incident {incident.id} is already resolved"
+        return outcome
+    if action == "ack":
+        if incident.state == "acknowledged":
+            outcome.refused = (
+                f"incident {incident.id} is already acknowledged by "
+                f"{who_text(incident.acked_by or '?')}"
+            )
+            return outcome
+        incident.state, incident.acked_by, incident.acked_at = "acknowledged", who, now
+        incident.snoozed_until = incident.resumes = None
+        incident.next_reminder_at = None
+        outcome.add(
+            TimelineEntry(now, who, "acknowledged", why),
+            Notice("update"),
+            Notice("reply", f"Acknowledged by {by}{_note(why)}"),
+        )
+    elif action == "snooze":
+        if not snooze_for or snooze_for <= 0:
+            outcome.refused = "a snooze needs a duration, e.g. 30m"
+            return outcome
+        if incident.state != "snoozed":
+            incident.resumes = incident.state
+        incident.state, incident.snoozed_until = "snoozed", now + snooze_for
+        shown = format_duration(snooze_for)
+        outcome.add(
+            TimelineEntry(now, who, f"snoozed for {shown}", why),
+            Notice("update"),
+            Notice(
+                "reply",
+                f"Snoozed for {shown} by {by}, until <!date^{int(now + snooze_for)}^{{time}}|"
+                f"{int(now + snooze_for)}>{_note(why)}",
+            ),
+        )
+    else:
+        _resolve(incident, who, now, why, outcome)
+    return outcome
+
+
+def _resolve(incident: Incident, who: str, now: float, why: str, outcome: Outcome) -> None:
+    incident.state, incident.resolved_at, incident.resolved_by = "resolved", now, who
+    incident.snoozed_until = incident.resumes = incident.next_reminder_at = None
+    lasted = format_duration(max(int(now - incident.opened_at), 1))
+    outcome.add(
+        TimelineEntry(now, who, "resolved", why),
+        Notice("update"),
+        Notice(
+            "reply",
+            f"Resolved by {who_text(who)} after {lasted}{_note(why)}",
+        ),
+    )
+
+
+def advance_time(incident: Incident, now: float, policy: IncidentSettings) -> Outcome:
+    """What time does to an open incident: auto-resolve, snooze end, escalation, reminders."""
+    outcome = Outcome()
+    if not incident.open:
+        return outcome
+    cleared = incident.rule_cleared_at
+    if cleared is not None and now >= cleared + policy.auto_resolve_after:
+        why = f"the rule stayed clear for {format_duration(policy.auto_resolve_after)}"
+        _resolve(incident, SYSTEM, now, why, outcome)
+        return outcome
+    if incident.state == "snoozed" and now >= (incident.snoozed_until or 0):
+        incident.state = incident.resumes or "triggered"
+        incident.snoozed_until = incident.resumes = None
+        if incident.state == "triggered":
+            incident.escalate_from, incident.escalations = now, 0
+        outcome.add(
+            TimelineEntry(now, SYSTEM, "snooze ended", f"back to {incident.state}"),
+            Notice("update"),
+            Notice("reply", f"Snooze ended: back to {incident.state}."),
+        )
+    if incident.state == "triggered":
+        steps = policy.escalation
+        while incident.escalations < len(steps):
+            step = steps[incident.escalations]
+            if now < incident.escalate_from + step.after:
+                break
+            incident.escalations += 1
+            waited = format_duration(step.after)
+            outcome.add(
+                TimelineEntry(now, SYSTEM, f"escalated to {step.notify}", f"no ack in {waited}"),
+                Notice(
+                    "reply",
+                    f"{step.notify} escalation: not acknowledged after {waited}.",
+                    broadcast=True,
+                ),
+            )
+    if incident.state == "acknowledged" and policy.remind_every:
+        every = policy.remind_every
+        due = incident.next_reminder_at or (incident.acked_at or now) + every
+        if now >= due:
+            ago = format_duration(max(int(now - (incident.acked_at or now)), 1))
+            outcome.add(
+                TimelineEntry(now, SYSTEM, "reminded", f"acknowledged {ago} ago"),
+                Notice(
+                    "reply",
+                    f"Reminder: acknowledged by {who_text(incident.acked_by or '?')} {ago} ago "
+                    "and not resolved.",
+                ),
+            )
+            while due <= now:
+                due += every
+        incident.next_reminder_at = due
+    return outcome
+
+
+__all__ = [
+    "SYSTEM",
+    "Action",
+    "Incident",
+    "Notice",
+    "Outcome",
+    "State",
+    "TimelineEntry",
+    "act",
+    "advance_time",
+    "is_slack_user",
+    "on_alert",
+    "open_incident",
+    "who_text",
+]

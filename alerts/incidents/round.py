@@ -1,0 +1,179 @@
+"""The incident round: alert events and people's actions in, incidents and Slack notices out.
+
+Run by the worker that holds the evaluation lock, right after each evaluation (and every
+second for actions), so every change is applied once, in order, whatever the number of
+workers. The lifecycle itself is pure (alerts.incidents.lifecycle); this module reads and
+writes Redis (alerts.incidents.store) and renders the notices into the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from alerts.config import AlertConfig
+from alerts.detection.engine import Values
+from alerts.detection.rule_check import AlertEvent
+from alerts.incidents.context import incident_context
+from alerts.incidents.lifecycle import (
+    Incident,
+    Notice,
+    Outcome,
+    act,
+    advance_time,
+    is_slack_user,
+    on_alert,
+    open_incident,
+)
+from alerts.incidents.oncall import IncidentSettings
+from alerts.incidents.store import ActionRequest, IncidentStore, OutboxItem, RoundWrite
+from alerts.slack_text import escape
+from streams import metrics
+
+log = logging.getLogger(__name__)
+
+
+# Renders an incident's Slack message (text, blocks) as it stands: alerts.notify.slack_message's
+# incident_message, handed in by the pipeline, since notification is the stage after this one.
+RenderIncident = Callable[
+    [Incident, str, IncidentSettings, float], tuple[str, list[dict[str, Any]]]
+]
+
+
+class IncidentManager:
+    """Applies alert events, actions and the passing of time to a brand's incidents."""
+
+    def __init__(self, settings: AlertConfig, store: IncidentStore, render: RenderIncident):
+        self.settings = settings
+        self.store = store
+        self.render = render
+        self.policy = settings.alerts.incidents
+        self.names = {b.id: b.name for b in settings.brands.brands}
+        self.platforms = {b.id: b.platforms for b in settings.brands.brands}
+
+    async def round(
+        self, brand: str, now: float, values: Mapping[int, Values] | None = None
+    ) -> RoundWrite:
+        """One round for a brand. ``values``: the last tick's KPIs per window and platform
+        (what drove a new incident), when the caller has them."""
+        store = self.store
+        cursors = await store.cursors(brand)
+        open_now = await store.open_incidents(brand)
+        write = RoundWrite()
+        for event_id, event in await store.alert_events_after(brand, cursors.get("events")):
+            incident = open_now.get(f"{event.rule}|{event.platform}")
+            if event.event == "fired" and (incident is None or not incident.open):
+                channel = self.policy.channel_for(
+                    brand, event.severity, self.settings.alerts.slack.channel
+                )
+                context = self._context(event, values)
+                context |= await incident_context(
+                    store.client,
+                    store.keys,
+                    event,
+                    self.platforms.get(brand, []),
+                    self.names.get(brand, ""),
+                )
+                incident, outcome = open_incident(
+                    await store.new_id(brand), event, channel, now, context
+                )
+                open_now[incident.key] = incident
+                metrics.INCIDENTS_OPENED.labels(brand, event.severity).inc()
+            elif incident is None or not incident.open:
+                write.cursors["events"] = event_id
+                continue  # cleared after a person resolved it: nothing left to do
+            else:
+                outcome = on_alert(incident, event, now, self.policy)
+            self._record(write, incident, outcome, now)
+            write.cursors["events"] = event_id
+        by_id = {i.id: i for i in open_now.values()}
+        for request in await store.actions_after(brand, cursors.get("actions")):
+            write.cursors["actions"] = request.request
+            incident = by_id.get(request.incident) or await store.get(brand, request.incident)
+            if incident is None:
+                write.results[request.request] = f"no incident {request.incident}"
+                continue
+            by_id[incident.id] = incident
+            outcome = self._act(incident, request, now)
+            write.results[request.request] = outcome.refused or "ok"
+            metrics.INCIDENT_ACTIONS.labels(
+                request.action, "refused" if outcome.refused else "ok"
+            ).inc()
+            self._record(write, incident, outcome, now)
+        for incident in by_id.values():
+            self._record(write, incident, advance_time(incident, now, self.policy), now)
+        await store.save(brand, write)
+        await store.release_held(brand, now)
+        return write
+
+    def _act(self, incident: Incident, request: ActionRequest, now: float) -> Outcome:
+        if request.action not in ("ack", "snooze", "resolve"):
+            # Shown in Slack (and to the CLI): the queued action is not ours to trust.
+            outcome = Outcome(refused=f"unknown action {escape(repr(request.action))}")
+        else:
+            outcome = act(
+                incident,
+                request.action,  # type: ignore[arg-type]
+                request.who,
+                now,
+                request.why,
+                request.snooze_for,
+            )
+        if outcome.refused:
+            log.info(
+                "incident %s: %s by %s refused: %s",
+                incident.id,
+                request.action,
+                request.who,
+                outcome.refused,
+            )
+            if is_slack_user(request.who):  # they clicked: tell them, and only them
+                outcome.notices.append(
+                    Notice("ephemeral", f"Not done: {outcome.refused}.", user=request.who)
+                )
+        return outcome
+
+    def _context(self, event: AlertEvent, values: Mapping[int, Values] | None) -> dict[str, Any]:
+        """What drove a new incident, as far as the tick's values tell."""
+        context: dict[str, Any] = {"level": event.level}
+        rows = (values or {}).get(event.window)
+        if rows:
+            shown = {
+                platform: row.get(event.kpi)
+                for platform, row in rows.items()
+                if row.get(event.kpi) is not None and platform != "all"
+            }
+            context["platforms"] = dict(sorted(shown.items(), key=lambda kv: -float(kv[1] or 0)))
+            context["platforms_kpi"] = event.kpi
+        return context
+
+    def _record(self, write: RoundWrite, incident: Incident, outcome: Outcome, now: float) -> None:
+        if not (outcome.timeline or outcome.notices):
+            return
+        write.incidents[incident.id] = incident
+        write.timeline += [(incident.id, entry) for entry in outcome.timeline]
+        name = self.names.get(incident.brand, incident.brand)
+        held = self.policy.held_until(incident.severity, now)
+        for notice in outcome.notices:
+            text, blocks = "", list[dict[str, Any]]()
+            if notice.kind in ("post", "update"):
+                text, blocks = self.render(incident, name, self.policy, now)
+            item = OutboxItem(
+                kind=notice.kind,
+                incident=incident.id,
+                channel=incident.channel,
+                text=notice.text or text,
+                blocks=blocks,
+                broadcast=notice.broadcast,
+                user=notice.user,
+                rule=incident.rule,
+                severity=incident.severity,
+            )
+            if held is not None and notice.kind != "ephemeral":
+                write.held.append((held, item))
+            else:
+                write.outbox.append(item)
+
+
+__all__ = ["IncidentManager"]

@@ -1,0 +1,220 @@
+"""Incidents in Redis: state, timeline, the actions people asked for, and the Slack outbox.
+
+Per brand (one Redis Cluster slot, like its counters):
+
+- ``<prefix>:{<brand>}:incident:<id>``: the incident (JSON); ``...:<id>:timeline``: list of
+  entries (JSON), oldest first;
+- ``<prefix>:{<brand>}:incidents``: sorted set of ids by opening time; ``...:incidents:open``:
+  hash ``<rule>|<platform>`` -> id of the open incident;
+- ``<prefix>:{<brand>}:incident-actions``: stream of acknowledge/snooze/resolve requests from
+  Slack and the CLI, applied in order by the evaluating worker; results in
+  ``...:incident-results`` (hash request id -> "ok" or why it was refused);
+- ``<prefix>:{<brand>}:outbox``: stream of Slack notices, delivered in order; ``...:outbox-held``
+  (sorted set by release time) holds quiet-hour ones; ``...:outbox-dead``: notices Slack
+  refused for good (e.g. channel_not_found), with the reason;
+- ``<prefix>:{<brand>}:incident-slack``: hash id -> the message's channel and ts;
+- ``<prefix>:{<brand>}:incident-cursors``: the last alert event, action and outbox entry done.
+
+A round's changes (incidents, timeline, index, outbox, cursors) are written in one MULTI.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis.asyncio as aredis
+
+from alerts.detection.rule_check import AlertEvent
+from alerts.incidents.lifecycle import Incident, TimelineEntry
+from socialpulse.core.redis_keys import IncidentKeys, RedisKeys
+
+# Timelines, results and finished incidents are kept this long.
+KEEP_SECONDS = 90 * 86400
+
+
+@dataclass
+class OutboxItem:
+    """One Slack call to make for an incident (rendered when queued)."""
+
+    kind: str  # post, update, reply, ephemeral
+    incident: str
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    broadcast: bool = False
+    user: str | None = None
+    rule: str = ""
+    severity: str = ""
+
+    def fields(self) -> dict[Any, Any]:
+        """Stream entry fields."""
+        return {"item": json.dumps(self.__dict__)}
+
+    @classmethod
+    def parse(cls, fields: dict[str, str]) -> OutboxItem:
+        """An item from a stream entry."""
+        return cls(**json.loads(fields["item"]))
+
+
+@dataclass
+class ActionRequest:
+    """Someone asked to act on an incident."""
+
+    incident: str
+    action: str  # ack, snooze, resolve
+    who: str
+    why: str = ""
+    snooze_for: int | None = None
+    request: str = ""  # the stream id, once read
+
+    def fields(self) -> dict[Any, Any]:
+        """Stream entry fields."""
+        data = {k: v for k, v in self.__dict__.items() if k != "request"}
+        return {"action": json.dumps(data)}
+
+
+@dataclass
+class RoundWrite:
+    """What one incident round changes for a brand."""
+
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    timeline: list[tuple[str, TimelineEntry]] = field(default_factory=list)
+    outbox: list[OutboxItem] = field(default_factory=list)
+    held: list[tuple[float, OutboxItem]] = field(default_factory=list)
+    results: dict[str, str] = field(default_factory=dict)
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+def brand_of(incident_id: str) -> str:
+    """Incident ids are ``<brand>-<n>``."""
+    return incident_id.rsplit("-", 1)[0]
+
+
+class IncidentStore:
+    """Read and write one Redis's incidents (async)."""
+
+    def __init__(self, client: aredis.Redis, keys: RedisKeys):
+        self.client = client
+        self.keys = keys
+
+    def of(self, brand: str) -> IncidentKeys:
+        """Key names for a brand."""
+        return IncidentKeys(self.keys, brand)
+
+    async def new_id(self, brand: str) -> str:
+        """The next incident id of a brand, e.g. acme-12."""
+        n = await self.client.incr(self.of(brand).seq)
+        return f"{brand}-{n}"
+
+    async def open_incidents(self, brand: str) -> dict[str, Incident]:
+        """The brand's open incidents by key (``<rule>|<platform>``)."""
+        k = self.of(brand)
+        ids: Any = await self.client.hgetall(k.open)
+        result = {}
+        for key, incident_id in ids.items():
+            incident = await self.get(brand, incident_id)
+            if incident is not None:
+                result[key] = incident
+        return result
+
+    async def get(self, brand: str, incident_id: str) -> Incident | None:
+        """One incident, or None."""
+        raw: Any = await self.client.get(self.of(brand).incident(incident_id))
+        return Incident.from_dict(json.loads(raw)) if raw else None
+
+    async def timeline(self, brand: str, incident_id: str) -> list[TimelineEntry]:
+        """The incident's timeline, oldest first."""
+        raw: Any = await self.client.lrange(self.of(brand).timeline(incident_id), 0, -1)
+        return [TimelineEntry(**json.loads(entry)) for entry in raw]
+
+    async def recent(self, brand: str, limit: int = 50) -> list[Incident]:
+        """The brand's newest incidents, newest first."""
+        ids: Any = await self.client.zrevrange(self.of(brand).index, 0, limit - 1)
+        found = [await self.get(brand, i) for i in ids]
+        return [i for i in found if i is not None]
+
+    async def cursors(self, brand: str) -> dict[str, str]:
+        """Last alert event (events), action (actions) and outbox entry (outbox) done."""
+        raw: Any = await self.client.hgetall(self.of(brand).cursors)
+        return dict(raw)
+
+    async def alert_events_after(
+        self, brand: str, after: str | None
+    ) -> list[tuple[str, AlertEvent]]:
+        """Alert events (from alerts.detection.store) after the cursor (all of them without
+        one), oldest first."""
+        start = f"({after}" if after else "-"
+        entries: Any = await self.client.xrange(self.keys.alert_events(brand), min=start)
+        return [(str(i), AlertEvent.from_dict(json.loads(f["event"]))) for i, f in entries]
+
+    async def request(self, brand: str, action: ActionRequest) -> str:
+        """Queue an action; return its request id."""
+        return str(await self.client.xadd(self.of(brand).actions, action.fields()))
+
+    async def actions_after(self, brand: str, after: str | None) -> list[ActionRequest]:
+        """Queued actions after the cursor, oldest first."""
+        start = f"({after}" if after else "-"
+        entries: Any = await self.client.xrange(self.of(brand).actions, min=start)
+        found = []
+        for entry_id, fields in entries:
+            action = ActionRequest(**json.loads(fields["action"]))
+            action.request = str(entry_id)
+            found.append(action)
+        return found
+
+    async def result(self, brand: str, request: str) -> str | None:
+        """What became of an action request: "ok", the refusal, or None while pending."""
+        raw: Any = await self.client.hget(self.of(brand).results, request)
+        return str(raw) if raw is not None else None
+
+    async def release_held(self, brand: str, now: float) -> None:
+        """Move quiet-hour notices whose time has come to the outbox, in order."""
+        k = self.of(brand)
+        due: Any = await self.client.zrangebyscore(k.held, "-inf", now)
+        if not due:
+            return
+        pipe = self.client.pipeline(transaction=True)
+        for raw in due:
+            pipe.xadd(k.outbox, {"item": json.loads(raw)["item"]})
+        pipe.zrem(k.held, *due)
+        await pipe.execute()
+
+    async def save(self, brand: str, write: RoundWrite) -> None:
+        """Write a round's changes atomically."""
+        k = self.of(brand)
+        pipe = self.client.pipeline(transaction=True)
+        for incident in write.incidents.values():
+            pipe.set(k.incident(incident.id), json.dumps(incident.to_dict()), ex=KEEP_SECONDS)
+            pipe.zadd(k.index, {incident.id: incident.opened_at})
+            if incident.open:
+                pipe.hset(k.open, incident.key, incident.id)
+            else:
+                pipe.hdel(k.open, incident.key)
+        for incident_id, entry in write.timeline:
+            pipe.rpush(k.timeline(incident_id), json.dumps(entry.to_dict()))
+            pipe.expire(k.timeline(incident_id), KEEP_SECONDS)
+        for item in write.outbox:
+            pipe.xadd(k.outbox, item.fields())
+        for seq, (release, item) in enumerate(write.held):
+            # Members sort by their first key when released together: queue order.
+            order = f"{time.time_ns():020d}-{seq:06d}"
+            member = json.dumps({"order": order, "item": item.fields()["item"]})
+            pipe.zadd(k.held, {member: release})
+        if write.results:
+            pipe.hset(k.results, mapping=cast(dict[Any, Any], write.results))
+            pipe.expire(k.results, KEEP_SECONDS)
+        if write.cursors:
+            pipe.hset(k.cursors, mapping=cast(dict[Any, Any], write.cursors))
+        await pipe.execute()
+
+
+__all__ = [
+    "ActionRequest",
+    "IncidentStore",
+    "OutboxItem",
+    "RoundWrite",
+    "brand_of",
+]

@@ -1,0 +1,1 @@
+"""The Grafana boards, one module per board, generated into grafana/dashboards/."""

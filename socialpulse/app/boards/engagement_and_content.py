@@ -1,0 +1,110 @@
+"""The Engagement and content board. Engagement, applause, amplification, virality, CTR,
+completion."""
+
+from __future__ import annotations
+
+from socialpulse.app.boards.model import (
+    BLUE,
+    Board,
+    Catalog,
+    Panel,
+    Query,
+    _ratio_stat,
+    by_platform,
+    overall,
+    total,
+)
+
+
+def engagement_and_content(kpi: Catalog) -> Board:
+    """Engagement, applause, amplification, virality, CTR, completion."""
+    m = kpi.metric
+    rate_names = [
+        ("engagement_rate", "Engagement rate"),
+        ("applause_rate", "Applause rate"),
+        ("amplification_rate", "Amplification rate"),
+        ("virality_rate", "Virality rate"),
+        ("ctr", "CTR"),
+        ("completion_rate", "Completion rate"),
+    ]
+    stats = [
+        _ratio_stat(kpi, name, "1h", f"{title} (1h)", [(None, BLUE)], preview=False)
+        for name, title in rate_names
+    ]
+    return Board(
+        "socialpulse-engagement",
+        "engagement-content",
+        "SocialPulse / Engagement and content",
+        "How people interact with the brand's content: engagement, applause (likes), "
+        "amplification (shares), virality, click-through and video completion.",
+        [
+            *stats,
+            Panel(
+                "Interactions (5m window)",
+                "Likes, comments, shares, saves and clicks in the rolling 5-minute window, "
+                "chosen platforms.",
+                [
+                    Query(total(m(name), "5m"), name)
+                    for name in ("likes", "comments", "shares", "saves", "clicks")
+                ],
+                min=0,
+                preview=True,
+            ),
+            Panel(
+                "Engagements by platform (1h window)",
+                kpi.about("engagements"),
+                [Query(by_platform(m("engagements"), "1h"), "{{platform}}")],
+                min=0,
+            ),
+            Panel(
+                "Engagement rate by platform (1h window)",
+                f"{kpi.about('engagement_rate')} Benchmark from alerts.yaml dashed.",
+                [
+                    Query(by_platform(m("engagement_rate"), "1h"), "{{platform}}"),
+                    Query('max(socialpulse_kpi_benchmark{kpi="engagement_rate"})', "benchmark"),
+                ],
+                unit="percentunit",
+                min=0,
+                preview=True,
+            ),
+            Panel(
+                "Applause, amplification and comment rates (1h window)",
+                kpi.about("applause_rate", "amplification_rate", "comment_rate"),
+                [
+                    Query(overall(m("applause_rate"), "1h"), "applause"),
+                    Query(overall(m("amplification_rate"), "1h"), "amplification"),
+                    Query(overall(m("comment_rate"), "1h"), "comment"),
+                ],
+                unit="percentunit",
+                min=0,
+            ),
+            Panel(
+                "Virality and CTR (1h window)",
+                kpi.about("virality_rate", "ctr"),
+                [
+                    Query(overall(m("virality_rate"), "1h"), "virality"),
+                    Query(overall(m("ctr"), "1h"), "CTR"),
+                ],
+                unit="percentunit",
+                min=0,
+            ),
+            Panel(
+                "Video starts and completions (1h window)",
+                f"The counts behind the completion rate. {kpi.about('completion_rate')}",
+                [
+                    Query(total(m("video_starts"), "1h"), "starts"),
+                    Query(total(m("video_completes"), "1h"), "completes"),
+                ],
+                min=0,
+            ),
+            Panel(
+                "Impressions and reach (1h window)",
+                "impressions: times content was shown; reach: unique viewers (HyperLogLog).",
+                [
+                    Query(total(m("impressions"), "1h"), "impressions"),
+                    Query(total(m("reach"), "1h"), "reach"),
+                ],
+                min=0,
+            ),
+        ],
+    )

@@ -1,0 +1,150 @@
+"""The building blocks of the Grafana boards: panels, queries, annotations and the KPI catalog
+they draw their names and descriptions from.
+
+Aggregation keeps the numbers right with 1 or N workers: a brand-level gauge is exported alike
+by every worker, so it is ``max``-ed across them (per platform, then summed over platforms);
+pipeline counters are per worker, so they are summed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from socialpulse.app.settings import Settings
+from streams.config import KpiSpec
+
+GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
+
+
+Steps = list[tuple[float | None, str]]  # (from value, colour); the first starts at None
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL expression of a panel and its legend."""
+
+    expr: str
+    legend: str = ""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One Grafana panel."""
+
+    title: str
+    description: str
+    queries: list[Query]
+    unit: str = "short"
+    kind: str = "timeseries"  # timeseries, stat, bargauge
+    width: int = 12
+    height: int = 8
+    steps: Steps = field(default_factory=lambda: [(None, GREEN)])
+    min: float | None = None
+    max: float | None = None
+    preview: bool = False  # drawn in the README's PNG preview of the board
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """Marks on the time axis where a PromQL expression has a value."""
+
+    name: str
+    expr: str
+    color: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Board:
+    """One Grafana dashboard."""
+
+    uid: str
+    slug: str  # file name in grafana/dashboards/
+    title: str
+    description: str
+    panels: list[Panel]
+    variables: tuple[str, ...] = ("brand", "platform")
+    annotations: list[Annotation] = field(default_factory=list)
+    time_from: str = "now-30m"
+
+
+BRAND = 'brand="$brand"'
+
+
+def _sel(metric: str, window: str | None, platform: str = '=~"$platform"') -> str:
+    labels = [BRAND, f"platform{platform}"]
+    if window:
+        labels.append(f'window="{window}"')
+    return f"{metric}{{{', '.join(labels)}}}"
+
+
+def total(metric: str, window: str) -> str:
+    """A count over the chosen platforms: per platform the max over workers, then the sum."""
+    return f"sum(max by (platform) ({_sel(metric, window)}))"
+
+
+def by_platform(metric: str, window: str) -> str:
+    """A value per chosen platform (max over workers)."""
+    return f"max by (platform) ({_sel(metric, window)})"
+
+
+def overall(metric: str, window: str) -> str:
+    """A KPI over all platforms together (its platform="all" series)."""
+    everywhere = '="all"'
+    return f"max({_sel(metric, window, everywhere)})"
+
+
+class Catalog:
+    """The KPIs of config/kpis.yaml by name: metric names and descriptions with formulas."""
+
+    def __init__(self, settings: Settings):
+        self.specs: dict[str, KpiSpec] = {k.name: k for k in settings.kpis.kpis}
+        self.settings = settings
+
+    def metric(self, name: str) -> str:
+        """Prometheus name of a KPI or counter."""
+        spec = self.specs.get(name)
+        return spec.metric_name if spec else f"socialpulse_{name}"
+
+    def about(self, *names: str) -> str:
+        """'name = formula (help)' for each KPI named, for a panel description."""
+        parts = []
+        for name in names:
+            spec = self.specs.get(name)
+            if spec is None:
+                parts.append(f"{name}: the {name.replace('_', ' ')} counted in the window.")
+            else:
+                parts.append(f"{name} = {spec.formula}. {spec.help}")
+        return " ".join(parts)
+
+
+def _ratio_stat(
+    kpi: Catalog, name: str, window: str, title: str, steps: Steps, preview: bool = False
+) -> Panel:
+    return Panel(
+        title,
+        f"Over all platforms, rolling {window} window. {kpi.about(name)}",
+        [Query(overall(kpi.metric(name), window), name)],
+        unit="percentunit",
+        kind="stat",
+        width=4,
+        height=4,
+        steps=steps,
+        preview=preview,
+    )
+
+
+INCIDENT_ANNOTATIONS = [
+    Annotation(
+        "Alerts firing",
+        'max by (rule, platform) (socialpulse_alert_rule_firing{brand="$brand"}) > 0',
+        RED,
+        "{{rule}} firing on {{platform}}",
+    ),
+    Annotation(
+        "Incidents opened",
+        'sum by (severity) (increase(socialpulse_incidents_opened_total{brand="$brand"}[1m])) > 0',
+        ORANGE,
+        "{{severity}} incident opened",
+    ),
+]

@@ -1,0 +1,154 @@
+"""The Sentiment and crisis board. Positive/negative/neutral over time and negative share against
+its baseline band."""
+
+from __future__ import annotations
+
+from socialpulse.app.boards.model import (
+    BLUE,
+    GREEN,
+    INCIDENT_ANNOTATIONS,
+    ORANGE,
+    RED,
+    Board,
+    Catalog,
+    Panel,
+    Query,
+    _ratio_stat,
+    by_platform,
+    overall,
+    total,
+)
+
+
+def sentiment_and_crisis(kpi: Catalog) -> Board:
+    """Positive/negative/neutral over time and negative share against its baseline band."""
+    m = kpi.metric
+    negative_band = (
+        'max by (bound) (socialpulse_kpi_baseline_band{brand="$brand", platform=~"$platform", '
+        'kpi="negative_share", window="15m"})'
+    )
+    return Board(
+        "socialpulse-sentiment",
+        "sentiment-crisis",
+        "SocialPulse / Sentiment and crisis",
+        "Positive, negative and neutral mentions over time, the negative share against what is "
+        "normal for this hour, and every alert and incident on the time axis.",
+        [
+            Panel(
+                "Negative mentions (5m)",
+                "Negative mentions in the rolling 5-minute window, chosen platforms. The "
+                "threshold rule negative_mentions_high pages at its value in alerts.yaml.",
+                [Query(total(m("mentions_negative"), "5m"), "negative")],
+                kind="stat",
+                width=6,
+                height=4,
+                steps=[(None, GREEN), (15, ORANGE), (30, RED)],
+            ),
+            _ratio_stat(
+                kpi,
+                "negative_share",
+                "15m",
+                "Negative share (15m)",
+                [(None, GREEN), (0.2, ORANGE), (0.35, RED)],
+            ),
+            _ratio_stat(
+                kpi,
+                "net_sentiment",
+                "15m",
+                "Net sentiment (15m)",
+                [(None, RED), (-0.2, ORANGE), (0, GREEN)],
+            ),
+            Panel(
+                "Average sentiment score (15m)",
+                f"Over all platforms. {kpi.about('average_sentiment')}",
+                [Query(overall(m("average_sentiment"), "15m"), "score")],
+                kind="stat",
+                width=4,
+                height=4,
+                steps=[(None, RED), (-0.2, ORANGE), (0, GREEN)],
+                min=-1,
+                max=1,
+            ),
+            _ratio_stat(
+                kpi,
+                "inhouse_sentiment_share",
+                "15m",
+                "Scored in-house (15m)",
+                [(None, BLUE)],
+            ),
+            Panel(
+                "Positive, neutral and negative mentions (5m window)",
+                "Mentions by sentiment in the rolling 5-minute window, chosen platforms. "
+                "Sentiment comes with the event, or SocialPulse scores it (VADER for English, "
+                "SnowNLP for Chinese, the Emoji Sentiment Ranking for emoji).",
+                [
+                    Query(total(m("mentions_positive"), "5m"), "positive"),
+                    Query(total(m("mentions_neutral"), "5m"), "neutral"),
+                    Query(total(m("mentions_negative"), "5m"), "negative"),
+                ],
+                min=0,
+                width=24,
+                preview=True,
+            ),
+            Panel(
+                "Negative share (15m) against its baseline band",
+                f"{kpi.about('negative_share')} Baseline: what the negative_spike rule's learned "
+                "baseline expects for this hour of the week; band: its normal range (2 spreads); "
+                "outside it, a spike is building.",
+                [
+                    Query(overall(m("negative_share"), "15m"), "negative share"),
+                    Query(
+                        'max(socialpulse_kpi_baseline{brand="$brand", platform=~"$platform", '
+                        'kpi="negative_share", window="15m"})',
+                        "baseline",
+                    ),
+                    Query(negative_band, "normal {{bound}}"),
+                ],
+                unit="percentunit",
+                min=0,
+                max=1,
+                preview=True,
+            ),
+            Panel(
+                "Negative mentions by platform (5m window)",
+                "Negative mentions per platform in the rolling 5-minute window.",
+                [Query(by_platform(m("mentions_negative"), "5m"), "{{platform}}")],
+                min=0,
+            ),
+            Panel(
+                "Net sentiment by platform (1h window)",
+                kpi.about("net_sentiment"),
+                [Query(by_platform(m("net_sentiment"), "1h"), "{{platform}}")],
+                unit="percentunit",
+                steps=[(None, RED), (-0.2, ORANGE), (0, GREEN)],
+                min=-1,
+                max=1,
+            ),
+            Panel(
+                "Where sentiment came from (per second)",
+                "Mentions by the source of their sentiment: upstream (in the event), vader, "
+                "snownlp or emoji (scored here). All workers.",
+                [
+                    Query(
+                        "sum by (source) (rate(socialpulse_mentions_sentiment_total[1m]))",
+                        "{{source}}",
+                    )
+                ],
+                unit="ops",
+                min=0,
+            ),
+            Panel(
+                "Alert rules firing",
+                "1 while a rule fires for this brand on a platform.",
+                [
+                    Query(
+                        'max by (rule, platform) (socialpulse_alert_rule_firing{brand="$brand"})',
+                        "{{rule}} {{platform}}",
+                    )
+                ],
+                min=0,
+                max=1,
+            ),
+        ],
+        annotations=INCIDENT_ANNOTATIONS,
+    )

@@ -1,0 +1,35 @@
+"""What each Grafana board shows: panels, their PromQL, units, thresholds and descriptions, one
+module per board (socialpulse.app.boards.<board>), built on socialpulse.app.boards.model.
+
+The boards in grafana/dashboards/ are generated from these specs (``socialpulse boards build``),
+so a KPI's description carries the formula of config/kpis.yaml, and a test checks the committed
+JSON is what the specs give.
+"""
+
+from __future__ import annotations
+
+from socialpulse.app.boards.brand_overview import brand_overview
+from socialpulse.app.boards.conversion_and_roi import conversion_and_roi
+from socialpulse.app.boards.customer_care import customer_care
+from socialpulse.app.boards.engagement_and_content import engagement_and_content
+from socialpulse.app.boards.model import Board, Catalog, Panel, Query
+from socialpulse.app.boards.pipeline_health import pipeline_health
+from socialpulse.app.boards.sentiment_and_crisis import sentiment_and_crisis
+from socialpulse.app.boards.targets import targets
+from socialpulse.app.settings import Settings
+
+__all__ = ["Board", "Panel", "Query", "boards"]
+
+
+def boards(settings: Settings) -> list[Board]:
+    """Every board, in the order the README lists them."""
+    kpi = Catalog(settings)
+    return [
+        brand_overview(kpi),
+        sentiment_and_crisis(kpi),
+        engagement_and_content(kpi),
+        conversion_and_roi(kpi),
+        customer_care(kpi),
+        pipeline_health(),
+        targets(),
+    ]

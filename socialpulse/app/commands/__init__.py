@@ -1,0 +1,1 @@
+"""The runtime subcommands of ``socialpulse``, one module per group."""

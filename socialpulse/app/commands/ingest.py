@@ -1,0 +1,287 @@
+"""``socialpulse gateway``, ``socialpulse ingest`` and ``socialpulse replay``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from socialpulse.app.settings import Settings
+from socialpulse.core.config import ConfigError
+from socialpulse.core.config_files import shown_path
+
+log = logging.getLogger(__name__)
+
+SettingsOf = Callable[[argparse.Namespace], Settings]
+
+
+def _kafka_unreachable(command: str, settings: Settings, exc: Exception) -> int:
+    """Say which Kafka could not be reached (exit 1); a re-run counts nothing twice."""
+    print(
+        f"socialpulse {command}: Kafka at {settings.pipeline.kafka.bootstrap_servers} did not "
+        f"take the events ({exc}); start it (socialpulse stack up) or "
+        "fix kafka.bootstrap_servers, then run again: events already written count once",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _open_files_for(connections: int) -> None:
+    """Make sure the process may hold ``connections`` sockets (and its own files): raise the
+    soft limit when the hard one allows, else refuse to start with the fix."""
+    import resource
+
+    need = connections + 64  # Kafka, logs, the listening socket, Python's own
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise ConfigError(
+            f"gateway.max_connections ({connections}) needs {need} open files, and this process "
+            f"may open {hard}; lower gateway.max_connections or raise the limit (ulimit -n)"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def gateway_server(config: Any, writer: Any, on_stop: Callable[[], None]) -> Any:
+    """uvicorn's server for the gateway, with a bounded stop.
+
+    On the first SIGTERM or SIGINT, ``on_stop`` runs (e.g. removing the Prometheus target) and
+    a watchdog (socialpulse.core.shutdown) is armed to end the process STOP_WITHIN seconds later,
+    whatever Kafka is doing. Then, in order:
+
+    1. uvicorn stops accepting and closes idle connections;
+    2. one second before uvicorn's graceful time (HttpLimits.shutdown_timeout) would cancel
+       them with no answer at all, requests still waiting for Kafka and requests whose body is
+       still arriving get 503 with Retry-After;
+    3. the Kafka producer's final flush gets STOP_PRODUCER_WITHIN seconds (the app's
+       lifespan), and is abandoned after that: nothing it held was reported as accepted.
+    """
+    import asyncio
+
+    import uvicorn
+
+    from socialpulse.core.shutdown import STOP_WITHIN, end_within
+
+    class GatewayServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if not self.should_exit:
+                try:
+                    on_stop()
+                finally:
+                    end_within(STOP_WITHIN, "gateway")
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            grace = max((self.config.timeout_graceful_shutdown or 5) - 1.0, 0.5)
+            asyncio.get_running_loop().call_later(grace, self.answer_the_unfinished)
+            await super().shutdown(sockets)
+
+        def answer_the_unfinished(self) -> None:
+            writer.refuse_waiting()  # waiting for Kafka's ack: 503 kafka_unavailable
+            for connection in list(self.server_state.connections):
+                if hasattr(connection, "stop_receiving"):  # body still arriving: 503
+                    connection.stop_receiving()
+
+    return GatewayServer(config)
+
+
+def cmd_gateway(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse gateway: serve the HTTP ingest gateway until SIGTERM or SIGINT (exit 0,
+    within socialpulse.core.shutdown.STOP_WITHIN seconds whatever Kafka is doing)."""
+    from functools import partial
+
+    from ingest.config import load_ingest
+    from ingest.gateway import create_app
+    from ingest.kafka_writer import KafkaWriter
+    from socialpulse.core.http_server import server_config
+    from socialpulse.core.scrape_targets import register_gateway
+    from socialpulse.core.topics import ensure_topics
+
+    settings = settings_of(args)
+    ingest = load_ingest(settings.config_dir, settings.brands)
+    options = ingest.gateway
+    host = args.host or options.host
+    port = options.port if args.port is None else args.port
+    if not ingest.tokens():
+        names = ", ".join(ingest.token_env(s) for s in options.sources)
+        raise ConfigError(
+            f"gateway: no source has a bearer token; export {names} (a long random string, "
+            "e.g. from `openssl rand -hex 32`) and send it as Authorization: Bearer <token>"
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("gateway: listening on %s, reachable from other machines", host)
+    _open_files_for(options.max_connections)
+    # kafka-python (topic creation) logs every failed connection as an error; while Kafka is
+    # away, the writer's own warning says so once a minute instead.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    writer = KafkaWriter(
+        settings.pipeline.kafka,
+        settings.pipeline.topics,
+        options.max_in_flight,
+        float(options.produce_timeout),
+        # Created in the background with the connection: a Kafka that is down must not keep
+        # the gateway from starting (it answers 503 until Kafka is there).
+        prepare=partial(ensure_topics, settings.pipeline.kafka, settings.pipeline.topics),
+    )
+    app = create_app(settings, ingest, writer)
+    target = register_gateway(host, port)
+    if target is not None:
+        log.info("gateway: metrics scraped by the local Prometheus (%s)", target)
+
+    def remove_target() -> None:
+        if target is not None:
+            target.unlink(missing_ok=True)
+
+    # uvicorn stops on SIGTERM or SIGINT and then raises the signal again for these handlers:
+    # exit 0 through the finally below, not a kill by the default handler (or a traceback).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    server = gateway_server(
+        server_config(app, host, port, options.limits(), log_level="warning"),
+        writer,
+        remove_target,
+    )
+    print(f"gateway: http://{host}:{port}/v1/events (OpenAPI at /docs)", flush=True)
+    try:
+        server.run()
+    finally:
+        remove_target()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse ingest FILE|-: exit 0 when every record was accepted, 3 when some were
+    rejected (see the rejects file)."""
+    from kafka.errors import KafkaError
+
+    from ingest.config import INGEST_FILE, load_ingest
+    from ingest.event_producer import EventProducer, kafka_producer
+    from ingest.files import ingest_file
+    from socialpulse.core.topics import ensure_topics
+
+    settings = settings_of(args)
+    mapping = None
+    if args.mapping:
+        mappings = load_ingest(settings.config_dir, settings.brands).mappings
+        if args.mapping not in mappings:
+            raise ConfigError(
+                f"--mapping {args.mapping!r} is not a mapping of "
+                f"{shown_path(settings.config_dir / INGEST_FILE)} "
+                f"(mappings: {', '.join(mappings) or 'none'})"
+            )
+        mapping = (args.mapping, mappings[args.mapping])
+    try:
+        ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
+        producer = EventProducer(
+            kafka_producer(settings.pipeline.kafka, "socialpulse-ingest"), envelope=100
+        )
+    except KafkaError as exc:
+        return _kafka_unreachable("ingest", settings, exc)
+    try:
+        try:
+            summary = ingest_file(
+                args.file,
+                settings,
+                producer,
+                time.time(),
+                fmt=args.format,
+                mapping=mapping,
+                default_type=args.type,
+                rejects_path=Path(args.rejects) if args.rejects else None,
+            )
+        finally:
+            producer.close(60)  # acknowledged by Kafka before the summary says accepted
+    except FileNotFoundError as exc:
+        print(f"socialpulse ingest: {exc}", file=sys.stderr)
+        return 1
+    except KafkaError as exc:
+        return _kafka_unreachable("ingest", settings, exc)
+    print(summary.text(settings.pipeline.windows.allowed_lateness))
+    return 3 if summary.rejected else 0
+
+
+def cmd_replay(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse replay FILE: re-emit a recording with times shifted to now."""
+    from kafka.errors import KafkaError
+    from tqdm import tqdm
+
+    from ingest.event_producer import EventProducer, kafka_producer
+    from ingest.replay import RecordingError, load_recording, replay
+    from socialpulse.core.topics import ensure_topics
+
+    settings = settings_of(args)
+    try:
+        events = load_recording(Path(args.file))
+    except (OSError, RecordingError) as exc:
+        print(f"socialpulse replay: {exc}", file=sys.stderr)
+        return 1
+    span = events[-1].ts - events[0].ts
+    print(
+        f"replay: {len(events)} events over {span:.0f} s of recorded time, at {args.speed:g}x: "
+        f"{span / args.speed:.0f} s",
+        flush=True,
+    )
+    try:
+        ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
+        producer = EventProducer(
+            kafka_producer(settings.pipeline.kafka, "socialpulse-replay"), envelope=50
+        )
+    except KafkaError as exc:
+        return _kafka_unreachable("replay", settings, exc)
+    bar: Any = tqdm(total=len(events), unit="ev", desc="replay", disable=None)
+    try:
+        sent = replay(
+            events,
+            settings.pipeline.topics,
+            producer,
+            args.speed,
+            args.keep_ids,
+            progress=lambda done, _: bar.update(done - bar.n),
+        )
+    except KeyboardInterrupt:
+        sent = bar.n
+    finally:
+        bar.close()
+        producer.close(60)
+    print(f"replay: sent {sent} events")
+    return 0
+
+
+def add_commands(sub: Any, settings_of: SettingsOf) -> None:
+    """Add the gateway, ingest and replay subcommands."""
+    gateway = sub.add_parser("gateway", help="HTTP ingest gateway (events, Meta and webhooks)")
+    gateway.add_argument("--host", help="listen address (default: ingest.yaml gateway.host)")
+    gateway.add_argument("--port", type=int, help="port (default: ingest.yaml gateway.port)")
+    gateway.set_defaults(func=lambda a: cmd_gateway(a, settings_of))
+
+    ingest = sub.add_parser("ingest", help="produce events from a JSONL or CSV file (- is stdin)")
+    ingest.add_argument("file", help="JSONL or CSV file, or - for stdin")
+    ingest.add_argument("--format", choices=["jsonl", "csv"], help="default: from the name")
+    ingest.add_argument("--mapping", help="a mapping of config/ingest.yaml (tool exports)")
+    ingest.add_argument(
+        "--type",
+        choices=["mention", "interaction"],
+        help="event type of records without a type field (default: inferred per record)",
+    )
+    ingest.add_argument("--rejects", help="rejects file (default: FILE.rejects.jsonl)")
+    ingest.set_defaults(func=lambda a: cmd_ingest(a, settings_of))
+
+    replay = sub.add_parser("replay", help="re-emit a recorded JSONL file with times shifted")
+    replay.add_argument("file", help="JSON lines of events, as recorded")
+    replay.add_argument("--speed", type=float, default=1.0, help="N times the recorded pace")
+    replay.add_argument(
+        "--keep-ids",
+        action="store_true",
+        help="keep event ids (a second replay then counts nothing again)",
+    )
+    replay.set_defaults(func=lambda a: cmd_replay(a, settings_of))

@@ -1,0 +1,412 @@
+"""The Faust worker: agents count mentions and interactions into Redis; a timer runs alerts.
+
+Agents stay short: take a batch, hand it to plain functions (``plan_batch``), write the result
+in one Redis round trip, dead-letter what could not be decoded. Offsets are committed only
+after the batch's effects are in Redis (``take_events`` acks after the loop body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+
+from alerts.detection.metrics import DetectionCollector
+from alerts.detection.store import DetectionStore
+from alerts.incidents.metrics import IncidentCollector
+from alerts.notify.interactivity import ButtonServer, serve_interactivity
+from alerts.notify.slack_message import slack_client, uses_stub
+from alerts.pipeline import LiveEvaluation
+from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
+from socialpulse.app.config_reload import ConfigReload
+from socialpulse.app.settings import Settings
+from socialpulse.core.connections import (
+    REDIS_ERRORS,
+    REDIS_UNAVAILABLE,
+    async_redis_client,
+    faust_credentials,
+    redis_client,
+)
+from socialpulse.core.dead_letter import dead_letter_headers
+from socialpulse.core.paths import state_dir
+from socialpulse.core.redis_keys import RedisKeys
+from socialpulse.core.scrape_targets import register_extra_worker
+from socialpulse.core.shutdown import STOP_WITHIN, end_within
+from streams import metrics
+from streams.acked_batches import acked_batches
+from streams.batch import EventType, RawMessage, plan_batch
+from streams.campaign_metrics import CampaignCollector
+from streams.consumer_lag import ConsumerLag, partition_lag
+from streams.counted import AppliedBatch, CountedEvent
+from streams.decoding import InvalidEvent
+from streams.lenient import LenientBound
+from streams.store.context_store import record_context
+from streams.store.redis_store import AsyncCountStore
+
+log = logging.getLogger(__name__)
+
+REDIS_BACKOFF_MAX = 10.0
+
+
+def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
+    """Build the Faust app for these settings: two counting agents and the rule evaluator;
+    ``lag`` (exported by /metrics) is kept up to date when given."""
+    pipeline = settings.pipeline
+    datadir = state_dir() / "faust" / pipeline.worker.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        pipeline.worker.app_id,
+        broker=f"kafka://{pipeline.kafka.bootstrap_servers}",
+        store="memory://",
+        datadir=str(datadir),
+        topic_partitions=pipeline.kafka.partitions,
+        topic_replication_factor=pipeline.kafka.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=float(pipeline.worker.session_timeout),
+        broker_heartbeat_interval=pipeline.worker.session_timeout / 4,
+        broker_commit_interval=pipeline.worker.commit_interval,
+        web_enabled=False,
+        broker_credentials=faust_credentials(),
+    )
+
+    def raw_topic(name: str) -> faust.TopicT:
+        # Raw bytes in and out: decoding is ours, so a malformed message is dead-lettered with
+        # a reason instead of crashing Faust's deserializer.
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=pipeline.kafka.partitions,
+        )
+
+    mentions_topic = raw_topic(pipeline.topics.mentions)
+    interactions_topic = raw_topic(pipeline.topics.interactions)
+    dead_letter_topic = raw_topic(pipeline.topics.dead_letter)
+
+    client = async_redis_client(settings.pipeline.redis, decode_responses=True)
+    keys = RedisKeys(pipeline.redis.key_prefix)
+    window_plan = settings.window_plan
+    cleaning = pipeline.cleaning
+    bot_authors = frozenset(cleaning.bot_authors)
+    known = settings.strict_known
+    store = AsyncCountStore(client, keys, window_plan, cleaning.max_mentions_per_author_per_minute)
+    lenient = (
+        None
+        if cleaning.strict
+        else LenientBound(client, keys, settings.known, cleaning.max_unknown)
+    )
+    lag = lag or ConsumerLag()
+
+    async def process(events: Sequence[Any], event_type: EventType) -> None:
+        """Count a batch (the order of a commit):
+
+        1. plan: decode and check every event (pure; an event whose processing raises is a
+           reject of its own, never the batch's);
+        2. count in Redis, one atomic script call per brand, retried while Redis is away; a
+           call refused is narrowed down to the events at fault, which become rejects;
+        3. dead-letter every reject and wait for the broker's acknowledgement (retried while
+           Kafka is away);
+        4. return: only then are the batch's events acknowledged (acked_batches), so the
+           offsets Faust commits never pass an event neither counted nor dead-lettered.
+        """
+        messages = [
+            RawMessage(
+                e.message.topic,
+                e.message.partition,
+                e.message.offset,
+                e.message.key,
+                e.message.value,
+            )
+            for e in events
+        ]
+        topic = messages[0].topic
+        plan = plan_batch(
+            messages,
+            event_type,
+            window_plan,
+            time.time(),
+            bot_authors=bot_authors,
+            limit_author_rate=cleaning.max_mentions_per_author_per_minute > 0,
+            known=known,
+        )
+        metrics.EVENTS_CONSUMED.labels(topic).inc(plan.events)
+        metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))
+        metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
+        applied, untracked = await _apply_with_retry(store, plan.counted, lenient)
+        metrics.EVENTS_UNTRACKED.labels(topic).inc(len(untracked))
+        rejected = list(plan.rejected)
+        rejected += [(plan.source_of(event), invalid) for event, invalid in untracked]
+        for failed in applied.failed:
+            rejected.append(
+                (plan.source_of(failed.event), InvalidEvent("processing_error", failed.error))
+            )
+        visible = time.time()
+        latency = metrics.EVENT_TO_VISIBLE.labels(topic)
+        for event in applied.counted:
+            latency.observe(max(visible - event.ts, 0.0))
+        arrival = metrics.ARRIVAL_TO_VISIBLE.labels(topic)
+        for e in events:
+            arrival.observe(max(visible - e.message.timestamp, 0.0))
+            lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
+        try:
+            await record_context(client, keys, applied.counted)
+        except Exception as exc:
+            # Only what an incident message shows as the cause; the counts are in.
+            log.warning("post context not recorded: %s: %s", type(exc).__name__, exc)
+        bots = [event for event in applied.counted if event.excluded]
+        metrics.EVENTS_COUNTED.labels(topic).inc(len(applied.counted) - len(bots))
+        metrics.EVENTS_FILTERED.labels(topic, "bot").inc(len(bots))
+        metrics.EVENTS_FILTERED.labels(topic, "author_rate").inc(len(applied.filtered))
+        new = len(applied.counted) + len(applied.filtered) + len(applied.failed) + len(untracked)
+        metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - new)
+        for event in applied.counted:
+            if event.sentiment_source:
+                metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
+        for message, invalid in rejected:
+            metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
+            where = "" if message.index is None else f" #{message.index}"
+            log.warning(
+                "dead-lettered %s[%d]@%d%s: %s: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                where,
+                invalid.reason,
+                # Event text is untrusted: shown as a repr, so no control characters or
+                # line breaks of its own reach the log.
+                ascii(invalid.detail)[1:-1],
+            )
+        await _dead_letter_with_retry(dead_letter_topic, rejected)
+
+    worker = pipeline.worker
+
+    # Concurrency stays 1: with more, faust-streaming can commit past an in-flight message.
+    async def process_or_stop(events: Sequence[Any], event_type: EventType) -> None:
+        try:
+            await process(events, event_type)
+        except Exception:
+            # A fault of ours outside what is contained per event: nothing of this batch is
+            # acknowledged, so the worker stops (within STOP_WITHIN) and its events are
+            # delivered again, rather than going on with a gap that no offset passes.
+            log.exception("a batch of %d events failed; stopping the worker", len(events))
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
+
+    @app.agent(mentions_topic, concurrency=1)
+    async def count_mentions(stream: faust.StreamT[bytes]) -> None:
+        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
+            await process_or_stop(events, "mention")
+
+    @app.agent(interactions_topic, concurrency=1)
+    async def count_interactions(stream: faust.StreamT[bytes]) -> None:
+        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
+            await process_or_stop(events, "interaction")
+
+    evaluation = LiveEvaluation(
+        settings,
+        DetectionStore(client, keys),
+        redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5),
+        slack_client(settings.alerts.slack),
+    )
+
+    # Every second: cheap when no tick is due; a tick is evaluated `settle` seconds after it.
+    @app.timer(interval=1.0)
+    async def evaluate_alerts() -> None:
+        try:
+            await evaluation.round()
+        except REDIS_ERRORS as exc:
+            log.warning("alert evaluation postponed, Redis unavailable: %s", exc)
+
+    # The outbox on its own timer: a slow or absent Slack never delays the evaluation.
+    @app.timer(interval=1.0)
+    async def deliver_slack() -> None:
+        try:
+            await evaluation.send()
+        except REDIS_ERRORS as exc:
+            log.warning("Slack delivery postponed, Redis unavailable: %s", exc)
+
+    own_topics = {pipeline.topics.mentions, pipeline.topics.interactions}
+
+    @app.timer(interval=5.0)
+    async def measure_lag() -> None:
+        try:
+            await _measure_lag()
+        except Exception as exc:  # a gauge must never stop the worker (broker down, rebalance)
+            log.warning("consumer lag not measured: %s", exc)
+
+    async def _measure_lag() -> None:
+        assigned = [tp for tp in app.consumer.assignment() if tp.topic in own_topics]
+        if not assigned:
+            lag.lag = {}
+            return
+        highwaters = await app.consumer.highwaters(*assigned)
+        positions = {}
+        for tp in assigned:
+            if (tp.topic, tp.partition) not in lag.processed:
+                position = await app.consumer.position(tp)
+                if position is not None:
+                    positions[(tp.topic, tp.partition)] = position
+        lag.lag = partition_lag(
+            [(tp.topic, tp.partition) for tp in assigned],
+            {(tp.topic, tp.partition): n for tp, n in highwaters.items()},
+            lag.processed,
+            positions,
+        )
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        lag.forget([(tp.topic, tp.partition) for tp in revoked])
+
+    @app.task
+    async def announce() -> None:
+        target = "local Slack stub " + settings.alerts.slack.stub_url if uses_stub() else "Slack"
+        log.info(
+            "worker %s consuming %s and %s; alerts to %s in %s",
+            worker.app_id,
+            pipeline.topics.mentions,
+            pipeline.topics.interactions,
+            target,
+            settings.alerts.slack.channel,
+        )
+
+    return app
+
+
+async def _dead_letter_with_retry(
+    topic: faust.TopicT, rejected: Sequence[tuple[RawMessage, InvalidEvent]]
+) -> None:
+    """Write the dead letters and wait for the broker's acknowledgement: the batch's offsets
+    are committed right after, so a dead letter must not be lost to a crash or an absent
+    broker in between. While Kafka is away, retried with backoff (a letter written twice is
+    shown once: dead letters are known by their source position)."""
+    delay = 0.5
+    while True:
+        at = time.time()
+        try:
+            deliveries = [
+                await topic.send(
+                    key=message.key,
+                    value=message.value or b"",
+                    headers=dead_letter_headers(
+                        invalid.reason,
+                        invalid.detail,
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        message.index,
+                        at,
+                    ),
+                )
+                for message, invalid in rejected
+            ]
+            await asyncio.gather(*deliveries)
+            return
+        except (KafkaError, ProducerSendError, TimeoutError) as exc:
+            log.warning("dead letters not acknowledged (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+
+
+async def _apply_with_retry(
+    store: AsyncCountStore, counted: Sequence[CountedEvent], lenient: LenientBound | None
+) -> tuple[AppliedBatch, list[tuple[CountedEvent, InvalidEvent]]]:
+    """Apply a batch (what lenient mode's bound keeps of it), retrying with backoff while Redis
+    is down: the batch's offsets are not committed until its counts are in Redis, so nothing
+    is lost and (ids) nothing doubled. Also returns the events over lenient mode's bound."""
+    delay = 0.5
+    while True:
+        try:
+            kept, over = await lenient.split(counted) if lenient else (counted, [])
+            with metrics.REDIS_ROUNDTRIP.labels("count_batch").time():
+                return await store.apply(kept), over
+        except REDIS_UNAVAILABLE as exc:
+            metrics.REDIS_RETRIES.inc()
+            log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+
+
+def run_worker(settings: Settings, loglevel: str = "info", register: bool = False) -> None:
+    """Run the worker until interrupted: topics, /metrics, then the Faust worker loop. With
+    ``register``, the local stack's Prometheus is told to scrape it (an extra worker)."""
+    from socialpulse.core.topics import ensure_topics
+
+    if running_on_jemalloc():
+        log.info("memory: jemalloc for every allocation (%s=system to opt out)", ALLOCATOR_ENV)
+    else:
+        log.info("memory: the default allocators (apt-get install libjemalloc2 for jemalloc)")
+    ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
+    sync_client = redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5)
+    lag = ConsumerLag()
+    metrics.serve_metrics(
+        settings,
+        sync_client,
+        collectors=[
+            DetectionCollector(settings, sync_client),
+            IncidentCollector(
+                settings.brand_ids, RedisKeys(settings.pipeline.redis.key_prefix), sync_client
+            ),
+            CampaignCollector(settings, sync_client),
+            lag,
+        ],
+        rules=[(rule.name, rule.severity) for rule in settings.alerts.rules],
+    )
+    buttons = serve_interactivity(settings, sync_client)
+    worker = settings.pipeline.worker
+    target = register_extra_worker(worker.metrics_host, worker.metrics_port) if register else None
+    if target is not None:
+        log.info("metrics: registered with the local Prometheus in %s", target)
+        atexit.register(target.unlink, missing_ok=True)
+    app = create_app(settings, lag)
+    reload = ConfigReload(settings)
+
+    @app.task
+    async def reload_on_sighup() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.on_sighup)
+
+    try:
+        BoundedStopWorker(app, reload, buttons, loglevel=loglevel).execute_from_commandline()
+    finally:
+        if buttons is not None:
+            buttons.stop()
+        reload.exec_if_requested()
+
+
+class BoundedStopWorker(faust.Worker):
+    """Faust's worker, with a bound on stopping: a SIGTERM or Ctrl-C ends the process within
+    STOP_WITHIN seconds even when the graceful stop hangs on a broker, Redis or Slack that has
+    gone away (safe: nothing uncounted is acknowledged, see acked_batches)."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        reload: ConfigReload,
+        buttons: ButtonServer | None,
+        **options: Any,
+    ):
+        super().__init__(app, **options)
+        self.reload = reload
+        self.buttons = buttons
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        log.info("stopping (signal %s): at most %.0f s", signal.name, STOP_WITHIN)
+        # A config reload stops the same way, then starts afresh in this process.
+        end_within(STOP_WITHIN, "worker", last=self.reload.exec_if_requested)
+        if self.buttons is not None:
+            # Clicks in progress get a moment; the button server stops in its own thread, so
+            # Faust's stop goes on meanwhile.
+            threading.Thread(target=self.buttons.stop, name="stop-buttons", daemon=True).start()
+        super()._schedule_shutdown(signal)

@@ -1,0 +1,216 @@
+"""Connections to Kafka and Redis with credentials and TLS from the environment.
+
+Secrets never live in the config files (which are in the repository) nor in ``Settings`` (which
+may be printed): they are read from the environment when a connection is made.
+
+Kafka:
+- ``SOCIALPULSE_KAFKA_SECURITY_PROTOCOL``: PLAINTEXT (default), SSL, SASL_PLAINTEXT, SASL_SSL;
+- ``SOCIALPULSE_KAFKA_SASL_MECHANISM``: PLAIN (default), SCRAM-SHA-256, SCRAM-SHA-512;
+- ``SOCIALPULSE_KAFKA_USERNAME`` / ``SOCIALPULSE_KAFKA_PASSWORD``: the SASL user;
+- ``SOCIALPULSE_KAFKA_CA_FILE``: CA bundle for TLS (default: the system's).
+
+Redis: ``SOCIALPULSE_REDIS_USERNAME`` / ``SOCIALPULSE_REDIS_PASSWORD`` (an ACL user, or only a
+password for ``requirepass``); TLS with a ``rediss://`` URL. With ``redis.cluster: true`` the
+URL names one node of a Redis Cluster and the clients are redis-py's cluster clients, which
+find the other nodes and route each key (``{brand}`` hash tags keep a brand on one node).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from typing import Any, cast
+from urllib.parse import urlparse
+
+import redis
+import redis.asyncio as aredis
+from redis.exceptions import (
+    AskError,
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    MovedError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
+
+from socialpulse.core.config import RedisSettings
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# Errors after which the same call can succeed later: Redis (or, in a cluster, the node that
+# owns the key) is down, restarting or failing over. The worker retries these with backoff.
+# RedisClusterException covers the cluster client finding no node to ask for the slot map
+# (every node down), and SlotNotCoveredError.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterDownError,
+    MasterDownError,
+    TryAgainError,
+    RedisClusterException,
+)
+# Any failure of a Redis call (the cluster client raises some outside redis.RedisError).
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+# Answers (error replies, not lost connections) Redis gives while it cannot serve for now:
+# out of memory, loading, a replica, a script cache emptied by a restart, a cluster
+# reconfiguring. redis-py maps these codes to classes and strips the code from the message.
+_REFUSED_FOR_NOW: tuple[type[Exception], ...] = (
+    *REDIS_UNAVAILABLE,
+    OutOfMemoryError,
+    BusyLoadingError,
+    ReadOnlyError,
+    NoScriptError,
+    MovedError,
+    AskError,
+)
+# ... and the codes redis-py leaves as a plain ResponseError.
+_REFUSED_CODES = ("BUSY", "NOREPLICAS", "MISCONF", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "OOM")
+
+
+def refused_for_now(error: BaseException) -> bool:
+    """Whether a Redis error means "not now" (retry the same call later) rather than "not
+    this call" (its arguments or keys are at fault)."""
+    if isinstance(error, _REFUSED_FOR_NOW):
+        return True
+    return isinstance(error, redis.ResponseError) and str(error).split(" ", 1)[0] in _REFUSED_CODES
+
+
+SECRET_ENV = ("SOCIALPULSE_KAFKA_PASSWORD", "SOCIALPULSE_REDIS_PASSWORD", "SLACK_BOT_TOKEN")
+
+
+class ConnectionSettingsError(ValueError):
+    """An environment variable of the connection settings has a value that cannot work."""
+
+
+class RedisClusterUnreachable(RuntimeError):
+    """No node of the configured Redis Cluster answered when the client was made."""
+
+
+def kafka_security(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """kafka-python / aiokafka client options for the environment's protocol and credentials
+    (empty for PLAINTEXT); raises ConnectionSettingsError naming the variable and the fix."""
+    env = os.environ if environ is None else environ
+    protocol = env.get("SOCIALPULSE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+    if protocol not in PROTOCOLS:
+        raise ConnectionSettingsError(
+            f"SOCIALPULSE_KAFKA_SECURITY_PROTOCOL={protocol!r}: use one of {', '.join(PROTOCOLS)}"
+        )
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = ssl.create_default_context(
+            cafile=env.get("SOCIALPULSE_KAFKA_CA_FILE") or None
+        )
+    if protocol.startswith("SASL"):
+        mechanism = env.get("SOCIALPULSE_KAFKA_SASL_MECHANISM", "PLAIN").upper()
+        if mechanism not in MECHANISMS:
+            raise ConnectionSettingsError(
+                f"SOCIALPULSE_KAFKA_SASL_MECHANISM={mechanism!r}: use one of "
+                f"{', '.join(MECHANISMS)}"
+            )
+        missing = [
+            name
+            for name in ("SOCIALPULSE_KAFKA_USERNAME", "SOCIALPULSE_KAFKA_PASSWORD")
+            if not env.get(name)
+        ]
+        if missing:
+            raise ConnectionSettingsError(
+                f"{protocol} needs {' and '.join(missing)} in the environment"
+            )
+        options |= {
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": env["SOCIALPULSE_KAFKA_USERNAME"],
+            "sasl_plain_password": env["SOCIALPULSE_KAFKA_PASSWORD"],
+        }
+    return options
+
+
+def faust_credentials(environ: Mapping[str, str] | None = None) -> Any:
+    """Faust's ``broker_credentials`` for the same settings (None for PLAINTEXT)."""
+    import faust
+
+    options = kafka_security(environ)
+    if not options:
+        return None
+    context = options.get("ssl_context")
+    if "sasl_mechanism" in options:
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            ssl_context=context,
+            mechanism=options["sasl_mechanism"],
+        )
+    return faust.SSLCredentials(context)
+
+
+def _redis_auth(environ: Mapping[str, str] | None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    auth: dict[str, Any] = {}
+    if env.get("SOCIALPULSE_REDIS_USERNAME"):
+        auth["username"] = env["SOCIALPULSE_REDIS_USERNAME"]
+    if env.get("SOCIALPULSE_REDIS_PASSWORD"):
+        auth["password"] = env["SOCIALPULSE_REDIS_PASSWORD"]
+    return auth
+
+
+def redis_client(config: RedisSettings, **options: Any) -> redis.Redis:
+    """A Redis client for ``redis.url`` (a cluster client with ``redis.cluster``), with the
+    environment's credentials."""
+    if config.cluster:
+        try:
+            # Unlike the others, this client asks its seed node for the slot map at once.
+            cluster = redis.RedisCluster.from_url(config.url, **_redis_auth(None), **options)
+        except RedisClusterException as exc:
+            where = f"{urlparse(config.url).hostname}:{config.port}"  # never the password
+            raise RedisClusterUnreachable(
+                f"no Redis Cluster node answers at {where} ({exc}); start the cluster, or "
+                "fix redis.url (SOCIALPULSE_REDIS_URL), or set redis.cluster: false for a "
+                "single Redis"
+            ) from exc
+        # Typed as the plain client: the code uses only commands both offer, and keeps every
+        # multi-key command and transaction within one brand's hash slot.
+        return cast(redis.Redis, cluster)
+    return redis.Redis.from_url(config.url, **_redis_auth(None), **options)
+
+
+def async_redis_client(config: RedisSettings, **options: Any) -> aredis.Redis:
+    """An asyncio Redis client for ``redis.url`` (a cluster client with ``redis.cluster``),
+    with the environment's credentials."""
+    if config.cluster:
+        cluster = aredis.RedisCluster.from_url(config.url, **_redis_auth(None), **options)
+        return cast(aredis.Redis, cluster)
+    return aredis.Redis.from_url(config.url, **_redis_auth(None), **options)
+
+
+def is_cluster(client: object) -> bool:
+    """Whether ``client`` (or its pipeline) talks to a Redis Cluster."""
+    return isinstance(
+        client,
+        (
+            redis.RedisCluster,
+            aredis.RedisCluster,
+            redis.cluster.ClusterPipeline,
+            aredis.cluster.ClusterPipeline,
+        ),
+    )
+
+
+__all__ = [
+    "REDIS_ERRORS",
+    "REDIS_UNAVAILABLE",
+    "SECRET_ENV",
+    "ConnectionSettingsError",
+    "RedisClusterUnreachable",
+    "async_redis_client",
+    "faust_credentials",
+    "is_cluster",
+    "kafka_security",
+    "redis_client",
+    "refused_for_now",
+]

@@ -1,0 +1,241 @@
+"""A local stand-in for the Slack Web API, for the demo and the tests when no token is set.
+
+It answers ``chat.postMessage`` (also in threads), ``chat.update``, ``chat.postEphemeral`` and
+``auth.test`` the way Slack does (JSON with ``ok``; ``not_authed`` without a bearer token;
+``channel_not_found`` without a channel; ``message_not_found`` for an update of an unknown ts)
+and records every call it accepts. What it received is at ``GET /stub/messages`` (``?channel=``
+filters) and in ``<state>/slack-stub/messages.jsonl``.
+
+For tests and drills:
+
+- ``POST /stub/faults`` with ``{"responses": [{"status": 429, "retry_after": 1},
+  {"status": 500}, {"delay": 12}]}`` makes the next API calls fail that way, in order (a
+  delay holds the reply past the client's timeout); a failed call is not recorded.
+- ``POST /stub/click`` with ``{"url": ..., "user": "U1", "action_id": "ack", "value":
+  "acme-1", "channel": "#c", "message_ts": "..."}`` sends a block_actions payload to an
+  interactivity endpoint as Slack would, signed with the stub's signing secret (``"sign":
+  "wrong"`` forges it, ``"age": 600`` backdates its timestamp); it answers with the
+  endpoint's status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.request import Request, urlopen
+
+from slack_sdk.signature import SignatureVerifier
+
+from alerts.notify.interactivity import STUB_SIGNING_SECRET
+from alerts.notify.slack_message import STUB_TOKEN
+
+MAX_BODY = 1024 * 1024
+
+
+class SlackStub:
+    """The stub's state: messages received, kept in memory and appended to a JSONL file."""
+
+    def __init__(self, record_file: Path | None):
+        self.record_file = record_file
+        self.lock = threading.Lock()
+        self.calls: list[dict[str, Any]] = []
+        self.faults: list[dict[str, Any]] = []
+        self._seq = 0
+
+    def next_fault(self) -> dict[str, Any] | None:
+        """The next injected failure, if any."""
+        with self.lock:
+            return self.faults.pop(0) if self.faults else None
+
+    def posted(self, channel: str, ts: str | None) -> bool:
+        """Whether a message with this ts was posted to the channel."""
+        with self.lock:
+            return any(
+                c["method"] == "chat.postMessage" and c["channel"] == channel and c["ts"] == ts
+                for c in self.calls
+            )
+
+    def record(self, method: str, body: dict[str, Any], own_token: bool = True) -> dict[str, Any]:
+        """Store one accepted API call; return it with the ts Slack would assign. Whether it
+        came with the stub's own token or another (a real-looking one) is kept, not the
+        token itself."""
+        with self.lock:
+            self._seq += 1
+            # Updates keep their message's ts; posts (and thread replies) get a new one.
+            ts = body.get("ts") if method == "chat.update" else None
+            ts = ts or f"{int(time.time())}.{self._seq:06d}"
+            call = {"method": method, "received_at": time.time(), "ts": ts, **body}
+            call["token"] = "stub" if own_token else "other"
+            self.calls.append(call)
+            if self.record_file:
+                with self.record_file.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(call) + "\n")
+        return call
+
+
+def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet: the recorded calls are the log
+
+        def _reply(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/stub/health":
+                self._reply(200, {"ok": True})
+            elif url.path == "/stub/messages":
+                channel = parse_qs(url.query).get("channel", [None])[0]
+                with stub.lock:
+                    calls = [
+                        c for c in stub.calls if channel is None or c.get("channel") == channel
+                    ]
+                self._reply(200, {"ok": True, "messages": calls})
+            else:
+                self._reply(404, {"ok": False, "error": "unknown_path"})
+
+        def do_POST(self) -> None:
+            path = urlparse(self.path).path
+            method = path.removeprefix("/api/")
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._reply(413, {"ok": False, "error": "request_too_large"})
+                return
+            raw = self.rfile.read(length)
+            if path == "/stub/faults":
+                with stub.lock:
+                    stub.faults = list(json.loads(raw or b"{}").get("responses", []))
+                self._reply(200, {"ok": True, "faults": len(stub.faults)})
+                return
+            if path == "/stub/click":
+                self._reply(200, {"ok": True, "status": click(json.loads(raw or b"{}"))})
+                return
+            fault = stub.next_fault() if path.startswith("/api/") else None
+            if fault:
+                if fault.get("delay"):
+                    time.sleep(float(fault["delay"]))
+                status = int(fault.get("status", 200))
+                data = json.dumps({"ok": False, "error": f"stub_fault_{status}"}).encode()
+                self.send_response(status)
+                if fault.get("retry_after") is not None:
+                    self.send_header("Retry-After", str(fault["retry_after"]))
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                self._reply(200, {"ok": False, "error": "not_authed"})
+                return
+            if "json" in self.headers.get("Content-Type", ""):
+                try:
+                    body = json.loads(raw or b"{}")
+                except json.JSONDecodeError:
+                    self._reply(200, {"ok": False, "error": "invalid_json"})
+                    return
+            else:
+                body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            if method == "auth.test":
+                self._reply(
+                    200, {"ok": True, "team": "stub", "user": "socialpulse", "bot_id": "BSTUB"}
+                )
+            elif method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+                if not body.get("channel"):
+                    self._reply(200, {"ok": False, "error": "channel_not_found"})
+                    return
+                if method == "chat.update" and not stub.posted(body["channel"], body.get("ts")):
+                    self._reply(200, {"ok": False, "error": "message_not_found"})
+                    return
+                if method == "chat.postEphemeral" and not body.get("user"):
+                    self._reply(200, {"ok": False, "error": "user_not_in_channel"})
+                    return
+                if not (body.get("text") or body.get("blocks")):
+                    self._reply(200, {"ok": False, "error": "no_text"})
+                    return
+                own = self.headers.get("Authorization", "") == f"Bearer {STUB_TOKEN}"
+                call = stub.record(method, body, own)
+                self._reply(
+                    200,
+                    {
+                        "ok": True,
+                        "channel": body["channel"],
+                        "ts": call["ts"],
+                        "message": {"text": body.get("text"), "blocks": body.get("blocks")},
+                    },
+                )
+            else:
+                self._reply(200, {"ok": False, "error": "unknown_method"})
+
+    return Handler
+
+
+def click(request: dict[str, Any]) -> int:
+    """Send a button click to an interactivity endpoint as Slack does; return its status."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": request.get("user", "U0STUB")},
+        "channel": {"id": request.get("channel", "")},
+        "container": {"message_ts": request.get("message_ts", "")},
+        "actions": [
+            {
+                "action_id": request.get("action_id", "ack"),
+                "value": request.get("value", ""),
+                "type": "button",
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    timestamp = str(int(time.time() - float(request.get("age", 0))))
+    signature = SignatureVerifier(STUB_SIGNING_SECRET).generate_signature(
+        timestamp=timestamp, body=body
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if request.get("sign", True):
+        if request.get("sign") == "wrong":
+            signature = "v0=" + "0" * 64
+        headers |= {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": str(signature)}
+    try:
+        post = Request(str(request["url"]), data=body, headers=headers, method="POST")
+        with urlopen(post, timeout=10) as response:
+            return int(response.status)
+    except HTTPError as exc:
+        return int(exc.code)
+
+
+def serve(host: str, port: int, record_file: Path | None) -> None:
+    """Serve the stub until interrupted."""
+    if record_file:
+        record_file.parent.mkdir(parents=True, exist_ok=True)
+    server = ThreadingHTTPServer((host, port), _handler(SlackStub(record_file)))
+    print(f"Slack stub on http://{host}:{port}/api/ (received: /stub/messages)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``python -m socialpulse.devtools.slack_stub --port 9310 --record FILE``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9310)
+    parser.add_argument("--record", type=Path, default=None)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.record)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Rolling counters in Redis: the worker's count store, and the reads /metrics and the CLI use.
+
+Keys (socialpulse.core.redis_keys) carry the brand as a hash tag, so all of one brand's keys live in
+one Redis Cluster slot and a brand's batch is one atomic script call
+(streams.store.count_script):
+
+- ``<prefix>:{<brand>}:b<tier>:<bucket start>``: hash ``<counter>|<platform>`` -> count
+- ``<prefix>:{<brand>}:seen:<event type>:<event-time minute>``: set of event ids counted
+
+Every key expires at an absolute time: a bucket when no window reads it any more, a dedupe set
+when its events are past the allowed lateness.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+
+from socialpulse.core.connections import REDIS_UNAVAILABLE, is_cluster, refused_for_now
+from socialpulse.core.redis_keys import RedisKeys
+from streams.counted import AppliedBatch, CountedEvent, Failed
+from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
+from streams.customer_care import backlog, response_quantiles
+from streams.store.count_script import APPLY_BATCH, brand_call
+from streams.windows import WindowPlan, window_buckets
+
+log = logging.getLogger(__name__)
+
+
+class RedisBusy(redis.ConnectionError):
+    """Redis refused a batch for a reason that passes (connections.refused_for_now): the batch
+    is retried as a whole, not narrowed down."""
+
+
+class AsyncCountStore:
+    """The worker's side: apply batches of events in one round trip (asyncio); a CountStore
+    (streams.store.base)."""
+
+    def __init__(
+        self,
+        client: aredis.Redis,
+        keys: RedisKeys,
+        plan: WindowPlan,
+        author_limit_per_minute: int = 0,
+    ):
+        self.client = client
+        self.keys = keys
+        self.plan = plan
+        self.author_limit = author_limit_per_minute
+        self._apply = client.register_script(APPLY_BATCH)
+        self._cluster = is_cluster(client)
+
+    def _queue(self, keys: Sequence[str], args: Sequence[Any], pipe: Any) -> Any:
+        if self._cluster:
+            # redis-py's cluster pipeline does not load scripts, and a node that restarts
+            # forgets them (EVALSHA would fail with NOSCRIPT), so the text goes with each call;
+            # Redis compiles it once and caches it by digest.
+            pipe.eval(self._apply.script, len(keys), *keys, *args)
+            return None
+        return self._apply(keys=keys, args=args, client=pipe)
+
+    async def apply(self, events: Sequence[CountedEvent]) -> AppliedBatch:
+        """Count a batch in one round trip (one script call per brand). A brand's call that
+        fails is narrowed down by halves to the events at fault, which come back as failed
+        (the script writes nothing when it refuses a call, so retrying halves is safe).
+        Redis being unreachable or refusing writes for now raises (REDIS_UNAVAILABLE)."""
+        if not events:
+            return AppliedBatch([], [])
+        per_brand: dict[str, list[CountedEvent]] = defaultdict(list)
+        for event in events:
+            per_brand[event.brand].append(event)
+        results = await self._apply_brands(list(per_brand.items()))
+        applied = AppliedBatch([], [])
+        for (_, batch), result in zip(per_brand.items(), results, strict=True):
+            if isinstance(result, Exception):
+                applied += await self._narrow_down(batch, result)
+            else:
+                applied += _statuses(batch, result)
+        return applied
+
+    async def _apply_brands(
+        self, batches: Sequence[tuple[str, Sequence[CountedEvent]]]
+    ) -> list[list[int] | Exception]:
+        results: list[list[int] | Exception | None] = []
+        pipe = self.client.pipeline(transaction=False)
+        queued = 0
+        for brand, batch in batches:
+            try:
+                keys, args = brand_call(self.keys, self.plan, brand, batch, self.author_limit)
+            except ValueError as exc:  # an event the script could not take: nothing is sent
+                results.append(exc)
+                continue
+            coroutine = self._queue(keys, args, pipe)
+            if coroutine is not None:
+                await coroutine
+            results.append(None)
+            queued += 1
+        try:
+            replies = iter(await pipe.execute(raise_on_error=False) if queued else [])
+        except REDIS_UNAVAILABLE:
+            raise
+        except Exception as exc:
+            # Each command's own failure comes back as its reply; what raises here is the
+            # client or the connection (e.g. redis-py's cluster pipeline on a node that went
+            # away): not this batch's fault, so it is retried, never dead-lettered.
+            raise RedisBusy(f"{type(exc).__name__}: {exc}") from exc
+        out: list[list[int] | Exception] = []
+        for result in results:
+            if result is not None:
+                out.append(result)
+                continue
+            reply = next(replies)
+            if isinstance(reply, Exception) and refused_for_now(reply):
+                raise RedisBusy(f"{type(reply).__name__}: {reply}") from reply
+            if isinstance(reply, Exception):
+                if not isinstance(reply, redis.ResponseError):
+                    raise reply  # not an answer about this batch: let the caller retry
+                log.warning("count script refused a batch: %s", reply)
+            out.append(reply)
+        return out
+
+    async def _narrow_down(self, batch: Sequence[CountedEvent], error: Exception) -> AppliedBatch:
+        if len(batch) == 1:
+            return AppliedBatch([], [], [Failed(batch[0], f"{type(error).__name__}: {error}")])
+        middle = len(batch) // 2
+        applied = AppliedBatch([], [])
+        for half in (batch[:middle], batch[middle:]):
+            [result] = await self._apply_brands([(half[0].brand, half)])
+            if isinstance(result, Exception):
+                applied += await self._narrow_down(half, result)
+            else:
+                applied += _statuses(half, result)
+        return applied
+
+
+def _statuses(batch: Sequence[CountedEvent], statuses: Sequence[Any]) -> AppliedBatch:
+    pairs = list(zip(batch, (int(s) for s in statuses), strict=True))
+    return AppliedBatch(
+        counted=[event for event, status in pairs if status == 1],
+        filtered=[event for event, status in pairs if status == 2],
+    )
+
+
+def read_windows(
+    client: redis.Redis,
+    keys: RedisKeys,
+    plan: WindowPlan,
+    brands: Sequence[str],
+    now: float | None = None,
+) -> dict[tuple[str, int], WindowCounts]:
+    """Counts for every (brand, window), synchronously (for /metrics scrapes and the CLI): one
+    round trip for the counters and last known gauges (the same in every window), one for the
+    distinct counts of the platforms that have any (per platform, and their union as "all")."""
+    now = now or time.time()
+    reads = [
+        (brand, window, plan.tier(window), window_buckets(now, window, plan.tier(window)))
+        for brand in brands
+        for window in plan.windows
+    ]
+    pipe = client.pipeline(transaction=False)
+    for brand, _, tier, starts in reads:
+        for start in starts:
+            pipe.hgetall(keys.bucket(brand, tier, start))
+    for brand in brands:
+        pipe.hgetall(keys.gauges(brand))
+    replies = iter(_execute(pipe))
+    result = {
+        (brand, window): sum_buckets(next(replies) or {} for _ in starts)
+        for brand, window, _, starts in reads
+    }
+    for brand in brands:
+        gauges = sum_buckets([{k: v for k, v in (next(replies) or {}).items() if "@" not in k}])
+        for window in plan.windows:
+            result[(brand, window)].update(gauges)
+    distinct: list[tuple[tuple[str, int], tuple[str, str]]] = []
+    pipe = client.pipeline(transaction=False)
+    for brand, window, tier, starts in reads:
+        counts = result[(brand, window)]
+        for unique, source in UNIQUE_SOURCE.items():
+            platforms = [p for (c, p), n in counts.items() if c == source and n > 0]
+            for platform in platforms:
+                _pfcount(
+                    pipe, [keys.unique(brand, tier, s, field(unique, platform)) for s in starts]
+                )
+                distinct.append(((brand, window), (unique, platform)))
+            if platforms:
+                _pfcount(
+                    pipe,
+                    [
+                        keys.unique(brand, tier, s, field(unique, p))
+                        for s in starts
+                        for p in platforms
+                    ],
+                )
+                distinct.append(((brand, window), (unique, ALL_PLATFORMS)))
+    if distinct:
+        for (read, name), n in zip(distinct, _execute(pipe), strict=True):
+            result[read][name] = int(n or 0)
+    _read_care(client, keys, reads, result, brands, now)
+    return result
+
+
+@dataclass(frozen=True)
+class RedisWindows:
+    """The WindowReader on Redis (read_windows, one client for every read)."""
+
+    client: redis.Redis
+    keys: RedisKeys
+
+    def windows(
+        self, plan: WindowPlan, brands: Sequence[str], now: float
+    ) -> dict[tuple[str, int], WindowCounts]:
+        """Counts per (brand, window) of ``plan`` ending at ``now``."""
+        return read_windows(self.client, self.keys, plan, brands, now)
+
+
+_refused_reads: dict[str, float] = {}  # what a read was refused with -> when it was logged
+
+
+def _execute(pipe: Any) -> list[Any]:
+    """A read pipeline's replies, a key Redis refuses to read (one holding another type)
+    answering None: one bad key must not blind the boards and the rules to every brand.
+    Redis being away still raises."""
+    replies = pipe.execute(raise_on_error=False)
+    now = time.monotonic()
+    for reply in replies:
+        if isinstance(reply, Exception) and refused_for_now(reply):
+            raise reply  # Redis cannot answer now: the reader says so, it does not show zeros
+        if isinstance(reply, redis.ResponseError):
+            said = _refused_reads.get(str(reply))
+            if said is None or now - said > 60:  # once a minute: every scrape reads it
+                _refused_reads[str(reply)] = now
+                log.warning("rolling counts: a key could not be read, shown as empty: %s", reply)
+        elif isinstance(reply, Exception):
+            raise reply
+    if len(_refused_reads) > 1000:
+        _refused_reads.clear()
+    return [None if isinstance(r, Exception) else r for r in replies]
+
+
+def _pfcount(pipe: Any, keys: Sequence[str]) -> None:
+    # redis-py's cluster pipeline refuses pfcount() for any multi-key use; the command itself
+    # is fine there, as one brand's keys share a hash slot.
+    pipe.execute_command("PFCOUNT", *keys)
+
+
+def _read_care(
+    client: redis.Redis,
+    keys: RedisKeys,
+    reads: Sequence[tuple[str, int, int, list[int]]],
+    result: dict[tuple[str, int], WindowCounts],
+    brands: Sequence[str],
+    now: float,
+) -> None:
+    """Add response-time quantiles (per window) and the backlog (now, the same in every
+    window) per platform and for "all", in two round trips."""
+    pipe = client.pipeline(transaction=False)
+    for brand in brands:
+        pipe.smembers(keys.care_platforms(brand))
+    waiting_platforms = dict(zip(brands, (sorted(p or ()) for p in _execute(pipe)), strict=True))
+    pipe = client.pipeline(transaction=False)
+    asks: list[tuple[str, str, str, int | None]] = []  # (what, brand, platform, window)
+    for brand, platforms in waiting_platforms.items():
+        for platform in platforms:
+            pipe.zcard(keys.waiting(brand, platform))
+            pipe.zrange(keys.waiting(brand, platform), 0, 0, withscores=True)
+            asks.append(("backlog", brand, platform, None))
+    for brand, window, tier, starts in reads:
+        counts = result[(brand, window)]
+        answered = [p for (c, p), n in counts.items() if c == "responses" and n > 0]
+        for platform in [*answered, ALL_PLATFORMS] if answered else []:
+            shown = answered if platform == ALL_PLATFORMS else [platform]
+            sets = [keys.response_times(brand, tier, s, p) for s in starts for p in shown]
+            pipe.zunion(sets, withscores=True)
+            asks.append(("times", brand, platform, window))
+    replies = iter(_execute(pipe))
+    backlogs: dict[str, dict[str, tuple[int, float | None]]] = {}
+    for what, brand, platform, asked_window in asks:
+        if what == "backlog":
+            waiting, oldest = int(next(replies) or 0), next(replies)
+            backlogs.setdefault(brand, {})[platform] = (waiting, oldest[0][1] if oldest else None)
+            continue
+        assert asked_window is not None
+        seconds = [score for _, score in next(replies) or ()]
+        for name, value in response_quantiles(seconds).items():
+            result[(brand, asked_window)][(name, platform)] = value
+    for brand, per_platform in backlogs.items():
+        oldest_all = min((t for _, t in per_platform.values() if t is not None), default=None)
+        rows = {
+            **{p: backlog(n, t, now) for p, (n, t) in per_platform.items()},
+            ALL_PLATFORMS: backlog(sum(n for n, _ in per_platform.values()), oldest_all, now),
+        }
+        for window in {w for b, w in result if b == brand}:
+            for platform, values in rows.items():
+                for name, value in values.items():
+                    result[(brand, window)][(name, platform)] = value
+
+
+def read_dimension_windows(
+    client: redis.Redis,
+    keys: RedisKeys,
+    plan: WindowPlan,
+    brand: str,
+    dimension: str,
+    now: float | None = None,
+) -> dict[int, WindowCounts]:
+    """One brand's counts per campaign or content item (``dimension``) for every window, keyed
+    (counter, campaign or content id), in one round trip."""
+    now = now or time.time()
+    reads = [(w, plan.tier(w), window_buckets(now, w, plan.tier(w))) for w in plan.windows]
+    pipe = client.pipeline(transaction=False)
+    for _, tier, starts in reads:
+        for start in starts:
+            pipe.hgetall(keys.dimension_bucket(brand, tier, start))
+    replies = iter(_execute(pipe))
+    prefix = f"{dimension}:"
+    return {
+        window: sum_buckets(
+            _dimension_only(bucket or {}, prefix) for bucket in (next(replies) for _ in starts)
+        )
+        for window, _, starts in reads
+    }
+
+
+def _dimension_only(bucket: dict[str, str], prefix: str) -> dict[str, str]:
+    # ``<counter>|content:<id>`` -> ``<counter>|<id>``: the counter never holds "|", the id may
+    # hold anything (another "|", "content:", "=").
+    kept = {}
+    for name, n in bucket.items():
+        counter, _, member = name.partition("|")
+        if member.startswith(prefix):
+            kept[f"{counter}|{member.removeprefix(prefix)}"] = n
+    return kept
+
+
+__all__ = [
+    "AppliedBatch",
+    "AsyncCountStore",
+    "CountedEvent",
+    "RedisKeys",
+    "RedisWindows",
+    "read_dimension_windows",
+    "read_windows",
+]

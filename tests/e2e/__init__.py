@@ -1,0 +1,1 @@
+"""End-to-end tests: the real stack (Kafka, Redis, Prometheus, the Slack stub) and real workers."""

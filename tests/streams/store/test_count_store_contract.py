@@ -1,0 +1,204 @@
+"""The count store contract (streams.store.base), one set of exact-count specifications run
+against both stores: Redis (the worker's, on the real stack) and memory (the backtest's). The
+events go through the real batch planner; the expected numbers are worked out by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aredis
+
+from socialpulse.core.redis_keys import RedisKeys
+from streams.batch import RawMessage, plan_batch
+from streams.counted import AppliedBatch, CountedEvent
+from streams.counters import WindowCounts
+from streams.store.base import CountStore, WindowReader
+from streams.store.memory_store import MemoryCounts
+from streams.store.redis_store import AsyncCountStore, RedisWindows
+from streams.windows import WindowPlan
+
+PLAN = WindowPlan.of([300, 3600], allowed_lateness=600, max_future=300)
+AUTHOR_LIMIT = 3
+
+
+@dataclass
+class Backend:
+    """One store under the contract, and how to read it back."""
+
+    store: CountStore
+    reader: WindowReader
+
+    def apply(self, *batches: Sequence[CountedEvent]) -> list[AppliedBatch]:
+        async def run() -> list[AppliedBatch]:
+            return [await self.store.apply(batch) for batch in batches]
+
+        return asyncio.run(run())
+
+    def window(self, brand: str, window: int, now: float) -> WindowCounts:
+        return self.reader.windows(PLAN, [brand], now)[(brand, window)]
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.stack)])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "memory":
+        memory = MemoryCounts(PLAN.tiers, AUTHOR_LIMIT)
+        yield Backend(memory, memory)
+        return
+    stack = request.getfixturevalue("stack")
+    keys = RedisKeys(f"tcontract{uuid.uuid4().hex[:10]}")
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    try:
+        # The store's async client is bound to one event loop; Backend.apply runs a fresh
+        # loop per call, so each call gets a store with a client of its own.
+        yield Backend(_PerLoopRedisStore(stack.pipeline.redis.url, keys), RedisWindows(sync, keys))
+    finally:
+        found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            sync.delete(*found)
+        sync.close()
+
+
+class _PerLoopRedisStore:
+    """AsyncCountStore with a client opened and closed within each call."""
+
+    def __init__(self, url: str, keys: RedisKeys):
+        self.url, self.keys = url, keys
+
+    async def apply(self, events: Sequence[CountedEvent]) -> AppliedBatch:
+        client = aredis.Redis.from_url(self.url, decode_responses=True)
+        try:
+            return await AsyncCountStore(client, self.keys, PLAN, AUTHOR_LIMIT).apply(events)
+        finally:
+            await client.aclose()
+
+
+def planned(kind: str, events: list[dict[str, Any]], now: float) -> list[CountedEvent]:
+    """The events as the worker plans them (each one Kafka message)."""
+    messages = [
+        RawMessage(kind, 0, offset, b"acme", json.dumps(event).encode())
+        for offset, event in enumerate(events)
+    ]
+    plan = plan_batch(messages, kind, PLAN, now, limit_author_rate=True)  # type: ignore[arg-type]
+    assert plan.rejected == [] and plan.too_late == []
+    return plan.counted
+
+
+def at(now: float, ago: float) -> str:
+    return datetime.fromtimestamp(now - ago, UTC).isoformat()
+
+
+def mention(now: float, id: str, sentiment: str, author: str = "@jo", ago: float = 5) -> dict:
+    return {
+        "id": id,
+        "ts": at(now, ago),
+        "platform": "x",
+        "brand": "acme",
+        "author": author,
+        "text": "a post",
+        "sentiment": sentiment,
+    }
+
+
+def interaction(
+    now: float, id: str, kind: str, user: str = "u1", value: float | None = None, ago: float = 5
+) -> dict:
+    event: dict[str, Any] = {
+        "id": id,
+        "ts": at(now, ago),
+        "platform": "x",
+        "brand": "acme",
+        "kind": kind,
+        "content_id": "https://shop.example/p?ref=newsletter",
+        "user_id": user,
+    }
+    if value is not None:
+        event["value"] = value
+    return event
+
+
+def fresh_now() -> float:
+    # Mid-minute, so events a few seconds old share the current minute's buckets.
+    now = datetime.now(UTC).timestamp()
+    return now - now % 60 + 30
+
+
+def test_a_redelivered_event_counts_once(backend: Backend) -> None:
+    now = fresh_now()
+    first = planned(
+        "mention", [mention(now, "m1", "negative"), mention(now, "m2", "positive")], now
+    )
+    again = planned("mention", [mention(now, "m1", "negative")], now)
+    applied, redelivered = backend.apply(first, again)
+    assert (len(applied.counted), len(redelivered.counted), redelivered.filtered) == (2, 0, [])
+    counts = backend.window("acme", 300, now)
+    assert counts[("mentions", "x")] == 2
+    assert counts[("mentions_negative", "x")] == 1
+    assert counts[("mentions_positive", "x")] == 1
+
+
+def test_a_mention_and_an_interaction_may_share_an_id(backend: Backend) -> None:
+    now = fresh_now()
+    [applied_mention, applied_like] = backend.apply(
+        planned("mention", [mention(now, "post-1", "neutral")], now),
+        planned("interaction", [interaction(now, "post-1", "like")], now),
+    )
+    assert (len(applied_mention.counted), len(applied_like.counted)) == (1, 1)
+    counts = backend.window("acme", 300, now)
+    assert (counts[("mentions", "x")], counts[("likes", "x")]) == (1, 1)
+
+
+def test_an_author_over_the_rate_is_filtered_not_counted(backend: Backend) -> None:
+    now = fresh_now()
+    five = [mention(now, f"m{n}", "negative", author="@loud") for n in range(5)]
+    [applied] = backend.apply(planned("mention", five, now))
+    assert (len(applied.counted), len(applied.filtered)) == (AUTHOR_LIMIT, 5 - AUTHOR_LIMIT)
+    counts = backend.window("acme", 300, now)
+    assert counts[("mentions", "x")] == 3
+    assert counts[("mentions_negative", "x")] == 3
+    assert counts[("filtered", "x")] == 2
+
+
+def test_amounts_add_up_and_kinds_count_one_each(backend: Backend) -> None:
+    now = fresh_now()
+    events = [
+        interaction(now, "o1", "order", value=45.5),
+        interaction(now, "o2", "order", value=12),
+        interaction(now, "l1", "like"),
+    ]
+    backend.apply(planned("interaction", events, now))
+    counts = backend.window("acme", 300, now)
+    assert counts[("orders", "x")] == 2
+    assert counts[("revenue", "x")] == 57.5
+    assert counts[("likes", "x")] == 1
+
+
+def test_distinct_viewers_count_once(backend: Backend) -> None:
+    now = fresh_now()
+    seen = [interaction(now, f"i{n}", "impression", user=u) for n, u in enumerate("aba")]
+    backend.apply(planned("interaction", seen, now))
+    counts = backend.window("acme", 300, now)
+    assert counts[("impressions", "x")] == 3
+    assert (counts[("reach", "x")], counts[("reach", "all")]) == (2, 2)
+
+
+def test_the_newest_gauge_wins_whatever_the_order(backend: Backend) -> None:
+    now = fresh_now()
+    newer = interaction(now, "f1", "followers", value=100, ago=20)
+    older = interaction(now, "f2", "followers", value=90, ago=25)
+    backend.apply(planned("interaction", [newer], now), planned("interaction", [older], now))
+    assert backend.window("acme", 300, now)[("followers", "x")] == 100
+
+
+def test_a_window_holds_its_own_buckets_only(backend: Backend) -> None:
+    now = fresh_now()
+    backend.apply(planned("mention", [mention(now, "old", "neutral", ago=480)], now))
+    assert backend.window("acme", 3600, now)[("mentions", "x")] == 1
+    assert ("mentions", "x") not in backend.window("acme", 300, now)
