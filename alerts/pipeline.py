@@ -18,6 +18,7 @@ import redis
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.config import AlertConfig
+from alerts.detection import metrics as detection_metrics
 from alerts.detection.configured import detector_for
 from alerts.detection.engine import Values, brand_values, read_time
 from alerts.detection.rule_check import AlertEvent
@@ -28,7 +29,6 @@ from alerts.notify.outbox import OutboxSender
 from alerts.notify.slack_message import incident_message
 from socialpulse.core.config_types import format_duration
 from socialpulse.core.redis_keys import RedisKeys
-from streams import metrics
 from streams.counters import WindowCounts
 from streams.store.redis_store import read_windows
 from streams.windows import WindowPlan
@@ -137,14 +137,14 @@ class LiveEvaluation:
                 platforms, by_window = values[brand.id]
                 self.last_values[brand.id] = by_window
                 fired = self.detector.tick(brand.id, tick, platforms, by_window, states[brand.id])
-                metrics.BRAND_EVALUATIONS.labels(brand.id).inc()
+                detection_metrics.BRAND_EVALUATIONS.labels(brand.id).inc()
                 new[brand.id].extend(fired)
         for brand in brands:
             if plans[brand.id]:
                 await self.store.save(brand.id, states[brand.id], new[brand.id])
         events = [e for brand_events in new.values() for e in brand_events]
         for event in events:
-            metrics.ALERT_EVENTS.labels(event.rule, event.severity, event.event).inc()
+            detection_metrics.ALERT_EVENTS.labels(event.rule, event.severity, event.event).inc()
             log.warning(
                 "alert %s %s for %s/%s at tick %s: %s=%s baseline=%s score=%s",
                 event.rule,
@@ -157,8 +157,8 @@ class LiveEvaluation:
                 event.baseline,
                 event.score,
             )
-        metrics.RULE_TICKS.inc(len(ticks))
-        metrics.EVALUATION_DELAY.set(max(now - last, 0.0))
+        detection_metrics.RULE_TICKS.inc(len(ticks))
+        detection_metrics.EVALUATION_DELAY.set(max(now - last, 0.0))
         return events
 
     async def send(self) -> int:

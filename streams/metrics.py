@@ -16,7 +16,6 @@ import redis
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     disable_created_metrics,
     start_http_server,
@@ -92,47 +91,6 @@ SENTIMENT_SOURCE = Counter(
 REDIS_RETRIES = Counter(
     "socialpulse_redis_retries_total", "Batches retried because Redis did not answer."
 )
-ALERTS_SENT = Counter(
-    "socialpulse_alerts_sent_total", "Alerts posted to Slack.", ["rule", "severity"]
-)
-ALERT_EVENTS = Counter(
-    "socialpulse_alert_events_total",
-    "Rule firings and clearings (event: fired, cleared).",
-    ["rule", "severity", "event"],
-)
-RULE_TICKS = Counter(
-    "socialpulse_rule_ticks_total", "Evaluation ticks on which every rule of every brand ran."
-)
-EVALUATION_DELAY = Gauge(
-    "socialpulse_alert_evaluation_delay_seconds",
-    "Seconds from the last evaluated tick to its evaluation (settle time included).",
-)
-INCIDENTS_OPENED = Counter(
-    "socialpulse_incidents_opened_total",
-    "Incidents opened, by brand and severity.",
-    ["brand", "severity"],
-)
-INCIDENT_ACTIONS = Counter(
-    "socialpulse_incident_actions_total",
-    "Acknowledge/snooze/resolve requests applied (outcome ok) or refused.",
-    ["action", "outcome"],
-)
-SLACK_DELIVERIES = Counter(
-    "socialpulse_slack_deliveries_total",
-    "Slack calls of the outbox by kind (post, update, reply, ephemeral) and outcome (sent; "
-    "failed: retried later; refused: Slack said no for good, kept in outbox-dead).",
-    ["kind", "outcome"],
-)
-OUTBOX_DEPTH = Gauge(
-    "socialpulse_slack_outbox_depth", "Slack notices waiting in the outbox (all brands)."
-)
-INTERACTIONS = Counter(
-    "socialpulse_slack_interactions_total",
-    "Requests to the Slack interactivity endpoint by outcome (accepted, unsigned, forged, "
-    "stale: timestamp over 5 minutes away, replayed: signature already used, not_responder, "
-    "bad_request, ignored, too_large, unavailable: Redis down, answered 503).",
-    ["outcome"],
-)
 EVENT_TO_VISIBLE = Histogram(
     "socialpulse_event_to_visible_seconds",
     "From an event's own time to its counts being in Redis (what a board can show): the "
@@ -154,11 +112,6 @@ REDIS_ROUNDTRIP = Histogram(
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-BRAND_EVALUATIONS = Counter(
-    "socialpulse_rule_evaluations_total",
-    "Brand evaluations: on each tick, every rule of a brand (and its baselines) ran once.",
-    ["brand"],
-)
 KPI_READ_ERRORS = Counter(
     "socialpulse_kpi_read_errors_total", "Scrapes that could not read rolling counts from Redis."
 )
@@ -166,27 +119,12 @@ KPI_READ_ERRORS = Counter(
 # Every outcome a counter can count, so that a board shows 0 rather than "no data" until the
 # first one happens (and rate() sees the first increase).
 FILTER_REASONS = ("bot", "author_rate")
-SLACK_KINDS = ("post", "update", "reply", "ephemeral")
-SLACK_OUTCOMES = ("sent", "failed", "refused")
-INTERACTION_OUTCOMES = (
-    "accepted",
-    "unsigned",
-    "forged",
-    "stale",
-    "replayed",
-    "not_responder",
-    "bad_request",
-    "ignored",
-    "too_large",
-    "unavailable",
-)
-INCIDENT_ACTION_NAMES = ("ack", "snooze", "resolve")
 
 
-def initialize_label_sets(settings: StreamConfig, rules: Sequence[tuple[str, str]] = ()) -> None:
-    """Create every known label combination at 0: topics, dead-letter and filter reasons,
-    sentiment sources, Slack outcomes, and each brand's and each alert rule's series (``rules``:
-    their names and severities)."""
+def initialize_label_sets(settings: StreamConfig) -> None:
+    """Create every known label combination of the stream stage at 0 (topics, dead-letter and
+    filter reasons, sentiment sources), so a board shows 0 rather than "no data" until the first
+    one happens (and rate() sees the first increase)."""
     for topic in (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions):
         for metric in (
             EVENTS_CONSUMED,
@@ -205,25 +143,8 @@ def initialize_label_sets(settings: StreamConfig, rules: Sequence[tuple[str, str
             EVENTS_FILTERED.labels(topic, reason)
     for source in get_args(SentimentSource):
         SENTIMENT_SOURCE.labels(source)
-    for kind in SLACK_KINDS:
-        for outcome in SLACK_OUTCOMES:
-            SLACK_DELIVERIES.labels(kind, outcome)
-    for outcome in INTERACTION_OUTCOMES:
-        INTERACTIONS.labels(outcome)
-    for action in INCIDENT_ACTION_NAMES:
-        for outcome in ("ok", "refused"):
-            INCIDENT_ACTIONS.labels(action, outcome)
     for operation in ("count_batch", "read_windows"):
         REDIS_ROUNDTRIP.labels(operation)
-    severities = {severity for _, severity in rules}
-    for brand in settings.brand_ids:
-        BRAND_EVALUATIONS.labels(brand)
-        for severity in severities:
-            INCIDENTS_OPENED.labels(brand, severity)
-    for name, severity in rules:
-        ALERTS_SENT.labels(name, severity)
-        for event in ("fired", "cleared"):
-            ALERT_EVENTS.labels(name, severity, event)
 
 
 _HELP = {
@@ -300,15 +221,13 @@ def serve_metrics(
     client: redis.Redis,
     registry: CollectorRegistry | None = None,
     collectors: Sequence[Collector] = (),
-    rules: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics
-    and any other ``collectors`` (e.g. the detection layer's); ``rules``: the alert rules'
-    names and severities, whose series start at 0."""
+    and any other ``collectors`` (e.g. the detection layer's)."""
     from prometheus_client import REGISTRY
 
     target = registry or REGISTRY
-    initialize_label_sets(settings, rules)
+    initialize_label_sets(settings)
     target.register(RollingCountsCollector(settings, client))
     for collector in collectors:
         target.register(collector)

@@ -20,10 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis
+from prometheus_client import (
+    Counter,
+    Gauge,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -214,4 +218,39 @@ class DetectionCollector(Collector):
         return float(stored["value"]), float(stored["at"])
 
 
+def initialize_label_sets(brand_ids: Sequence[str], rules: Sequence[tuple[str, str]]) -> None:
+    """Each brand's evaluations and each rule's firings and clearings at 0 (``rules``: their
+    names and severities)."""
+    for brand in brand_ids:
+        BRAND_EVALUATIONS.labels(brand)
+    for name, severity in rules:
+        for event in ("fired", "cleared"):
+            ALERT_EVENTS.labels(name, severity, event)
+
+
 __all__ = ["DetectionCollector"]
+
+
+ALERT_EVENTS = Counter(
+    "socialpulse_alert_events_total",
+    "Rule firings and clearings (event: fired, cleared).",
+    ["rule", "severity", "event"],
+)
+
+
+RULE_TICKS = Counter(
+    "socialpulse_rule_ticks_total", "Evaluation ticks on which every rule of every brand ran."
+)
+
+
+EVALUATION_DELAY = Gauge(
+    "socialpulse_alert_evaluation_delay_seconds",
+    "Seconds from the last evaluated tick to its evaluation (settle time included).",
+)
+
+
+BRAND_EVALUATIONS = Counter(
+    "socialpulse_rule_evaluations_total",
+    "Brand evaluations: on each tick, every rule of a brand (and its baselines) ran once.",
+    ["brand"],
+)

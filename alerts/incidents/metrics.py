@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, get_args
 
+import prometheus_client
 import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -69,4 +70,32 @@ class IncidentCollector(Collector):
         yield family
 
 
+def initialize_label_sets(brand_ids: Sequence[str], severities: Iterable[str]) -> None:
+    """Every action outcome, and each brand's incidents opened per severity, at 0."""
+    for action in INCIDENT_ACTION_NAMES:
+        for outcome in ("ok", "refused"):
+            INCIDENT_ACTIONS.labels(action, outcome)
+    shown = set(severities)
+    for brand in brand_ids:
+        for severity in shown:
+            INCIDENTS_OPENED.labels(brand, severity)
+
+
 __all__ = ["IncidentCollector"]
+
+
+INCIDENTS_OPENED = prometheus_client.Counter(
+    "socialpulse_incidents_opened_total",
+    "Incidents opened, by brand and severity.",
+    ["brand", "severity"],
+)
+
+
+INCIDENT_ACTIONS = prometheus_client.Counter(
+    "socialpulse_incident_actions_total",
+    "Acknowledge/snooze/resolve requests applied (outcome ok) or refused.",
+    ["action", "outcome"],
+)
+
+
+INCIDENT_ACTION_NAMES = ("ack", "snooze", "resolve")

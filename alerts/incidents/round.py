@@ -15,6 +15,7 @@ from typing import Any
 from alerts.config import AlertConfig
 from alerts.detection.engine import Values
 from alerts.detection.rule_check import AlertEvent
+from alerts.incidents import metrics as incident_metrics
 from alerts.incidents.context import incident_context
 from alerts.incidents.lifecycle import (
     Incident,
@@ -29,7 +30,6 @@ from alerts.incidents.lifecycle import (
 from alerts.incidents.oncall import IncidentSettings
 from alerts.incidents.store import ActionRequest, IncidentStore, OutboxItem, RoundWrite
 from alerts.slack_text import escape
-from streams import metrics
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class IncidentManager:
                     await store.new_id(brand), event, channel, now, context
                 )
                 open_now[incident.key] = incident
-                metrics.INCIDENTS_OPENED.labels(brand, event.severity).inc()
+                incident_metrics.INCIDENTS_OPENED.labels(brand, event.severity).inc()
             elif incident is None or not incident.open:
                 write.cursors["events"] = event_id
                 continue  # cleared after a person resolved it: nothing left to do
@@ -97,7 +97,7 @@ class IncidentManager:
             by_id[incident.id] = incident
             outcome = self._act(incident, request, now)
             write.results[request.request] = outcome.refused or "ok"
-            metrics.INCIDENT_ACTIONS.labels(
+            incident_metrics.INCIDENT_ACTIONS.labels(
                 request.action, "refused" if outcome.refused else "ok"
             ).inc()
             self._record(write, incident, outcome, now)

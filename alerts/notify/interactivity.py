@@ -49,11 +49,11 @@ from starlette.routing import Route
 from alerts.config import AlertConfig
 from alerts.incidents.oncall import Interactivity as InteractivityConfig
 from alerts.incidents.store import ActionRequest, OutboxItem, brand_of
+from alerts.notify import metrics as notify_metrics
 from socialpulse.core.config import ConfigError
 from socialpulse.core.connections import REDIS_ERRORS
 from socialpulse.core.http_server import BackgroundServer, HttpLimits, server_config
 from socialpulse.core.redis_keys import IncidentKeys, RedisKeys
-from streams import metrics
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class Interactivity:
             )
         else:
             return None
-        metrics.INTERACTIONS.labels(answer.outcome).inc()
+        notify_metrics.INTERACTIONS.labels(answer.outcome).inc()
         return answer
 
     def handle(self, body: bytes, headers: Mapping[str, str], now: float | None = None) -> Answer:
@@ -248,7 +248,7 @@ class Interactivity:
         except REDIS_ERRORS as exc:
             log.warning("interactivity: Redis unavailable, click not taken: %s", exc)
             answer = Answer(503, "unavailable", "Redis is unavailable; nothing was taken, retry")
-        metrics.INTERACTIONS.labels(answer.outcome).inc()
+        notify_metrics.INTERACTIONS.labels(answer.outcome).inc()
         return answer
 
     def _answer(self, body: bytes, headers: Mapping[str, str], now: float) -> Answer:

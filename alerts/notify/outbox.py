@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.incidents.store import IncidentStore, OutboxItem
-from streams import metrics
+from alerts.notify import metrics as notify_metrics
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class OutboxSender:
                 continue
             sent += await self._deliver_brand(brand)
             depth += await self._depth(brand)
-        metrics.OUTBOX_DEPTH.set(depth)
+        notify_metrics.OUTBOX_DEPTH.set(depth)
         return sent
 
     async def _depth(self, brand: str) -> int:
@@ -88,7 +88,7 @@ class OutboxSender:
                 if error not in PERMANENT:
                     self._fail(brand, item, f"Slack said {error or exc}")
                     return sent
-                metrics.SLACK_DELIVERIES.labels(item.kind, "refused").inc()
+                notify_metrics.SLACK_DELIVERIES.labels(item.kind, "refused").inc()
                 log.error(
                     "incident %s: Slack refused %s for good: %s", item.incident, item.kind, error
                 )
@@ -101,7 +101,7 @@ class OutboxSender:
                 self._fail(brand, item, f"{type(exc).__name__}: {exc}")
                 return sent
             await client.xdel(k.outbox, entry_id)
-            metrics.SLACK_DELIVERIES.labels(item.kind, "sent").inc()
+            notify_metrics.SLACK_DELIVERIES.labels(item.kind, "sent").inc()
             sent += 1
         self.backoff.pop(brand, None)
         self.retry_at.pop(brand, None)
@@ -111,7 +111,7 @@ class OutboxSender:
         delay = min(self.backoff.get(brand, BACKOFF_START / 2) * 2, BACKOFF_MAX)
         self.backoff[brand] = delay
         self.retry_at[brand] = time.time() + delay
-        metrics.SLACK_DELIVERIES.labels(item.kind, "failed").inc()
+        notify_metrics.SLACK_DELIVERIES.labels(item.kind, "failed").inc()
         log.warning(
             "incident %s: Slack %s failed (%s); the outbox waits %.0fs and goes on in order",
             item.incident,
@@ -129,7 +129,7 @@ class OutboxSender:
             )
             ref = {"channel": str(response["channel"]), "ts": str(response["ts"])}
             await client.hset(k.slack, item.incident, json.dumps(ref))
-            metrics.ALERTS_SENT.labels(item.rule, item.severity).inc()
+            notify_metrics.ALERTS_SENT.labels(item.rule, item.severity).inc()
             return
         if item.kind == "ephemeral":
             await self.slack.chat_postEphemeral(

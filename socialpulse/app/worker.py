@@ -21,9 +21,12 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
+from alerts.detection import metrics as detection_metrics
 from alerts.detection.metrics import DetectionCollector
 from alerts.detection.store import DetectionStore
+from alerts.incidents import metrics as incident_metrics
 from alerts.incidents.metrics import IncidentCollector
+from alerts.notify import metrics as notify_metrics
 from alerts.notify.interactivity import ButtonServer, serve_interactivity
 from alerts.notify.slack_message import slack_client, uses_stub
 from alerts.pipeline import LiveEvaluation
@@ -362,8 +365,11 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
             CampaignCollector(settings, sync_client),
             lag,
         ],
-        rules=[(rule.name, rule.severity) for rule in settings.alerts.rules],
     )
+    rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]
+    detection_metrics.initialize_label_sets(settings.brand_ids, rules)
+    incident_metrics.initialize_label_sets(settings.brand_ids, {s for _, s in rules})
+    notify_metrics.initialize_label_sets(rules)
     buttons = serve_interactivity(settings, sync_client)
     worker = settings.pipeline.worker
     target = register_extra_worker(worker.metrics_host, worker.metrics_port) if register else None

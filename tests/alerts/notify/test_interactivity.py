@@ -38,9 +38,9 @@ from alerts.notify.interactivity import (
     replay_key,
     serve_interactivity,
 )
+from alerts.notify.metrics import INTERACTION_OUTCOMES
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.config import ConfigError
-from streams.metrics import INTERACTION_OUTCOMES
 from tests.conftest import write_config
 
 NOW = 1_800_000_000.0
