@@ -9,8 +9,9 @@ filters) and in ``<state>/slack-stub/messages.jsonl``.
 For tests and drills:
 
 - ``POST /stub/faults`` with ``{"responses": [{"status": 429, "retry_after": 1},
-  {"status": 500}, {"delay": 12}]}`` makes the next API calls fail that way, in order (a
-  delay holds the reply past the client's timeout); a failed call is not recorded.
+  {"status": 500}, {"delay": 12}], "channel": "#c"}`` makes the next API calls to that channel
+  (without ``channel``: to any channel) fail that way, in order (a delay holds the reply past
+  the client's timeout); a failed call is not recorded.
 - ``POST /stub/click`` with ``{"url": ..., "user": "U1", "action_id": "ack", "value":
   "acme-1", "channel": "#c", "message_ts": "..."}`` sends a block_actions payload to an
   interactivity endpoint as Slack would, signed with the stub's signing secret (``"sign":
@@ -46,13 +47,19 @@ class SlackStub:
         self.record_file = record_file
         self.lock = threading.Lock()
         self.calls: list[dict[str, Any]] = []
-        self.faults: list[dict[str, Any]] = []
+        # Injected failures per channel (None: for calls to any channel), so tests sharing the
+        # stub fail only their own calls.
+        self.faults: dict[str | None, list[dict[str, Any]]] = {}
         self._seq = 0
 
-    def next_fault(self) -> dict[str, Any] | None:
-        """The next injected failure, if any."""
+    def next_fault(self, channel: str | None) -> dict[str, Any] | None:
+        """The next injected failure for a call to ``channel``, if any."""
         with self.lock:
-            return self.faults.pop(0) if self.faults else None
+            for key in (channel, None):
+                queued = self.faults.get(key)
+                if queued:
+                    return queued.pop(0)
+            return None
 
     def posted(self, channel: str, ts: str | None) -> bool:
         """Whether a message with this ts was posted to the channel."""
@@ -107,6 +114,19 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
             else:
                 self._reply(404, {"ok": False, "error": "unknown_path"})
 
+        def _body(self, raw: bytes) -> tuple[dict[str, Any], bool]:
+            """The call's arguments (JSON or a form), and whether they could be read."""
+            if "json" in self.headers.get("Content-Type", ""):
+                try:
+                    parsed = json.loads(raw or b"{}")
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    return {}, False
+                return (parsed, True) if isinstance(parsed, dict) else ({}, False)
+            try:
+                return {k: v[0] for k, v in parse_qs(raw.decode()).items()}, True
+            except UnicodeDecodeError:
+                return {}, False
+
         def do_POST(self) -> None:
             path = urlparse(self.path).path
             method = path.removeprefix("/api/")
@@ -116,14 +136,16 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 return
             raw = self.rfile.read(length)
             if path == "/stub/faults":
+                asked = json.loads(raw or b"{}")
                 with stub.lock:
-                    stub.faults = list(json.loads(raw or b"{}").get("responses", []))
-                self._reply(200, {"ok": True, "faults": len(stub.faults)})
+                    queued = stub.faults[asked.get("channel")] = list(asked.get("responses", []))
+                self._reply(200, {"ok": True, "faults": len(queued)})
                 return
             if path == "/stub/click":
                 self._reply(200, {"ok": True, "status": click(json.loads(raw or b"{}"))})
                 return
-            fault = stub.next_fault() if path.startswith("/api/") else None
+            body, readable = self._body(raw)
+            fault = stub.next_fault(body.get("channel")) if path.startswith("/api/") else None
             if fault:
                 if fault.get("delay"):
                     time.sleep(float(fault["delay"]))
@@ -140,14 +162,9 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 self._reply(200, {"ok": False, "error": "not_authed"})
                 return
-            if "json" in self.headers.get("Content-Type", ""):
-                try:
-                    body = json.loads(raw or b"{}")
-                except json.JSONDecodeError:
-                    self._reply(200, {"ok": False, "error": "invalid_json"})
-                    return
-            else:
-                body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            if not readable:
+                self._reply(200, {"ok": False, "error": "invalid_json"})
+                return
             if method == "auth.test":
                 self._reply(
                     200, {"ok": True, "team": "stub", "user": "socialpulse", "bot_id": "BSTUB"}

@@ -144,7 +144,8 @@ def test_incident_lifecycle_from_slack(stack: Settings, tmp_path: Path, run_id: 
         # Slack answers 429, then 500 until slack-sdk gives up: the signed Acknowledge still
         # lands once, its update and thread line in order.
         faults = [{"status": 429, "retry_after": 1}] + [{"status": 500}] * 4
-        stub_post(settings, "/stub/faults", {"responses": faults})
+        channel = settings.alerts.slack.channel
+        stub_post(settings, "/stub/faults", {"responses": faults, "channel": channel})
         assert click(settings, **ack) == 200
         acked = wait_until(
             lambda: [m for m in stub_messages(settings)[3:]], timeout=60, what="the ack's update"

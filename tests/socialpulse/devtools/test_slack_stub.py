@@ -45,3 +45,26 @@ def test_errors_match_slack(stack: Settings) -> None:
     with pytest.raises(SlackApiError) as unknown:
         WebClient(token=STUB_TOKEN, base_url=url).api_call("chat.nonsense")
     assert unknown.value.response["error"] == "unknown_method"
+
+
+def test_faults_for_one_channel_fail_only_its_calls(stack: Settings) -> None:
+    url = stack.alerts.slack.stub_url
+    stub = url.rstrip("/").removesuffix("/api")
+    mine, other = f"#faults-{uuid.uuid4().hex[:8]}", f"#other-{uuid.uuid4().hex[:8]}"
+    request = urllib.request.Request(
+        f"{stub}/stub/faults",
+        data=json.dumps({"responses": [{"status": 500}], "channel": mine}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert json.load(response) == {"ok": True, "faults": 1}
+    # No retries here: the first answer is the one to see.
+    client = WebClient(token=STUB_TOKEN, base_url=url, retry_handlers=[])
+    assert client.chat_postMessage(channel=other, text="unaffected")["ok"] is True
+    with pytest.raises(SlackApiError) as failed:
+        client.chat_postMessage(channel=mine, text="fails once")
+    assert (failed.value.response.status_code, failed.value.response["error"]) == (
+        500,
+        "stub_fault_500",
+    )
+    assert client.chat_postMessage(channel=mine, text="then passes")["ok"] is True
