@@ -127,22 +127,50 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
             except UnicodeDecodeError:
                 return {}, False
 
-        def do_POST(self) -> None:
-            path = urlparse(self.path).path
-            method = path.removeprefix("/api/")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._reply(413, {"ok": False, "error": "request_too_large"})
-                return
-            raw = self.rfile.read(length)
-            if path == "/stub/faults":
+        def _drill(self, path: str, raw: bytes) -> None:
+            """``/stub/faults`` and ``/stub/click``: a JSON object in; 400 with the reason for
+            anything else, 502 when the clicked endpoint cannot be reached."""
+            try:
                 asked = json.loads(raw or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                asked = None
+            if not isinstance(asked, dict):
+                self._reply(400, {"ok": False, "error": "bad_request: send a JSON object"})
+                return
+            if path == "/stub/faults":
+                problem = fault_problem(asked)
+                if problem:
+                    self._reply(400, {"ok": False, "error": f"bad_request: {problem}"})
+                    return
                 with stub.lock:
                     queued = stub.faults[asked.get("channel")] = list(asked.get("responses", []))
                 self._reply(200, {"ok": True, "faults": len(queued)})
                 return
-            if path == "/stub/click":
-                self._reply(200, {"ok": True, "status": click(json.loads(raw or b"{}"))})
+            problem = click_problem(asked)
+            if problem:
+                self._reply(400, {"ok": False, "error": f"bad_request: {problem}"})
+                return
+            try:
+                status = click(asked)
+            except OSError as exc:
+                self._reply(502, {"ok": False, "error": f"endpoint_unreachable: {exc}"})
+                return
+            self._reply(200, {"ok": True, "status": status})
+
+        def do_POST(self) -> None:
+            path = urlparse(self.path).path
+            method = path.removeprefix("/api/")
+            declared = self.headers.get("Content-Length") or "0"
+            if not declared.isdigit():
+                self._reply(400, {"ok": False, "error": "bad_request: Content-Length"})
+                return
+            length = int(declared)
+            if length > MAX_BODY:
+                self._reply(413, {"ok": False, "error": "request_too_large"})
+                return
+            raw = self.rfile.read(length)
+            if path in ("/stub/faults", "/stub/click"):
+                self._drill(path, raw)
                 return
             body, readable = self._body(raw)
             fault = stub.next_fault(body.get("channel")) if path.startswith("/api/") else None
@@ -199,6 +227,40 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def fault_problem(asked: dict[str, Any]) -> str | None:
+    """What is wrong with a ``/stub/faults`` request, or None."""
+    channel, responses = asked.get("channel"), asked.get("responses", [])
+    if channel is not None and not isinstance(channel, str):
+        return "channel: a channel name such as #c, or leave it out for any channel"
+    if not isinstance(responses, list) or not all(isinstance(r, dict) for r in responses):
+        return 'responses: a list of objects such as {"status": 500}'
+    for n, response in enumerate(responses):
+        status, delay = response.get("status", 200), response.get("delay", 0)
+        after = response.get("retry_after", 0)
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            return f"responses[{n}].status: an HTTP status from 100 to 599"
+        for name, value in (("delay", delay), ("retry_after", after)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return f"responses[{n}].{name}: seconds, from 0 to 60"
+            if not 0 <= value <= 60:
+                return f"responses[{n}].{name}: seconds, from 0 to 60"
+    return None
+
+
+def click_problem(request: dict[str, Any]) -> str | None:
+    """What is wrong with a ``/stub/click`` request, or None."""
+    url = request.get("url")
+    if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https"):
+        return "url: the interactivity endpoint, e.g. http://127.0.0.1:9311/slack/interactivity"
+    age = request.get("age", 0)
+    if isinstance(age, bool) or not isinstance(age, int | float) or not 0 <= age <= 86400:
+        return "age: seconds to backdate the timestamp, from 0 to 86400"
+    for name in ("user", "action_id", "value", "channel", "message_ts"):
+        if not isinstance(request.get(name, ""), str):
+            return f"{name}: a string"
+    return None
+
+
 def click(request: dict[str, Any]) -> int:
     """Send a button click to an interactivity endpoint as Slack does; return its status."""
     payload = {
@@ -232,11 +294,16 @@ def click(request: dict[str, Any]) -> int:
         return int(exc.code)
 
 
-def serve(host: str, port: int, record_file: Path | None) -> None:
-    """Serve the stub until interrupted."""
+def make_server(host: str, port: int, record_file: Path | None) -> ThreadingHTTPServer:
+    """The stub's HTTP server, bound and not yet serving (port 0: any free port)."""
     if record_file:
         record_file.parent.mkdir(parents=True, exist_ok=True)
-    server = ThreadingHTTPServer((host, port), _handler(SlackStub(record_file)))
+    return ThreadingHTTPServer((host, port), _handler(SlackStub(record_file)))
+
+
+def serve(host: str, port: int, record_file: Path | None) -> None:
+    """Serve the stub until interrupted."""
+    server = make_server(host, port, record_file)
     print(f"Slack stub on http://{host}:{port}/api/ (received: /stub/messages)", flush=True)
     try:
         server.serve_forever()
