@@ -9,6 +9,7 @@ Slack channel, so tests never see each other's data.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -268,3 +269,17 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     stop_worker(worker)
     target.unlink(missing_ok=True)
     shutil.rmtree(state_dir() / "faust" / w.app_id, ignore_errors=True)
+
+
+def trickle(sock: socket.socket, seconds: float) -> float:
+    """Send a byte a second until the server answers (or ``seconds`` pass); when it answered,
+    in seconds from now."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            sock.sendall(b"x")
+        except OSError:
+            break  # answered and closed
+        if select.select([sock], [], [], 1.0)[0]:
+            break
+    return time.monotonic() - started

@@ -10,7 +10,6 @@ import hmac
 import http.client
 import json
 import os
-import select
 import socket
 import time
 import uuid
@@ -25,7 +24,7 @@ import redis
 from alerts.incidents.oncall import Interactivity as InteractivityConfig
 from alerts.notify.interactivity import MAX_AGE, replay_key, signing_secret
 from socialpulse.app.settings import Settings
-from tests.conftest import Worker, run_cli, start_worker, stop_worker, write_config
+from tests.conftest import Worker, run_cli, start_worker, stop_worker, trickle, write_config
 from tests.e2e.helpers.events import mention, produce
 from tests.e2e.helpers.reading import metrics, stub_messages, wait_until
 
@@ -131,20 +130,6 @@ def interactions(worker: Worker) -> dict[str, float]:
         for (name, labels), value in metrics(worker.metrics_url).items()
         if name == "socialpulse_slack_interactions_total"
     }
-
-
-def trickle(sock: socket.socket, seconds: float) -> float:
-    """Send a byte a second until the server answers (or ``seconds`` pass); when it answered,
-    in seconds from now."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            sock.sendall(b"x")
-        except OSError:
-            break  # answered and closed
-        if select.select([sock], [], [], 1.0)[0]:
-            break
-    return time.monotonic() - started
 
 
 NO_LENGTH = (411, "Content-Length is required (no Transfer-Encoding)")

@@ -9,15 +9,28 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from socialpulse.app.settings import Settings
 from socialpulse.core.config import ConfigError
 from socialpulse.core.config_files import shown_path
 
+if TYPE_CHECKING:
+    from ingest.event_producer import EventProducer
+
 log = logging.getLogger(__name__)
 
 SettingsOf = Callable[[argparse.Namespace], Settings]
+
+
+def _producer(settings: Settings, client_id: str, envelope: int) -> EventProducer:
+    """The event topics made sure of and a producer batching ``envelope`` events a message;
+    raises KafkaError when Kafka cannot be reached."""
+    from ingest.event_producer import EventProducer, kafka_producer
+    from socialpulse.core.topics import ensure_topics
+
+    ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
+    return EventProducer(kafka_producer(settings.pipeline.kafka, client_id), envelope=envelope)
 
 
 def _kafka_unreachable(command: str, settings: Settings, exc: Exception) -> int:
@@ -165,9 +178,7 @@ def cmd_ingest(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     from kafka.errors import KafkaError
 
     from ingest.config import INGEST_FILE, load_ingest
-    from ingest.event_producer import EventProducer, kafka_producer
     from ingest.files import ingest_file
-    from socialpulse.core.topics import ensure_topics
 
     settings = settings_of(args)
     mapping = None
@@ -181,10 +192,7 @@ def cmd_ingest(args: argparse.Namespace, settings_of: SettingsOf) -> int:
             )
         mapping = (args.mapping, mappings[args.mapping])
     try:
-        ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
-        producer = EventProducer(
-            kafka_producer(settings.pipeline.kafka, "socialpulse-ingest"), envelope=100
-        )
+        producer = _producer(settings, "socialpulse-ingest", 100)
     except KafkaError as exc:
         return _kafka_unreachable("ingest", settings, exc)
     try:
@@ -215,9 +223,7 @@ def cmd_replay(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     from kafka.errors import KafkaError
     from tqdm import tqdm
 
-    from ingest.event_producer import EventProducer, kafka_producer
     from ingest.replay import RecordingError, load_recording, replay
-    from socialpulse.core.topics import ensure_topics
 
     settings = settings_of(args)
     try:
@@ -232,10 +238,7 @@ def cmd_replay(args: argparse.Namespace, settings_of: SettingsOf) -> int:
         flush=True,
     )
     try:
-        ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
-        producer = EventProducer(
-            kafka_producer(settings.pipeline.kafka, "socialpulse-replay"), envelope=50
-        )
+        producer = _producer(settings, "socialpulse-replay", 50)
     except KafkaError as exc:
         return _kafka_unreachable("replay", settings, exc)
     bar: Any = tqdm(total=len(events), unit="ev", desc="replay", disable=None)

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import select
 import socket
 import time
 from collections.abc import Iterator
@@ -41,7 +40,7 @@ from alerts.notify.interactivity import (
 from alerts.notify.metrics import INTERACTION_OUTCOMES
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.config import ConfigError
-from tests.conftest import write_config
+from tests.conftest import trickle, write_config
 
 NOW = 1_800_000_000.0
 TS = int(NOW)
@@ -557,20 +556,6 @@ def head(config: InteractivityConfig, *lines: str | bytes) -> bytes:
     """A POST's head with these header lines."""
     start = [f"POST {config.path} HTTP/1.1", "Host: t", *lines]
     return b"\r\n".join(v if isinstance(v, bytes) else v.encode() for v in start) + b"\r\n\r\n"
-
-
-def trickle(sock: socket.socket, seconds: float) -> float:
-    """Send a byte a second until the server answers (or ``seconds`` pass); when it answered,
-    in seconds from now."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            sock.sendall(b"x")
-        except OSError:
-            break  # answered and closed
-        if select.select([sock], [], [], 1.0)[0]:
-            break
-    return time.monotonic() - started
 
 
 def test_over_http_a_signed_click_then_its_replay(
