@@ -354,6 +354,11 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
     sync_client = redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5)
     lag = ConsumerLag()
+    # Every known series at 0 before the first scrape can come (as the stream stage's are).
+    rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]
+    detection_metrics.initialize_label_sets(settings.brand_ids, rules)
+    incident_metrics.initialize_label_sets(settings.brand_ids, {s for _, s in rules})
+    notify_metrics.initialize_label_sets(rules)
     metrics.serve_metrics(
         settings,
         sync_client,
@@ -366,10 +371,6 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
             lag,
         ],
     )
-    rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]
-    detection_metrics.initialize_label_sets(settings.brand_ids, rules)
-    incident_metrics.initialize_label_sets(settings.brand_ids, {s for _, s in rules})
-    notify_metrics.initialize_label_sets(rules)
     buttons = serve_interactivity(settings, sync_client)
     worker = settings.pipeline.worker
     target = register_extra_worker(worker.metrics_host, worker.metrics_port) if register else None
