@@ -34,11 +34,11 @@ from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
 from socialpulse.app.config_reload import ConfigReload
 from socialpulse.app.settings import Settings
 from socialpulse.core.connections import (
-    REDIS_ERRORS,
-    REDIS_UNAVAILABLE,
     async_redis_client,
     faust_credentials,
     redis_client,
+    redis_failed,
+    redis_unavailable,
 )
 from socialpulse.core.dead_letter import dead_letter_headers
 from socialpulse.core.paths import state_dir
@@ -229,7 +229,9 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     async def evaluate_alerts() -> None:
         try:
             await evaluation.round()
-        except REDIS_ERRORS as exc:
+        except Exception as exc:
+            if not redis_failed(exc):
+                raise
             log.warning("alert evaluation postponed, Redis unavailable: %s", exc)
 
     # The outbox on its own timer: a slow or absent Slack never delays the evaluation.
@@ -237,7 +239,9 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     async def deliver_slack() -> None:
         try:
             await evaluation.send()
-        except REDIS_ERRORS as exc:
+        except Exception as exc:
+            if not redis_failed(exc):
+                raise
             log.warning("Slack delivery postponed, Redis unavailable: %s", exc)
 
     own_topics = {pipeline.topics.mentions, pipeline.topics.interactions}
@@ -335,7 +339,9 @@ async def _apply_with_retry(
             kept, over = await lenient.split(counted) if lenient else (counted, [])
             with metrics.REDIS_ROUNDTRIP.labels("count_batch").time():
                 return await store.apply(kept), over
-        except REDIS_UNAVAILABLE as exc:
+        except Exception as exc:
+            if not redis_unavailable(exc):
+                raise
             metrics.REDIS_RETRIES.inc()
             log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
             await asyncio.sleep(delay)

@@ -17,6 +17,7 @@ find the other nodes and route each key (``{brand}`` hash tags keep a brand on o
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from collections.abc import Mapping
@@ -56,6 +57,38 @@ REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 # Any failure of a Redis call (the cluster client raises some outside redis.RedisError).
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+
+
+def lost_mid_write(error: BaseException) -> bool:
+    """Whether ``error`` is a write on a connection the peer closed (a node restarting) that
+    redis-py's asyncio client lets out as the transport's AttributeError or TypeError instead
+    of a ConnectionError (redis/redis-py#4287), past its own retries. Only errors raised inside
+    redis-py or asyncio count, so a bug of ours is never taken for Redis being away."""
+    if not isinstance(error, AttributeError | TypeError):
+        return False
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = frame.tb_frame.f_code.co_filename if frame is not None else ""
+    return where.startswith(_CLIENT_CODE)
+
+
+# Where redis-py's and asyncio's own code lives (lost_mid_write).
+_CLIENT_CODE = tuple(os.path.dirname(module.__file__ or "") + os.sep for module in (redis, asyncio))
+
+
+def redis_unavailable(error: BaseException) -> bool:
+    """Whether the same call can succeed later: Redis or a node is down, restarting or
+    failing over (REDIS_UNAVAILABLE, or a connection lost mid-write)."""
+    return isinstance(error, REDIS_UNAVAILABLE) or lost_mid_write(error)
+
+
+def redis_failed(error: BaseException) -> bool:
+    """Whether ``error`` is any failure of a Redis call (REDIS_ERRORS, or a connection lost
+    mid-write)."""
+    return isinstance(error, REDIS_ERRORS) or lost_mid_write(error)
+
+
 # Answers (error replies, not lost connections) Redis gives while it cannot serve for now:
 # out of memory, loading, a replica, a script cache emptied by a restart, a cluster
 # reconfiguring. redis-py maps these codes to classes and strips the code from the message.
@@ -211,6 +244,9 @@ __all__ = [
     "faust_credentials",
     "is_cluster",
     "kafka_security",
+    "lost_mid_write",
     "redis_client",
+    "redis_failed",
+    "redis_unavailable",
     "refused_for_now",
 ]
