@@ -10,6 +10,7 @@ from pydantic import (
     Field,
 )
 
+from alerts.detection.budget import BudgetSettings
 from alerts.detection.config import DetectionConfig, DetectionSettings
 from alerts.detection.rules import BaselineSettings, EvaluationSettings, Rule
 from alerts.incidents.oncall import IncidentSettings
@@ -42,6 +43,7 @@ class RulesFile(Strict):
 
     rules: list[Rule] = Field(min_length=1)
     baselines: BaselineSettings | None = None
+    budget: BudgetSettings | None = None
     evaluation: EvaluationSettings | None = None
     slack: dict[str, Any] | None = None  # an alerts.yaml may be given as is
     benchmarks: dict[str, float] | None = None

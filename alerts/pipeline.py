@@ -71,9 +71,7 @@ class LiveEvaluation:
         self.settings = settings
         self.store = store
         self.sync_client = sync_client
-        self.detector = detector_for(
-            settings.alerts.rules, settings.alerts.baselines, settings.kpis.kpis
-        )
+        self.detector = detector_for(settings.alerts, settings.kpis.kpis)
         self.owner = uuid.uuid4().hex
         self.last_tick: float | None = None
         self.holding = False  # this worker holds the evaluation lock (and sends the outbox)

@@ -1,6 +1,12 @@
-"""Detection benchmark: precision, recall and delay of the mention-volume rules, by method.
+"""Detection benchmark: the shipped rules on real mention series, then precision, recall and
+delay of the mention-volume rules on generated series, by method.
 
-Generates mention-count series like real brand mentions (daily and weekly cycles, trend,
+Real series first: NAB's realTweets with labelled anomaly windows, from ../shared/detection/
+when present (socialpulse.devtools.real_series), scored with the scorer that comes with them:
+score, windows hit, firings, notifications, notifications outside windows per series-week, and
+how long after a window opens the first notification comes.
+
+Then it generates mention-count series like real brand mentions (daily and weekly cycles, trend,
 over-dispersed noise; socialpulse.devtools.series_generator) at three volumes, injects known
 anomalies (viral spikes, a level shift, a drop, a silent feed), and replays them through the
 same detector the worker runs (alerts.detection.backtest.backtest_series), for each baseline
@@ -8,7 +14,8 @@ method and z.
 
     .venv/bin/python benchmarks/detection.py [--seeds 5] [--weeks 5]
 
-Prints one row per (method, z): recall of up and down anomalies, precision (firings that
+Prints one row per (method, level), the level a budget (calibrated, notifications a week) or
+a fixed z: recall of up and down anomalies, precision (firings that
 overlap a real anomaly), false alarms per week, and the median detection delay.
 """
 
@@ -23,8 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.detection.backtest import backtest_series, pair_firings
+from alerts.detection.budget import BudgetSettings
+from alerts.detection.configured import detector_for
 from alerts.detection.engine import Detector
 from alerts.detection.rules import BaselineSettings, Rule
+from socialpulse.app.settings import load_settings
+from socialpulse.core.paths import project_home
+from socialpulse.devtools.real_series import detection_data, score_real_series
 from socialpulse.devtools.series_generator import Anomaly, minute_counts, rolling_sums
 
 WINDOW, STEP = 900, 300  # 15-minute mention counts, sampled every 5 minutes
@@ -54,8 +66,9 @@ def anomalies(rng: random.Random, weeks: int) -> list[Anomaly]:
     return result
 
 
-def rules(z: float) -> list[Rule]:
-    """The shipped mention-volume rules, with the z under test."""
+def rules(z: float | None) -> list[Rule]:
+    """The shipped mention-volume rules, with the z under test (None: calibrated)."""
+    fixed = {"z": z, "clear_z": 2} if z is not None else {}
     return [
         Rule.model_validate(r)
         for r in (
@@ -63,22 +76,22 @@ def rules(z: float) -> list[Rule]:
                 "name": "surge",
                 "kind": "deviation",
                 "kpi": "mentions",
-                "z": z,
-                "clear_z": 2,
+                **fixed,
                 "min_volume": 20,
                 "for": "2m",
-                "cooldown": "30m",
+                "cooldown": "3h",
             },
             {
                 "name": "drop",
                 "kind": "deviation",
                 "kpi": "mentions",
                 "direction": "down",
-                "z": z,
-                "clear_z": 2,
+                **fixed,
+                **({"budget": 0.25} if z is None else {}),
+                "severity": "info",
                 "min_volume": 50,
                 "for": "15m",
-                "cooldown": "1h",
+                "cooldown": "3h",
             },
             {
                 "name": "silent",
@@ -92,7 +105,9 @@ def rules(z: float) -> list[Rule]:
     ]
 
 
-def evaluate(method: str, z: float, seeds: int, weeks: int) -> dict[str, float]:
+def evaluate(
+    method: str, z: float | None, budget: float, seeds: int, weeks: int
+) -> dict[str, float]:
     found = {"up": 0, "down": 0}
     total = {"up": 0, "down": 0}
     delays: list[float] = []
@@ -104,10 +119,12 @@ def evaluate(method: str, z: float, seeds: int, weeks: int) -> dict[str, float]:
             counts = minute_counts(
                 START, weeks * 7 * 1440, base, injected, seed=seed, trend_per_week=0.05
             )
-            rows = [(t, float(v), None) for t, v in rolling_sums(counts, WINDOW, STEP)]
+            rows = [(t, float(v), None) for t, v in rolling_sums(counts, STEP, STEP)]
             settings = BaselineSettings(method=method)  # type: ignore[arg-type]
-            detector = Detector(rules(z), settings, {})
-            firings = pair_firings(backtest_series(detector, "mentions", rows, progress=False))
+            per_week = {"critical": budget, "warning": budget, "info": budget}
+            detector = Detector(rules(z), settings, {}, BudgetSettings(per_week=per_week))
+            events = backtest_series(detector, "mentions", rows, STEP, progress=False)
+            firings = pair_firings(events)
             for a in injected:
                 side = "up" if a.kind in UP else "down"
                 # Anomalies a rule cannot see at this volume (a drop at 0.5/min) still count.
@@ -136,21 +153,51 @@ def evaluate(method: str, z: float, seeds: int, weeks: int) -> dict[str, float]:
     }
 
 
+def real_series() -> None:
+    """The shipped configuration on the real series, as score.py scores it."""
+    folder = detection_data()
+    if not (folder / "realtweets-dev" / "windows.json").exists():
+        print(f"real series: none at {folder} (set SOCIALPULSE_DETECTION_DATA)\n")
+        return
+    settings = load_settings(project_home() / "config")
+    result = score_real_series(detector_for(settings.alerts, settings.kpis.kpis), settings, folder)
+    print("Real mention series (NAB realTweets, shipped config/alerts.yaml):")
+    print(
+        f"{'series':<26} {'raw':>7} {'hit':>5} {'firings':>7} {'pages':>5} "
+        f"{'outside/wk':>10} {'first page (h after window opens)':>34}"
+    )
+    for r in result.series:
+        delays = ", ".join(f"{d:.1f}" for d in r.delays_h) or "-"
+        print(
+            f"{r.name:<26} {r.raw:>7.2f} {r.hits:>2}/{r.windows:<2} {r.firings:>7} "
+            f"{r.notifications:>5} {r.outside / r.weeks:>10.2f}  {delays}"
+        )
+    print(
+        f"score {result.score:.1f} (0 = fires nothing, 100 = perfect); notifications outside "
+        f"windows {result.outside_per_week:.2f} per series-week\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--weeks", type=int, default=5)
-    parser.add_argument("--z", type=float, nargs="*", default=[3, 4, 5, 6])
+    parser.add_argument("--z", type=float, nargs="*", default=[4, 5, 6])
+    parser.add_argument("--budgets", type=float, nargs="*", default=[0.5, 1, 2])
     args = parser.parse_args()
+    real_series()
+    print("Generated series (budget: calibrated to notifications a week; z: fixed level):")
     print(
-        f"{'method':<9} {'z':>3} {'recall up':>9} {'recall down':>11} {'precision':>9} "
+        f"{'method':<9} {'level':>10} {'recall up':>9} {'recall down':>11} {'precision':>9} "
         f"{'false/week':>10} {'delay (min)':>11}"
     )
+    levels = [(None, b) for b in args.budgets] + [(z, 1.0) for z in args.z]
     for method in ("seasonal", "rolling"):
-        for z in args.z:
-            r = evaluate(method, z, args.seeds, args.weeks)
+        for z, budget in levels:
+            r = evaluate(method, z, budget, args.seeds, args.weeks)
+            shown = f"budget {budget:g}" if z is None else f"z {z:g}"
             print(
-                f"{method:<9} {z:>3g} {r['recall_up']:>9.0%} {r['recall_down']:>11.0%} "
+                f"{method:<9} {shown:>10} {r['recall_up']:>9.0%} {r['recall_down']:>11.0%} "
                 f"{r['precision']:>9.0%} {r['false_per_week']:>10.2f} "
                 f"{r['median_delay_min']:>11.0f}"
             )

@@ -23,9 +23,9 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from alerts.detection.config import DetectionConfig
-from alerts.detection.engine import SERIES, BrandState, Detector, brand_values, read_time
+from alerts.detection.engine import SERIES, BrandState, Detector, Values, brand_values, read_time
 from alerts.detection.rule_check import AlertEvent
-from alerts.detection.rules import Rule
+from alerts.detection.rules import Rule, transform_for
 from socialpulse.core.config_types import format_duration
 from streams.batch import EventType, RawMessage, plan_batch
 from streams.store.memory_store import MemoryCounts
@@ -121,8 +121,9 @@ def pair_firings(events: Iterable[AlertEvent]) -> list[Firing]:
 # ---- series -------------------------------------------------------------------------------
 
 
-def read_series(path: Path, handle: TextIO) -> list[tuple[float, float, float | None]]:
-    """(ts, value, volume) rows of a ``timestamp,value[,volume]`` CSV, in time order."""
+def read_series(path: Path, handle: TextIO) -> list[tuple[float, float | None, float | None]]:
+    """(ts, value, volume) rows of a ``timestamp,value[,volume]`` CSV, in time order; an empty
+    value is a gap (no data, which is not zero)."""
     reader = csv.DictReader(handle)
     columns = [c.strip() for c in reader.fieldnames or []]
     if "timestamp" not in columns or "value" not in columns:
@@ -130,20 +131,21 @@ def read_series(path: Path, handle: TextIO) -> list[tuple[float, float, float | 
             f"{path}: line 1: the header must name the columns timestamp,value (optionally "
             f"volume); found {','.join(columns) or 'nothing'}"
         )
-    rows = []
+    rows: list[tuple[float, float | None, float | None]] = []
     for line, record in enumerate(reader, start=2):
         record = {(k or "").strip(): v for k, v in record.items()}
         where = f"{path}: line {line}"
         ts = parse_time(record.get("timestamp") or "", where)
+        text = (record.get("value") or "").strip()
         try:
-            value = float(record["value"])
+            value = float(text) if text else None
             volume = float(record["volume"]) if record.get("volume") not in (None, "") else None
         except (TypeError, ValueError):
             raise BacktestError(f"{where}: value {record.get('value')!r} is not a number") from None
-        if not math.isfinite(value):
+        if value is not None and not math.isfinite(value):
             raise BacktestError(f"{where}: value {record['value']!r} is not a finite number")
         rows.append((ts, value, volume))
-    if len(rows) < 2:
+    if sum(1 for row in rows if row[1] is not None) < 2:
         raise BacktestError(f"{path}: needs at least two rows of timestamp,value")
     rows.sort(key=lambda row: row[0])
     return rows
@@ -164,13 +166,33 @@ def infer_interval(path: Path, times: Sequence[float]) -> int:
     return int(interval)
 
 
+def window_values(
+    rows: Sequence[tuple[float, float | None, float | None]], interval: int, window: int
+) -> list[float | None]:
+    """Each row's value over a rule's window: for a window of several intervals, the sum of the
+    rows in it (a count per interval adds up), or None when a row in it is missing or empty: a
+    gap is no data, not zero."""
+    steps = window // interval if window >= interval and window % interval == 0 else 1
+    if steps == 1:
+        return [value for _, value, _ in rows]
+    by_time = {round(ts): value for ts, value, _ in rows}
+    result: list[float | None] = []
+    for ts, _, _ in rows:
+        parts = [by_time.get(round(ts) - k * interval) for k in range(steps)]
+        result.append(None if any(p is None for p in parts) else sum(p or 0.0 for p in parts))
+    return result
+
+
 def backtest_series(
     detector: Detector,
     kpi: str,
-    rows: Sequence[tuple[float, float, float | None]],
+    rows: Sequence[tuple[float, float | None, float | None]],
+    interval: int,
     progress: bool = True,
 ) -> list[AlertEvent]:
-    """Run the rules watching ``kpi`` over a series; return their firings and clearings."""
+    """Run the rules watching ``kpi`` over a series with one row per ``interval`` seconds; return
+    their firings and clearings. A count KPI is summed over each rule's window; other KPIs are
+    taken as the series gives them."""
     rules = [r for r in detector.rules if r.kpi == kpi and r.kind != "negative_spike"]
     if not rules:
         watched = sorted({r.kpi for r in detector.rules if r.kind != "negative_spike"})
@@ -178,15 +200,25 @@ def backtest_series(
             f"no rule watches {kpi!r} on a single series; rules here watch: "
             f"{', '.join(watched) or 'nothing'} (give --rules with a rule for {kpi})"
         )
-    series = Detector(rules, detector.settings, detector.units)
+    series = Detector(
+        rules, detector.settings, detector.units, detector.budget, detector.shared_with
+    )
+    counted = transform_for(kpi, detector.units.get(kpi)) == "sqrt"
+    windows = sorted({r.window for r in rules})
+    values = {
+        w: window_values(rows, interval, w) if counted else [v for _, v, _ in rows] for w in windows
+    }
     state = BrandState()
     events: list[AlertEvent] = []
-    for ts, value, volume in _progress(rows, progress, "samples"):
-        row = {kpi: value}
-        for rule in rules:
-            row[rule.volume_kpi] = volume if volume is not None else row.get(rule.volume_kpi, value)
-        values = {rule.window: {SERIES: row} for rule in rules}
-        events.extend(series.tick(SERIES, ts, [SERIES], values, state))
+    for i, (ts, _, volume) in enumerate(_progress(rows, progress, "samples")):
+        by_window: dict[int, Values] = {}
+        for w in windows:
+            row: dict[str, float | None] = {kpi: values[w][i]}
+            for rule in rules:
+                if rule.window == w and rule.volume_kpi != kpi:
+                    row[rule.volume_kpi] = volume if volume is not None else values[w][i]
+            by_window[w] = {SERIES: row}
+        events.extend(series.tick(SERIES, ts, [SERIES], by_window, state))
     return events
 
 

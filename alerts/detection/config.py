@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from alerts.detection.budget import BudgetSettings
 from alerts.detection.rules import BaselineSettings, EvaluationSettings, Rule, Target
 from socialpulse.core.config_types import Strict, format_duration
 from streams.config import StreamConfig
@@ -16,6 +17,7 @@ class DetectionSettings(Strict):
 
     evaluation: EvaluationSettings = EvaluationSettings()
     baselines: BaselineSettings = BaselineSettings()
+    budget: BudgetSettings = BudgetSettings()
     rules: list[Rule] = Field(default_factory=list)
     # Reference values per KPI (e.g. an industry engagement rate), shown beside the baselines.
     benchmarks: dict[str, float] = Field(default_factory=dict)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.detection.baseline import Baseline, BaselineParams, Expected
+from alerts.detection.budget import BudgetSettings
+from alerts.detection.calibration import Calibration
 from alerts.detection.rule_check import (
     AlertEvent,
     Reading,
@@ -67,10 +69,44 @@ class Detector:
         rules: Sequence[Rule],
         baselines: BaselineSettings,
         units: Mapping[str, str],
+        budget: BudgetSettings | None = None,
+        shared_with: Sequence[Rule] | None = None,
     ):
         self.rules = list(rules)
+        # The rules a severity's budget is shared among: all configured ones, also when only
+        # some are evaluated (a backtest of one KPI).
+        self.shared_with = list(shared_with) if shared_with is not None else self.rules
         self.settings = baselines
         self.units = units  # KPI name -> unit; counters are counts
+        self.budget = budget or BudgetSettings()
+        self.calibration = self.budget.params()
+        self._shares: dict[tuple[str, str, str], float] = {}
+
+    def share(self, rule: Rule, brand: str, platform: str, platforms: Sequence[str]) -> float:
+        """The notifications a week the calibrated ``rule`` may cost on the brand's platform."""
+        key = (rule.name, brand, platform)
+        if key not in self._shares:
+            here = [
+                r
+                for r in self.shared_with
+                if (r.brands is None or brand in r.brands)
+                and platform in rule_platforms(r, platforms)
+            ]
+            self._shares[key] = self.budget.share(rule, here, brand, platform)
+        return self._shares[key]
+
+    def calibrated(
+        self, rule: Rule, state: RuleState | None, share: float
+    ) -> tuple[float, float] | None:
+        """A calibrated rule's (level, surge end) in spreads now: the level its series' surges
+        reach ``share`` times a week, never under ``budget.min_z``; ``budget.start_z`` while
+        the series is being learned. None for rules with a hand-set level."""
+        if not rule.calibrated:
+            return None
+        calibration = state.calibration if state is not None else None
+        level = calibration.level(self.calibration, share) if calibration else None
+        level = self.budget.start_z if level is None else max(level, self.budget.min_z)
+        return level, self.calibration.threshold
 
     def windows(self) -> list[int]:
         """Rolling windows the rules read."""
@@ -131,6 +167,10 @@ class Detector:
                     assert rule.over is not None
                     before = rule_state.value_before(ts, rule.over)
                     rule_state.remember(ts, value, rule.over)
+                calibrated = None
+                if rule.calibrated:
+                    share = self.share(rule, brand, platform, platforms)
+                    calibrated = self.calibrated(rule, rule_state, share)
                 reading = Reading(
                     value=value,
                     volume=float(row.get(rule.volume_kpi) or 0),
@@ -144,10 +184,28 @@ class Detector:
                         expected(rule.share_kpi) if rule.kind == "negative_spike" else None
                     ),
                     value_before=before,
+                    calibrated=calibrated,
                 )
-                event = advance(rule, rule_state, ts, check(rule, reading), brand, platform)
+                verdict = check(rule, reading)
+                surge = rule_state.calibration
+                if rule_state.paged_surge and surge is not None and surge.surge_peak is not None:
+                    # One surge, one page: the surge it paged for has not ended yet.
+                    verdict = replace(verdict, over=False)
+                event = advance(rule, rule_state, ts, verdict, brand, platform)
+                if event and event.event == "fired" and rule.calibrated:
+                    rule_state.paged_surge = True
+                learning = reading.expected is not None and reading.expected.ready
+                if rule.calibrated and learning and value is not None:
+                    # Learned after the check: the level never uses the tick's own score.
+                    if rule_state.calibration is None:
+                        rule_state.calibration = Calibration()
+                    rule_state.calibration.observe(
+                        self.calibration, ts, surge_score(rule, verdict.score)
+                    )
+                    if rule_state.calibration.surge_peak is None:
+                        rule_state.paged_surge = False
                 if event:
-                    levels = trigger_levels(rule, reading.expected, before)
+                    levels = trigger_levels(rule, reading.expected, before, calibrated)
                     level = levels.get("lower" if rule.direction == "down" else "upper")
                     events.append(replace(event, level=level))
                 for kpi in learned:
@@ -159,6 +217,15 @@ class Detector:
         state.cursor = ts
         state.started = ts if state.started is None else state.started
         return events
+
+
+def surge_score(rule: Rule, score: float | None) -> float | None:
+    """A score in the rule's direction (falls count as positive for a "down" rule)."""
+    if score is None:
+        return None
+    if rule.direction == "down":
+        return -score
+    return abs(score) if rule.direction == "both" else score
 
 
 def baseline_key(kpi: str, window: int, platform: str) -> str:

@@ -5,6 +5,8 @@
   and ``socialpulse_kpi_baseline_band``: its normal range (``NORMAL_BAND_Z`` spreads);
 - ``socialpulse_alert_rule_trigger_level``: the KPI value beyond which a rule's condition is
   over now (``bound`` upper or lower), so a board draws the alert line beside the KPI;
+- ``socialpulse_alert_rule_level_z`` and ``socialpulse_alert_rule_budget_per_week``: a calibrated
+  rule's level in spreads now and its notification budget (alerts.detection.budget);
 - ``socialpulse_kpi_benchmark``: the configured benchmarks;
 - ``socialpulse_target_*``: each SMART target's value, start value, progress, time used,
   projection to the deadline and whether it is on track.
@@ -62,9 +64,7 @@ class DetectionCollector(Collector):
         self.client = client
         self.clock = clock
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
-        self.detector = detector_for(
-            settings.alerts.rules, settings.alerts.baselines, settings.kpis.kpis
-        )
+        self.detector = detector_for(settings.alerts, settings.kpis.kpis)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One Redis round trip for the detection state (another for targets' KPIs), then one
@@ -106,6 +106,18 @@ class DetectionCollector(Collector):
             "lower for falls); absent while its baseline warms up.",
             labels=["rule", "brand", "platform", "kpi", "window", "bound"],
         )
+        calibrated = GaugeMetricFamily(
+            "socialpulse_alert_rule_level_z",
+            "The level a calibrated rule fires at now, in spreads from the baseline: what the "
+            "series' own surges reach `budget` times a week (start_z while it is learned).",
+            labels=["rule", "brand", "platform"],
+        )
+        budget = GaugeMetricFamily(
+            "socialpulse_alert_rule_budget_per_week",
+            "Notifications a week a calibrated rule may cost on the brand and platform (its share "
+            "of alerts.yaml: budget).",
+            labels=["rule", "brand", "platform"],
+        )
         expected = GaugeMetricFamily(
             "socialpulse_kpi_baseline",
             "What the learned baseline expects the KPI to be now (hour of day and day of week "
@@ -133,7 +145,14 @@ class DetectionCollector(Collector):
                     before = None
                     if rule.over is not None and rule_state is not None:
                         before = rule_state.value_before(now, rule.over)
-                    bounds = trigger_levels(rule, baseline.expected(now), before)
+                    at = None
+                    if rule.calibrated:
+                        share = self.detector.share(rule, brand, platform, platforms_of[brand])
+                        at = self.detector.calibrated(rule, rule_state, share)
+                        assert at is not None
+                        calibrated.add_metric([rule.name, brand, platform], at[0])
+                        budget.add_metric([rule.name, brand, platform], share)
+                    bounds = trigger_levels(rule, baseline.expected(now), before, at)
                     for bound, level in bounds.items():
                         levels.add_metric(
                             [rule.name, brand, platform, rule.kpi, shown, bound], level
@@ -148,7 +167,7 @@ class DetectionCollector(Collector):
                     low, high = now_expected.band(NORMAL_BAND_Z)
                     band.add_metric([*labels, "lower"], low)
                     band.add_metric([*labels, "upper"], high)
-        yield from (firing, levels, expected, band)
+        yield from (firing, levels, calibrated, budget, expected, band)
 
     def _targets(self, now: float) -> Iterator[GaugeMetricFamily]:
         targets = self.settings.alerts.targets

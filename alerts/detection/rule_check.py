@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from alerts.detection.baseline import Expected
+from alerts.detection.calibration import Calibration
 from alerts.detection.rules import Rule
 
 # Below this expected value a percent change is meaningless (0 -> 1 is "infinite").
@@ -30,6 +31,8 @@ class Reading:
     share: float | None = None  # negative_spike: negative share now
     share_expected: Expected | None = None
     value_before: float | None = None  # rate_of_change: the value `over` ago
+    # calibrated rules: (level, where a surge ends) in spreads now (alerts.detection.calibration)
+    calibrated: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def check(rule: Rule, reading: Reading) -> Check:
 def _check(rule: Rule, reading: Reading) -> Check:
     if not _enough_volume(rule, reading):
         return QUIET
-    trigger, clear = rule.trigger_clear()
+    trigger, clear = rule.trigger_clear(reading.calibrated)
     value, expected = reading.value, reading.expected
     if rule.kind == "threshold":
         if value is None:
@@ -97,7 +100,8 @@ def _check(rule: Rule, reading: Reading) -> Check:
     if expected is None or not expected.ready:
         return QUIET  # learned baselines warm up before they judge anything
     if rule.kind == "absence":
-        silent = not value
+        # No data (a gap in a series) is not silence; a counted zero is.
+        silent = value is not None and value == 0
         return Check(silent, not silent, value, expected.value)
     if value is None:
         return Check(False, True, None, expected.value)
@@ -130,12 +134,18 @@ def _negative_spike(
 
 
 def trigger_levels(
-    rule: Rule, expected: Expected | None, value_before: float | None = None
+    rule: Rule,
+    expected: Expected | None,
+    value_before: float | None = None,
+    calibrated: tuple[float, float] | None = None,
 ) -> dict[str, float]:
     """The KPI values at which the rule's condition is over now, by bound ("upper" for rises,
     "lower" for falls), for drawing beside the KPI; empty while its baseline warms up. The
-    negative-spike rule also needs the share to rise; its levels are those of the count."""
-    trigger, _ = rule.trigger_clear()
+    negative-spike rule also needs the share to rise; its levels are those of the count.
+    ``calibrated``: a calibrated rule's (level, surge end) now."""
+    trigger, _ = rule.trigger_clear(calibrated)
+    if math.isinf(trigger):
+        return {}
     if rule.kind == "threshold":
         return {"lower" if rule.direction == "down" else "upper": trigger}
     if rule.kind == "rate_of_change":
@@ -199,6 +209,8 @@ class RuleState:
     clear_since: float | None = None
     quiet_until: float = 0.0  # cooldown after clearing
     history: list[tuple[float, float | None]] = field(default_factory=list)  # rate_of_change
+    calibration: Calibration | None = None  # calibrated rules: the series' surges
+    paged_surge: bool = False  # calibrated rules: fired in the surge under way
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state."""
@@ -209,6 +221,8 @@ class RuleState:
         """State from :meth:`to_dict`'s output."""
         state = cls(**data)
         state.history = [(float(t), v) for t, v in state.history]
+        if isinstance(state.calibration, dict):
+            state.calibration = Calibration.from_dict(state.calibration)
         return state
 
     def value_before(self, ts: float, over: int) -> float | None:

@@ -7,6 +7,7 @@ condition holds for ``for``; it clears, with hysteresis, when the clear-conditio
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any, Literal
 
@@ -50,9 +51,12 @@ class Rule(Strict):
     percent: float | None = Field(None, gt=0)
     clear_percent: float | None = Field(None, ge=0)
     over: Duration | None = None
-    # deviation and negative_spike: spreads from the baseline
+    # deviation and negative_spike: spreads from the baseline. Without z the level is calibrated
+    # to the notification budget (alerts.detection.budget); with it, z is a hand-set level.
     z: float | None = Field(None, gt=0)
     clear_z: float | None = None
+    # calibrated rules: this rule's notifications a week, instead of a share of its severity's
+    budget: float | None = Field(None, gt=0)
     # negative_spike: the negative share must also exceed its baseline by this much (0.1 = 10 pts)
     min_share_rise: float = Field(0.0, ge=0, le=1)
     share_kpi: str = "negative_share"
@@ -73,8 +77,8 @@ class Rule(Strict):
             "threshold": ("value",),
             "percent_change": ("percent",),
             "rate_of_change": ("percent", "over"),
-            "deviation": ("z",),
-            "negative_spike": ("z",),
+            "deviation": (),
+            "negative_spike": (),
             "absence": (),
         }[self.kind]
         missing = [name for name in needs if getattr(self, name) is None]
@@ -82,6 +86,11 @@ class Rule(Strict):
             raise ValueError(f"a {self.kind} rule needs {' and '.join(missing)}")
         if self.kind == "absence" and self.hold is None:
             raise ValueError("an absence rule needs `for` (how long a feed may be silent)")
+        if self.budget is not None and not self.calibrated:
+            raise ValueError(
+                "budget applies to deviation and negative_spike rules without z (their level "
+                "is calibrated to it); remove budget or z"
+            )
         if self.clear_z is not None and self.z is not None and self.clear_z > self.z:
             raise ValueError(f"clear_z ({self.clear_z}) must not exceed z ({self.z})")
         if self.clear_value is not None and self.value is not None:
@@ -103,12 +112,19 @@ class Rule(Strict):
         return self.hold or 0
 
     @property
+    def calibrated(self) -> bool:
+        """Whether the rule's level is calibrated to the notification budget (no hand-set z)."""
+        return self.kind in ("deviation", "negative_spike") and self.z is None
+
+    @property
     def uses_baseline(self) -> bool:
         """Whether the rule compares against a learned baseline."""
         return self.kind in BASELINE_KINDS
 
-    def trigger_clear(self) -> tuple[float, float]:
-        """(trigger, clear) magnitudes in the kind's units, with default hysteresis."""
+    def trigger_clear(self, calibrated: tuple[float, float] | None = None) -> tuple[float, float]:
+        """(trigger, clear) magnitudes in the kind's units, with default hysteresis.
+        ``calibrated``: a calibrated rule's (level, where a surge ends) now; without it such a
+        rule never triggers."""
         if self.kind == "threshold":
             assert self.value is not None
             if self.clear_value is not None:
@@ -120,8 +136,12 @@ class Rule(Strict):
             clear = self.clear_percent if self.clear_percent is not None else self.percent / 2
             return self.percent, clear
         if self.kind in ("deviation", "negative_spike"):
-            assert self.z is not None
-            return self.z, self.clear_z if self.clear_z is not None else self.z / 2
+            if self.z is not None:
+                return self.z, self.clear_z if self.clear_z is not None else self.z / 2
+            if calibrated is None:
+                return math.inf, math.inf
+            level, surge_end = calibrated
+            return level, min(self.clear_z if self.clear_z is not None else surge_end, level)
         return 0.0, 0.0
 
 

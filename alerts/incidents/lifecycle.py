@@ -3,8 +3,10 @@ escalates, reminds, ends snoozes and auto-resolves. Every change is a timeline e
 Slack notices it causes; alerts.incidents.round stores them and queues the notices.
 
 States: triggered -> acknowledged -> resolved, and snoozed (from triggered or acknowledged,
-back to it when the snooze ends). One open incident per rule, brand and platform: a storm of
-firings is one incident with a growing count.
+back to it when the snooze ends). One surge, one page: a firing of any rule on a brand and
+platform joins the open incident of that brand and platform in the same channel (a storm of
+firings is one incident with a growing count, and the severity may rise within it); it resolves
+once every rule that fired in it has stayed clear for ``auto_resolve_after``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class Incident:
     id: str
     brand: str
     platform: str
-    rule: str
+    rule: str  # the rule that opened it
     kind: str
     severity: str
     kpi: str
@@ -114,11 +116,13 @@ class Incident:
     escalations: int = 0  # escalation steps notified
     next_reminder_at: float | None = None
     context: dict[str, Any] = field(default_factory=dict)  # what drove it, at opening
+    rules: list[str] = field(default_factory=list)  # every rule that fired in it
+    firing_rules: list[str] = field(default_factory=list)  # those not cleared since
 
     @property
     def key(self) -> str:
-        """Incidents with the same key are one: ``<rule>|<platform>`` within a brand."""
-        return f"{self.rule}|{self.platform}"
+        """Incidents with the same key are one: ``<platform>|<channel>`` within a brand."""
+        return incident_key(self.platform, self.channel)
 
     @property
     def open(self) -> bool:
@@ -133,6 +137,15 @@ class Incident:
     def from_dict(cls, data: dict[str, Any]) -> Incident:
         """An incident from :meth:`to_dict`'s output."""
         return cls(**data)
+
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def incident_key(platform: str, channel: str) -> str:
+    """The key of the brand's open incident a firing on ``platform`` routed to ``channel``
+    joins."""
+    return f"{platform}|{channel}"
 
 
 def open_incident(
@@ -157,6 +170,8 @@ def open_incident(
         last_fired_at=event.at,
         escalate_from=now,
         context=context,
+        rules=[event.rule],
+        firing_rules=[event.rule],
     )
     outcome = Outcome()
     outcome.add(TimelineEntry(now, SYSTEM, "opened", describe(event)), Notice("post"))
@@ -172,12 +187,26 @@ def on_alert(
         incident.firings += 1
         incident.value, incident.baseline, incident.score = event.value, event.baseline, event.score
         incident.last_fired_at, incident.rule_cleared_at = event.at, None
+        joined = event.rule not in incident.rules
+        incident.rules = [*incident.rules, event.rule] if joined else incident.rules
+        if event.rule not in incident.firing_rules:
+            incident.firing_rules = [*incident.firing_rules, event.rule]
+        rose = SEVERITY_RANK.get(event.severity, 0) > SEVERITY_RANK.get(incident.severity, 0)
+        if rose:
+            incident.severity = event.severity
         # describe() holds config names and numbers only; escaped all the same, as all mrkdwn.
-        line = f"Fired again (firing {incident.firings}): {escape(describe(event))}"
+        what = (
+            "Severity rose to " + event.severity if rose else "Joined" if joined else "Fired again"
+        )
+        line = f"{what} (firing {incident.firings}): {escape(describe(event))}"
         quiet = incident.state == "snoozed"  # the message is refreshed, nobody is pinged
         notices = [Notice("update")] if quiet else [Notice("update"), Notice("reply", line)]
-        outcome.add(TimelineEntry(now, SYSTEM, "fired again", describe(event)), *notices)
+        action = "severity rose" if rose else "joined" if joined else "fired again"
+        outcome.add(TimelineEntry(now, SYSTEM, action, describe(event)), *notices)
         return outcome
+    incident.firing_rules = [r for r in incident.firing_rules if r != event.rule]
+    if incident.firing_rules:
+        return outcome  # other rules of the surge still fire: it goes on
     incident.rule_cleared_at = event.at
     incident.value = event.value
     wait = policy.auto_resolve_after
@@ -320,6 +349,7 @@ __all__ = [
     "TimelineEntry",
     "act",
     "advance_time",
+    "incident_key",
     "is_slack_user",
     "on_alert",
     "open_incident",

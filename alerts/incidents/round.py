@@ -23,6 +23,7 @@ from alerts.incidents.lifecycle import (
     Outcome,
     act,
     advance_time,
+    incident_key,
     is_slack_user,
     on_alert,
     open_incident,
@@ -62,11 +63,13 @@ class IncidentManager:
         open_now = await store.open_incidents(brand)
         write = RoundWrite()
         for event_id, event in await store.alert_events_after(brand, cursors.get("events")):
-            incident = open_now.get(f"{event.rule}|{event.platform}")
+            channel = self.policy.channel_for(
+                brand, event.severity, self.settings.alerts.slack.channel
+            )
+            incident = open_now.get(incident_key(event.platform, channel))
+            if event.event == "cleared" and (incident is None or event.rule not in incident.rules):
+                incident = self._fired_in(open_now, event)
             if event.event == "fired" and (incident is None or not incident.open):
-                channel = self.policy.channel_for(
-                    brand, event.severity, self.settings.alerts.slack.channel
-                )
                 context = self._context(event, values)
                 context |= await incident_context(
                     store.client,
@@ -106,6 +109,14 @@ class IncidentManager:
         await store.save(brand, write)
         await store.release_held(brand, now)
         return write
+
+    @staticmethod
+    def _fired_in(open_now: Mapping[str, Incident], event: AlertEvent) -> Incident | None:
+        # A clearing belongs to the incident its rule fired in, whatever its channel now.
+        for incident in open_now.values():
+            if incident.platform == event.platform and event.rule in incident.firing_rules:
+                return incident
+        return None
 
     def _act(self, incident: Incident, request: ActionRequest, now: float) -> Outcome:
         if request.action not in ("ack", "snooze", "resolve"):

@@ -110,14 +110,15 @@ class IncidentStore:
         return f"{brand}-{n}"
 
     async def open_incidents(self, brand: str) -> dict[str, Incident]:
-        """The brand's open incidents by key (``<rule>|<platform>``)."""
+        """The brand's open incidents by key (``<platform>|<channel>``, Incident.key)."""
         k = self.of(brand)
         ids: Any = await self.client.hgetall(k.open)
         result = {}
-        for key, incident_id in ids.items():
+        for incident_id in ids.values():
             incident = await self.get(brand, incident_id)
-            if incident is not None:
-                result[key] = incident
+            # Keyed by the incident itself, so one stored under an older key format still joins.
+            if incident is not None and incident.open:
+                result[incident.key] = incident
         return result
 
     async def get(self, brand: str, incident_id: str) -> Incident | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.config import AlertConfig, AlertsFile, RulesFile
-from alerts.detection.rules import BaselineSettings, Rule
+from alerts.detection.config import DetectionSettings
 from socialpulse.core.config import (
     BrandsFile,
     ConfigError,
@@ -192,8 +192,9 @@ def _check_alert_references(
                 )
 
 
-def load_rules_file(path: Path, settings: Settings) -> tuple[list[Rule], BaselineSettings]:
-    """Rules (and baseline settings, default: the configured ones) from a YAML file."""
+def load_rules_file(path: Path, settings: Settings) -> DetectionSettings:
+    """The configured detection sections with a YAML file's rules (and its baselines and
+    budget, when it has them)."""
     rules_file = validate_model(RulesFile, read_yaml(path, str(path)), str(path))
     alerts = settings.alerts.model_copy(update={"rules": rules_file.rules})
     _check_alert_references(
@@ -204,4 +205,11 @@ def load_rules_file(path: Path, settings: Settings) -> tuple[list[Rule], Baselin
         str(path),
         lambda name: str(settings.config_dir / name),
     )
-    return rules_file.rules, rules_file.baselines or settings.alerts.baselines
+    return DetectionSettings(
+        evaluation=settings.alerts.evaluation,
+        baselines=rules_file.baselines or settings.alerts.baselines,
+        budget=rules_file.budget or settings.alerts.budget,
+        rules=rules_file.rules,
+        benchmarks=settings.alerts.benchmarks,
+        targets=settings.alerts.targets,
+    )

@@ -103,11 +103,16 @@ def test_csv_backfill_is_taken_over_by_the_worker_and_exported(
         assert SAMPLES + 1 <= learned["updates"] <= SAMPLES + 2
         # Hand-worked on the sqrt scale: the last 288 samples hold at most 2 zeros, so the
         # median is sqrt(40) and the MAD 0, so the spread is the Poisson floor 0.5. Expected:
-        # 40; the surge rule's level, z 5 above: (sqrt(40) + 5 * 0.5) ** 2 = 77.87.
+        # 40. The surge rule's level is calibrated from surges the worker has not seen yet, so it
+        # is budget.start_z = 8 spreads above: (sqrt(40) + 8 * 0.5) ** 2 = 106.6.
         assert value(worker.metrics_url, "socialpulse_kpi_baseline", **base) == pytest.approx(40)
         level = {**base, "rule": "mention_volume_surge", "bound": "upper"}
         upper = value(worker.metrics_url, "socialpulse_alert_rule_trigger_level", **level)
-        assert upper == pytest.approx((math.sqrt(40) + 2.5) ** 2)
+        assert upper == pytest.approx((math.sqrt(40) + 4.0) ** 2)
+        at = {"rule": "mention_volume_surge", "brand": "acme", "platform": "x"}
+        assert value(worker.metrics_url, "socialpulse_alert_rule_level_z", **at) == 8
+        # The warning budget (1 a week) is the surge rule's alone: the drop rule is info.
+        assert value(worker.metrics_url, "socialpulse_alert_rule_budget_per_week", **at) == 1
         got = metrics(worker.metrics_url)
         # Instagram's baseline is still warming up: no line drawn for it.
         assert not [k for k in got if ("platform", "instagram") in k[1] and "trigger" in k[0]]
@@ -200,7 +205,7 @@ def test_backfill_from_prometheus_history_learns_the_daily_cycle(
         "backfilled acme mentions (15m, x): relearned, 577 samples learned, 577 in all, ready"
     )
     [field] = [f for f in detection_hash(settings) if f.startswith("backfill:")]
-    detector = detector_for(settings.alerts.rules, settings.alerts.baselines, settings.kpis.kpis)
+    detector = detector_for(settings.alerts, settings.kpis.kpis)
     baseline = Baseline.from_dict(
         detector.baseline_params("mentions"), json.loads(detection_hash(settings)[field])
     )

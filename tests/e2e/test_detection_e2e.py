@@ -105,10 +105,20 @@ def test_live_firings_equal_the_backtest_and_baselines_survive_a_restart(
             timeout=40,
             what="the negatives_high alert in Slack",
         )
-        assert message["text"] == (
-            "[CRITICAL] Acme Coffee (acme) on x: mentions_negative 12 in the last 1m "
-            "(threshold rule negatives_high)"
+        # One surge, one page: the burst's jump opened the incident, and the threshold rule's
+        # firing joined it in its thread, raising the severity.
+        assert message["text"].startswith("Severity rose to critical (firing ")
+        assert message["text"].endswith(
+            "mentions_negative 12 in the last 1m (threshold rule negatives_high)"
         )
+        assert message.get("thread_ts")
+        posts = [
+            m
+            for m in stub_messages(settings)
+            if m["method"] == "chat.postMessage" and not m.get("thread_ts")
+        ]
+        assert len(posts) == 1
+        assert posts[0]["text"].startswith("[WARNING] Acme Coffee (acme) on x: mentions ")
         # Let the burst age out of the 1m window so the alerts clear, then compare.
         last_event = max(time.time(), start + 90)
         wait_until(
@@ -131,6 +141,7 @@ def test_live_firings_equal_the_backtest_and_baselines_survive_a_restart(
                 str(events_file),
                 "--format",
                 "json",
+                "--firings",
                 "--start",
                 state["started"],
                 "--end",

@@ -727,9 +727,10 @@ def test_backfilled_baseline_rule_levels_and_targets_are_on_metrics(pipeline, tm
     assert 36 < expected < 40 + 1e-9  # 40, and at most a sample or two of the quiet x feed
     level = {**base, "rule": "mention_volume_surge", "bound": "upper"}
     upper = scrape[("socialpulse_alert_rule_trigger_level", frozenset(level.items()))]
-    # z = 5 spreads above on the square-root scale; the spread is 0.5 (the count noise floor)
-    # plus what the live samples taught it.
-    assert 0.5 <= (math.sqrt(upper) - math.sqrt(expected)) / 5 < 0.55
+    # budget.start_z = 8 spreads above on the square-root scale (the surge rule's level is
+    # calibrated from surges not seen yet); the spread is 0.5 (the count noise floor) plus
+    # what the live samples taught it.
+    assert 0.5 <= (math.sqrt(upper) - math.sqrt(expected)) / 8 < 0.55
     firing = {"rule": "mention_volume_surge", "severity": "warning", "brand": "acme"}
     assert (
         scrape[("socialpulse_alert_rule_firing", frozenset({**firing, "platform": "x"}.items()))]

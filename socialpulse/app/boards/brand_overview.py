@@ -165,6 +165,25 @@ def brand_overview(kpi: Catalog) -> Board:
                 min=0,
             ),
             Panel(
+                "Alert levels calibrated to the budget",
+                "The level each calibrated rule fires at now, in spreads from the baseline: what "
+                "this series' own surges reach as often as the notification budget allows "
+                "(alerts.yaml: budget), and the rule's budget in notifications a week.",
+                [
+                    Query(
+                        'max by (platform, rule) (socialpulse_alert_rule_level_z{brand="$brand", '
+                        'platform=~"$platform"})',
+                        "{{rule}} level ({{platform}})",
+                    ),
+                    Query(
+                        "max by (platform, rule) (socialpulse_alert_rule_budget_per_week"
+                        '{brand="$brand", platform=~"$platform"})',
+                        "{{rule}} budget a week ({{platform}})",
+                    ),
+                ],
+                min=0,
+            ),
+            Panel(
                 "Alert rules firing",
                 "Rules firing now for this brand (any platform).",
                 [

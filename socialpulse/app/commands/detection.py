@@ -28,6 +28,7 @@ from alerts.detection.baseline import Baseline
 from alerts.detection.configured import detector_for
 from alerts.detection.engine import Detector, baseline_key
 from alerts.detection.store import backfill_field, parse_state
+from alerts.incidents.replay import budget_summary, notification_dict, replay
 from socialpulse.app.settings import Settings, load_rules_file
 from socialpulse.core.config import ConfigError
 from socialpulse.core.config_types import format_duration, parse_duration
@@ -50,7 +51,16 @@ def add_commands(sub: Any, settings_of: Any) -> None:
     backtest.add_argument("--kpi", help="the series' KPI (CSV: required; JSONL: only its rules)")
     backtest.add_argument("--rules", help="YAML with rules: (default: config/alerts.yaml)")
     backtest.add_argument("--interval", help="the series' interval, if not inferable (e.g. 5m)")
-    backtest.add_argument("--format", choices=["table", "json"], default="table")
+    backtest.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="json: one line per notification (an incident opened; the firings of one surge "
+        "on a brand and platform join it), or per firing with --firings",
+    )
+    backtest.add_argument(
+        "--firings", action="store_true", help="json: one line per firing, not per notification"
+    )
     backtest.add_argument("--start", help="JSONL: first tick (ISO 8601; default: first event)")
     backtest.add_argument("--end", help="JSONL: last tick (default: last event + longest window)")
     backtest.set_defaults(func=lambda args: cmd_backtest(args, settings_of(args)))
@@ -75,10 +85,8 @@ def add_commands(sub: Any, settings_of: Any) -> None:
 
 def _detector(args: argparse.Namespace, settings: Settings) -> Detector:
     if not args.rules:
-        return detector_for(settings.alerts.rules, settings.alerts.baselines, settings.kpis.kpis)
-    rules, baselines = load_rules_file(Path(args.rules), settings)
-    units = {kpi.name: kpi.unit for kpi in settings.kpis.kpis}
-    return Detector(rules, baselines, units)
+        return detector_for(settings.alerts, settings.kpis.kpis)
+    return detector_for(load_rules_file(Path(args.rules), settings), settings.kpis.kpis)
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,15 +96,19 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         detector = _detector(args, settings)
         if args.kpi:
             detector = Detector(
-                select_rules(detector.rules, args.kpi), detector.settings, detector.units
+                select_rules(detector.rules, args.kpi),
+                detector.settings,
+                detector.units,
+                detector.budget,
+                shared_with=detector.rules,
             )
         if path.suffix.lower() in EVENT_SUFFIXES:
             counts = MemoryCounts(
                 settings.window_plan.tiers,
                 settings.pipeline.cleaning.max_mentions_per_author_per_minute,
             )
-            with path.open(encoding="utf-8") as lines:
-                first, last, rejected = read_events(settings, path, lines, counts)
+            with path.open(encoding="utf-8") as source:
+                first, last, rejected = read_events(settings, path, source, counts)
             if rejected:
                 print(f"{path}: {rejected} events rejected (not counted)", file=sys.stderr)
             start = parse_time(args.start, "--start") if args.start else first
@@ -118,21 +130,31 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             series = detector.settings.model_copy(
                 update={"update_every": max(interval, detector.settings.update_every)}
             )
-            detector = Detector(detector.rules, series, detector.units)
-            events = backtest_series(detector, args.kpi, rows)
-            end = times[-1]
+            detector = Detector(
+                detector.rules, series, detector.units, detector.budget, detector.shared_with
+            )
+            events = backtest_series(detector, args.kpi, rows, interval)
+            start, end = times[0], times[-1]
     except (BacktestError, ConfigError, OSError, ValueError) as exc:
         print(f"socialpulse backtest: {exc}", file=sys.stderr)
         return 2
     firings = pair_firings(events)
+    # One surge, one page: the firings replayed through the incident lifecycle.
+    incidents = replay(events, settings.alerts.incidents, settings.alerts.slack.channel)
+    totals = summary(firings, end) + "\n" + budget_summary(incidents, detector.budget, start, end)
     if args.format == "json":
-        for firing in firings:
-            print(json.dumps(firing.to_dict()))
-        print(summary(firings, end), file=sys.stderr)
+        lines = (
+            [f.to_dict() for f in firings]
+            if args.firings
+            else [notification_dict(i) for i in incidents]
+        )
+        for line in lines:
+            print(json.dumps(line))
+        print(totals, file=sys.stderr)
     else:
         print(table(firings))
         print()
-        print(summary(firings, end))
+        print(totals)
     return 0
 
 
@@ -144,7 +166,7 @@ def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:
     window = parse_duration(args.window)
     client = redis_client(settings.pipeline.redis, decode_responses=True)
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
-    detector = detector_for(settings.alerts.rules, settings.alerts.baselines, settings.kpis.kpis)
+    detector = detector_for(settings.alerts, settings.kpis.kpis)
     key = baseline_key(args.kpi, window, args.platform)
     fields: Any = client.hgetall(keys.detection(args.brand))
     # The stored baseline, or a backfill the worker has not taken over yet.
@@ -196,7 +218,8 @@ def _history(
     if args.csv:
         path = Path(args.csv)
         with path.open(encoding="utf-8", newline="") as handle:
-            return [(ts, value) for ts, value, _ in read_series(path, handle)]
+            rows = read_series(path, handle)
+            return [(ts, value) for ts, value, _ in rows if value is not None]
     if args.prometheus:
         return _prometheus_history(settings, args, window, parse_duration(args.prometheus))
     raise BacktestError("backfill needs --csv FILE or --prometheus DURATION")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -47,7 +48,7 @@ def opened(at: float = 1000.0):
 
 def test_a_firing_opens_one_incident_and_more_firings_join_it() -> None:
     incident, outcome = opened()
-    assert (incident.state, incident.firings, incident.key) == ("triggered", 1, "negatives_high|x")
+    assert (incident.state, incident.firings, incident.key) == ("triggered", 1, "x|#crisis")
     assert outcome.notices == [Notice("post")]
     again = on_alert(incident, event(at=1010, value=20), 1010, POLICY)
     assert incident.firings == 2 and incident.value == 20
@@ -59,6 +60,34 @@ def test_a_firing_opens_one_incident_and_more_firings_join_it() -> None:
             "(threshold rule negatives_high)",
         ),
     ]
+
+
+def test_one_surge_is_one_incident_whose_severity_may_rise_and_which_ends_with_its_last_rule() -> (
+    None
+):
+    surge = replace(event(), rule="surge", kind="deviation", severity="warning", kpi="mentions")
+    incident, outcome = open_incident("acme-1", surge, "#crisis", 1000, {})
+    assert outcome.notices == [Notice("post")]
+    spike = replace(event(at=1060, value=40), rule="negatives_high")
+    joined = on_alert(incident, spike, 1060, POLICY)
+    # One page: the message is updated and the thread told, nothing is posted anew.
+    assert [n.kind for n in joined.notices] == ["update", "reply"]
+    assert joined.notices[1].text.startswith("Severity rose to critical (firing 2): ")
+    assert (incident.severity, incident.rules, incident.firing_rules) == (
+        "critical",
+        ["surge", "negatives_high"],
+        ["surge", "negatives_high"],
+    )
+    assert [e.action for e in joined.timeline] == ["severity rose"]
+    # The surge rule clears first: the incident goes on while the spike still fires.
+    assert on_alert(incident, replace(surge, event="cleared", at=1200), 1200, POLICY).notices == []
+    assert incident.rule_cleared_at is None
+    advance_time(incident, 1200 + 3600, POLICY)
+    assert incident.state == "triggered"
+    on_alert(incident, replace(spike, event="cleared", at=5000), 5000, POLICY)
+    assert incident.rule_cleared_at == 5000
+    advance_time(incident, 5000 + 600, POLICY)
+    assert (incident.state, incident.resolved_at) == ("resolved", 5600)
 
 
 def test_escalation_steps_come_in_order_until_acknowledged() -> None:

@@ -124,9 +124,15 @@ def test_rule_window_must_be_a_rolling_window(config: Path) -> None:
 
 
 def test_rule_kind_parameters_and_references_are_checked(config: Path) -> None:
-    edit(config, "alerts.yaml", lambda d: d["rules"][2].pop("z"))
-    assert error(config) == "alerts.yaml: rules[2]: a deviation rule needs z"
-    edit(config, "alerts.yaml", lambda d: d["rules"][2].update(z=5, kpi="mentionz"))
+    edit(config, "alerts.yaml", lambda d: d["rules"][2].update(kind="rate_of_change"))
+    assert error(config) == "alerts.yaml: rules[2]: a rate_of_change rule needs percent and over"
+    edit(config, "alerts.yaml", lambda d: d["rules"][2].update(kind="deviation", z=5, budget=2))
+    assert error(config) == (
+        "alerts.yaml: rules[2]: budget applies to deviation and negative_spike rules without z "
+        "(their level is calibrated to it); remove budget or z"
+    )
+    edit(config, "alerts.yaml", lambda d: d["rules"][2].pop("budget"))
+    edit(config, "alerts.yaml", lambda d: d["rules"][2].update(kpi="mentionz"))
     assert error(config) == (
         "alerts.yaml: rules[2] (mention_volume_surge).kpi: 'mentionz' is neither a counter nor "
         "a KPI of kpis.yaml"
