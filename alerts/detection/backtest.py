@@ -271,7 +271,23 @@ def backtest_events(
     progress: bool = True,
 ) -> list[AlertEvent]:
     """Evaluate every brand's rules on the live tick grid from ``start`` to ``end``."""
-    every = settings.alerts.evaluation.every
+    events, _ = replay_events(settings, detector, counts, start, end, progress=progress)
+    return events
+
+
+def replay_events(
+    settings: DetectionConfig,
+    detector: Detector,
+    counts: MemoryCounts,
+    start: float,
+    end: float,
+    every: int | None = None,
+    progress: bool = True,
+) -> tuple[list[AlertEvent], dict[str, BrandState]]:
+    """Evaluate every brand's rules on a tick grid (default: the live one) from ``start`` to
+    ``end``; the firings and clearings, and each brand's detection state at the end (its learned
+    baselines and calibrations)."""
+    every = every or settings.alerts.evaluation.every
     first = math.ceil(start / every) * every
     ticks = [float(t) for t in range(int(first), int(end) + 1, every)]
     brands = [(b.id, b.platforms) for b in settings.brands.brands]
@@ -289,7 +305,7 @@ def backtest_events(
         for brand, _ in brands:
             platforms, by_window = values[brand]
             events.extend(detector.tick(brand, tick, platforms, by_window, states[brand]))
-    return events
+    return events, states
 
 
 def _progress(items: Sequence[Any], enabled: bool, unit: str) -> Iterator[Any]:

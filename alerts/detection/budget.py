@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 
 from alerts.detection.calibration import WEEK, CalibrationParams
 from alerts.detection.rules import Rule, Severity
@@ -33,7 +33,7 @@ class BudgetOverride(Strict):
 class BudgetSettings(Strict):
     """Notifications a week per brand and platform, and how levels are calibrated to it."""
 
-    per_week: dict[Severity, float] = Field(default_factory=lambda: dict(DEFAULT_PER_WEEK))
+    per_week: dict[Severity, PositiveFloat] = Field(default_factory=lambda: dict(DEFAULT_PER_WEEK))
     overrides: list[BudgetOverride] = Field(default_factory=list)
     # Never page below this many spreads from the baseline, however quiet the series: the
     # budget is a ceiling, and a quiet brand is not paged for noise to use it up.

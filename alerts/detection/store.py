@@ -8,7 +8,8 @@ Per brand (one Redis Cluster slot, like its counters):
   ``backfill:<kpi>|<window>|<platform>|<ms>``: a baseline learned from history by
   ``socialpulse baseline backfill``, handed over to the evaluating worker (which holds the
   evaluation lock for as long as it runs): the next round takes the newest one as the baseline
-  and removes it;
+  and removes it; ``backfill-calibration:<rule>|<platform>|<ms>``: likewise a calibrated rule's
+  surge history learned from an export of events;
 - ``<prefix>:{<brand>}:alert-events``: stream of firings and clearings (``event`` = JSON), which
   the incident layer consumes.
 
@@ -24,10 +25,12 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from alerts.detection.calibration import Calibration
 from alerts.detection.engine import BrandState
 from alerts.detection.rule_check import AlertEvent, RuleState
 from socialpulse.core.redis_keys import RedisKeys
 
+CALIBRATION_BACKFILL = "backfill-calibration:"
 # Events kept per brand (approximate trim): weeks of alerts, bounded memory.
 EVENTS_KEPT = 10_000
 # A brand no worker has evaluated for this long (removed from brands.yaml) is forgotten.
@@ -89,10 +92,15 @@ def parse_state(fields: dict[str, str]) -> BrandState:
             state.baselines[name.removeprefix("baseline:")] = json.loads(raw)
     # Backfills in the order they were written (<ms> suffix): the newest wins.
     backfills = sorted(
-        (name for name in fields if name.startswith("backfill:")),
+        (name for name in fields if name.startswith(("backfill:", CALIBRATION_BACKFILL))),
         key=lambda name: int(name.rsplit("|", 1)[1]),
     )
     for name in backfills:
+        if name.startswith(CALIBRATION_BACKFILL):
+            key = name.removeprefix(CALIBRATION_BACKFILL).rsplit("|", 1)[0]
+            rule = state.rules.setdefault(key, RuleState())
+            rule.calibration = Calibration.from_dict(json.loads(fields[name]))
+            continue
         key = name.removeprefix("backfill:").rsplit("|", 1)[0]
         state.baselines[key] = json.loads(fields[name])
     state.backfills = backfills
@@ -104,6 +112,12 @@ def parse_state(fields: dict[str, str]) -> BrandState:
 def backfill_field(key: str, written_ms: int) -> str:
     """The hash field of a backfilled baseline, newest (largest ``written_ms``) first taken."""
     return f"backfill:{key}|{written_ms}"
+
+
+def calibration_backfill_field(rule_key: str, written_ms: int) -> str:
+    """The hash field of a calibrated rule's surge history learned from an export
+    (``<rule>|<platform>``), handed over like a backfilled baseline."""
+    return f"{CALIBRATION_BACKFILL}{rule_key}|{written_ms}"
 
 
 def state_fields(state: BrandState) -> dict[str, str]:

@@ -22,15 +22,19 @@ from alerts.incidents.oncall import IncidentSettings
 
 
 def replay(
-    events: Iterable[AlertEvent], policy: IncidentSettings, default_channel: str
+    events: Iterable[AlertEvent],
+    policy: IncidentSettings,
+    default_channel: str,
+    end: float | None = None,
 ) -> list[Incident]:
     """The incidents the firings and clearings open, in opening order, with the firings that
-    joined each and whether they resolved (nobody acknowledges: time and clearings only)."""
+    joined each and whether they resolved by ``end`` (default: the last event; nobody
+    acknowledges: time and clearings only)."""
     opened: list[Incident] = []
     open_now: dict[tuple[str, str], Incident] = {}
     for event in sorted(events, key=lambda e: e.at):
         for waiting in list(open_now.values()):
-            advance_time(waiting, event.at, policy)
+            _advance(waiting, event.at, policy)
         open_now = {k: i for k, i in open_now.items() if i.open}
         channel = policy.channel_for(event.brand, event.severity, default_channel)
         if event.event == "cleared":
@@ -57,7 +61,18 @@ def replay(
             open_now[(event.brand, incident.key)] = incident
         else:
             on_alert(joined, event, event.at, policy)
+    for incident in open_now.values():
+        if end is not None:
+            _advance(incident, end, policy)
     return opened
+
+
+def _advance(incident: Incident, now: float, policy: IncidentSettings) -> None:
+    # The live round runs every second; offline, an incident clear long enough resolves at
+    # the moment it would have, not at the next event.
+    cleared = incident.rule_cleared_at
+    due = cleared + policy.auto_resolve_after if cleared is not None else now
+    advance_time(incident, min(now, due), policy)
 
 
 def notification_dict(incident: Incident) -> dict[str, Any]:

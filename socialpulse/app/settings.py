@@ -183,6 +183,13 @@ def _check_alert_references(
             fail(f"{where}.kpi", f"{target.kpi!r} is neither a counter nor a KPI")
         if target.window not in rolling:
             fail(f"{where}.window", f"{format_duration(target.window)} is not a rolling window")
+    for index, override in enumerate(alerts.budget.overrides):
+        for brand in override.brands or ():
+            if brand not in brand_ids:
+                fail(
+                    f"budget.overrides[{index}].brands",
+                    f"{brand!r} is not a brand of {shown('brands.yaml')}",
+                )
     for index, route in enumerate(alerts.incidents.routes):
         for brand in route.brands or ():
             if brand not in brand_ids:

@@ -59,7 +59,8 @@ def _factor(ts: float, anomalies: list[Anomaly]) -> float:
     return factor
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (the normal approximation above a mean of 50)."""
     if lam <= 0:
         return 0
     if lam > 50:  # normal approximation; exact sampling is slow for large means
@@ -88,7 +89,7 @@ def minute_counts(
         ts = start + 60 * i
         lam = rate(ts, base, trend_per_week, start) * _factor(ts, anomalies or [])
         lam *= rng.gammavariate(dispersion, 1 / dispersion)
-        result.append((ts, _poisson(rng, lam)))
+        result.append((ts, poisson(rng, lam)))
     return result
 
 

@@ -303,7 +303,8 @@ def run(
                 kind, event = next(stream)
                 producer.send(topic_of[kind], event)
                 sent += 1
-                level = activity(datetime.now()) if cycle else 1.0
+                # UTC, as the baselines learn hours and days (and the demo's warm start was built).
+                level = activity(datetime.now(UTC)) if cycle else 1.0
                 next_steady += 1 / (rate * level) if rate > 0 else 0
             # Pace to the target rate from the start, so slow sends do not lower the rate.
             wake = min(next_steady, next_extra if extra else next_steady)

@@ -214,3 +214,49 @@ def test_backfill_from_prometheus_history_learns_the_daily_cycle(
     noon, midnight = baseline.expected(day + 12 * 3600), baseline.expected(day)
     assert noon is not None and midnight is not None
     assert 55 < noon.value < 65 and 17 < midnight.value < 23
+
+
+def test_an_export_of_events_warms_baselines_and_calibrations_the_worker_takes_over(
+    stack: Settings, tmp_path: Path, run_id: str
+) -> None:
+    from tests.socialpulse.app.test_history import export
+
+    folder = write_config(tmp_path / "config", run_id, rules=[shipped_rule("mention_volume_surge")])
+    settings = load_settings(folder)
+    counted = export(tmp_path / "last-week.jsonl", days=5)
+    done = run_cli(settings, "baseline", "backfill", "--events", str(tmp_path / "last-week.jsonl"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # acme's 15m mentions baseline on each of its platforms (x has the export's mentions, the
+    # others learned a feed with nothing in it), and the surge rule's calibration on each.
+    platforms = next(b.platforms for b in settings.brands.brands if b.id == "acme")
+    n = len(platforms)
+    assert lines[0].startswith(
+        f"backfilled acme from {tmp_path / 'last-week.jsonl'}: {n} baselines learned (0 warm "
+        f"ones kept), {n} rule calibrations, history "
+    )
+    assert lines[-1] == (
+        f"{counted} events counted, 3 rejected (invalid_fields: 1, not_json: 1, ts_in_future: 1)"
+    )
+    handed = [f for f in detection_hash(settings) if f.startswith("backfill")]
+    assert sorted(f.rsplit("|", 1)[0] for f in handed) == sorted(
+        [f"backfill-calibration:mention_volume_surge|{p}" for p in platforms]
+        + [f"backfill:mentions|900|{p}" for p in platforms]
+    )
+
+    worker = start_worker(folder, tmp_path / "worker.log")
+    try:
+        wait_until(
+            lambda: not [f for f in detection_hash(settings) if f.startswith("backfill")],
+            timeout=60,
+            what="the worker to take the backfill over",
+        )
+        at = {"rule": "mention_volume_surge", "brand": "acme", "platform": "x"}
+        level = value(worker.metrics_url, "socialpulse_alert_rule_level_z", **at)
+        # Calibrated from the export's own surges: not the start level of a series not learned.
+        assert level != settings.alerts.budget.start_z
+        assert level >= settings.alerts.budget.min_z
+        base = {"brand": "acme", "platform": "x", "window": "15m", "kpi": "mentions"}
+        assert value(worker.metrics_url, "socialpulse_kpi_baseline", **base) > 0
+    finally:
+        stop_worker(worker)

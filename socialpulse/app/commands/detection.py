@@ -16,6 +16,7 @@ from alerts.detection.backtest import (
     backtest_events,
     backtest_series,
     infer_interval,
+    iso,
     pair_firings,
     parse_time,
     read_events,
@@ -67,13 +68,24 @@ def add_commands(sub: Any, settings_of: Any) -> None:
 
     baseline = sub.add_parser("baseline", help="learned baselines in Redis: backfill or show")
     baseline.add_argument("action", choices=["backfill", "show"])
-    baseline.add_argument("--brand", required=True)
+    baseline.add_argument("--brand", help="the brand (--events: default every brand in it)")
     baseline.add_argument("--kpi", default="mentions")
     baseline.add_argument("--window", default="15m")
     baseline.add_argument("--platform", default="all")
     baseline.add_argument("--csv", help="backfill from a timestamp,value CSV of this KPI")
     baseline.add_argument(
         "--prometheus", metavar="DURATION", help="backfill from Prometheus' history, e.g. 7d"
+    )
+    baseline.add_argument(
+        "--events",
+        metavar="FILE",
+        help="backfill every baseline and calibrated rule of the brands from an export of raw "
+        "events (JSONL or CSV, of any age), read as `socialpulse ingest` reads it",
+    )
+    baseline.add_argument("--events-format", choices=["jsonl", "csv"], help="default: by name")
+    baseline.add_argument("--mapping", help="--events: a mapping of config/ingest.yaml")
+    baseline.add_argument(
+        "--type", choices=["mention", "interaction"], help="--events: type of untyped records"
     )
     baseline.add_argument(
         "--replace",
@@ -140,7 +152,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     firings = pair_firings(events)
     # One surge, one page: the firings replayed through the incident lifecycle.
-    incidents = replay(events, settings.alerts.incidents, settings.alerts.slack.channel)
+    incidents = replay(events, settings.alerts.incidents, settings.alerts.slack.channel, end)
     totals = summary(firings, end) + "\n" + budget_summary(incidents, detector.budget, start, end)
     if args.format == "json":
         lines = (
@@ -159,7 +171,13 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:
-    """Backfill a baseline from a CSV or Prometheus, or show it."""
+    """Backfill a baseline from a CSV or Prometheus, or show it; or backfill every baseline
+    and calibration from an export of events."""
+    if args.action == "backfill" and args.events:
+        return _backfill_events(args, settings)
+    if args.brand is None:
+        print("socialpulse baseline: --brand is needed (except with --events)", file=sys.stderr)
+        return 2
     if args.brand not in settings.brand_ids:
         print(f"socialpulse baseline: unknown brand {args.brand!r}", file=sys.stderr)
         return 2
@@ -209,6 +227,48 @@ def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:
             "  the history is older than the baseline's last sample; --replace relearns it",
             file=sys.stderr,
         )
+    return 0
+
+
+def _backfill_events(args: argparse.Namespace, settings: Settings) -> int:
+    """Learn every baseline and calibration from an export and hand them over to the worker."""
+    from socialpulse.app.commands.ingest import mapping_named
+    from socialpulse.app.history import hand_over, learn_from_export
+
+    if args.brand is not None and args.brand not in settings.brand_ids:
+        print(f"socialpulse baseline: unknown brand {args.brand!r}", file=sys.stderr)
+        return 2
+    detector = detector_for(settings.alerts, settings.kpis.kpis)
+    try:
+        mapping = mapping_named(settings, args.mapping)
+        learned = learn_from_export(
+            Path(args.events), settings, detector, args.events_format, mapping, args.type
+        )
+    except (BacktestError, ConfigError, OSError, ValueError) as exc:
+        print(f"socialpulse baseline: {exc}", file=sys.stderr)
+        return 2
+    client = redis_client(settings.pipeline.redis, decode_responses=True)
+    keys = RedisKeys(settings.pipeline.redis.key_prefix)
+    brands = [args.brand] if args.brand else sorted(learned.states)
+    for brand in brands:
+        state = learned.states.get(brand)
+        if state is None:
+            continue
+        handed = hand_over(client, keys, detector, brand, state, args.replace)
+        print(
+            f"backfilled {brand} from {args.events}: {handed.baselines} baselines learned "
+            f"({handed.kept} warm ones kept), {handed.calibrations} rule calibrations, history "
+            f"{iso(learned.first)} to {iso(learned.last)}"
+        )
+    rejected = sum(learned.rejected.values())
+    print(
+        f"{learned.counted} events counted, {rejected} rejected"
+        + (
+            f" ({', '.join(f'{r}: {n}' for r, n in sorted(learned.rejected.items()))})"
+            if rejected
+            else ""
+        )
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ from socialpulse.core.config import ConfigError
 from socialpulse.core.config_files import shown_path
 
 if TYPE_CHECKING:
+    from ingest.config import FieldMapping
     from ingest.event_producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,23 @@ def _kafka_unreachable(command: str, settings: Settings, exc: Exception) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def mapping_named(settings: Settings, name: str | None) -> tuple[str, FieldMapping] | None:
+    """The ingest mapping called ``name`` (None: no mapping); ConfigError naming the file and
+    the mappings it has when there is none of that name."""
+    from ingest.config import INGEST_FILE, load_ingest
+
+    if name is None:
+        return None
+    mappings = load_ingest(settings.config_dir, settings.brands).mappings
+    if name not in mappings:
+        raise ConfigError(
+            f"--mapping {name!r} is not a mapping of "
+            f"{shown_path(settings.config_dir / INGEST_FILE)} "
+            f"(mappings: {', '.join(mappings) or 'none'})"
+        )
+    return name, mappings[name]
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -177,20 +195,10 @@ def cmd_ingest(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     rejected (see the rejects file)."""
     from kafka.errors import KafkaError
 
-    from ingest.config import INGEST_FILE, load_ingest
     from ingest.files import ingest_file
 
     settings = settings_of(args)
-    mapping = None
-    if args.mapping:
-        mappings = load_ingest(settings.config_dir, settings.brands).mappings
-        if args.mapping not in mappings:
-            raise ConfigError(
-                f"--mapping {args.mapping!r} is not a mapping of "
-                f"{shown_path(settings.config_dir / INGEST_FILE)} "
-                f"(mappings: {', '.join(mappings) or 'none'})"
-            )
-        mapping = (args.mapping, mappings[args.mapping])
+    mapping = mapping_named(settings, args.mapping)
     try:
         producer = _producer(settings, "socialpulse-ingest", 100)
     except KafkaError as exc:

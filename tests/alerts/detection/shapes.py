@@ -12,6 +12,7 @@ from alerts.detection.engine import Detector
 from alerts.incidents.replay import replay
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.paths import project_home
+from socialpulse.devtools.series_generator import poisson
 
 START = 1_767_225_600  # 2026-01-01T00:00Z, a Thursday
 STEP = 300
@@ -41,18 +42,6 @@ def rhythm(ts: float) -> float:
     hour = moment.hour + moment.minute / 60
     daily = 0.2 + 1.6 * (1 - math.cos(2 * math.pi * (hour - 4) / 24)) / 2
     return daily * (0.7 if moment.weekday() >= 5 else 1.0)
-
-
-def poisson(rng: random.Random, lam: float) -> int:
-    """A Poisson draw (normal approximation for large means)."""
-    if lam > 50:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def poisson_series(weeks: float, base: float, bursts_per_week: float = 0.0, seed: int = 1) -> Rows:

@@ -56,7 +56,7 @@ def test_shipped_config_is_valid() -> None:
         "negative_mentions_high",
         "negative_spike",
     ]
-    assert settings.alerts.rules[0].value == 30
+    assert settings.alerts.rules[0].value == 80
     assert settings.alerts.evaluation.every == 10
     assert settings.pipeline.kafka.first_port == 9092
 
@@ -142,6 +142,25 @@ def test_rule_kind_parameters_and_references_are_checked(config: Path) -> None:
     )
     assert error(config) == (
         "alerts.yaml: rules[2].direction: Input should be 'up', 'down' or 'both'"
+    )
+
+
+def test_budget_is_checked(config: Path) -> None:
+    edit(config, "alerts.yaml", lambda d: d["budget"].update(per_week={"warning": 0}))
+    assert error(config) == ("alerts.yaml: budget.per_week.warning: Input should be greater than 0")
+    edit(config, "alerts.yaml", lambda d: d["budget"].update(per_week={"urgent": 1}))
+    assert error(config) == (
+        "alerts.yaml: budget.per_week.urgent.[key]: Input should be 'info', 'warning' or 'critical'"
+    )
+    edit(
+        config,
+        "alerts.yaml",
+        lambda d: d["budget"].update(
+            per_week={"warning": 1}, overrides=[{"brands": ["acmee"], "per_week": 2}]
+        ),
+    )
+    assert error(config) == (
+        "alerts.yaml: budget.overrides[0].brands: 'acmee' is not a brand of brands.yaml"
     )
 
 

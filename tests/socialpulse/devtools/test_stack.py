@@ -84,7 +84,7 @@ def test_bad_config_stops_the_command_with_file_key_and_problem(tmp_path: Path) 
     for name in ("socialpulse.yaml", "brands.yaml", "alerts.yaml"):
         (tmp_path / name).write_text((ROOT / "config" / name).read_text())
     (tmp_path / "alerts.yaml").write_text(
-        (ROOT / "config/alerts.yaml").read_text().replace("value: 30", "value: ten")
+        (ROOT / "config/alerts.yaml").read_text().replace("value: 80", "value: ten")
     )
     done = cli("--config", str(tmp_path), "worker")
     assert done.returncode == 2
