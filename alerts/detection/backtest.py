@@ -208,6 +208,9 @@ def backtest_series(
     values = {
         w: window_values(rows, interval, w) if counted else [v for _, v, _ in rows] for w in windows
     }
+    # A volume column is a count per row too: summed over each window like the value.
+    volume_rows = [(ts, volume, None) for ts, _, volume in rows]
+    volumes = {w: window_values(volume_rows, interval, w) for w in windows}
     state = BrandState()
     events: list[AlertEvent] = []
     for i, (ts, _, volume) in enumerate(_progress(rows, progress, "samples")):
@@ -216,7 +219,7 @@ def backtest_series(
             row: dict[str, float | None] = {kpi: values[w][i]}
             for rule in rules:
                 if rule.window == w and rule.volume_kpi != kpi:
-                    row[rule.volume_kpi] = volume if volume is not None else values[w][i]
+                    row[rule.volume_kpi] = volumes[w][i] if volume is not None else values[w][i]
             by_window[w] = {SERIES: row}
         events.extend(series.tick(SERIES, ts, [SERIES], by_window, state))
     return events

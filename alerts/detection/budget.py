@@ -46,13 +46,15 @@ class BudgetSettings(Strict):
     gap: Duration = 3 * 3600
     horizon: Duration = 8 * 7 * 86400  # surges are remembered this long
 
-    def params(self) -> CalibrationParams:
-        """The calibration parameters these settings say."""
+    def params(self, step: int = 300) -> CalibrationParams:
+        """The calibration parameters these settings say, for scores ``step`` seconds apart
+        (a pause of a few steps is a gap, not observed time)."""
         return CalibrationParams(
             threshold=self.threshold,
             gap=float(self.gap),
             horizon=float(max(self.horizon, WEEK)),
             min_observed=float(self.learn),
+            max_step=float(max(900, 2 * step)),
         )
 
     def severity_budget(self, brand: str, platform: str, severity: str) -> float:

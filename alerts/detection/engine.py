@@ -79,7 +79,9 @@ class Detector:
         self.settings = baselines
         self.units = units  # KPI name -> unit; counters are counts
         self.budget = budget or BudgetSettings()
-        self.calibration = self.budget.params()
+        # Scores come every tick (10 s live) and a baseline sample every update_every (the
+        # step of a backtest's series or a backfill's replay).
+        self.calibration = self.budget.params(baselines.update_every)
         self._shares: dict[tuple[str, str, str], float] = {}
 
     def share(self, rule: Rule, brand: str, platform: str, platforms: Sequence[str]) -> float:

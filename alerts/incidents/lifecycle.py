@@ -135,8 +135,14 @@ class Incident:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Incident:
-        """An incident from :meth:`to_dict`'s output."""
-        return cls(**data)
+        """An incident from :meth:`to_dict`'s output (also one stored before incidents were
+        joined across rules: its rule is its only one, firing until it cleared)."""
+        incident = cls(**data)
+        if "rules" not in data:
+            incident.rules = [incident.rule]
+            still = incident.open and incident.rule_cleared_at is None
+            incident.firing_rules = [incident.rule] if still else []
+        return incident
 
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -194,6 +200,12 @@ def on_alert(
         rose = SEVERITY_RANK.get(event.severity, 0) > SEVERITY_RANK.get(incident.severity, 0)
         if rose:
             incident.severity = event.severity
+            if incident.state == "snoozed":
+                # A snooze was for the lower severity: a worse firing ends it, and pings.
+                incident.state = incident.resumes or "triggered"
+                incident.snoozed_until = incident.resumes = None
+                if incident.state == "triggered":
+                    incident.escalate_from, incident.escalations = now, 0
         # describe() holds config names and numbers only; escaped all the same, as all mrkdwn.
         what = (
             "Severity rose to " + event.severity if rose else "Joined" if joined else "Fired again"

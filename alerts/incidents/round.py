@@ -184,6 +184,12 @@ class IncidentManager:
             if held is not None and notice.kind != "ephemeral":
                 write.held.append((held, item))
             else:
+                if notice.kind != "ephemeral" and incident.id not in write.release:
+                    # Its severity may have risen past the quiet hours: what was held goes first
+                    # (earlier rounds' from the store, this round's from here), in order.
+                    write.release.add(incident.id)
+                    write.outbox += [i for _, i in write.held if i.incident == incident.id]
+                    write.held = [(t, i) for t, i in write.held if i.incident != incident.id]
                 write.outbox.append(item)
 
 

@@ -84,6 +84,7 @@ class RoundWrite:
     timeline: list[tuple[str, TimelineEntry]] = field(default_factory=list)
     outbox: list[OutboxItem] = field(default_factory=list)
     held: list[tuple[float, OutboxItem]] = field(default_factory=list)
+    release: set[str] = field(default_factory=set)  # incidents whose held notices go out now
     results: dict[str, str] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
 
@@ -116,9 +117,11 @@ class IncidentStore:
         result = {}
         for incident_id in ids.values():
             incident = await self.get(brand, incident_id)
-            # Keyed by the incident itself, so one stored under an older key format still joins.
+            # Keyed by the incident itself, so one stored under an older key format still joins;
+            # two such of one platform and channel: the second stays in by its id (it is still
+            # advanced in time and its rules' clearings still reach it).
             if incident is not None and incident.open:
-                result[incident.key] = incident
+                result[incident.id if incident.key in result else incident.key] = incident
         return result
 
     async def get(self, brand: str, incident_id: str) -> Incident | None:
@@ -186,14 +189,29 @@ class IncidentStore:
     async def save(self, brand: str, write: RoundWrite) -> None:
         """Write a round's changes atomically."""
         k = self.of(brand)
+        released: list[Any] = []
+        if write.release:
+            waiting: Any = await self.client.zrange(k.held, 0, -1)
+            released = [
+                raw
+                for raw in waiting
+                if json.loads(json.loads(raw)["item"])["incident"] in write.release
+            ]
         pipe = self.client.pipeline(transaction=True)
+        # Notices of an incident no longer held go out first, in the order they were queued (the
+        # stored ones of earlier rounds before this round's).
+        for raw in released:
+            pipe.xadd(k.outbox, {"item": json.loads(raw)["item"]})
+        if released:
+            pipe.zrem(k.held, *released)
         for incident in write.incidents.values():
             pipe.set(k.incident(incident.id), json.dumps(incident.to_dict()), ex=KEEP_SECONDS)
             pipe.zadd(k.index, {incident.id: incident.opened_at})
             if incident.open:
                 pipe.hset(k.open, incident.key, incident.id)
             else:
-                pipe.hdel(k.open, incident.key)
+                # Also the field of the key format before incidents joined across rules.
+                pipe.hdel(k.open, incident.key, f"{incident.rule}|{incident.platform}")
         for incident_id, entry in write.timeline:
             pipe.rpush(k.timeline(incident_id), json.dumps(entry.to_dict()))
             pipe.expire(k.timeline(incident_id), KEEP_SECONDS)

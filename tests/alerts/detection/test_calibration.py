@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from alerts.detection.budget import BudgetSettings
 from alerts.detection.calibration import (
     WEEK,
     Calibration,
@@ -61,6 +62,14 @@ def test_surges_are_cut_by_gaps_remembered_for_the_horizon_and_gaps_are_not_obse
     c.observe(params, t + 86400 * 30, 0.0)
     assert c.peaks == []
     assert Calibration.from_dict(c.to_dict()) == c
+
+
+def test_an_hourly_series_is_observed_time_not_gaps() -> None:
+    params = BudgetSettings().params(step=3600)
+    c = Calibration()
+    for hour in range(24 * 14):
+        c.observe(params, START + 3600 * hour, 0.0)
+    assert c.observed == (24 * 14 - 1) * 3600
 
 
 @pytest.mark.parametrize("budget", [0.5, 2.0])

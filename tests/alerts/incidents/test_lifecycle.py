@@ -9,7 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.detection.rule_check import AlertEvent
-from alerts.incidents.lifecycle import Notice, act, advance_time, on_alert, open_incident
+from alerts.incidents.lifecycle import (
+    Incident,
+    Notice,
+    act,
+    advance_time,
+    on_alert,
+    open_incident,
+)
 from alerts.incidents.oncall import IncidentSettings, QuietHours
 
 POLICY = IncidentSettings.model_validate(
@@ -88,6 +95,31 @@ def test_one_surge_is_one_incident_whose_severity_may_rise_and_which_ends_with_i
     assert incident.rule_cleared_at == 5000
     advance_time(incident, 5000 + 600, POLICY)
     assert (incident.state, incident.resolved_at) == ("resolved", 5600)
+
+
+def test_a_worse_firing_ends_a_snooze_and_pings() -> None:
+    surge = replace(event(), rule="surge", kind="deviation", severity="warning", kpi="mentions")
+    incident, _ = open_incident("acme-1", surge, "#crisis", 1000, {})
+    act(incident, "snooze", "U0SOCIAL1", 1010, snooze_for=7200)
+    assert incident.state == "snoozed"
+    outcome = on_alert(incident, replace(event(at=1100), rule="negatives_high"), 1100, POLICY)
+    assert (incident.state, incident.snoozed_until, incident.escalate_from) == (
+        "triggered",
+        None,
+        1100,
+    )
+    assert [n.kind for n in outcome.notices] == ["update", "reply"]
+
+
+def test_an_incident_stored_before_joining_keeps_its_rule_and_resolves() -> None:
+    incident, _ = opened()
+    data = incident.to_dict()
+    del data["rules"], data["firing_rules"]
+    legacy = Incident.from_dict(data)
+    assert (legacy.rules, legacy.firing_rules) == (["negatives_high"], ["negatives_high"])
+    on_alert(legacy, event("cleared", at=2000), 2000, POLICY)
+    advance_time(legacy, 2600, POLICY)
+    assert legacy.state == "resolved"
 
 
 def test_escalation_steps_come_in_order_until_acknowledged() -> None:
