@@ -111,22 +111,24 @@ def mention_fields(mention: Mention, sentiment: Sentiment) -> list[Add]:
 
 def unique_member(event: Mention | Interaction) -> tuple[str, str] | None:
     """(field, member) the event adds to a distinct count: its author for unique_authors, the
-    viewer of an impression for reach; None for other events."""
+    viewer of an impression for reach (not of an impressions ``count``); None for others."""
     if isinstance(event, Mention):
         if event.from_brand:
             return None
         return field("unique_authors", event.platform), event.author.casefold()
-    if event.kind == "impression":
+    if event.kind == "impression" and event.count == 1:
+        # An event standing for many impressions has no one viewer to count.
         return field("reach", event.platform), event.user_id
     return None
 
 
 def interaction_fields(interaction: Interaction) -> list[Add]:
-    """Fields an interaction increments: the counter of its kind (+1) and, for money kinds,
-    the amount counter (+value)."""
+    """Fields an interaction increments: the counter of its kind (+1, or +count for an event
+    that stands for several) and, for money kinds, the amount counter (+value)."""
     kind, platform, value = interaction.kind, interaction.platform, interaction.value
+    many = float(interaction.count) if interaction.count != 1 else None
     fields: list[Add] = (
-        [(field(KIND_COUNTER[kind], platform), None)] if kind in KIND_COUNTER else []
+        [(field(KIND_COUNTER[kind], platform), many)] if kind in KIND_COUNTER else []
     )
     if kind in KIND_AMOUNT and value is not None:
         fields.append((field(KIND_AMOUNT[kind], platform), value))

@@ -115,6 +115,8 @@ _NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # ad budget or audience, and small enough that sums of millions of them stay exact to the cent
 # and finite.
 MAX_NUMBER = 1e12
+# An event's count (likes, impressions, clicks it stands for) at most.
+MAX_COUNT = 10**9
 
 
 def is_event_id(value: str) -> bool:
@@ -202,6 +204,9 @@ class Interaction(_Event):
     value: float | None = Field(
         None, ge=0, le=MAX_NUMBER, allow_inf_nan=False, validate_default=True
     )
+    # How many of the kind this one event stands for (200 likes a platform reported at once);
+    # a whole number, counted once by id like any event.
+    count: int = Field(1, ge=1, le=MAX_COUNT, strict=True)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -209,6 +214,17 @@ class Interaction(_Event):
         if isinstance(value, str) and value.strip().lower() not in INTERACTION_KINDS:
             raise ValueError(f"kind {value!r} is not one of {', '.join(INTERACTION_KINDS)}")
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("count")
+    @classmethod
+    def _count_without_value(cls, count: int, info: ValidationInfo) -> int:
+        kind = info.data.get("kind")
+        if count != 1 and (kind in KINDS_NEEDING_VALUE or info.data.get("value") is not None):
+            raise ValueError(
+                "is for events that stand for several likes, impressions or clicks; an event "
+                f"with a value (kind {kind}) is one event: send one per order or response"
+            )
+        return count
 
     @field_validator("value")
     @classmethod

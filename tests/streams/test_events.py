@@ -105,6 +105,37 @@ def test_unknown_interaction_kind_is_named() -> None:
     assert result.detail.startswith("kind: kind 'poke' is not one of impression, like, comment")
 
 
+@pytest.mark.parametrize(
+    ("count", "detail"),
+    [
+        (0, "count: Input should be greater than or equal to 1"),
+        (2.5, "count: Input should be a valid integer"),
+        (True, "count: Input should be a valid integer"),
+        ("200", "count: Input should be a valid integer"),
+        (10**10, "count: Input should be less than or equal to 1000000000"),
+    ],
+)
+def test_a_count_is_a_whole_number_of_one_kind(count: object, detail: str) -> None:
+    assert decode(raw({**INTERACTION, "count": count}), Interaction) == InvalidEvent(
+        "invalid_fields", detail
+    )
+
+
+def test_a_count_stands_for_several_likes_and_never_for_orders() -> None:
+    likes = decode(raw({**INTERACTION, "count": 200}), Interaction)
+    assert isinstance(likes, Interaction) and likes.count == 200
+    one = decode(raw(INTERACTION), Interaction)
+    assert isinstance(one, Interaction) and one.count == 1
+    assert decode(
+        raw({**INTERACTION, "kind": "order", "value": 30, "count": 2}), Interaction
+    ) == InvalidEvent(
+        "invalid_fields",
+        "count: is for events that stand for several likes, impressions or "
+        "clicks; an event with a value (kind order) is one event: send one per order or "
+        "response",
+    )
+
+
 def test_money_kinds_need_a_value() -> None:
     order = decode(raw({**INTERACTION, "kind": "order", "value": 45.5}), Interaction)
     assert isinstance(order, Interaction) and order.value == 45.5

@@ -180,6 +180,20 @@ def test_amounts_add_up_and_kinds_count_one_each(backend: Backend) -> None:
     assert counts[("likes", "x")] == 1
 
 
+def test_an_event_standing_for_many_counts_them_once_by_id(backend: Backend) -> None:
+    now = fresh_now()
+    # A platform's 200 likes of one post (its URL as the id), one more like, and 5,000
+    # impressions with no viewer behind them.
+    likes = {**interaction(now, "likes-200", "like", user="platform"), "count": 200}
+    seen = {**interaction(now, "views-5000", "impression", user="platform"), "count": 5000}
+    batch = [likes, interaction(now, "l1", "like"), seen]
+    backend.apply(planned("interaction", batch, now), planned("interaction", [likes], now))
+    counts = backend.window("acme", 300, now)
+    assert counts[("likes", "x")] == 201  # the redelivered 200 count once
+    assert counts[("impressions", "x")] == 5000
+    assert (counts[("reach", "x")], counts[("reach", "all")]) == (0, 0)  # no viewer is reach
+
+
 def test_distinct_viewers_count_once(backend: Backend) -> None:
     now = fresh_now()
     seen = [interaction(now, f"i{n}", "impression", user=u) for n, u in enumerate("aba")]
