@@ -183,20 +183,21 @@ def _check_alert_references(
             fail(f"{where}.kpi", f"{target.kpi!r} is neither a counter nor a KPI")
         if target.window not in rolling:
             fail(f"{where}.window", f"{format_duration(target.window)} is not a rolling window")
-    for index, override in enumerate(alerts.budget.overrides):
-        for brand in override.brands or ():
+    # Brand lists of budget overrides and incident routes name configured brands.
+    listed = [
+        *(
+            (f"budget.overrides[{i}].brands", o.brands)
+            for i, o in enumerate(alerts.budget.overrides)
+        ),
+        *(
+            (f"incidents.routes[{i}].brands", r.brands)
+            for i, r in enumerate(alerts.incidents.routes)
+        ),
+    ]
+    for where, names in listed:
+        for brand in names or ():
             if brand not in brand_ids:
-                fail(
-                    f"budget.overrides[{index}].brands",
-                    f"{brand!r} is not a brand of {shown('brands.yaml')}",
-                )
-    for index, route in enumerate(alerts.incidents.routes):
-        for brand in route.brands or ():
-            if brand not in brand_ids:
-                fail(
-                    f"incidents.routes[{index}].brands",
-                    f"{brand!r} is not a brand of {shown('brands.yaml')}",
-                )
+                fail(where, f"{brand!r} is not a brand of {shown('brands.yaml')}")
 
 
 def load_rules_file(path: Path, settings: Settings) -> DetectionSettings:
