@@ -10,62 +10,144 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
+from ingest.paths import parse_path
 from socialpulse.core.config import BrandsFile, ConfigError
 from socialpulse.core.config_files import default_config_dir, read_yaml, shown_path, validate_model
-from socialpulse.core.config_types import Duration, Strict
+from socialpulse.core.config_types import Duration, Strict, parse_duration
 from socialpulse.core.http_server import HttpLimits
 
 INGEST_FILE = "ingest.yaml"
 _SOURCE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-class FieldRule(Strict):
-    """How one event field is read from a record (a CSV row or a JSON payload)."""
+def _signed_duration(value: Any) -> int:
+    """A duration that may be negative: '-1d' is a day back."""
+    text = str(value).strip() if not isinstance(value, int | float) else value
+    if isinstance(text, str) and text.startswith("-"):
+        return -parse_duration(text[1:])
+    return parse_duration(text)
 
-    # A column name, or a dotted path into a JSON object (``from.username``).
-    source: str | None = Field(None, alias="from")
+
+# Event fields that are times: read with ``format``/``timezone``, moved by ``shift``.
+TIME_FIELDS = ("ts", "published_at")
+# An event field, or a nested one (``metrics.impressions``: the impressions of ``metrics``).
+_TARGET = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
+
+
+class FieldRule(Strict):
+    """How one event field is read from a record (a CSV row or a JSON payload).
+
+    Where the value comes from, the first that applies: ``now`` (the time of mapping),
+    ``template`` (several values in one text), ``sum`` (several numbers added), ``from`` (a
+    column or path; a list: the first of them that is there), else ``value``/``default``.
+    Paths are those of ingest.paths (``insights.data[name=reach].values.0.value``).
+    """
+
+    # A column name, or a path into a JSON object (``from.username``); a list of them: the
+    # first that the record has (``non_public_metrics.impression_count``, then public ones).
+    source: str | list[str] | None = Field(None, alias="from")
     value: Any = None  # a constant, used when ``from`` is not given (or gives nothing)
     # Lookup table for the read value (matched case-insensitively); values not in it are
     # rejected unless ``default`` is set.
     values: dict[str, Any] | None = None
     default: Any = None
-    # For ts: iso (default), epoch, epoch_ms, or a strptime format such as %d/%m/%Y %H:%M.
+    # For times (ts, published_at): iso (default), epoch, epoch_ms, or a strptime format
+    # such as %d/%m/%Y %H:%M.
     format: str = "iso"
     timezone: str = "UTC"  # for times without an offset
     type: Literal["str", "int", "float", "bool"] | None = None
     # A number in this source range is rescaled to the event's range (sentiment -5..5 -> -1..1).
     scale: tuple[float, float] | None = None
+    # Text made of record values: "{ad_id}@{date_start}" (each {path} as in ``from``); when one
+    # of them is absent the field is too (then value or default).
+    template: str | None = None
+    # Numbers added up (retweets and quotes as shares); absent ones count nothing, none: absent.
+    sum: list[str] | None = None
+    # The time of mapping, for polled totals whose response carries no time (ts only).
+    now: bool = False
+    # Added to a time (1d: the end of a day whose start was read; -1d: a day back).
+    shift: Annotated[int, BeforeValidator(_signed_duration)] | None = None
+    # A regular expression: the value becomes its groups joined (or the whole match without
+    # groups); a value it does not match is rejected.
+    match: str | None = None
 
     @model_validator(mode="after")
     def _has_source(self) -> FieldRule:
-        if self.source is None and self.value is None and self.default is None:
-            raise ValueError("give from (a column or path), value (a constant) or default")
+        if not (self.source or self.template or self.sum or self.now) and (
+            self.value is None and self.default is None
+        ):
+            raise ValueError(
+                "give from (a column or path), template, sum, now, value (a constant) or default"
+            )
         if self.scale is not None and not self.scale[0] < self.scale[1]:
             raise ValueError(f"scale: {list(self.scale)} is not a range [low, high], low < high")
+        for path in [*self.paths(), *re.findall(r"\{([^{}]+)\}", self.template or "")]:
+            parse_path(path)  # ValueError names the path and what is wrong with it
+        if self.match is not None:
+            try:
+                re.compile(self.match)
+            except re.error as exc:
+                raise ValueError(
+                    f"match: {self.match!r} is not a regular expression ({exc})"
+                ) from exc
         return self
+
+    def paths(self) -> list[str]:
+        """The paths this rule reads (``from`` and ``sum``), in order."""
+        sources = [self.source] if isinstance(self.source, str) else list(self.source or [])
+        return sources + list(self.sum or [])
 
 
 class FieldMapping(Strict):
     """A named mapping from a tool's export or webhook payload to SocialPulse events."""
 
-    type: Literal["mention", "interaction"] | None = None  # None: from a field named type
+    # None: from a field named type, else inferred per record (ingest.validation.event_type).
+    type: Literal["mention", "interaction", "snapshot"] | None = None
     fields: dict[str, FieldRule | str]
-    # A dotted path to the list of records in a JSON payload (webhooks); empty: the payload.
+    # The path to the list of records in a JSON payload or file line (``data``,
+    # ``data.videos``, ``data[name=page_impressions].values``, ``data[*].values``); empty: the
+    # payload is one record, or a list of them.
     records: str = ""
     # CSV: lines above the header row (some tools put report details there).
     skip_rows: int = Field(0, ge=0, le=100)
 
-    @field_validator("fields", mode="after")
+    @field_validator("fields", mode="before")
     @classmethod
-    def _rules(cls, fields: dict[str, FieldRule | str]) -> dict[str, FieldRule | str]:
-        return {
-            name: FieldRule.model_validate({"from": rule}) if isinstance(rule, str) else rule
-            for name, rule in fields.items()
-        }
+    def _rules(cls, fields: Any) -> Any:
+        # Each rule is read here, not by the union, so that an error names the event field.
+        if not isinstance(fields, dict):
+            return fields
+        rules: dict[str, FieldRule] = {}
+        for name, given in fields.items():
+            if not isinstance(name, str) or not _TARGET.match(name):
+                raise ValueError(
+                    f"{name!r} is not an event field (lowercase names; metrics.<name> for a "
+                    "snapshot's metric)"
+                )
+            try:
+                rule = FieldRule.model_validate(
+                    {"from": given} if isinstance(given, str) else given
+                )
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                message = str(first["msg"]).removeprefix("Value error, ")
+                raise ValueError(f"{name}: {where + ': ' if where else ''}{message}") from None
+            if (rule.now or rule.shift) and name not in TIME_FIELDS:
+                raise ValueError(f"{name}: now and shift are for times ({', '.join(TIME_FIELDS)})")
+            rules[name] = rule
+        return rules
+
+    @field_validator("records")
+    @classmethod
+    def _records_path(cls, records: str) -> str:
+        if records:
+            parse_path(records)
+        return records
 
     def rules(self) -> dict[str, FieldRule]:
         """The field rules, shorthands (a bare column name) expanded."""

@@ -1,7 +1,9 @@
-"""``socialpulse ingest``: events from a JSONL or CSV file (or stdin) into Kafka.
+"""``socialpulse ingest``: events from a JSONL, JSON or CSV file (or stdin) into Kafka.
 
-Each line (JSONL) or row (CSV) is mapped with a mapping of config/ingest.yaml when one is
-named, validated against the event schemas, and produced keyed by brand. Rejected lines go to
+Each line (JSONL) or row (CSV), or the whole document (JSON: a saved API response), is mapped
+with a mapping of config/ingest.yaml when one is named (a JSON line or document gives the
+records at the mapping's ``records`` path), validated against the event schemas, and produced
+keyed by brand to its type's topic. Rejected lines go to
 a rejects file (JSON lines: line number, reason, detail, the record) and are summed by reason.
 Event ids make a re-run count nothing twice: the worker counts each id once (records without
 an id get one derived from their content, see ingest.mapping).
@@ -23,12 +25,12 @@ from tqdm import tqdm
 from ingest.config import FieldMapping
 from ingest.event_producer import EventProducer
 from ingest.json_body import parse_value
-from ingest.mapping import apply_mapping
-from ingest.validation import Accepted, EventType, Rejected, validate_item
+from ingest.mapping import apply_mapping, records_of
+from ingest.validation import Accepted, EventType, Rejected, event_topics, validate_item
 from socialpulse.core.config_types import format_duration
 from streams.config import StreamConfig
 
-FileFormat = Literal["jsonl", "csv"]
+FileFormat = Literal["jsonl", "json", "csv"]
 
 
 class Writer(Protocol):
@@ -70,16 +72,25 @@ class IngestSummary:
 
 
 def file_format(path: str, given: str | None) -> FileFormat:
-    """The format: given, or from the file name (.csv is CSV, anything else JSONL)."""
-    if given:
-        return "csv" if given == "csv" else "jsonl"
-    return "csv" if path.lower().endswith(".csv") else "jsonl"
+    """The format: given, or from the file name (.csv is CSV, .json one JSON document,
+    anything else JSONL)."""
+    name = (given or path).lower()
+    if name == "csv" or (not given and name.endswith(".csv")):
+        return "csv"
+    if name == "json" or (not given and name.endswith(".json")):
+        return "json"
+    return "jsonl"
 
 
 def records(lines: Iterable[str], fmt: FileFormat, skip: int = 0) -> Iterator[tuple[int, Any]]:
     """(line number, record) pairs: a dict per CSV row (empty cells left out; ``skip`` lines
     before the header), a decoded value per JSONL line (a Rejected where a line is not JSON);
-    blank lines are skipped."""
+    blank lines are skipped; a JSON document is one record (line 1)."""
+    if fmt == "json":
+        text = "".join(lines)
+        if text.strip():
+            yield 1, parse_value(text)
+        return
     if fmt == "csv":
         rows = iter(lines)
         for _ in range(skip):
@@ -104,6 +115,35 @@ def _counting(lines: IO[str], bar: tqdm[Any]) -> Iterator[str]:
         yield line
 
 
+def mapped_items(
+    record: Any,
+    fmt: FileFormat,
+    mapping: tuple[str, FieldMapping] | None,
+    now: float,
+) -> list[tuple[int | None, Any]]:
+    """What one line, row or document gives to validate: (index of the record within it, or
+    None when it is the only one; the item, or why it cannot be one). A JSON line or
+    document is split into the records at the mapping's ``records`` path (a JSON document
+    without a mapping, an array of events, into its items)."""
+    if isinstance(record, Rejected):
+        return [(None, record)]
+    if mapping is None:
+        if fmt == "json" and isinstance(record, list):
+            return list(enumerate(record))
+        return [(None, record)]
+    name, rules = mapping
+    splitting = fmt != "csv" and (bool(rules.records) or fmt == "json")
+    found = records_of(record, rules.records) if splitting else [record]
+    out: list[tuple[int | None, Any]] = []
+    for index, one in enumerate(found):
+        where = index if splitting else None
+        if isinstance(one, dict):
+            out.append((where, apply_mapping(name, rules, one, now, root=record)))
+        else:
+            out.append((where, Rejected("invalid_fields", "a record is a JSON object")))
+    return out
+
+
 def ingest_stream(
     lines: Iterable[str],
     fmt: FileFormat,
@@ -115,36 +155,34 @@ def ingest_stream(
     rejects: Writer | None = None,
 ) -> IngestSummary:
     """Map, validate and produce every record of ``lines``; rejected records are written to
-    ``rejects`` (JSON lines). The caller flushes the producer."""
-    topics = settings.pipeline.topics
-    topic = {"mention": topics.mentions, "interaction": topics.interactions}
+    ``rejects`` (JSON lines). ``now`` (epoch seconds) is the time of mapping (``ts: {now:
+    true}``) and the reference for event times ahead. The caller flushes the producer."""
+    topic = event_topics(settings.pipeline.topics)
     known = settings.strict_known
     windows = settings.pipeline.windows
     summary = IngestSummary()
     skip = mapping[1].skip_rows if mapping else 0
     for number, record in records(lines, fmt, skip):
-        summary.lines += 1
-        item = record
-        if mapping and not isinstance(record, Rejected):
-            if isinstance(record, dict):
-                item = apply_mapping(mapping[0], mapping[1], record)
-            else:
-                item = Rejected("invalid_fields", "a record is a JSON object")
-        result = (
-            item
-            if isinstance(item, Rejected)
-            else validate_item(item, now, windows.max_future, known, default_type)
-        )
-        if isinstance(result, Accepted):
-            producer.send(topic[result.type], result.body)
-            summary.accepted[result.type] += 1
-            if result.ts < now - windows.allowed_lateness:
-                summary.too_old += 1
-            continue
-        summary.rejected[result.reason] += 1
-        if rejects is not None:
-            line = {"line": number, "reason": result.reason, "detail": result.detail}
-            rejects.write(json.dumps(line | {"record": record}, default=str) + "\n")
+        for index, item in mapped_items(record, fmt, mapping, now):
+            summary.lines += 1
+            result = (
+                item
+                if isinstance(item, Rejected)
+                else validate_item(item, now, windows.max_future, known, default_type)
+            )
+            if isinstance(result, Accepted):
+                producer.send(topic[result.type], result.body)
+                summary.accepted[result.type] += 1
+                if result.ts < now - windows.allowed_lateness:
+                    summary.too_old += 1
+                continue
+            summary.rejected[result.reason] += 1
+            if rejects is not None:
+                line: dict[str, Any] = {"line": number}
+                if index is not None:
+                    line["index"] = index  # the record's place in the line's records list
+                line |= {"reason": result.reason, "detail": result.detail, "record": record}
+                rejects.write(json.dumps(line, default=str) + "\n")
     return summary
 
 

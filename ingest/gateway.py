@@ -49,7 +49,7 @@ from ingest.responses import (
 from ingest.signatures import secret_bytes, valid_signature
 from ingest.validation import Accepted, Rejected, capped, json_kind, shown, validate_item
 from streams.config import StreamConfig
-from streams.events import Interaction, Mention
+from streams.events import Interaction, Mention, MetricSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,11 @@ def create_app(
     )
     app.state.gateway = gateway
     limit = options.max_body_bytes
-    schemas: dict[str, type[BaseModel]] = {"Mention": Mention, "Interaction": Interaction}
+    schemas: dict[str, type[BaseModel]] = {
+        "Mention": Mention,
+        "Interaction": Interaction,
+        "MetricSnapshot": MetricSnapshot,
+    }
     refs = {name: f"#/components/schemas/{name}" for name in schemas}
 
     def custom_openapi() -> dict[str, Any]:
@@ -410,7 +414,7 @@ def create_app(
         if refused is not None:
             return refused
         mapped = [
-            apply_mapping(hook.mapping, mapping, r)
+            apply_mapping(hook.mapping, mapping, r, root=payload)
             if isinstance(r, dict)
             else Rejected("invalid_fields", f"a record is a JSON object, not {json_kind(r)}")
             for r in records

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from ingest.validation import Accepted
+from ingest.validation import Accepted, event_topics
 from socialpulse.core.config import KafkaSettings, TopicSettings
 from socialpulse.core.connections import kafka_security
 
@@ -109,7 +109,7 @@ async def bounded(work: Awaitable[Any], seconds: float) -> bool:
 
 
 class KafkaWriter:
-    """Produces accepted events to the mention and interaction topics."""
+    """Produces accepted events to the mention, interaction and snapshot topics."""
 
     def __init__(
         self,
@@ -119,10 +119,7 @@ class KafkaWriter:
         timeout: float,
         prepare: Callable[[], object] | None = None,
     ):
-        self.topics = {
-            "mention": topics.mentions,
-            "interaction": topics.interactions,
-        }
+        self.topics: dict[str, str] = {kind: name for kind, name in event_topics(topics).items()}
         self.bootstrap = kafka.bootstrap_servers
         self.max_in_flight = max_in_flight
         self.timeout = timeout

@@ -1,11 +1,12 @@
 """``socialpulse replay``: re-emit a recorded event file at its original pace or N times faster,
 with event times shifted to now, for demos and drills.
 
-The recording is JSON lines of SocialPulse events (a ``type`` field, or inferred: see
-ingest.validation.event_type). Replayed ids get a suffix unique to the run, so a drill can be
-replayed again and counted again; ``--keep-ids`` keeps the ids (a second run then counts
-nothing twice). Conversation references (conversation_id, reply_to) get the same suffix, so
-customer-care threads stay matched.
+The recording is JSON lines of SocialPulse events, mentions, interactions and snapshots (a
+``type`` field, or inferred: see ingest.validation.event_type). Replayed ids get a suffix
+unique to the run, so a drill can be replayed again and counted again; ``--keep-ids`` keeps
+the ids (a second run then counts nothing twice). Conversation references (conversation_id,
+reply_to) get the same suffix, so customer-care threads stay matched; so do snapshots'
+objects, so a replayed object counts from zero again.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ingest.event_producer import EventProducer
-from ingest.validation import REFERENCES, EventType, Rejected, event_type
+from ingest.validation import REFERENCES, EventType, Rejected, event_topics, event_type
 from socialpulse.core.config import TopicSettings
 
 
@@ -63,11 +64,20 @@ def load_recording(path: Path) -> list[Recorded]:
 
 
 def replayed(event: Recorded, when: float, suffix: str) -> dict[str, Any]:
-    """The event as re-emitted at ``when``: ts set to it, references suffixed."""
+    """The event as re-emitted at ``when``: ts set to it, references suffixed; a snapshot's
+    ``published_at`` moved by as much as its ts and its object suffixed too, so the replayed
+    object counts from zero again instead of against the totals of an earlier run."""
     body = dict(event.body)
     body["ts"] = datetime.fromtimestamp(when, UTC).isoformat()
+    if event.type == "snapshot" and body.get("published_at"):
+        try:
+            published = datetime.fromisoformat(str(body["published_at"]).replace("Z", "+00:00"))
+            body["published_at"] = (published + timedelta(seconds=when - event.ts)).isoformat()
+        except ValueError:
+            pass  # left as recorded: the worker dead-letters it, naming the field
+    references = (*REFERENCES, "object_id") if event.type == "snapshot" else REFERENCES
     if suffix:
-        for name in REFERENCES:
+        for name in references:
             if body.get(name):
                 body[name] = f"{body[name]}{suffix}"
     return body
@@ -87,7 +97,7 @@ def replay(
     how many were sent."""
     if speed <= 0:
         raise ValueError(f"speed must be above 0, not {speed:g}")
-    topic = {"mention": topics.mentions, "interaction": topics.interactions}
+    topic = event_topics(topics)
     start, first = clock(), events[0].ts
     suffix = "" if keep_ids else f"-r{int(start)}"
     for sent, event in enumerate(events, 1):

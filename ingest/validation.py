@@ -15,21 +15,32 @@ from typing import Any, Literal
 import orjson
 from pydantic import ValidationError
 
+from socialpulse.core.config import TopicSettings
 from streams.batch import unknown_brand_or_platform
 from streams.decoding import first_error
-from streams.events import MAX_EVENT_BYTES, Interaction, Mention
+from streams.events import MAX_EVENT_BYTES, Interaction, Mention, MetricSnapshot
 
-EventType = Literal["mention", "interaction"]
+EventType = Literal["mention", "interaction", "snapshot"]
 # Fields that hold event ids: an event's own and the conversation it belongs to or answers.
 REFERENCES = ("id", "conversation_id", "reply_to")
 MAX_DETAIL = 300  # characters of a per-item detail: it may quote what the client sent
 # orjson writes integers of 64 bits at most and nests at most this deep.
 INT_RANGE = (-(2**63), 2**64 - 1)
 MAX_WRITE_DEPTH = 254
-MODELS: dict[EventType, type[Mention] | type[Interaction]] = {
+MODELS: dict[EventType, type[Mention] | type[Interaction] | type[MetricSnapshot]] = {
     "mention": Mention,
     "interaction": Interaction,
+    "snapshot": MetricSnapshot,
 }
+
+
+def event_topics(topics: TopicSettings) -> dict[EventType, str]:
+    """The Kafka topic each event type is written to."""
+    return {
+        "mention": topics.mentions,
+        "interaction": topics.interactions,
+        "snapshot": topics.snapshots,
+    }
 
 
 @dataclass(frozen=True)
@@ -53,20 +64,25 @@ class Rejected:
 
 def event_type(item: Mapping[str, Any], default: EventType | None = None) -> EventType | Rejected:
     """Which schema an item follows: its ``type`` field, else ``default``, else inferred (an
-    item with ``kind`` is an interaction, one with ``author`` or ``text`` a mention)."""
+    item with ``kind`` is an interaction, one with ``object_id`` and ``metrics`` a snapshot,
+    one with ``author`` or ``text`` a mention)."""
     declared = item.get("type", default)
     if declared is not None:
         if isinstance(declared, str) and declared in MODELS:
             return declared
-        return Rejected("invalid_fields", f"type: {shown(declared)} is not mention or interaction")
+        return Rejected(
+            "invalid_fields", f"type: {shown(declared)} is not mention, interaction or snapshot"
+        )
     if "kind" in item:
         return "interaction"
+    if "object_id" in item and "metrics" in item:
+        return "snapshot"
     if "author" in item or "text" in item:
         return "mention"
     return Rejected(
         "invalid_fields",
-        "type: cannot tell a mention from an interaction; set type, or give kind "
-        "(interaction) or author and text (mention)",
+        "type: cannot tell a mention from an interaction or a snapshot; set type, or give kind "
+        "(interaction), object_id and metrics (snapshot) or author and text (mention)",
     )
 
 
@@ -100,6 +116,9 @@ def validate_item(
         event = MODELS[kind].model_validate(body)
     except ValidationError as exc:
         reason, detail = first_error(exc)
+        if kind == "snapshot":
+            # The snapshot's own checks (published_at after ts) name their field already.
+            detail = detail.removeprefix("(message): ")
         return Rejected(reason, capped(detail))
     if known is not None:
         unknown = unknown_brand_or_platform(event, known)

@@ -23,7 +23,7 @@ from streams.counters import (
     unique_member,
 )
 from streams.decoding import Decoded, InvalidEvent, decode_message
-from streams.events import Interaction, Mention
+from streams.events import Interaction, Mention, MetricSnapshot
 from streams.post_context import post_sample
 from streams.sentiment import NO_SENTIMENT, mention_sentiment
 from streams.windows import WindowPlan
@@ -32,7 +32,9 @@ __all__ = [
     "BatchPlan",
     "EventType",
     "RawMessage",
+    "SnapshotPlan",
     "plan_batch",
+    "plan_snapshots",
     "processing_error",
     "unknown_brand_or_platform",
 ]
@@ -130,8 +132,58 @@ def plan_batch(
     return plan
 
 
+@dataclass
+class SnapshotPlan:
+    """A batch of snapshot messages decoded: the snapshots to count (each with the message it
+    came from, narrowed to it in an envelope) and the rejects."""
+
+    events: int = 0
+    snapshots: list[MetricSnapshot] = field(default_factory=list)
+    sources: list[RawMessage] = field(default_factory=list)
+    rejected: list[tuple[RawMessage, InvalidEvent]] = field(default_factory=list)
+
+
+def plan_snapshots(
+    messages: Sequence[RawMessage],
+    windows: WindowPlan,
+    now: float,
+    known: Mapping[str, Collection[str]] | None = None,
+) -> SnapshotPlan:
+    """Decode snapshot messages. No lateness applies: an object's state, not a dedupe set,
+    makes an old snapshot count once (or not at all, out of order); one from further ahead
+    than clock skew explains, or (with ``known``) of another brand or platform, is a reject."""
+    plan = SnapshotPlan()
+    for message in messages:
+        try:
+            decoded_events = decode_message(message.value, MetricSnapshot)
+        except Exception as exc:  # a decoder fault: this message only, never the batch
+            plan.events += 1
+            plan.rejected.append((message, processing_error(exc)))
+            continue
+        for decoded in decoded_events:
+            plan.events += 1
+            event = decoded.event
+            if isinstance(event, MetricSnapshot) and known is not None:
+                event = unknown_brand_or_platform(event, known) or event
+            if (
+                isinstance(event, MetricSnapshot)
+                and windows.timing(event.ts.timestamp(), now) == "future"
+            ):
+                ahead = format_duration(windows.max_future)
+                event = InvalidEvent(
+                    "ts_in_future", f"ts: {event.ts.isoformat()} is more than {ahead} ahead of now"
+                )
+            if isinstance(event, MetricSnapshot):
+                plan.snapshots.append(event)
+                plan.sources.append(message.item(decoded))
+            else:
+                assert isinstance(event, InvalidEvent)
+                plan.rejected.append((message.item(decoded), event))
+    return plan
+
+
 def unknown_brand_or_platform(
-    event: Mention | Interaction, known: Mapping[str, Collection[str]]
+    event: Mention | Interaction | MetricSnapshot, known: Mapping[str, Collection[str]]
 ) -> InvalidEvent | None:
     """Why a strict worker refuses an event of a brand or platform brands.yaml does not list."""
     if event.brand not in known:

@@ -45,6 +45,15 @@ class WindowSettings(Strict):
         return sorted(set(value))
 
 
+class SnapshotSettings(Strict):
+    """``snapshots``: how long an object's last totals are kept to count increments against."""
+
+    # Past this age (from publication, or the first snapshot when that is not known) an
+    # object's snapshots are no longer counted and its state is gone: memory stays bounded by
+    # the objects polled within it.
+    track_for: Duration = Field(30 * 86400, ge=3600, le=400 * 86400)
+
+
 class WorkerSettings(Strict):
     app_id: str = Field("socialpulse", pattern=r"^[A-Za-z0-9_.-]+$")
     metrics_host: str = "127.0.0.1"
@@ -177,6 +186,7 @@ class PipelineFile(Strict):
     topics: TopicSettings = TopicSettings()
     redis: RedisSettings = RedisSettings()
     windows: WindowSettings = WindowSettings()
+    snapshots: SnapshotSettings = SnapshotSettings()
     worker: WorkerSettings = WorkerSettings()
     cleaning: CleaningSettings = CleaningSettings()
     prometheus: PrometheusSettings = PrometheusSettings()

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from streams.counters import Add
 
-EventType = Literal["mention", "interaction"]
+EventType = Literal["mention", "interaction", "snapshot"]
 
 
 @dataclass(frozen=True)

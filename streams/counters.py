@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 
-from streams.events import INTERACTION_KINDS, Interaction, Mention
+from streams.events import INTERACTION_KINDS, SNAPSHOT_METRICS, Interaction, Mention
 from streams.sentiment import Sentiment
 
 # Interaction kind -> the catalog counter it adds 1 to.
@@ -64,7 +64,8 @@ ALL_COUNTERS = (
     *MENTION_COUNTERS,
     *CARE_COUNTERS,
     "potential_reach",  # sum of the authors' follower counts over mentions
-    *dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values()]),
+    *dict.fromkeys([*KIND_COUNTER.values(), *KIND_AMOUNT.values(), *SNAPSHOT_METRICS.values()]),
+    "snapshot_corrections",  # snapshot totals that went down (streams.snapshots)
     *(band for bands in SURVEY_BANDS.values() for band, _, _ in bands),
     FILTERED,
     *UNIQUE_SOURCE,

@@ -46,6 +46,28 @@ value          for some 0 to 1e12: required for ``order`` (revenue), ``spend`` (
                         and ``csat_response`` (1-5)
 ============== ======== ===========================================================
 
+Metric snapshot (topic ``social.snapshots``): the running totals of one object (a post, video,
+story, ad, or the account) as the platform reported them at a time, polled from its insights or
+ads reporting. The worker counts the increments between successive snapshots of an object
+(streams.snapshots), exactly once; a snapshot itself is never an increment.
+
+============== ======== ===========================================================
+field          required meaning
+============== ======== ===========================================================
+schema_version no       1
+ts, platform, brand yes as for mentions; ts is when the totals were read (for a report row
+                        over a period, the period's end)
+object_id      yes      the post, video, story or ad (or the account) the totals are of
+object_type    no       post (default), video, story, reel, ad, account, ...
+published_at   no       when the object was published (for a report row, the period's
+                        start): its first snapshot then counts from zero at that time;
+                        without it, the first snapshot is a starting point that adds nothing
+metrics        yes      totals by name (:data:`SNAPSHOT_METRICS`), whole numbers but
+                        ``spend`` and ``revenue``, 0 to 1e12; at least one
+campaign       no       campaign id (ads)
+id             no       default ``<object_id>@<ts>``; snapshots are matched by object, not id
+============== ======== ===========================================================
+
 Numbers are finite and bounded (:data:`MAX_NUMBER`): NaN, infinities and values beyond the
 bound are refused as ``invalid_fields`` naming the field, so no sum can become infinite.
 Strings are valid Unicode: a lone surrogate escape (``"\\ud800"``) is refused the same way.
@@ -55,7 +77,7 @@ Within an envelope, each event stands alone: one such event is dead-lettered, th
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -242,6 +264,77 @@ class Interaction(_Event):
         if value is not None and kind == "followers" and not float(value).is_integer():
             raise ValueError(f"{value:g} is not a whole number of followers")
         return value
+
+
+# Snapshot metric -> the catalog counter its increments add to. ``reach`` is the platform's
+# own count of unique accounts reached: reported_reach, not the distinct count of user ids.
+SNAPSHOT_METRICS = {
+    "impressions": "impressions",
+    "reach": "reported_reach",
+    "video_views": "video_views",
+    "likes": "likes",
+    "comments": "comments",
+    "shares": "shares",
+    "saves": "saves",
+    "clicks": "clicks",
+    "profile_visits": "profile_visits",
+    "video_starts": "video_starts",
+    "video_completes": "video_completes",
+    "follows": "follows",
+    "landing_visits": "landing_visits",
+    "conversions": "conversions",
+    "orders": "orders",
+    "revenue": "revenue",
+    "spend": "spend",
+}
+# Money totals: any finite amount (cents and beyond); every other metric is a whole number.
+SNAPSHOT_AMOUNTS = frozenset({"spend", "revenue"})
+
+
+class MetricSnapshot(_Event):
+    """The running totals of one object (post, video, ad, account) at a time, as polled."""
+
+    id: EventId = ""  # default <object_id>@<ts> (set before validation)
+    object_id: str = Field(min_length=1, max_length=512)
+    object_type: str = Field("post", pattern=_NAME)
+    published_at: AwareDatetime | None = None
+    campaign: str | None = Field(None, max_length=200)
+    metrics: dict[str, int | float] = Field(min_length=1, max_length=len(SNAPSHOT_METRICS))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("id") in (None, "") and "object_id" in data:
+            data = {**data, "id": f"{data['object_id']}@{data.get('ts')}".replace(" ", "_")}
+        return data
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _known_metrics(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        for name, number in value.items():
+            if name not in SNAPSHOT_METRICS:
+                raise ValueError(
+                    f"{name!r} is not a snapshot metric ({', '.join(SNAPSHOT_METRICS)})"
+                )
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValueError(f"{name}: a number, not {type(number).__name__}")
+            # Compared as it came: float() of a 5,000-digit integer would raise OverflowError.
+            if not (0 <= number <= MAX_NUMBER) or number != number:
+                shown = f"{number:.3g}" if isinstance(number, float) or number > 1e6 else number
+                raise ValueError(f"{name}: {shown} is outside 0 to 1e12")
+            if name not in SNAPSHOT_AMOUNTS and not float(number).is_integer():
+                raise ValueError(f"{name}: {number:g} is not a whole number")
+        return value
+
+    @model_validator(mode="after")
+    def _published_before(self) -> MetricSnapshot:
+        if self.published_at is not None and self.published_at > self.ts:
+            raise ValueError(
+                f"published_at: {self.published_at.isoformat()} is after ts {self.ts.isoformat()}"
+            )
+        return self
 
 
 E = TypeVar("E", bound=_Event)

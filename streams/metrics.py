@@ -31,6 +31,7 @@ from streams.counters import ALL_COUNTERS
 from streams.decoding import INVALID_REASONS
 from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.sentiment import Source as SentimentSource
+from streams.snapshots import Outcome
 from streams.store.redis_store import read_windows
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,20 @@ EVENTS_TOO_LATE = Counter(
     "Events older than the allowed lateness when they arrived, left out of the KPIs.",
     ["topic"],
 )
+SNAPSHOTS = Counter(
+    "socialpulse_snapshots_total",
+    "Metric snapshots by what they did: counted (totals grew or went down), started (first of "
+    "an object without a publication time: a starting point), advanced (newer, same totals), "
+    "unchanged (a duplicate), out_of_order (older than the newest seen), untracked (object "
+    "older than snapshots.track_for).",
+    ["outcome"],
+)
+SNAPSHOT_CORRECTIONS = Counter(
+    "socialpulse_snapshots_corrected_total",
+    "Snapshot totals that went down (an unlike, a platform correction), by metric: counted as "
+    "corrections, never as negative increments.",
+    ["metric"],
+)
 SENTIMENT_SOURCE = Counter(
     "socialpulse_mentions_sentiment_total",
     "Mentions by where their sentiment came from: upstream (in the event), or scored here by "
@@ -107,8 +122,8 @@ ARRIVAL_TO_VISIBLE = Histogram(
 )
 REDIS_ROUNDTRIP = Histogram(
     "socialpulse_redis_roundtrip_seconds",
-    "Redis round trips by operation: count_batch (a batch's counts), read_windows (a scrape's "
-    "rolling counts).",
+    "Redis round trips by operation: count_batch (a batch's counts), count_snapshots (a batch "
+    "of metric snapshots), read_windows (a scrape's rolling counts).",
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
@@ -143,8 +158,16 @@ def initialize_label_sets(settings: StreamConfig) -> None:
             EVENTS_FILTERED.labels(topic, reason)
     for source in get_args(SentimentSource):
         SENTIMENT_SOURCE.labels(source)
-    for operation in ("count_batch", "read_windows"):
+    for operation in ("count_batch", "count_snapshots", "read_windows"):
         REDIS_ROUNDTRIP.labels(operation)
+    for outcome in get_args(Outcome):
+        SNAPSHOTS.labels(outcome)
+    snapshots = settings.pipeline.topics.snapshots
+    for metric in (EVENTS_CONSUMED, MESSAGES_CONSUMED, EVENTS_COUNTED, ARRIVAL_TO_VISIBLE,
+                   EVENTS_UNTRACKED):  # fmt: skip
+        metric.labels(snapshots)
+    for reason in INVALID_REASONS:
+        EVENTS_INVALID.labels(snapshots, reason)
 
 
 _HELP = {

@@ -74,6 +74,7 @@ def write_config(
     pipeline["topics"] = {
         "mentions": f"test.{run_id}.mentions",
         "interactions": f"test.{run_id}.interactions",
+        "snapshots": f"test.{run_id}.snapshots",
         "dead_letter": f"test.{run_id}.deadletter",
     }
     pipeline["redis"]["key_prefix"] = f"t{run_id}"

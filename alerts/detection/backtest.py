@@ -27,7 +27,8 @@ from alerts.detection.engine import SERIES, BrandState, Detector, Values, brand_
 from alerts.detection.rule_check import AlertEvent
 from alerts.detection.rules import Rule, transform_for
 from socialpulse.core.config_types import format_duration
-from streams.batch import EventType, RawMessage, plan_batch
+from streams.batch import EventType, RawMessage, plan_batch, plan_snapshots
+from streams.events import MetricSnapshot
 from streams.store.memory_store import MemoryCounts
 from streams.windows import WindowPlan, tier_for
 
@@ -238,14 +239,23 @@ def read_events(
     bot_authors = frozenset(pipeline.cleaning.bot_authors)
     first, last, rejected = math.inf, -math.inf, 0
     counted = []
+    snapshots: list[MetricSnapshot] = []
     for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
         try:
-            kind: EventType = "interaction" if "kind" in json.loads(line) else "mention"
+            item = json.loads(line)
+            kind: EventType = "interaction" if "kind" in item else "mention"
+            if "metrics" in item and "object_id" in item:
+                kind = "snapshot"
         except (json.JSONDecodeError, TypeError):
             kind = "mention"  # decoding below reports it
         message = RawMessage(str(path), 0, number, None, line.encode())
+        if kind == "snapshot":
+            taken = plan_snapshots([message], plan_all, 0.0)
+            rejected += len(taken.rejected)
+            snapshots.extend(taken.snapshots)
+            continue
         plan = plan_batch(
             [message],
             kind,
@@ -260,7 +270,14 @@ def read_events(
     for event in counted:
         counts.count(event)
         first, last = min(first, event.ts), max(last, event.ts)
-    if not counted:
+    # Each snapshot as the worker would have taken it when it was read (its growth spread
+    # back to the one before), in the order they were read.
+    track_for = int(pipeline.snapshots.track_for)
+    for snapshot in sorted(snapshots, key=lambda s: s.ts):
+        ts = snapshot.ts.timestamp()
+        if counts.count_snapshot(snapshot, plan_all, track_for, ts).pieces:
+            first, last = min(first, ts), max(last, ts)
+    if not counted and not snapshots:
         raise BacktestError(f"{path}: no valid event (rejected: {rejected})")
     return first, last, rejected
 

@@ -47,14 +47,15 @@ from socialpulse.core.scrape_targets import register_extra_worker
 from socialpulse.core.shutdown import STOP_WITHIN, end_within
 from streams import metrics
 from streams.acked_batches import acked_batches
-from streams.batch import EventType, RawMessage, plan_batch
+from streams.batch import EventType, RawMessage, plan_batch, plan_snapshots
 from streams.campaign_metrics import CampaignCollector
 from streams.consumer_lag import ConsumerLag, partition_lag
-from streams.counted import AppliedBatch, CountedEvent
+from streams.counted import AppliedBatch, CountedEvent, Failed
 from streams.decoding import InvalidEvent
 from streams.lenient import LenientBound
+from streams.snapshots import Step
 from streams.store.context_store import record_context
-from streams.store.redis_store import AsyncCountStore
+from streams.store.redis_store import AsyncCountStore, snapshot_event
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
 
     mentions_topic = raw_topic(pipeline.topics.mentions)
     interactions_topic = raw_topic(pipeline.topics.interactions)
+    snapshots_topic = raw_topic(pipeline.topics.snapshots)
     dead_letter_topic = raw_topic(pipeline.topics.dead_letter)
 
     client = async_redis_client(settings.pipeline.redis, decode_responses=True)
@@ -193,12 +195,64 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
             )
         await _dead_letter_with_retry(dead_letter_topic, rejected)
 
+    track_for = int(pipeline.snapshots.track_for)
+
+    async def process_snapshots(events: Sequence[Any]) -> None:
+        """Count a batch of metric snapshots, in the order of ``process``: plan (pure), count
+        in Redis (each object's state and increments together, retried while Redis is away),
+        dead-letter the rejects, then return, so offsets never pass an uncounted snapshot."""
+        messages = [
+            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                       e.message.value)
+            for e in events
+        ]  # fmt: skip
+        topic = messages[0].topic
+        plan = plan_snapshots(messages, window_plan, time.time(), known=known)
+        metrics.EVENTS_CONSUMED.labels(topic).inc(plan.events)
+        metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))
+        rejected = list(plan.rejected)
+        kept = list(range(len(plan.snapshots)))
+        if lenient is not None:
+            proxies = [snapshot_event(s) for s in plan.snapshots]
+            _, over = await _apply_with_retry_lenient(lenient, proxies)
+            position = {id(proxy): i for i, proxy in enumerate(proxies)}
+            dropped = {position[id(event)] for event, _ in over}
+            kept = [i for i in kept if i not in dropped]
+            for event, invalid in over:
+                rejected.append((plan.sources[position[id(event)]], invalid))
+            metrics.EVENTS_UNTRACKED.labels(topic).inc(len(over))
+        snapshots = [plan.snapshots[i] for i in kept]
+        results = await _snapshots_with_retry(store, snapshots, track_for)
+        for i, result in zip(kept, results, strict=True):
+            if isinstance(result, Failed):
+                rejected.append((plan.sources[i], InvalidEvent("processing_error", result.error)))
+                continue
+            metrics.SNAPSHOTS.labels(result.outcome).inc()
+            for metric in result.corrections:
+                metrics.SNAPSHOT_CORRECTIONS.labels(metric).inc()
+        visible = time.time()
+        for e in events:
+            metrics.ARRIVAL_TO_VISIBLE.labels(topic).observe(max(visible - e.message.timestamp, 0))
+            lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
+        counted = [r for r in results if isinstance(r, Step) and r.outcome == "counted"]
+        metrics.EVENTS_COUNTED.labels(topic).inc(len(counted))
+        for message, invalid in rejected:
+            metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition,
+                message.offset, invalid.reason, ascii(invalid.detail)[1:-1],
+            )  # fmt: skip
+        await _dead_letter_with_retry(dead_letter_topic, rejected)
+
     worker = pipeline.worker
 
     # Concurrency stays 1: with more, faust-streaming can commit past an in-flight message.
     async def process_or_stop(events: Sequence[Any], event_type: EventType) -> None:
         try:
-            await process(events, event_type)
+            if event_type == "snapshot":
+                await process_snapshots(events)
+            else:
+                await process(events, event_type)
         except Exception:
             # A fault of ours outside what is contained per event: nothing of this batch is
             # acknowledged, so the worker stops (within STOP_WITHIN) and its events are
@@ -216,6 +270,11 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     async def count_interactions(stream: faust.StreamT[bytes]) -> None:
         async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
             await process_or_stop(events, "interaction")
+
+    @app.agent(snapshots_topic, concurrency=1)
+    async def count_snapshots(stream: faust.StreamT[bytes]) -> None:
+        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
+            await process_or_stop(events, "snapshot")
 
     evaluation = LiveEvaluation(
         settings,
@@ -244,7 +303,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
                 raise
             log.warning("Slack delivery postponed, Redis unavailable: %s", exc)
 
-    own_topics = {pipeline.topics.mentions, pipeline.topics.interactions}
+    own_topics = {pipeline.topics.mentions, pipeline.topics.interactions, pipeline.topics.snapshots}
 
     @app.timer(interval=5.0)
     async def measure_lag() -> None:
@@ -281,10 +340,11 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
     async def announce() -> None:
         target = "local Slack stub " + settings.alerts.slack.stub_url if uses_stub() else "Slack"
         log.info(
-            "worker %s consuming %s and %s; alerts to %s in %s",
+            "worker %s consuming %s, %s and %s; alerts to %s in %s",
             worker.app_id,
             pipeline.topics.mentions,
             pipeline.topics.interactions,
+            pipeline.topics.snapshots,
             target,
             settings.alerts.slack.channel,
         )
@@ -344,6 +404,41 @@ async def _apply_with_retry(
                 raise
             metrics.REDIS_RETRIES.inc()
             log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+
+
+async def _apply_with_retry_lenient(
+    lenient: LenientBound, events: Sequence[CountedEvent]
+) -> tuple[list[CountedEvent], list[tuple[CountedEvent, InvalidEvent]]]:
+    """Lenient mode's bound on a batch, retried with backoff while Redis is down."""
+    delay = 0.5
+    while True:
+        try:
+            return await lenient.split(events)
+        except Exception as exc:
+            if not redis_unavailable(exc):
+                raise
+            metrics.REDIS_RETRIES.inc()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+
+
+async def _snapshots_with_retry(
+    store: AsyncCountStore, snapshots: Sequence[Any], track_for: int
+) -> list[Step | Failed]:
+    """Count snapshots, retrying with backoff while Redis is down (nothing is acknowledged
+    before they are in, and each object's state makes a retry change nothing twice)."""
+    delay = 0.5
+    while True:
+        try:
+            with metrics.REDIS_ROUNDTRIP.labels("count_snapshots").time():
+                return await store.apply_snapshots(snapshots, track_for)
+        except Exception as exc:
+            if not redis_unavailable(exc):
+                raise
+            metrics.REDIS_RETRIES.inc()
+            log.warning("Redis unavailable (%s); retrying snapshots in %.1fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, REDIS_BACKOFF_MAX)
 

@@ -43,6 +43,7 @@ class TopicSettings(Strict):
 
     mentions: str = "social.mentions"
     interactions: str = "social.interactions"
+    snapshots: str = "social.snapshots"
     dead_letter: str = "social.deadletter"
 
 

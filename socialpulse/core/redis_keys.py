@@ -64,6 +64,11 @@ class RedisKeys:
         source may use one id for both), in the event-time minute ``minute``, counted."""
         return f"{self.prefix}:{{{brand}}}:seen:{event_type}:{minute}"
 
+    def snapshot_object(self, brand: str, platform: str, object_id: str) -> str:
+        """Hash of one object's last snapshot state (streams.snapshots): ``v`` its version,
+        ``s`` the state; the object id is a whole part of the name, whatever it holds."""
+        return f"{self.prefix}:{{{brand}}}:obj:{platform}:{object_id}"
+
     def detection(self, brand: str) -> str:
         """Hash of one brand's detection state: rule states, baselines, tick cursor, delivery."""
         return f"{self.prefix}:{{{brand}}}:detection"

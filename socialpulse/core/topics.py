@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def topic_names(topics: TopicSettings) -> list[str]:
-    """The mention, interaction and dead-letter topic names."""
-    return [topics.mentions, topics.interactions, topics.dead_letter]
+    """The mention, interaction, snapshot and dead-letter topic names."""
+    return [topics.mentions, topics.interactions, topics.snapshots, topics.dead_letter]
 
 
 def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:

@@ -81,6 +81,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         args.envelope,
         scenario=scenario,
         cycle=not args.flat,
+        poll_every=args.poll_every,
     )
     print(f"simulate: sent {sent} events")
     return 0
@@ -362,6 +363,12 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     )
     simulate.add_argument(
         "--flat", action="store_true", help="a constant rate, no daily and weekly rhythm"
+    )
+    simulate.add_argument(
+        "--poll-every",
+        type=float,
+        default=30.0,
+        help="seconds between two metric snapshots of each live post and ad (default 30)",
     )
     simulate.add_argument("--seed", type=int, default=None)
     simulate.set_defaults(func=_reported(cmd_simulate, settings_of))

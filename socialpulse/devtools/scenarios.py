@@ -2,11 +2,11 @@
 
 - ``crisis``: a viral negative post by a big account, then a surge of negative mentions on one
   platform (the burst that opens an incident), sustained for the scenario's length;
-- ``launch``: a new campaign: ad spend, impressions, clicks and conversions jump, mentions
-  turn positive;
-- ``collapse``: engagement collapses: impressions go on, likes, comments, shares and saves
-  fall to a tenth;
-- ``silent``: the brand's feed goes silent: none of its events arrive.
+- ``launch``: a new campaign: its ads appear (at several times the steady campaigns' budgets),
+  so spend, impressions, clicks and conversions jump; mentions turn positive and more frequent;
+- ``collapse``: engagement collapses: impressions go on, the likes, comments, shares and saves
+  on the brand's posts grow at a tenth of their pace (snapshots and comment events);
+- ``silent``: the brand's feed goes silent: none of its events and snapshots arrive.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 
 SCENARIOS = ("crisis", "launch", "collapse", "silent")
 ENGAGEMENT_KINDS = frozenset({"like", "comment", "share", "save"})
+COLLAPSED = 0.1  # engagement in a collapse, relative to normal
 # Relative activity by local hour: quiet at night, peaks at lunch and in the evening
 # (averages 1.0 over a day).
 _HOURLY = [
@@ -61,7 +62,18 @@ class Scenario:
             return False
         if self.name == "silent":
             return True
-        return self.name == "collapse" and interaction_kind in ENGAGEMENT_KINDS and draw >= 0.1
+        return (
+            self.name == "collapse" and interaction_kind in ENGAGEMENT_KINDS and draw >= COLLAPSED
+        )
+
+    def engagement_factor(self, brand: str) -> float:
+        """How much of its usual engagement (likes, comments, shares, saves) ``brand``'s posts
+        get while the scenario runs: a tenth in a collapse, else all of it."""
+        return COLLAPSED if self.name == "collapse" and brand == self.brand else 1.0
+
+    def silences(self, brand: str) -> bool:
+        """Whether none of ``brand``'s events and snapshots arrive while the scenario runs."""
+        return self.name == "silent" and brand == self.brand
 
     def tone_weights(self, brand: str, platform: str) -> list[float] | None:
         """Positive/neutral/negative weights of the brand's mentions on ``platform``, when the
@@ -72,8 +84,12 @@ class Scenario:
         return weights.get(self.name)
 
     def extra_rate(self, rate: float) -> float:
-        """Events per second the scenario adds for its brand on top of a ``rate`` stream."""
-        return max(2.0, rate * 0.5) if self.name in ("crisis", "launch") else 0.0
+        """Mentions per second the scenario adds for its brand on top of a ``rate`` stream: a
+        crisis' surge, a launch's buzz (its ads and their funnel come from the platforms'
+        model, socialpulse.devtools.platform_sim)."""
+        if self.name == "crisis":
+            return max(2.0, rate * 0.5)
+        return max(0.6, rate * 0.15) if self.name == "launch" else 0.0
 
     @property
     def campaign(self) -> str:

@@ -1,27 +1,38 @@
-"""Demo event generator: a realistic stream of mentions and interactions, and scenarios.
+"""Demo stream: mentions as listening tools deliver them, the brands' accounts as the
+platforms report them, and scenarios.
 
-Every brand of brands.yaml (competitors included) on its platforms: multilingual mentions
-(Chinese on Weibo, WeChat, Douyin and Xiaohongshu), a typical interaction mix with campaigns,
-spend, conversions and orders, customer-care questions answered within minutes (a few left
-waiting), bots flagged by the source, and a daily and weekly rhythm. Named scenarios
-(socialpulse.devtools.scenarios) add a crisis, a campaign launch, an engagement collapse or a silent
-feed. Events are produced with kafka-python (acks=all), keyed by brand so a brand's events
-stay in one partition and in order, one per message or in envelopes.
+Listening side (this module): every brand of brands.yaml (competitors included) on its platforms
+gets multilingual mentions (Chinese on Weibo, WeChat, Douyin and Xiaohongshu), customer-care
+questions answered within minutes (a few left waiting), bots flagged by the source, with a daily
+and weekly rhythm.
+
+Platform side (socialpulse.devtools.platform_sim): each brand's account on each platform has
+followers and publishes posts, each campaign runs ads; a poller sends a metric snapshot (running
+totals: impressions, reach, likes, shares, saves, clicks, video views; ads' spend and conversions)
+of every live object every poll interval to the snapshots topic, and the webhooks and CRM send
+what is one event each (comments, orders, form submits, surveys; batched with ``count`` where a
+source batches: visits, follows, pushes and opens). No impression or like is a per-viewer event.
+
+Named scenarios (socialpulse.devtools.scenarios) add a crisis, a campaign launch, an engagement
+collapse or a silent feed. Events are produced with kafka-python (acks=all), keyed by brand so a
+brand's events stay in one partition and in order, one per message or in envelopes.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.event_producer import EventProducer, kafka_producer
 from socialpulse.app.settings import Settings
 from socialpulse.core.config import Brand
+from socialpulse.devtools.platform_sim import PlatformSim
 from socialpulse.devtools.scenarios import Scenario, activity
 from socialpulse.devtools.sim_texts import (
     CARE_REPLIES,
@@ -34,31 +45,29 @@ from socialpulse.devtools.sim_texts import (
 
 TONES = ["positive", "neutral", "negative"]
 BOT_SHARE = 0.03  # mentions by accounts the source flags as bots
+MENTION_SHARE = 0.3  # of ``rate``: the demo's warm start (demo_baseline) was learned at it
+POLL_EVERY = 30.0  # seconds between two polls of the platforms' insights (the demo's)
 
-# Interaction mix roughly as seen on brand accounts: many impressions, few follows.
-KIND_WEIGHTS = {
-    "impression": 50,
-    "like": 18,
-    "comment": 4,
-    "share": 3,
-    "save": 2,
-    "click": 8,
-    "video_start": 6,
-    "video_complete": 3,
-    "follow": 1.5,
-    "unfollow": 0.5,
-    "delivered": 4,
-    "open": 1.2,
-    "landing_visit": 3,
-    "form_submit": 0.4,
-    "conversion": 0.5,
-    "order": 0.4,
-    "refund": 0.03,
-    "spend": 1,
-    "followers": 0.2,  # a follower-count snapshot of the brand's account
-    "nps_response": 0.2,
-    "csat_response": 0.3,
+# The webhook and CRM kinds of a flat stream (events(), for throughput benchmarks); the demo's
+# own interactions come from the platforms' model, at its magnitudes. Impressions, likes,
+# shares, saves and ad clicks are never events: they come in metric snapshots.
+WEBHOOK_WEIGHTS = {
+    "comment": 30,
+    "follow": 6,
+    "unfollow": 2,
+    "delivered": 0.5,
+    "open": 6,
+    "landing_visit": 10,
+    "form_submit": 2,
+    "conversion": 1.5,
+    "order": 1.2,
+    "refund": 0.05,
+    "followers": 0.3,  # the account's follower count
+    "nps_response": 0.3,
+    "csat_response": 0.5,
 }
+# Kinds a source reports in batches: one event stands for ``count`` of them.
+BATCHED = frozenset({"follow", "unfollow", "delivered", "open", "landing_visit"})
 
 
 @dataclass
@@ -144,14 +153,9 @@ class Simulator:
     def interaction(
         self, brand: Brand, now: datetime | None = None, kind: str | None = None
     ) -> dict[str, Any]:
-        """An interaction of a kind drawn from a typical mix (a launch shifts it to ads)."""
-        scenario = self.active_scenario()
-        weights = dict(KIND_WEIGHTS)
-        launch = scenario and scenario.name == "launch" and scenario.brand == brand.id
-        if launch:
-            for boosted, factor in LAUNCH_BOOST.items():
-                weights[boosted] *= factor
-        kind = kind or self.rng.choices(list(weights), list(weights.values()))[0]
+        """A webhook or CRM interaction of a kind drawn from :data:`WEBHOOK_WEIGHTS` (batched
+        kinds with a ``count``), on one of 40 posts; for flat streams such as benchmarks."""
+        kind = kind or self.rng.choices(list(WEBHOOK_WEIGHTS), list(WEBHOOK_WEIGHTS.values()))[0]
         event: dict[str, Any] = {
             "schema_version": 1,
             "id": f"i-{uuid.uuid4().hex}",
@@ -162,20 +166,20 @@ class Simulator:
             "content_id": f"{brand.id}-post-{self.rng.randint(1, 40)}",
             "user_id": f"u{self.rng.randint(1, 200_000)}",
         }
-        post = int(event["content_id"].rsplit("-", 1)[1])
-        if post <= 12:  # the first posts are ads of two campaigns
-            event["campaign"] = f"{brand.id}-{'launch' if post <= 6 else 'retarget'}"
-        if launch and scenario and (post <= 12 or kind in LAUNCH_BOOST):
-            event["campaign"] = scenario.campaign
-            event["content_id"] = f"{scenario.campaign}-ad-{post % 3 + 1}"
         account = (brand.id, event["platform"])
         followers = self.followers.setdefault(account, self.rng.randint(5_000, 500_000))
+        if kind in BATCHED:
+            # A push reaches thousands at once; follows, opens and visits come in batches.
+            event["count"] = (
+                self.rng.randint(1_000, 50_000)
+                if kind == "delivered"
+                else (self.rng.randint(1, 30))
+            )
         if kind == "order":
             event["value"] = round(self.rng.lognormvariate(3.5, 0.6), 2)  # ~33 a basket
-        elif kind == "spend":
-            event["value"] = round(self.rng.uniform(0.5, 3.0), 2)  # ad spend ticks
         elif kind in ("follow", "unfollow"):
-            self.followers[account] = followers + (1 if kind == "follow" else -1)
+            change = event["count"] if kind == "follow" else -event["count"]
+            self.followers[account] = max(0, followers + change)
         elif kind == "followers":
             event["value"] = followers
         elif kind == "nps_response":
@@ -198,7 +202,9 @@ class Simulator:
         return event
 
     def scenario_event(self, brand: Brand) -> tuple[str, dict[str, Any]]:
-        """One of the events a running scenario adds for its brand."""
+        """One of the mentions a running scenario adds for its brand: a crisis' surge on its
+        platform (some replying to the viral post), a launch's buzz (its ads come from the
+        platforms' model)."""
         scenario = self.scenario
         assert scenario is not None
         if scenario.name == "crisis":
@@ -206,34 +212,40 @@ class Simulator:
             if self.viral and self.rng.random() < 0.4:  # replies and quotes of the viral post
                 event["conversation_id"] = self.viral
             return "mention", event
-        if self.rng.random() < 0.3:
-            return "mention", self.mention(brand)
-        kind = self.rng.choices(list(LAUNCH_BOOST), list(LAUNCH_BOOST.values()))[0]
-        return "interaction", self.interaction(brand, kind=kind)
-
-
-# A launch: ad spend and the funnel behind it.
-LAUNCH_BOOST = {"spend": 6.0, "impression": 2.0, "click": 4.0, "landing_visit": 4.0,
-                "conversion": 5.0, "order": 4.0}  # fmt: skip
+        return "mention", self.mention(brand)
 
 
 def events(sim: Simulator) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Endless (kind, event) pairs: about 30% mentions, 70% interactions, and the brands'
-    replies to customer-care messages as they fall due; a scenario may leave some out (a
-    silent feed, an engagement collapse): then the next event comes instead."""
+    """Endless (kind, event) pairs of a flat stream without a clock (throughput benchmarks):
+    30% mentions, 70% webhook interactions, and the brands' replies to customer-care messages
+    as they fall due; a scenario may leave some out (a silent feed, an engagement collapse):
+    then the next event comes instead."""
     while True:
         reply = sim.due_reply()
         scenario = sim.active_scenario()
         if reply and not (scenario and scenario.drops(reply["brand"], None, 0.0)):
             yield "mention", reply
         brand = sim.rng.choice(sim.brands)
-        if sim.rng.random() < 0.3:
+        if sim.rng.random() < MENTION_SHARE:
             kind, event = "mention", sim.mention(brand)
         else:
             kind, event = "interaction", sim.interaction(brand)
         if scenario and scenario.drops(brand.id, event.get("kind"), sim.rng.random()):
             continue
         yield kind, event
+
+
+def listening(sim: Simulator) -> Iterator[dict[str, Any]]:
+    """Endless mentions, and the brands' replies to customer-care messages as they fall due
+    (the listening side of the demo); a silent brand's are left out."""
+    while True:
+        scenario = sim.active_scenario()
+        reply = sim.due_reply()
+        if reply and not (scenario and scenario.drops(reply["brand"], None, 0.0)):
+            yield reply
+        event = sim.mention(sim.rng.choice(sim.brands))
+        if not (scenario and scenario.drops(event["brand"], None, 0.0)):
+            yield event
 
 
 def run(
@@ -248,14 +260,22 @@ def run(
     envelope: int = 1,
     scenario: Scenario | None = None,
     cycle: bool = False,
+    poll_every: float = POLL_EVERY,
 ) -> int:
-    """Produce ``rate`` events/s for ``duration`` s (0: until interrupted), in envelopes of up
-    to ``envelope`` events (1: one event per message); return events sent. With ``cycle``
-    the rate follows the time of day and week (``rate`` is the day's average); a crisis
-    ``scenario`` opens with ``burst_size`` negative mentions after its viral post."""
+    """Produce the demo stream for ``duration`` s (0: until interrupted), in envelopes of up to
+    ``envelope`` events (1: one event per message); return the events sent (mentions and
+    interactions; the snapshots are printed apart, as they are not events).
+
+    ``rate`` is the listening side's scale, as it always was: mentions come at 30% of ``rate``
+    a second (the share the demo's warm start was learned at). The platform side replaces the
+    other 70%, which used to be invented per-viewer interactions: every ``poll_every`` s a
+    snapshot of each live post and ad of every brand (about 4 a second at 30 s) and the
+    webhooks' events in between (comments, visits, orders, ...: about 1 a second), at the
+    magnitudes of the accounts (socialpulse.devtools.platform_sim), whatever ``rate`` is.
+    With ``cycle`` both follow the time of day and week (``rate`` is the day's average); a
+    crisis ``scenario`` opens with ``burst_size`` negative mentions after its viral post."""
     sim = Simulator(settings.brands.brands, random.Random(seed), scenario=scenario)
     topics = settings.pipeline.topics
-    topic_of = {"mention": topics.mentions, "interaction": topics.interactions}
     producer = EventProducer(
         kafka_producer(settings.pipeline.kafka, "socialpulse-simulate"), envelope
     )
@@ -266,11 +286,18 @@ def run(
                 f"simulate: brand {brand_id!r} is not in config/brands.yaml "
                 f"(brands: {', '.join(by_id)})"
             )
+    if poll_every <= 0:
+        raise SystemExit(f"simulate: --poll-every {poll_every:g} must be more than 0 seconds")
+    poll = timedelta(seconds=poll_every)
+    platforms = PlatformSim(sim.brands, seed, datetime.now(UTC), scenario, cycle)
     start = time.monotonic()
-    sent = 0
+    sent = snapshots = 0
     burst_done = burst_brand is None
     scenario_started = False
-    stream = events(sim)
+    stream = listening(sim)
+    # The platforms' model runs a poll ahead; its snapshots and events wait here for their time.
+    due: list[tuple[datetime, int, str, dict[str, Any]]] = []
+    order = 0
     next_steady = start
     next_extra = start + (scenario.start if scenario else 0)
     try:
@@ -295,19 +322,33 @@ def run(
                 sent += _start_scenario(sim, producer, topics.mentions, by_id, burst_size)
             extra = scenario.extra_rate(rate) if scenario and active else 0.0
             if scenario and extra and now >= next_extra:
-                kind, event = sim.scenario_event(by_id[scenario.brand])
-                producer.send(topic_of[kind], event)
+                _, event = sim.scenario_event(by_id[scenario.brand])
+                producer.send(topics.mentions, event)
                 sent += 1
                 next_extra += 1 / extra
+            # UTC, as the baselines learn hours and days (and the demo's warm start was built).
+            wall = datetime.now(UTC)
             if now >= next_steady:
-                kind, event = next(stream)
-                producer.send(topic_of[kind], event)
+                producer.send(topics.mentions, next(stream))
                 sent += 1
-                # UTC, as the baselines learn hours and days (and the demo's warm start was built).
-                level = activity(datetime.now(UTC)) if cycle else 1.0
-                next_steady += 1 / (rate * level) if rate > 0 else 0
+                level = activity(wall) if cycle else 1.0
+                next_steady += 1 / (rate * MENTION_SHARE * level) if rate > 0 else 0
+            while platforms.now < wall + poll:
+                for kind, event in platforms.step(platforms.now + poll):
+                    order += 1
+                    heapq.heappush(due, (datetime.fromisoformat(event["ts"]), order, kind, event))
+            while due and due[0][0] <= wall:
+                _, _, kind, event = heapq.heappop(due)
+                if kind == "snapshot":
+                    producer.send(topics.snapshots, event)
+                    snapshots += 1
+                else:
+                    producer.send(topics.interactions, event)
+                    sent += 1
             # Pace to the target rate from the start, so slow sends do not lower the rate.
             wake = min(next_steady, next_extra if extra else next_steady)
+            if due:
+                wake = min(wake, now + (due[0][0] - wall).total_seconds())
             ahead = wake - time.monotonic()
             if ahead > 0:
                 producer.send_due()
@@ -316,6 +357,7 @@ def run(
         pass
     finally:
         producer.close(30)
+    print(f"simulate: sent {snapshots} metric snapshots (a poll every {poll_every:g}s)", flush=True)
     return sent
 
 
@@ -332,9 +374,11 @@ def _start_scenario(
     what = {
         "crisis": f"crisis for {brand.id} on {scenario.platform}: a viral negative post and "
         f"{burst_size} negative mentions, then a negative surge",
-        "launch": f"campaign launch {scenario.campaign}: spend, clicks and conversions jump",
-        "collapse": f"engagement collapse for {brand.id}: likes, comments, shares fall to 10%",
-        "silent": f"silent feed: no more events of {brand.id}",
+        "launch": f"campaign launch {scenario.campaign}: its ads appear, spend, impressions, "
+        "clicks and conversions jump",
+        "collapse": f"engagement collapse for {brand.id}: likes, comments, shares, saves on its "
+        "posts grow at 10% while impressions go on",
+        "silent": f"silent feed: no more events and snapshots of {brand.id}",
     }[scenario.name]
     print(f"simulate: scenario {what}", flush=True)
     if scenario.name != "crisis":

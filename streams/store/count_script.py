@@ -12,8 +12,8 @@ checks every argument and the type of every key before its first write, so a cal
 changes nothing (and the caller can narrow a failing batch down to the event at fault).
 
 KEYS: every key the batch touches, each once.
-ARGV: a header of 6 (author limit per minute or 0, number of key groups, names, events,
-gauges, care events), then:
+ARGV: a header of 8 (author limit per minute or 0, number of key groups, names, events,
+gauges, care events, snapshots, snapshot pieces), then:
 
 - per key ``<type>:<expiry>`` (type h hash, s set, z sorted set, p HyperLogLog);
 - per key group the comma-separated KEYS indices of keys updated together (an event's bucket
@@ -26,9 +26,15 @@ gauges, care events), then:
 - per gauge 4: gauge hash, name, event time, value (kept when its event time is the newest);
 - per care event 12: id, inbound|reply, conversation, event time, dedupe set, waiting set,
   platforms set, oldest waiting time kept, platform, response-time group, bucket group, name
-  of the responses field.
+  of the responses field;
+- per snapshot 3: object state hash, the version its state was read at (0: none), the new
+  state (JSON, streams.snapshots); written only when the stored version is still that one;
+- per snapshot piece 5: snapshot number, bucket group, fields, dimension bucket group (0:
+  none), dimension fields; counted only with its snapshot.
 
-Returns one status per event: 0 duplicate, 1 counted, 2 filtered (author over the rate).
+Returns one status per event: 0 duplicate, 1 counted, 2 filtered (author over the rate); then
+one per snapshot: 1 written, 3 conflict (another writer changed the object since it was read:
+read it again and retry).
 Increments are summed in the script and written once per (key, field), so a batch costs one
 HINCRBY per distinct field instead of one per event and tier.
 """
@@ -38,14 +44,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from socialpulse.core.redis_keys import RedisKeys
 from streams.counted import CountedEvent
 from streams.counters import Add
 from streams.customer_care import WAITING_KEPT
+from streams.snapshots import Piece
 from streams.windows import DEDUPE_BUCKET, WindowPlan
 
-EVENT_ARGS, GAUGE_ARGS, CARE_ARGS = 11, 4, 12
+EVENT_ARGS, GAUGE_ARGS, CARE_ARGS, SNAPSHOT_ARGS, PIECE_ARGS = 11, 4, 12, 3, 5
+HEADER = 8
 # A gauge no event has refreshed for this long is forgotten.
 GAUGE_TTL = 90 * 86400
 
@@ -53,21 +62,24 @@ APPLY_BATCH = """
 local ERR = 'socialpulse count script: '
 local limit, ngroups, nnames = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local nevents, ngauges, ncare = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local nsnaps, npieces = tonumber(ARGV[7]), tonumber(ARGV[8])
 local nkeys = #KEYS
-if not (limit and ngroups and nnames and nevents and ngauges and ncare) then
+if not (limit and ngroups and nnames and nevents and ngauges and ncare and nsnaps and npieces) then
   return redis.error_reply(ERR .. 'bad header')
 end
-local groups0, names0 = 6 + nkeys, 6 + nkeys + ngroups
+local groups0, names0 = 8 + nkeys, 8 + nkeys + ngroups
 local events0 = names0 + nnames
 local gauges0 = events0 + 11 * nevents
 local care0 = gauges0 + 4 * ngauges
-if #ARGV ~= care0 + 12 * ncare then return redis.error_reply(ERR .. 'wrong argument count') end
+local snaps0 = care0 + 12 * ncare
+local pieces0 = snaps0 + 3 * nsnaps
+if #ARGV ~= pieces0 + 5 * npieces then return redis.error_reply(ERR .. 'wrong argument count') end
 
 -- 1. Check everything before the first write: a refused call changes nothing.
 local TYPES = {h = 'hash', s = 'set', z = 'zset', p = 'string'}
 local kind, expiry = {}, {}
 for k = 1, nkeys do
-  local t, at = string.match(ARGV[6 + k], '^(%a):(%d+)$')
+  local t, at = string.match(ARGV[8 + k], '^(%a):(%d+)$')
   if not t or not TYPES[t] then return redis.error_reply(ERR .. 'bad key spec ' .. k) end
   local actual = redis.call('TYPE', KEYS[k])['ok']
   if actual ~= 'none' and actual ~= TYPES[t] then
@@ -153,6 +165,27 @@ for i = 1, ncare do
   end
   cares[i] = c
 end
+local snaps = {}
+for i = 1, nsnaps do
+  local a = snaps0 + 3 * (i - 1)
+  local sn = {key = key_of(ARGV[a + 1], 'h'), version = tonumber(ARGV[a + 2]), state = ARGV[a + 3]}
+  if not sn.key or not sn.version then
+    return redis.error_reply(ERR .. 'snapshot ' .. i .. ': bad arguments')
+  end
+  snaps[i] = sn
+end
+local pieces = {}
+for i = 1, npieces do
+  local a = pieces0 + 5 * (i - 1)
+  local p = {snap = tonumber(ARGV[a + 1]), bucket = group_of(ARGV[a + 2]),
+             fields = fields_of(ARGV[a + 3]), dim = group_of(ARGV[a + 4], true),
+             dimfields = fields_of(ARGV[a + 5])}
+  if not p.snap or not snaps[p.snap] or not p.bucket or not p.fields or not p.dim
+     or not p.dimfields then
+    return redis.error_reply(ERR .. 'snapshot piece ' .. i .. ': bad arguments')
+  end
+  pieces[i] = p
+end
 
 -- 2. Count.
 local function name(n) return ARGV[names0 + n] end
@@ -194,6 +227,25 @@ for e, ev in ipairs(events) do
     status[e] = result
   else
     status[e] = 0
+  end
+end
+-- Snapshots: the new state only over the version it was computed from, and its pieces only
+-- with it (compare-and-set: a conflicting writer's snapshot is read again and retried).
+for i, sn in ipairs(snaps) do
+  local stored = tonumber(redis.call('HGET', KEYS[sn.key], 'v') or '0')
+  if stored == sn.version then
+    redis.call('HSET', KEYS[sn.key], 'v', stored + 1, 's', sn.state)
+    touched[sn.key] = true
+    sn.ok = true
+    status[nevents + i] = 1
+  else
+    status[nevents + i] = 3
+  end
+end
+for _, p in ipairs(pieces) do
+  if snaps[p.snap].ok then
+    add(p.bucket, p.fields)
+    if p.dim > 0 then add(p.dim, p.dimfields) end
   end
 end
 for g, byfield in pairs(counts) do
@@ -324,6 +376,18 @@ def _check_text(value: str, what: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class SnapshotWrite:
+    """One snapshot's write: the object's state key, the version its state was read at (0:
+    none), the new state, when the state expires, and the pieces it counts."""
+
+    key: str
+    version: int
+    state: str
+    expires_at: int
+    pieces: Sequence[Piece]
+
+
 def brand_call(
     keys: RedisKeys,
     plan: WindowPlan,
@@ -331,9 +395,10 @@ def brand_call(
     batch: Sequence[CountedEvent],
     author_limit: int,
     now: float | None = None,
+    snapshots: Sequence[SnapshotWrite] = (),
 ) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV of the script call that applies one brand's ``batch``; ValueError when an
-    event cannot be encoded (nothing is sent then)."""
+    """KEYS and ARGV of the script call that applies one brand's ``batch`` of events and
+    ``snapshots``; ValueError when one cannot be encoded (nothing is sent then)."""
     now = time.time() if now is None else now
     call = ScriptCall()
     tiers = plan.tiers
@@ -408,6 +473,19 @@ def brand_call(
                 bucket,
                 call.name(f"responses|{platform}"),
             ]
+    snaps: list[str | int] = []
+    pieces: list[str | int] = []
+    for number, write in enumerate(snapshots, 1):
+        snaps += [call.key(_check_text(write.key, "object"), "h", write.expires_at), write.version,
+                  write.state]  # fmt: skip
+        for piece in write.pieces:
+            pieces += [
+                number,
+                per_tier(piece.slot, keys.bucket, "h"),
+                call.fields(piece.fields),
+                per_tier(piece.slot, keys.dimension_bucket, "h") if piece.dimension_fields else 0,
+                call.fields(piece.dimension_fields),
+            ]
     header: list[str | int] = [
         author_limit,
         len(call.groups),
@@ -415,6 +493,8 @@ def brand_call(
         len(batch),
         len(gauges) // GAUGE_ARGS,
         len(cares) // CARE_ARGS,
+        len(snaps) // SNAPSHOT_ARGS,
+        len(pieces) // PIECE_ARGS,
     ]
     return call.keys, [
         *header,
@@ -424,4 +504,6 @@ def brand_call(
         *events,
         *gauges,
         *cares,
+        *snaps,
+        *pieces,
     ]

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 
 from streams.counted import AppliedBatch, CountedEvent
 from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field
+from streams.events import MetricSnapshot
+from streams.snapshots import ObjectState, Step, step
 from streams.windows import DEDUPE_BUCKET, WindowPlan, bucket_start, window_buckets
 
 
@@ -29,6 +31,34 @@ class MemoryCounts:
         self.gauges: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
         self.seen: set[tuple[str, str, int, str]] = set()
         self.rates: dict[tuple[str, int, str], int] = defaultdict(int)
+        self.objects: dict[tuple[str, str, str], ObjectState] = {}
+
+    async def apply_snapshots(
+        self, snapshots: Sequence[MetricSnapshot], plan: WindowPlan, track_for: int, now: float
+    ) -> list[Step]:
+        """Count metric snapshots by the rules of streams.snapshots, as the Redis store does
+        (an object is forgotten once ``track_for`` has passed since its tracking started;
+        per campaign and content item counts are not kept in memory, as for events)."""
+        return [self.count_snapshot(s, plan, track_for, now) for s in snapshots]
+
+    def count_snapshot(
+        self, snapshot: MetricSnapshot, plan: WindowPlan, track_for: int, now: float
+    ) -> Step:
+        """Count one snapshot (see :meth:`apply_snapshots`); what it did."""
+        key = (snapshot.brand, snapshot.platform, snapshot.object_id)
+        state = self.objects.get(key)
+        if state is not None and state.since + track_for < now:
+            del self.objects[key]
+            state = None
+        result = step(state, snapshot, plan, track_for, now)
+        if result.state is not None:
+            self.objects[key] = result.state
+        for piece in result.pieces:
+            for tier in self.tiers:
+                bucket = self.buckets[(snapshot.brand, tier, bucket_start(piece.slot, tier))]
+                for name, amount in piece.fields:
+                    bucket[name] = bucket.get(name, 0) + (1 if amount is None else amount)
+        return result
 
     async def apply(self, events: Sequence[CountedEvent]) -> AppliedBatch:
         """Count a batch (the CountStore contract); nothing fails in memory."""

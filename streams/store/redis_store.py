@@ -17,7 +17,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -28,7 +28,9 @@ from socialpulse.core.redis_keys import RedisKeys
 from streams.counted import AppliedBatch, CountedEvent, Failed
 from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
 from streams.customer_care import backlog, response_quantiles
-from streams.store.count_script import APPLY_BATCH, brand_call
+from streams.events import MetricSnapshot
+from streams.snapshots import ObjectState, Step, step
+from streams.store.count_script import APPLY_BATCH, SnapshotWrite, brand_call
 from streams.windows import WindowPlan, window_buckets
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ class AsyncCountStore:
         per_brand: dict[str, list[CountedEvent]] = defaultdict(list)
         for event in events:
             per_brand[event.brand].append(event)
-        results = await self._apply_brands(list(per_brand.items()))
+        results = await self._apply_brands([(b, batch, ()) for b, batch in per_brand.items()])
         applied = AppliedBatch([], [])
         for (_, batch), result in zip(per_brand.items(), results, strict=True):
             if isinstance(result, Exception):
@@ -86,14 +88,16 @@ class AsyncCountStore:
         return applied
 
     async def _apply_brands(
-        self, batches: Sequence[tuple[str, Sequence[CountedEvent]]]
+        self, batches: Sequence[tuple[str, Sequence[CountedEvent], Sequence[SnapshotWrite]]]
     ) -> list[list[int] | Exception]:
         results: list[list[int] | Exception | None] = []
         pipe = self.client.pipeline(transaction=False)
         queued = 0
-        for brand, batch in batches:
+        for brand, batch, snapshots in batches:
             try:
-                keys, args = brand_call(self.keys, self.plan, brand, batch, self.author_limit)
+                keys, args = brand_call(
+                    self.keys, self.plan, brand, batch, self.author_limit, snapshots=snapshots
+                )
             except ValueError as exc:  # an event the script could not take: nothing is sent
                 results.append(exc)
                 continue
@@ -132,12 +136,137 @@ class AsyncCountStore:
         middle = len(batch) // 2
         applied = AppliedBatch([], [])
         for half in (batch[:middle], batch[middle:]):
-            [result] = await self._apply_brands([(half[0].brand, half)])
+            [result] = await self._apply_brands([(half[0].brand, half, ())])
             if isinstance(result, Exception):
                 applied += await self._narrow_down(half, result)
             else:
                 applied += _statuses(half, result)
         return applied
+
+    async def apply_snapshots(
+        self, snapshots: Sequence[MetricSnapshot], track_for: int, now: float | None = None
+    ) -> list[Step | Failed]:
+        """Count a batch of metric snapshots (streams.snapshots): per snapshot, what it did, or
+        why it failed (nothing of it written). Each object's state is read, the increments
+        computed, and state and counts written together only if no other writer changed the
+        object since the read (else it is read again: a rebalance may briefly give two
+        workers one brand). Redis being unreachable raises (REDIS_UNAVAILABLE)."""
+        now = time.time() if now is None else now
+        outcome: list[Step | Failed | None] = [None] * len(snapshots)
+        pending = list(range(len(snapshots)))
+        for _ in range(SNAPSHOT_ROUNDS):
+            if not pending:
+                break
+            pending = await self._snapshot_round(snapshots, pending, outcome, track_for, now)
+        for i in pending:
+            outcome[i] = Failed(snapshot_event(snapshots[i]), "conflict: the object kept changing")
+        return [o for o in outcome if o is not None]
+
+    async def _snapshot_round(
+        self,
+        snapshots: Sequence[MetricSnapshot],
+        pending: Sequence[int],
+        outcome: list[Step | Failed | None],
+        track_for: int,
+        now: float,
+    ) -> list[int]:
+        key_of = {
+            i: self.keys.snapshot_object(s.brand, s.platform, s.object_id)
+            for i, s in ((i, snapshots[i]) for i in pending)
+        }
+        wanted = list(dict.fromkeys(key_of.values()))
+        pipe = self.client.pipeline(transaction=False)
+        for key in wanted:
+            pipe.hgetall(key)
+        replies = await pipe.execute(raise_on_error=False)
+        states: dict[str, ObjectState | None] = {}
+        for key, reply in zip(wanted, replies, strict=True):
+            if isinstance(reply, Exception) and (
+                refused_for_now(reply) or not isinstance(reply, redis.ResponseError)
+            ):
+                raise RedisBusy(f"{type(reply).__name__}: {reply}") from reply
+            # A key holding another type: read as new; the write then fails by type check.
+            states[key] = None if isinstance(reply, Exception) else ObjectState.from_store(reply)
+        per_brand: dict[str, list[tuple[int, SnapshotWrite, Step]]] = defaultdict(list)
+        for i in pending:
+            snapshot, key = snapshots[i], key_of[i]
+            state = states[key]
+            result = step(state, snapshot, self.plan, track_for, now)
+            if result.state is None:
+                outcome[i] = result
+                continue
+            version = state.version if state else 0
+            write = SnapshotWrite(
+                key,
+                version,
+                result.state.to_json(),
+                snapshot_expiry(result.state, track_for, now),
+                result.pieces,
+            )
+            # A later snapshot of the object in this batch builds on this one.
+            states[key] = replace(result.state, version=version + 1)
+            per_brand[snapshot.brand].append((i, write, result))
+        batches = list(per_brand.items())
+        results = await self._apply_brands(
+            [(brand, (), [w for _, w, _ in writes]) for brand, writes in batches]
+        )
+        retry: list[int] = []
+        for (_, writes), reply in zip(batches, results, strict=True):
+            if isinstance(reply, Exception):
+                retry += await self._snapshots_one_by_one(snapshots, writes, outcome, reply)
+                continue
+            for (i, _, result), status in zip(writes, reply, strict=True):
+                if int(status) == 1:
+                    outcome[i] = result
+                else:
+                    retry.append(i)
+        return sorted(retry)
+
+    async def _snapshots_one_by_one(
+        self,
+        snapshots: Sequence[MetricSnapshot],
+        writes: Sequence[tuple[int, SnapshotWrite, Step]],
+        outcome: list[Step | Failed | None],
+        error: Exception,
+    ) -> list[int]:
+        # A refused call: each snapshot alone, so only those at fault fail.
+        if len(writes) == 1:
+            i = writes[0][0]
+            outcome[i] = Failed(snapshot_event(snapshots[i]), f"{type(error).__name__}: {error}")
+            return []
+        retry: list[int] = []
+        for i, write, result in writes:
+            [reply] = await self._apply_brands([(snapshots[i].brand, (), [write])])
+            if isinstance(reply, Exception):
+                why = f"{type(reply).__name__}: {reply}"
+                outcome[i] = Failed(snapshot_event(snapshots[i]), why)
+            elif int(reply[0]) == 1:
+                outcome[i] = result
+            else:
+                retry.append(i)
+        return retry
+
+
+# Rounds of read, compute and compare-and-set before a snapshot is given up as failed.
+SNAPSHOT_ROUNDS = 8
+# Old snapshots (a history import) still keep their object's state this long, so the next
+# snapshot of the import counts against it rather than from zero again.
+REPLAY_KEPT = 86400
+
+
+def snapshot_expiry(state: ObjectState, track_for: int, now: float) -> int:
+    """When an object's state is forgotten: ``track_for`` after its tracking started, and no
+    sooner than a day from now."""
+    return int(max(state.since + track_for, now + REPLAY_KEPT))
+
+
+def snapshot_event(snapshot: MetricSnapshot) -> CountedEvent:
+    """A snapshot in the shape of a counted event (brand, id, time, platform), for what
+    handles both: lenient mode's bound, the failures of a batch."""
+    return CountedEvent(
+        snapshot.brand, snapshot.id, snapshot.ts.timestamp(), (), "snapshot",
+        platform=snapshot.platform,
+    )  # fmt: skip
 
 
 def _statuses(batch: Sequence[CountedEvent], statuses: Sequence[Any]) -> AppliedBatch:

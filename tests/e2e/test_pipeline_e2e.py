@@ -827,7 +827,7 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
     [sample] = wait_until(scraped, timeout=60, what="Prometheus to scrape 6 douyin mentions")
     assert sample["metric"]["job"] == "socialpulse-worker"
 
-    # Then the demo stream (the whole mix: video, care threads, surveys, campaigns...) on top
+    # Then the demo stream (the whole mix: snapshots, care threads, surveys, campaigns...) on top
     # of what the tests sent, as a user's boards would see it.
     done = run_cli(settings, "simulate", "--rate", "200", "--duration", "8", "--seed", "7")
     assert done.returncode == 0, done.stderr
@@ -841,7 +841,7 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
             scrape.get(("socialpulse_events_consumed_total", frozenset({"topic": t}.items())), 0)
             for t in topics
         )
-        return read >= sent and len(lag) == 12 and not any(lag)
+        return read >= sent and len(lag) == 18 and not any(lag)
 
     wait_until(read_all, timeout=60, what="the worker to read the demo stream")
 

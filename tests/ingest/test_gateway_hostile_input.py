@@ -224,7 +224,7 @@ async def test_bounded_numbers_and_wrong_types_are_refused_per_item_by_field() -
             (2, "invalid_fields", "value: Input should be a valid number"),
             (3, "invalid_fields", f"author_followers: {bound}"),
             (4, "invalid_fields", "an event is a JSON object, not an array"),
-            (5, "invalid_fields", "type: an array is not mention or interaction"),
+            (5, "invalid_fields", "type: an array is not mention, interaction or snapshot"),
             # A detail quotes at most 300 characters of what was sent.
             (6, "invalid_fields", "kind: kind '" + "k" * 285 + "..."),
         ),

@@ -425,16 +425,14 @@ def mapped_records(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     anything JSON can hold (as orjson decodes it) at that path."""
     name = draw(st.sampled_from(sorted(MAPPINGS)))
     record: dict[str, Any] = {}
-    for rule in MAPPINGS[name].rules().values():
-        if rule.source is None:
-            continue
+    for rule, source in [(r, p) for r in MAPPINGS[name].rules().values() for p in r.paths()]:
         choice = draw(st.sampled_from(["absent", "usual", "anything", "anything"]))
         if choice == "absent":
             continue
         usual = {"epoch_ms": int(time.time() * 1000)}.get(rule.format, "x")
         value = usual if choice == "usual" else draw(decoded)
         node = record
-        *parents, last = rule.source.split(".") if "." in rule.source else [rule.source]
+        *parents, last = source.split(".") if "." in source else [source]
         for part in parents:
             node = node.setdefault(part, {}) if isinstance(node.get(part, {}), dict) else {}
         node[last] = value

@@ -132,7 +132,7 @@ def test_lookup_by_column_then_path() -> None:
         (
             MENTION | {"type": "post"},
             "invalid_fields",
-            "type: 'post' is not mention or interaction",
+            "type: 'post' is not mention, interaction or snapshot",
         ),
         ({k: v for k, v in MENTION.items() if k != "author"}, "invalid_fields", "author: required"),
         (MENTION | {"schema_version": 2}, "unknown_schema_version", "schema_version must be 1"),

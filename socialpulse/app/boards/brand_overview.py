@@ -116,10 +116,10 @@ def brand_overview(kpi: Catalog) -> Board:
             ),
             Panel(
                 "Reach and potential reach (1h window)",
-                "reach: unique viewers of the impressions (HyperLogLog, ~0.8% error). "
-                "potential_reach: the mention authors' followers added up.",
+                "reported reach: unique accounts reached as the platforms report it (metric "
+                "snapshots). potential_reach: the mention authors' followers added up.",
                 [
-                    Query(total(m("reach"), "1h"), "reach"),
+                    Query(total(m("reported_reach"), "1h"), "reported reach"),
                     Query(total(m("potential_reach"), "1h"), "potential reach"),
                 ],
                 min=0,

@@ -20,7 +20,8 @@ def engagement_and_content(kpi: Catalog) -> Board:
     """Engagement, applause, amplification, virality, CTR, completion."""
     m = kpi.metric
     rate_names = [
-        ("engagement_rate", "Engagement rate"),
+        ("engagement_rate", "Engagement rate (reach)"),
+        ("engagement_rate_impressions", "Engagement rate (impressions)"),
         ("applause_rate", "Applause rate"),
         ("amplification_rate", "Amplification rate"),
         ("virality_rate", "Virality rate"),
@@ -98,12 +99,33 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 min=0,
             ),
             Panel(
-                "Impressions and reach (1h window)",
-                "impressions: times content was shown; reach: unique viewers (HyperLogLog).",
+                "Impressions, reach and views (1h window)",
+                "impressions: times content was shown; reported reach: unique accounts reached, "
+                "as the platforms report it (the growth of each post's reach); video views; "
+                "unique reach: distinct user ids of impression events, where events carry them.",
                 [
                     Query(total(m("impressions"), "1h"), "impressions"),
-                    Query(total(m("reach"), "1h"), "reach"),
+                    Query(total(m("reported_reach"), "1h"), "reported reach"),
+                    Query(total(m("video_views"), "1h"), "video views"),
+                    Query(total(m("reach"), "1h"), "unique reach"),
                 ],
+                min=0,
+            ),
+            Panel(
+                "Engagement rate by reach and by impressions (1h window)",
+                kpi.about("engagement_rate", "engagement_rate_impressions"),
+                [
+                    Query(overall(m("engagement_rate"), "1h"), "by reported reach"),
+                    Query(overall(m("engagement_rate_impressions"), "1h"), "by impressions"),
+                ],
+                unit="percentunit",
+                min=0,
+            ),
+            Panel(
+                "Snapshot corrections (1h window)",
+                "Platform totals that went down between two snapshots (unlikes, spam removed, "
+                "a platform's correction): counted here, never as negative engagement.",
+                [Query(by_platform(m("snapshot_corrections"), "1h"), "{{platform}}")],
                 min=0,
             ),
         ],

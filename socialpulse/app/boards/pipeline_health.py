@@ -136,6 +136,20 @@ def pipeline_health() -> Board:
                 steps=[(None, GREEN), (1, ORANGE)],
             ),
             Panel(
+                "Metric snapshots by outcome (5m)",
+                "What polled snapshots did, all workers: counted (totals grew or went down), "
+                "started (an object's first, without publication time), advanced, unchanged "
+                "(duplicates), out_of_order (older than the newest seen), untracked (older "
+                "than snapshots.track_for).",
+                [
+                    Query(
+                        "sum by (outcome) (increase(socialpulse_snapshots_total[5m]))",
+                        "{{outcome}}",
+                    )
+                ],
+                min=0,
+            ),
+            Panel(
                 "Redis round trip p99",
                 "99th percentile of the Redis round trips: a batch's counts, and a scrape's "
                 "rolling windows. Retries: batches retried while Redis did not answer.",

@@ -275,13 +275,15 @@ def add_commands(sub: Any, settings_of: SettingsOf) -> None:
     gateway.add_argument("--port", type=int, help="port (default: ingest.yaml gateway.port)")
     gateway.set_defaults(func=lambda a: cmd_gateway(a, settings_of))
 
-    ingest = sub.add_parser("ingest", help="produce events from a JSONL or CSV file (- is stdin)")
-    ingest.add_argument("file", help="JSONL or CSV file, or - for stdin")
-    ingest.add_argument("--format", choices=["jsonl", "csv"], help="default: from the name")
+    ingest = sub.add_parser(
+        "ingest", help="produce events from a JSONL, JSON or CSV file (- is stdin)"
+    )
+    ingest.add_argument("file", help="JSONL, JSON (a saved API response) or CSV file, or -")
+    ingest.add_argument("--format", choices=["jsonl", "json", "csv"], help="default: from the name")
     ingest.add_argument("--mapping", help="a mapping of config/ingest.yaml (tool exports)")
     ingest.add_argument(
         "--type",
-        choices=["mention", "interaction"],
+        choices=["mention", "interaction", "snapshot"],
         help="event type of records without a type field (default: inferred per record)",
     )
     ingest.add_argument("--rejects", help="rejects file (default: FILE.rejects.jsonl)")

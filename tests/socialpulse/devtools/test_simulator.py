@@ -57,9 +57,16 @@ def test_every_event_is_valid_and_languages_follow_the_platform() -> None:
     bots = sum(1 for e in mentions if e.get("is_bot"))
     assert 0.015 < bots / len(mentions) < 0.05
     assert {e["platform"] for _, e in made} == set(PLATFORMS)
-    kinds = Counter(e["kind"] for k, e in made if k == "interaction")
-    assert {"spend", "conversion", "order", "impression"} <= set(kinds)
-    assert kinds["impression"] > kinds["like"] > kinds["follow"]
+    interactions = [e for k, e in made if k == "interaction"]
+    kinds = Counter(e["kind"] for e in interactions)
+    assert {"comment", "conversion", "order", "delivered", "landing_visit"} <= set(kinds)
+    # Nothing per viewer: impressions, likes, shares, clicks and spend come in snapshots.
+    assert not {"impression", "like", "share", "save", "click", "spend"} & set(kinds)
+    assert kinds["comment"] > kinds["landing_visit"] > kinds["follow"] > kinds["order"]
+    # Batching sources say how many an event stands for; valued kinds are one each.
+    batched = {e["kind"] for e in interactions if e.get("count", 1) > 1}
+    assert batched == {"follow", "unfollow", "delivered", "open", "landing_visit"}
+    assert min(e["count"] for e in interactions if e["kind"] == "delivered") >= 1_000
 
 
 def test_activity_follows_the_day_and_the_week() -> None:
@@ -105,23 +112,33 @@ def test_silent_feed_and_engagement_collapse() -> None:
         for k, e in sample(Simulator(BRANDS, random.Random(4), scenario=collapse), 8000)
         if k == "interaction" and e["brand"] == "acme"
     )
-    assert after["like"] / after["impression"] < 0.2 * base["like"] / base["impression"]
-    assert after["impression"] > 0.8 * base["impression"]
+    # Comments (the engagement that comes as events) fall to a tenth; visits go on.
+    ratio = (after["comment"] / after["landing_visit"]) / (base["comment"] / base["landing_visit"])
+    assert 0.05 < ratio < 0.2
+    assert after["landing_visit"] > 0.8 * base["landing_visit"]
     assert collapse.drops("brewco", "like", 0.99) is False
+    # The platforms' model reads the same scenario: a tenth of the engagement, no silence.
+    assert (collapse.engagement_factor("acme"), collapse.engagement_factor("brewco")) == (0.1, 1)
+    assert not collapse.silences("acme")
+    assert Scenario("silent", "acme", "x").silences("acme")
+    assert not Scenario("silent", "acme", "x").silences("brewco")
 
 
-def test_launch_moves_spend_into_the_new_campaign() -> None:
+def test_a_launch_adds_positive_buzz_and_its_campaign() -> None:
     launch = Scenario("launch", "acme", "x", 0)
     sim = Simulator(BRANDS, random.Random(5), scenario=launch)
-    made = [sim.interaction(BRANDS[0]) for _ in range(3000)]
-    spend = [e for e in made if e["kind"] == "spend"]
-    assert spend and all(e["campaign"] == "acme-launch-new" for e in spend)
-    plain = [Simulator(BRANDS, random.Random(5)).interaction(BRANDS[0]) for _ in range(3000)]
-    assert len(spend) > 3 * sum(1 for e in plain if e["kind"] == "spend")
+    buzz = [sim.scenario_event(BRANDS[0]) for _ in range(600)]
+    assert {kind for kind, _ in buzz} == {"mention"}
+    assert {e["brand"] for _, e in buzz} == {"acme"}
+    positive = sum(1 for _, e in buzz if tone_of(e["text"]) == "positive") / len(buzz)
+    assert positive > 0.5  # 60% positive in a launch, 35% otherwise
+    assert launch.campaign == "acme-launch-new"  # its ads: tests/.../test_platform_sim.py
     with pytest.raises(ValueError, match="scenario 'flood' is not one of crisis, launch"):
         Scenario("flood", "acme", "x")
-    # Only a crisis and a launch add events; a collapse and a silent feed only take some away.
-    assert [Scenario(n, "acme", "x").extra_rate(20) for n in SCENARIOS] == [10, 10, 0, 0]
+    # A crisis and a launch add mentions (a surge, a buzz: 30% of the launch's extra events
+    # were mentions before its ads moved to the platforms' model); the others add none.
+    assert [Scenario(n, "acme", "x").extra_rate(20) for n in SCENARIOS] == [10, 3, 0, 0]
+    assert Scenario("launch", "acme", "x").extra_rate(1) == 0.6
 
 
 def test_chinese_texts_read_as_their_tone_in_house_or_come_labelled() -> None:

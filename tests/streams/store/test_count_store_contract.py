@@ -20,12 +20,16 @@ from socialpulse.core.redis_keys import RedisKeys
 from streams.batch import RawMessage, plan_batch
 from streams.counted import AppliedBatch, CountedEvent
 from streams.counters import WindowCounts
+from streams.events import MetricSnapshot
+from streams.snapshots import Piece
 from streams.store.base import CountStore, WindowReader
+from streams.store.count_script import APPLY_BATCH, SnapshotWrite, brand_call
 from streams.store.memory_store import MemoryCounts
 from streams.store.redis_store import AsyncCountStore, RedisWindows
 from streams.windows import WindowPlan
 
 PLAN = WindowPlan.of([300, 3600], allowed_lateness=600, max_future=300)
+TRACK_FOR = 7 * 86400
 AUTHOR_LIMIT = 3
 
 
@@ -44,6 +48,19 @@ class Backend:
 
     def window(self, brand: str, window: int, now: float) -> WindowCounts:
         return self.reader.windows(PLAN, [brand], now)[(brand, window)]
+
+    def snapshots(self, *batches: Sequence[dict[str, Any]], now: float) -> list[list[str]]:
+        """Apply batches of snapshots (as JSON objects) in order; each one's outcomes."""
+
+        async def run() -> list[list[str]]:
+            done = []
+            for batch in batches:
+                parsed = [MetricSnapshot.model_validate(item) for item in batch]
+                steps = await self.store.apply_snapshots(parsed, PLAN, TRACK_FOR, now)  # type: ignore[attr-defined]
+                done.append([getattr(s, "outcome", "failed") for s in steps])
+            return done
+
+        return asyncio.run(run())
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.stack)])
@@ -76,6 +93,16 @@ class _PerLoopRedisStore:
         client = aredis.Redis.from_url(self.url, decode_responses=True)
         try:
             return await AsyncCountStore(client, self.keys, PLAN, AUTHOR_LIMIT).apply(events)
+        finally:
+            await client.aclose()
+
+    async def apply_snapshots(
+        self, snapshots: Sequence[MetricSnapshot], plan: WindowPlan, track_for: int, now: float
+    ) -> list[Any]:
+        client = aredis.Redis.from_url(self.url, decode_responses=True)
+        try:
+            store = AsyncCountStore(client, self.keys, plan, AUTHOR_LIMIT)
+            return await store.apply_snapshots(snapshots, track_for, now)
         finally:
             await client.aclose()
 
@@ -216,3 +243,123 @@ def test_a_window_holds_its_own_buckets_only(backend: Backend) -> None:
     backend.apply(planned("mention", [mention(now, "old", "neutral", ago=480)], now))
     assert backend.window("acme", 3600, now)[("mentions", "x")] == 1
     assert ("mentions", "x") not in backend.window("acme", 300, now)
+
+
+def snapshot(now: float, ago: float, published_ago: float | None = None, **metrics: float) -> dict:
+    """A snapshot of one post (its totals ``ago`` seconds before ``now``)."""
+    item: dict[str, Any] = {
+        "ts": at(now, ago),
+        "platform": "instagram",
+        "brand": "acme",
+        "object_id": "https://www.instagram.com/p/C0ffee123/",
+        "campaign": "winter",
+        "metrics": metrics,
+    }
+    if published_ago is not None:
+        item["published_at"] = at(now, published_ago)
+    return item
+
+
+def totals(counts: WindowCounts, *names: str) -> dict[str, float]:
+    return {name: counts.get((name, "instagram"), 0) for name in names}
+
+
+def test_snapshots_count_their_growth_once_whatever_the_order(backend: Backend) -> None:
+    now = fresh_now()
+    published = snapshot(now, 1500, published_ago=1800, impressions=1200, reach=900, likes=30)
+    later = snapshot(now, 600, impressions=2000, reach=1400, likes=45, spend=12.5)
+    older = snapshot(now, 900, impressions=1500, reach=1100, likes=40)  # arrives late
+    outcomes = backend.snapshots([published], [later, later], [older], now=now)
+    assert outcomes == [["counted"], ["counted", "unchanged"], ["out_of_order"]]
+    # From zero at publication: 1,200 then +800 impressions; likes 30 then +15; spend from
+    # zero as it was not reported before (the object counts from publication).
+    hour = backend.window("acme", 3600, now)
+    assert totals(hour, "impressions", "reported_reach", "likes", "spend") == {
+        "impressions": 2000,
+        "reported_reach": 1400,
+        "likes": 45,
+        "spend": 12.5,
+    }
+
+
+def test_a_first_snapshot_without_publication_time_is_a_starting_point(backend: Backend) -> None:
+    now = fresh_now()
+    outcomes = backend.snapshots(
+        [snapshot(now, 1200, impressions=50_000, likes=700)],
+        [snapshot(now, 600, impressions=50_900, likes=712)],
+        now=now,
+    )
+    assert outcomes == [["started"], ["counted"]]
+    hour = backend.window("acme", 3600, now)
+    assert totals(hour, "impressions", "likes", "snapshot_corrections") == {
+        "impressions": 900,
+        "likes": 12,
+        "snapshot_corrections": 0,
+    }
+
+
+def test_a_total_that_goes_down_is_a_correction_never_a_negative_count(backend: Backend) -> None:
+    now = fresh_now()
+    outcomes = backend.snapshots(
+        [snapshot(now, 1500, published_ago=1600, likes=100, impressions=1000)],
+        [snapshot(now, 1200, likes=97, impressions=1100)],  # 3 unlikes
+        [snapshot(now, 900, likes=99, impressions=1100)],  # still below the 100 seen
+        [snapshot(now, 600, likes=104, impressions=1150)],
+        now=now,
+    )
+    assert outcomes == [["counted"], ["counted"], ["advanced"], ["counted"]]
+    hour = backend.window("acme", 3600, now)
+    # Growth past the highest total only: the increments add up to the highest total seen.
+    assert totals(hour, "likes", "impressions", "snapshot_corrections") == {
+        "likes": 104,
+        "impressions": 1150,
+        "snapshot_corrections": 1,
+    }
+
+
+def test_growth_is_spread_over_the_time_between_snapshots(backend: Backend) -> None:
+    now = fresh_now()
+    # 600 impressions between 40 and 10 minutes ago: evenly, so 20 a minute.
+    backend.snapshots(
+        [snapshot(now, 2400, impressions=10_000)], [snapshot(now, 600, impressions=10_600)], now=now
+    )
+    five = backend.window("acme", 300, now)
+    hour = backend.window("acme", 3600, now)
+    assert totals(hour, "impressions") == {"impressions": 600}
+    # The last five minutes hold none of it (it all happened before the newest snapshot).
+    assert totals(five, "impressions") == {"impressions": 0}
+
+
+def test_an_object_past_its_tracking_age_is_not_counted(backend: Backend) -> None:
+    now = fresh_now()
+    old = TRACK_FOR + 3600
+    outcomes = backend.snapshots([snapshot(now, 600, published_ago=old, impressions=10)], now=now)
+    assert outcomes == [["untracked"]]
+    assert totals(backend.window("acme", 3600, now), "impressions") == {"impressions": 0}
+
+
+@pytest.mark.stack
+def test_a_snapshot_written_over_a_changed_state_is_refused_whole(stack: Any) -> None:
+    # Two workers may briefly hold one brand in a rebalance: a write computed from a state
+    # another writer has since changed must write nothing (then it is read again).
+    keys = RedisKeys(f"tcas{uuid.uuid4().hex[:10]}")
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    try:
+        now = fresh_now()
+        state_key = keys.snapshot_object("acme", "instagram", "post-1")
+        sync.hset(state_key, mapping={"v": 2, "s": "{}"})
+        piece = Piece(int(now), (("likes|instagram", 5.0),), ())
+        stale = SnapshotWrite(state_key, 1, '{"new": true}', int(now) + 3600, [piece])
+        fresh = SnapshotWrite(state_key, 2, '{"new": true}', int(now) + 3600, [piece])
+        script = sync.register_script(APPLY_BATCH)
+        for write, expected in ((stale, [3]), (fresh, [1])):
+            call_keys, args = brand_call(keys, PLAN, "acme", [], 0, now, snapshots=[write])
+            assert script(keys=call_keys, args=args) == expected
+        reader = RedisWindows(sync, keys)
+        assert reader.windows(PLAN, ["acme"], now)[("acme", 300)][("likes", "instagram")] == 5
+        assert sync.hgetall(state_key) == {"v": "3", "s": '{"new": true}'}
+    finally:
+        found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            sync.delete(*found)
+        sync.close()
