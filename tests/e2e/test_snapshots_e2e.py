@@ -5,6 +5,7 @@ with kill -9 mid-stream and restarted changes none of it."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ from kafka import KafkaProducer
 
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.topics import ensure_topics
-from tests.conftest import Worker, start_worker, stop_worker, write_config
+from tests.conftest import Worker, run_cli, start_worker, stop_worker, write_config
 from tests.e2e.helpers.events import produce
 from tests.e2e.helpers.reading import dead_letters, kpi, kpis_report, value, wait_until
 
@@ -175,3 +176,40 @@ def test_kill_9_mid_stream_counts_every_snapshot_once(stack: Settings, tmp_path:
         assert redelivered > 0  # the restarted worker did get snapshots counted before
     finally:
         stop_worker(second)
+
+
+def test_a_youtube_videos_list_polled_twice_counts_its_growth(
+    pipeline: Worker, tmp_path: Path
+) -> None:
+    # The response of YouTube Data API v3 videos.list (part=snippet,statistics), numbers as
+    # strings, read by `socialpulse ingest --mapping youtube_videos` at two polls.
+    settings = pipeline.settings
+    shipped = Path(__file__).resolve().parents[2] / "config/ingest.yaml"
+    shutil.copyfile(shipped, settings.config_dir / "ingest.yaml")  # its mappings
+    video = f"yt{uuid.uuid4().hex[:9]}"
+    published = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def poll(views: int, likes: int) -> Path:
+        path = tmp_path / f"videos-{views}.json"
+        item = {"kind": "youtube#video", "id": video,
+                "snippet": {"publishedAt": published, "title": "Winter menu"},
+                "statistics": {"viewCount": str(views), "likeCount": str(likes),
+                               "favoriteCount": "0", "commentCount": "7"}}  # fmt: skip
+        path.write_text(json.dumps({"kind": "youtube#videoListResponse", "items": [item]}))
+        return path
+
+    for views, likes in ((1000, 40), (1500, 52), (1500, 52)):
+        done = run_cli(settings, "ingest", str(poll(views, likes)), "--mapping", "youtube_videos")
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.1)  # the next poll is read at a later time
+
+    def counted() -> dict[str, Any] | None:
+        item = content_counters(settings, "globex", "1d").get(video, {})
+        return item if item.get("video_views") == 1500 and item.get("likes") == 52 else None
+
+    item = wait_until(counted, what="the video's 1,500 views and 52 likes")
+    assert {k: item.get(k) for k in ("video_views", "likes", "comments")} == {
+        "video_views": 1500,
+        "likes": 52,
+        "comments": 7,
+    }
