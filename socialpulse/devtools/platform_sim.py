@@ -21,8 +21,10 @@ follows and unfollows (``count``) and an hourly follower count; each brand sends
 push every 6 hours (``delivered`` with ``count`` = recipients, then batches of ``open``) and
 NPS and CSAT answers. Ad conversions come only from the ads' snapshots.
 
-Objects already live when the poller starts carry no ``published_at``: their first snapshot is
-a starting point, so the stream's first minute does not count two days of totals at once.
+Every snapshot carries its object's ``published_at``, as the platforms report it: the worker
+spreads an object's first totals back over its life since publication, so posts already live
+when the poller starts fill the boards from the first poll (the part of their growth older than
+the longest window is read by no window) without a spike of two days' totals in one minute.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ MIX = {"likes": 0.78, "comments": 0.06, "shares": 0.06, "clicks": 0.10}
 SAVES = 0.04
 # What a collapse cuts on posts: all their engagement, link clicks too (ads go on as bought).
 ENGAGED = ("likes", "comments", "shares", "saves", "clicks")
+COMPLETION = 0.3  # of a video's plays that watch it to the end
 CORRECTION_CHANCE = 0.02  # per object and day: the platform lowers a total slightly
 PUSH_EVERY = 6 * 3600  # seconds between a brand's newsletter pushes
 
@@ -83,7 +86,7 @@ class Tracked:
     platform: str
     object_type: str
     published_at: datetime
-    announced: bool  # whether its snapshots carry published_at (published while polled)
+    announced: bool  # published while polled (else already live when the poller started)
     campaign: str | None = None
     totals: dict[str, float] = field(default_factory=dict)
     per_reach: float = 1.3  # impressions per unique account reached
@@ -216,14 +219,14 @@ class PlatformSim:
                         round(post.totals["reach"] * post.engagement * share)
                     )
             if "video_views" in post.totals:
-                post.totals["video_views"] = float(
-                    round(post.totals["impressions"] * post.video_share)
-                )
+                views = float(round(post.totals["impressions"] * post.video_share))
+                post.totals["video_views"] = post.totals["video_starts"] = views
+                post.totals["video_completes"] = float(round(views * COMPLETION))
         self.objects.append(post)
 
     @staticmethod
     def _post_metrics(post: Tracked) -> list[str]:
-        video = ["video_views"] if post.video_share else []
+        video = ["video_views", "video_starts", "video_completes"] if post.video_share else []
         return ["impressions", "reach", "likes", "shares", "saves", "clicks", *video]
 
     def _run_ad(
@@ -299,7 +302,11 @@ class PlatformSim:
             else:
                 totals[metric] += made
         if post.video_share:
-            totals["video_views"] += poisson(self.rng, expected * post.video_share)
+            views = poisson(self.rng, expected * post.video_share)
+            totals["video_views"] += views
+            # Every view starts a play; a share of them (short videos more) watch to the end.
+            totals["video_starts"] += views
+            totals["video_completes"] = float(math.floor(totals["video_starts"] * COMPLETION))
         visits = poisson(self.rng, base * MIX["clicks"] * 0.6)
         self._site(post, visits, frm, t2)
         return new_reach
@@ -354,8 +361,7 @@ class PlatformSim:
             "object_type": obj.object_type,
             "metrics": metrics,
         }
-        if obj.announced:
-            snapshot["published_at"] = obj.published_at.isoformat()
+        snapshot["published_at"] = obj.published_at.isoformat()
         if obj.campaign:
             snapshot["campaign"] = obj.campaign
         return snapshot

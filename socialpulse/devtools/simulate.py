@@ -289,7 +289,8 @@ def run(
     if poll_every <= 0:
         raise SystemExit(f"simulate: --poll-every {poll_every:g} must be more than 0 seconds")
     poll = timedelta(seconds=poll_every)
-    platforms = PlatformSim(sim.brands, seed, datetime.now(UTC), scenario, cycle)
+    # The model starts a poll back, so its first poll is read at once (not a poll from now).
+    platforms = PlatformSim(sim.brands, seed, datetime.now(UTC) - poll, scenario, cycle)
     start = time.monotonic()
     sent = snapshots = 0
     burst_done = burst_brand is None

@@ -176,9 +176,21 @@ def test_known_events_give_exact_counts_in_redis_and_metrics(pipeline) -> None:
     assert value(url, "socialpulse_ctr_ratio", brand="acme", platform="x", window="5m") == 0
     assert kpi(url, "unique_authors", "acme", "x") == 10
     assert kpi(url, "reach", "acme", "x", "1d") == 4
+    # Engagement rate is by the reach the platforms report (metric snapshots), none here: no
+    # value, never a division by the 4 distinct viewers; by impressions it is 10 / 5.
     assert (
         value(url, "socialpulse_engagement_rate_ratio", brand="acme", platform="all", window="5m")
-        == (7 + 3) / 4
+        is None
+    )
+    assert (
+        value(
+            url,
+            "socialpulse_engagement_rate_impressions_ratio",
+            brand="acme",
+            platform="all",
+            window="5m",
+        )
+        == (7 + 3) / 5
     )
     # 3 mentions, none negative: a real 0. No video starts: no value, so no sample at all.
     assert (

@@ -36,8 +36,10 @@ def run(hours: float, seed: int = 1, scenario: Scenario | None = None) -> tuple[
 
 def counted(made: Made, start: float = 0, end: float = 1e12) -> dict[tuple, float]:
     """What a window from ``start`` to ``end`` seconds into the run counts, as the worker does:
-    increments between successive snapshots of an object (from zero when it carries
-    published_at), and event counts; keyed (brand, platform, "ad"|"post", counter)."""
+    increments between successive snapshots of an object (from zero when it was published
+    during the run), and event counts; keyed (brand, platform, "ad"|"post", counter). The
+    worker spreads a post published before the run back over its life, mostly before any
+    window here: its first snapshot is left out as a starting point."""
     last: dict[str, dict[str, float]] = {}
     sums: dict[tuple, float] = defaultdict(float)
     for kind, event in made:
@@ -45,7 +47,8 @@ def counted(made: Made, start: float = 0, end: float = 1e12) -> dict[tuple, floa
         side = "ad" if event.get("object_type") == "ad" or event.get("campaign") else "post"
         if kind == "snapshot":
             metrics = event["metrics"]
-            fresh: dict[str, float] = {} if "published_at" in event else metrics
+            new = datetime.fromisoformat(event["published_at"]) >= START
+            fresh: dict[str, float] = {} if new else metrics
             before = last.get(event["object_id"], fresh)
             last[event["object_id"]] = metrics
             if start <= at < end:
@@ -155,7 +158,9 @@ def test_a_post_reaches_20_to_60_percent_of_followers_over_its_life() -> None:
     assert len(old) > 10
     for post in old:
         share = post.totals["reach"] / sim.followers[(post.brand, post.platform)]
-        assert 0.15 < share < 0.6, (post.object_id, share)
+        # Each post's target share is drawn in 20-60%; what it reaches is a Poisson sum around
+        # that target (a few % either way) and, at 36 h, not quite all of its life.
+        assert 0.15 < share < 0.63, (post.object_id, share)
 
 
 def test_ads_click_near_1_percent_cost_a_few_units_and_convert_after_clicks(day) -> None:
