@@ -93,7 +93,9 @@ class LiveEvaluation:
             return []
         events: list[AlertEvent] = []
         if last != self.last_tick:
+            started = time.monotonic()
             events = await self._evaluate(last, now)
+            detection_metrics.EVALUATION_SECONDS.observe(time.monotonic() - started)
             self.last_tick = last
         for brand in self.settings.brand_ids:
             await self.incidents.round(brand, now, self.last_values.get(brand))

@@ -7,6 +7,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
 )
 
@@ -115,6 +116,11 @@ class CampaignMetrics(Strict):
 
 class MetricsSettings(Strict):
     campaigns: CampaignMetrics = CampaignMetrics()
+    # The rolling windows /metrics exports as gauges (every counter and KPI per brand, platform
+    # and window, read from Redis at each scrape); default: all of windows.rolling. The
+    # running totals (socialpulse_counted_<counter>_total) are always exported: one read per
+    # brand, from which Prometheus derives any window (see docs/metrics.md for many brands).
+    windows: list[Duration] | None = None
 
 
 KPI_UNITS = ("count", "ratio", "per_minute", "currency")
@@ -182,6 +188,21 @@ class KpisFile(Strict):
 class PipelineFile(Strict):
     """config/socialpulse.yaml."""
 
+    @field_validator("metrics")
+    @classmethod
+    def _exported_windows_are_rolling(
+        cls, metrics: MetricsSettings, info: ValidationInfo
+    ) -> MetricsSettings:
+        windows = info.data.get("windows")
+        rolling = windows.rolling if isinstance(windows, WindowSettings) else []
+        for window in metrics.windows or ():
+            if window not in rolling:
+                shown = ", ".join(format_duration(w) for w in rolling)
+                raise ValueError(
+                    f"windows: {format_duration(window)} is not one of windows.rolling ({shown})"
+                )
+        return metrics
+
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     redis: RedisSettings = RedisSettings()
@@ -208,6 +229,12 @@ class StreamConfig(BaseModel):
         """Bucket tiers, expiries and lateness rules for the configured windows."""
         w = self.pipeline.windows
         return WindowPlan.of(w.rolling, w.allowed_lateness, w.max_future)
+
+    @property
+    def exported_windows(self) -> tuple[int, ...]:
+        """The rolling windows /metrics exports as gauges (metrics.windows, default all)."""
+        chosen = self.pipeline.metrics.windows
+        return tuple(sorted(self.pipeline.windows.rolling if chosen is None else set(chosen)))
 
     @property
     def derived_kpis(self) -> list[DerivedKpi]:

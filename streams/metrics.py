@@ -20,7 +20,7 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from socialpulse.core.config_types import format_duration
@@ -33,6 +33,7 @@ from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.sentiment import Source as SentimentSource
 from streams.snapshots import Outcome
 from streams.store.redis_store import read_windows
+from streams.windows import WindowPlan
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ ARRIVAL_TO_VISIBLE = Histogram(
 REDIS_ROUNDTRIP = Histogram(
     "socialpulse_redis_roundtrip_seconds",
     "Redis round trips by operation: count_batch (a batch's counts), count_snapshots (a batch "
-    "of metric snapshots), read_windows (a scrape's rolling counts).",
+    "of metric snapshots), read_windows (a scrape's rolling counts), read_totals (a scrape's "
+    "running totals).",
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
@@ -158,7 +160,7 @@ def initialize_label_sets(settings: StreamConfig) -> None:
             EVENTS_FILTERED.labels(topic, reason)
     for source in get_args(SentimentSource):
         SENTIMENT_SOURCE.labels(source)
-    for operation in ("count_batch", "count_snapshots", "read_windows"):
+    for operation in ("count_batch", "count_snapshots", "read_windows", "read_totals"):
         REDIS_ROUNDTRIP.labels(operation)
     for outcome in get_args(Outcome):
         SNAPSHOTS.labels(outcome)
@@ -194,10 +196,16 @@ class RollingCountsCollector(Collector):
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
         self.kpis = settings.derived_kpis
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Read all windows in one Redis round trip and yield one gauge family per counter
-        and per derived KPI; a KPI with no value (zero denominator) has no sample."""
-        plan = self.settings.window_plan
+        and per derived KPI; a KPI with no value (zero denominator) has no sample. Then the
+        running totals, one counter family per counter."""
+        yield from self._totals()
+        windows = self.settings.exported_windows
+        if not windows:
+            return
+        every = self.settings.window_plan
+        plan = WindowPlan.of(windows, every.allowed_lateness, every.max_future)
         try:
             with REDIS_ROUNDTRIP.labels("read_windows").time():
                 counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
@@ -237,6 +245,36 @@ class RollingCountsCollector(Collector):
                             derived[name].add_metric([brand.id, platform, shown], value)
         yield from counters.values()
         yield from derived.values()
+
+    def _totals(self) -> Iterator[CounterMetricFamily]:
+        # One HGETALL per brand, whatever the windows: what a scrape of many brands can afford.
+        brands = self.settings.brand_ids
+        try:
+            with REDIS_ROUNDTRIP.labels("read_totals").time():
+                pipe = self.client.pipeline(transaction=False)
+                for brand in brands:
+                    pipe.hgetall(self.keys.totals(brand))
+                replies = pipe.execute()
+        except REDIS_ERRORS as exc:
+            KPI_READ_ERRORS.inc()
+            log.warning("metrics: cannot read running totals from Redis: %s", exc)
+            return
+        families = {
+            counter: CounterMetricFamily(
+                f"socialpulse_counted_{counter}",
+                f"Running total of {counter} since the brand was first counted (by platform); "
+                "increase() over any range gives a window.",
+                labels=["brand", "platform"],
+            )
+            for counter in ALL_COUNTERS
+        }
+        for brand, totals in zip(brands, replies, strict=True):
+            for name, number in (totals or {}).items():
+                counter, _, platform = str(name).partition("|")
+                family = families.get(counter)
+                if family is not None:
+                    family.add_metric([brand, platform], float(number))
+        yield from (f for f in families.values() if f.samples)
 
 
 def serve_metrics(

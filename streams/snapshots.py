@@ -189,7 +189,8 @@ def _pieces(
     now: float,
 ) -> tuple[Piece, ...]:
     # Growth over (start, end], evenly; the part before any window still read is left out.
-    horizon = now - max(plan.windows) - max(plan.tiers)
+    longest = max(plan.windows)
+    horizon = now - longest - plan.tier(longest)
     before, shares = spread(start, end, horizon)
     platform = snapshot.platform
     members = [f"|content:{snapshot.object_id}"]

@@ -16,6 +16,9 @@ from typing import Literal
 
 TIERS = (10, 60, 300, 3600)
 MAX_BUCKETS = 300
+# Hour buckets are also written when a window is this long (6h+): a 24h window is then read as
+# 23 hours and its edges' 5-minute buckets.
+READ_TIER, READ_TIER_FROM = 3600, 6 * 3600
 # Dedupe sets are per event-time minute: a redelivery carries the same ts, so the same set.
 DEDUPE_BUCKET = 60
 
@@ -38,6 +41,38 @@ def window_buckets(now: float, window_seconds: int, bucket_seconds: int) -> list
     """Starts of the buckets that make up the window ending at ``now``, newest first."""
     newest = bucket_start(now, bucket_seconds)
     return [newest - i * bucket_seconds for i in range(window_seconds // bucket_seconds)]
+
+
+def window_reads(now: float, window_seconds: int, tiers: Iterable[int]) -> list[tuple[int, int]]:
+    """The fewest buckets (tier, start) of ``tiers`` that add up to exactly the window ending
+    at ``now`` as its own (finest) tier serves it: every event increments one bucket of each
+    tier, so a coarser bucket wholly inside the window is the sum of the finer ones in it.
+    A 24h window of 5-minute buckets is read as 23 hours and the edges' 5 minutes (about 46
+    reads, not 288), where an hour tier is written."""
+    ordered = sorted(set(tiers))
+    own = tier_for(window_seconds)
+    if own is None or own not in ordered:
+        raise ValueError(f"no bucket tier of {ordered} serves a {window_seconds}s window")
+    newest = bucket_start(now, own)
+    low, high = newest - window_seconds + own, newest + own  # [low, high) is the window
+    coarser = [t for t in ordered if t >= own and t % own == 0]
+    return _cover(low, high, sorted(coarser, reverse=True))
+
+
+def _cover(low: int, high: int, tiers: list[int]) -> list[tuple[int, int]]:
+    # [low, high) on the grid of tiers[-1]: the coarsest tier's whole buckets in the middle,
+    # the edges by the finer ones.
+    if low >= high:
+        return []
+    tier, finer = tiers[0], tiers[1:]
+    if not finer:  # the window's own tier: low and high are on its grid
+        return [(tier, start) for start in range(low, high, tier)]
+    first = -(-low // tier) * tier
+    last = high // tier * tier
+    if first >= last:
+        return _cover(low, high, finer)
+    middle = [(tier, start) for start in range(first, last, tier)]
+    return _cover(low, first, finer) + middle + _cover(last, high, finer)
 
 
 @dataclass(frozen=True)
@@ -69,13 +104,22 @@ class WindowPlan:
 
     @cached_property
     def tiers(self) -> tuple[int, ...]:
-        """Bucket sizes in use, finest first."""
-        return tuple(sorted({self.tier(w) for w in self.windows}))
+        """Bucket sizes written, finest first: those serving the windows, and hours when a
+        window is long enough that reading it by hours (window_reads) saves reads."""
+        serving = {self.tier(w) for w in self.windows}
+        if max(self.windows) >= READ_TIER_FROM:
+            serving.add(READ_TIER)
+        return tuple(sorted(serving))
 
     @cached_property
     def _longest(self) -> dict[int, int]:
-        # Computed once: the hot path asks for every event and tier.
-        return {t: max(w for w in self.windows if self.tier(w) == t) for t in self.tiers}
+        # Computed once: the hot path asks for every event and tier. A tier that serves no
+        # window of its own is read for the longest windows.
+        longest = max(self.windows)
+        return {
+            t: max((w for w in self.windows if self.tier(w) == t), default=longest)
+            for t in self.tiers
+        }
 
     def bucket_expires_at(self, start: int, tier: int) -> int:
         """Unix time after which no window reads the bucket (start, tier) any more."""

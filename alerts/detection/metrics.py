@@ -29,6 +29,7 @@ import redis
 from prometheus_client import (
     Counter,
     Gauge,
+    Histogram,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -265,6 +266,14 @@ RULE_TICKS = Counter(
 EVALUATION_DELAY = Gauge(
     "socialpulse_alert_evaluation_delay_seconds",
     "Seconds from the last evaluated tick to its evaluation (settle time included).",
+)
+
+
+EVALUATION_SECONDS = Histogram(
+    "socialpulse_alert_evaluation_seconds",
+    "Seconds one evaluation round took (its due ticks: every brand's windows read and every "
+    "rule run); above alerts.evaluation.every it cannot keep up with its grid.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
 

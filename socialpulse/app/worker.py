@@ -55,7 +55,7 @@ from streams.decoding import InvalidEvent
 from streams.lenient import LenientBound
 from streams.snapshots import Step
 from streams.store.context_store import record_context
-from streams.store.redis_store import AsyncCountStore, snapshot_event
+from streams.store.redis_store import AsyncCountStore, mark_tiers_written, snapshot_event
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +454,8 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
         log.info("memory: the default allocators (apt-get install libjemalloc2 for jemalloc)")
     ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
     sync_client = redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5)
+    mark_tiers_written(sync_client, RedisKeys(settings.pipeline.redis.key_prefix),
+                       settings.window_plan)  # fmt: skip
     lag = ConsumerLag()
     # Every known series at 0 before the first scrape can come (as the stream stage's are).
     rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]

@@ -38,6 +38,15 @@ class RedisKeys:
         ``<gauge>|<platform>@ts`` -> the event time it was reported at."""
         return f"{self.prefix}:{{{brand}}}:gauges"
 
+    def totals(self, brand: str) -> str:
+        """Hash of one brand's running totals since it was first counted: ``<counter>|<platform>``
+        -> every increment ever added (what /metrics exports as counters)."""
+        return f"{self.prefix}:{{{brand}}}:totals"
+
+    def tiers_since(self) -> str:
+        """Hash bucket tier -> from when the workers write it (not per brand: one for all)."""
+        return f"{self.prefix}:tiers-since"
+
     def dimension_bucket(self, brand: str, tier: int, start: int) -> str:
         """Hash of one brand's counters per campaign and content item (``<counter>|campaign:<id>``,
         ``<counter>|content:<id>``, all platforms) in one ``tier``-second bucket."""

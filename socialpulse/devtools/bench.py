@@ -55,7 +55,7 @@ def isolated_config(settings: Settings, folder: Path, run: str) -> Settings:
     (folder / "brands.yaml").write_text(yaml.safe_dump(brands, allow_unicode=True))
     pipeline = yaml.safe_load((settings.config_dir / "socialpulse.yaml").read_text())
     pipeline["topics"] = {
-        k: f"bench.{run}.{k}" for k in ("mentions", "interactions", "dead_letter")
+        k: f"bench.{run}.{k}" for k in ("mentions", "interactions", "snapshots", "dead_letter")
     }
     pipeline["redis"]["key_prefix"] = f"bench{run}"
     pipeline["worker"].update(app_id=f"sp-bench-{run}", metrics_port=_free_port())
@@ -140,8 +140,11 @@ def _processed(settings: Settings) -> int:
     )
 
 
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``socialpulse worker`` on these settings; return once its /metrics answers."""
+def start_worker(
+    settings: Settings, log: Path, answer_within: float = 2
+) -> subprocess.Popen[bytes]:
+    """Start ``socialpulse worker`` on these settings; return once its /metrics answers (in
+    ``answer_within`` seconds: a scrape of many brands takes longer)."""
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [
@@ -159,12 +162,12 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
     w = settings.pipeline.worker
     url = f"http://{w.metrics_host}:{w.metrics_port}/metrics"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 90 + answer_within
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise SystemExit(f"bench: the worker exited; see {log}")
         try:
-            urllib.request.urlopen(url, timeout=2).close()
+            urllib.request.urlopen(url, timeout=answer_within).close()
             return worker
         except OSError:
             time.sleep(0.2)

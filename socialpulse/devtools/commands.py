@@ -88,9 +88,15 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """socialpulse bench throughput: worker events/s vs a bare consumer, and latency."""
+    """socialpulse bench throughput (worker events/s vs a bare consumer, and latency) or
+    scale (what a worker and Prometheus cost per brand, socialpulse.devtools.bench_scale)."""
     from socialpulse.devtools import bench
 
+    if args.what == "scale":
+        from socialpulse.devtools import bench_scale
+
+        bench_scale.run(settings, args.brands, args.rate, args.seconds)
+        return 0
     bench.run(settings, args.events, args.latency_rate, args.latency_seconds, args.envelope)
     return 0
 
@@ -378,8 +384,15 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     demo.set_defaults(func=_reported(cmd_demo, settings_of))
 
     bench = sub.add_parser("bench", help="benchmarks on the running stack")
-    bench.add_argument("what", choices=["throughput"])
+    bench.add_argument("what", choices=["throughput", "scale"])
     bench.add_argument("--events", type=int, default=100_000)
+    bench.add_argument(
+        "--brands", type=int, nargs="+", default=[10, 100, 1000], help="scale: brand counts"
+    )
+    bench.add_argument("--rate", type=float, default=2000.0, help="scale: events/s")
+    bench.add_argument(
+        "--seconds", type=float, default=40.0, help="scale: stream this long before measuring"
+    )
     bench.add_argument("--latency-rate", type=float, default=2000.0)
     bench.add_argument("--latency-seconds", type=float, default=20.0)
     bench.add_argument("--envelope", type=int, default=100, help="events per envelope message")

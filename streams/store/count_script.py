@@ -57,6 +57,9 @@ EVENT_ARGS, GAUGE_ARGS, CARE_ARGS, SNAPSHOT_ARGS, PIECE_ARGS = 11, 4, 12, 3, 5
 HEADER = 8
 # A gauge no event has refreshed for this long is forgotten.
 GAUGE_TTL = 90 * 86400
+# A brand's running totals (exported as Prometheus counters) live this long after its last
+# counted event: a brand gone quiet for over a year starts again from zero.
+TOTALS_KEPT = 400 * 86400
 
 APPLY_BATCH = """
 local ERR = 'socialpulse count script: '
@@ -418,6 +421,22 @@ def brand_call(
             )
         return found
 
+    totals = (keys.totals(brand), "h", int(now) + TOTALS_KEPT)
+    counted_groups: dict[int, int] = {}
+
+    def counted(slot: int) -> int:
+        # The slot's bucket in each tier and the brand's running totals: what an event's
+        # fields add to (customer care keeps its per-tier bucket group).
+        found = counted_groups.get(slot)
+        if found is None:
+            tier_keys = [
+                (keys.bucket(brand, tier, start), "h", plan.bucket_expires_at(start, tier))
+                for tier in tiers
+                for start in (slot - slot % tier,)
+            ]
+            found = counted_groups[slot] = call.group([*tier_keys, totals])
+        return found
+
     events: list[str | int] = []
     gauges: list[str | int] = []
     cares: list[str | int] = []
@@ -429,7 +448,6 @@ def brand_call(
         expiry = plan.dedupe_expires_at(event.ts)
         seen = call.key(keys.seen(brand, minute, event.event_type), "s", expiry)
         rate = call.key(keys.author_rate(brand, minute), "h", expiry) if event.author else 0
-        bucket = per_tier(slot, keys.bucket, "h")
         unique, member = 0, ""
         if event.unique:
             name, member = event.unique
@@ -442,7 +460,7 @@ def brand_call(
             seen,
             rate,
             _check_text(event.author or "", "author"),
-            bucket,
+            counted(slot),
             call.fields(event.fields),
             call.fields(event.filtered_fields),
             unique,
@@ -459,6 +477,7 @@ def brand_call(
         if event.care:
             kind, thread = event.care
             platform = event.platform
+            bucket = per_tier(slot, keys.bucket, "h")
             cares += [
                 event.event_id,
                 kind,
@@ -481,7 +500,7 @@ def brand_call(
         for piece in write.pieces:
             pieces += [
                 number,
-                per_tier(piece.slot, keys.bucket, "h"),
+                counted(piece.slot),
                 call.fields(piece.fields),
                 per_tier(piece.slot, keys.dimension_bucket, "h") if piece.dimension_fields else 0,
                 call.fields(piece.dimension_fields),

@@ -14,6 +14,7 @@ when its events are past the allowed lateness.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from streams.customer_care import backlog, response_quantiles
 from streams.events import MetricSnapshot
 from streams.snapshots import ObjectState, Step, step
 from streams.store.count_script import APPLY_BATCH, SnapshotWrite, brand_call
-from streams.windows import WindowPlan, window_buckets
+from streams.windows import WindowPlan, window_buckets, window_reads
 
 log = logging.getLogger(__name__)
 
@@ -288,43 +289,32 @@ def read_windows(
     round trip for the counters and last known gauges (the same in every window), one for the
     distinct counts of the platforms that have any (per platform, and their union as "all")."""
     now = now or time.time()
-    reads = [
-        (brand, window, plan.tier(window), window_buckets(now, window, plan.tier(window)))
-        for brand in brands
-        for window in plan.windows
-    ]
+    reads, result = _read_buckets(client, keys, plan, brands, now)
     pipe = client.pipeline(transaction=False)
-    for brand, _, tier, starts in reads:
-        for start in starts:
-            pipe.hgetall(keys.bucket(brand, tier, start))
     for brand in brands:
         pipe.hgetall(keys.gauges(brand))
     replies = iter(_execute(pipe))
-    result = {
-        (brand, window): sum_buckets(next(replies) or {} for _ in starts)
-        for brand, window, _, starts in reads
-    }
     for brand in brands:
         gauges = sum_buckets([{k: v for k, v in (next(replies) or {}).items() if "@" not in k}])
         for window in plan.windows:
             result[(brand, window)].update(gauges)
     distinct: list[tuple[tuple[str, int], tuple[str, str]]] = []
     pipe = client.pipeline(transaction=False)
-    for brand, window, tier, starts in reads:
+    for brand, window, parts in reads:
         counts = result[(brand, window)]
         for unique, source in UNIQUE_SOURCE.items():
             platforms = [p for (c, p), n in counts.items() if c == source and n > 0]
             for platform in platforms:
                 _pfcount(
-                    pipe, [keys.unique(brand, tier, s, field(unique, platform)) for s in starts]
+                    pipe, [keys.unique(brand, t, s, field(unique, platform)) for t, s in parts]
                 )
                 distinct.append(((brand, window), (unique, platform)))
             if platforms:
                 _pfcount(
                     pipe,
                     [
-                        keys.unique(brand, tier, s, field(unique, p))
-                        for s in starts
+                        keys.unique(brand, t, s, field(unique, p))
+                        for t, s in parts
                         for p in platforms
                     ],
                 )
@@ -334,6 +324,65 @@ def read_windows(
             result[read][name] = int(n or 0)
     _read_care(client, keys, reads, result, brands, now)
     return result
+
+
+Parts = list[tuple[int, int]]  # the buckets (tier, start) a window is read from
+
+
+def _read_buckets(
+    client: redis.Redis, keys: RedisKeys, plan: WindowPlan, brands: Sequence[str], now: float
+) -> tuple[list[tuple[str, int, Parts]], dict[tuple[str, int], WindowCounts]]:
+    """Every (brand, window)'s counter sums, each window read from the fewest buckets
+    (streams.windows.window_reads), and the buckets each was read from. A coarser tier is read
+    only from when the workers began writing it (``tiers_since``, set by the first worker
+    that writes it): what was counted before an upgrade is read from the buckets it was
+    counted in."""
+    since = _tiers_since(client, keys)
+    reads = []
+    for window in plan.windows:
+        own = plan.tier(window)
+        parts: Parts = []
+        for tier, start in window_reads(now, window, plan.tiers):
+            if tier == own or start >= since.get(tier, math.inf):
+                parts.append((tier, start))
+            else:
+                parts += [(own, fine) for fine in range(start, start + tier, own)]
+        reads += [(brand, window, parts) for brand in brands]
+    pipe = client.pipeline(transaction=False)
+    for brand, _, parts in reads:
+        for tier, start in parts:
+            pipe.hgetall(keys.bucket(brand, tier, start))
+    replies = iter(_execute(pipe))
+    result = {
+        (brand, window): sum_buckets(next(replies) or {} for _ in parts)
+        for brand, window, parts in reads
+    }
+    return reads, result
+
+
+def _tiers_since(client: redis.Redis, keys: RedisKeys) -> dict[int, float]:
+    try:
+        raw = client.hgetall(keys.tiers_since())
+    except redis.ResponseError:
+        return {}
+    return {int(tier): float(at) for tier, at in (raw or {}).items()}
+
+
+def mark_tiers_written(client: redis.Redis, keys: RedisKeys, plan: WindowPlan) -> None:
+    """Record, once, from when this deployment writes each bucket tier (a worker calls it at
+    start, before it counts anything)."""
+    now = int(time.time())
+    pipe = client.pipeline(transaction=False)
+    for tier in plan.tiers:
+        # From the next bucket of the tier: the current one may hold events counted before.
+        pipe.hsetnx(keys.tiers_since(), str(tier), now - now % tier + tier)
+    # Like every key, it expires; if it ever did, readers use the windows' own tiers (exact,
+    # more reads) until a worker starts and marks the tiers again from then.
+    pipe.expire(keys.tiers_since(), TIERS_MARK_KEPT)
+    pipe.execute()
+
+
+TIERS_MARK_KEPT = 400 * 86400
 
 
 @dataclass(frozen=True)
@@ -383,7 +432,7 @@ def _pfcount(pipe: Any, keys: Sequence[str]) -> None:
 def _read_care(
     client: redis.Redis,
     keys: RedisKeys,
-    reads: Sequence[tuple[str, int, int, list[int]]],
+    reads: Sequence[tuple[str, int, list[tuple[int, int]]]],
     result: dict[tuple[str, int], WindowCounts],
     brands: Sequence[str],
     now: float,
@@ -401,12 +450,12 @@ def _read_care(
             pipe.zcard(keys.waiting(brand, platform))
             pipe.zrange(keys.waiting(brand, platform), 0, 0, withscores=True)
             asks.append(("backlog", brand, platform, None))
-    for brand, window, tier, starts in reads:
+    for brand, window, parts in reads:
         counts = result[(brand, window)]
         answered = [p for (c, p), n in counts.items() if c == "responses" and n > 0]
         for platform in [*answered, ALL_PLATFORMS] if answered else []:
             shown = answered if platform == ALL_PLATFORMS else [platform]
-            sets = [keys.response_times(brand, tier, s, p) for s in starts for p in shown]
+            sets = [keys.response_times(brand, t, s, p) for t, s in parts for p in shown]
             pipe.zunion(sets, withscores=True)
             asks.append(("times", brand, platform, window))
     replies = iter(_execute(pipe))
@@ -443,18 +492,18 @@ def read_dimension_windows(
     """One brand's counts per campaign or content item (``dimension``) for every window, keyed
     (counter, campaign or content id), in one round trip."""
     now = now or time.time()
-    reads = [(w, plan.tier(w), window_buckets(now, w, plan.tier(w))) for w in plan.windows]
+    reads = [(w, window_buckets(now, w, plan.tier(w))) for w in plan.windows]
     pipe = client.pipeline(transaction=False)
-    for _, tier, starts in reads:
+    for window, starts in reads:
         for start in starts:
-            pipe.hgetall(keys.dimension_bucket(brand, tier, start))
+            pipe.hgetall(keys.dimension_bucket(brand, plan.tier(window), start))
     replies = iter(_execute(pipe))
     prefix = f"{dimension}:"
     return {
         window: sum_buckets(
             _dimension_only(bucket or {}, prefix) for bucket in (next(replies) for _ in starts)
         )
-        for window, _, starts in reads
+        for window, starts in reads
     }
 
 

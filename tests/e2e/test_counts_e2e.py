@@ -7,7 +7,7 @@ import uuid
 
 from tests.conftest import Worker
 from tests.e2e.helpers.events import interaction, produce
-from tests.e2e.helpers.reading import kpis_report, wait_until
+from tests.e2e.helpers.reading import kpis_report, value, wait_until
 
 
 def test_a_count_of_likes_counts_once_by_id_under_its_post(pipeline: Worker) -> None:
@@ -37,3 +37,10 @@ def test_a_count_of_likes_counts_once_by_id_under_its_post(pipeline: Worker) -> 
     # A count of impressions has no one viewer behind it: it is not reach.
     report = kpis_report(settings, "globex", "15m")
     assert report["counters"]["facebook"].get("reach", 0) == 0
+    # The running totals on /metrics, from which Prometheus derives any window.
+    url = pipeline.metrics_url
+    totals = {
+        c: value(url, f"socialpulse_counted_{c}_total", brand="globex", platform="facebook")
+        for c in ("likes", "impressions")
+    }
+    assert totals == {"likes": 201, "impressions": 5000}

@@ -12,7 +12,7 @@ from streams.batch import RawMessage, plan_batch
 from streams.counted import CountedEvent
 from streams.counters import by_counter, sum_buckets
 from streams.decoding import InvalidEvent
-from streams.windows import WindowPlan, bucket_start, tier_for, window_buckets
+from streams.windows import WindowPlan, bucket_start, tier_for, window_buckets, window_reads
 
 NOW = datetime(2026, 11, 22, 9, 30, 7, tzinfo=UTC).timestamp()
 PLAN = WindowPlan.of([60, 300, 900, 3600, 86400], allowed_lateness=600, max_future=300)
@@ -39,7 +39,21 @@ def test_each_window_gets_the_finest_tier_within_300_buckets() -> None:
         3600,
     ]
     assert tier_for(15) is None  # not a whole number of 10 s buckets
-    assert PLAN.tiers == (10, 60, 300)
+    # Hours are written too, as a 24h window is read by hours (window_reads).
+    assert PLAN.tiers == (10, 60, 300, 3600)
+
+
+def test_a_window_is_read_from_the_fewest_buckets_that_add_up_to_it_exactly() -> None:
+    tiers = (10, 60, 300, 3600)
+    for now in (1_796_000_000.0, 1_796_000_123.4, 1_796_003_599.0, 1_796_001_800.0):
+        for window, own in ((60, 10), (300, 10), (900, 10), (3600, 60), (86400, 300)):
+            parts = window_reads(now, window, tiers)
+            covered = sorted(s for tier, start in parts for s in range(start, start + tier, own))
+            assert covered == sorted(window_buckets(now, window, own)), (now, window)
+            assert len(parts) == len(set(parts))
+    # 24 hours of 5-minute buckets: 288 reads; by hours and the edges' 5 minutes, at most 45.
+    assert len(window_reads(1_796_000_123.4, 86400, tiers)) <= 45
+    assert len(window_reads(1_796_000_123.4, 86400, (10, 60, 300))) == 288
 
 
 def test_window_is_the_newest_buckets_of_its_tier() -> None:

@@ -46,7 +46,7 @@ def test_shipped_config_is_valid() -> None:
     assert settings.brand_ids == ["acme", "brewco", "globex", "initech"]
     assert settings.competitors == {"acme": ["brewco"]}
     assert settings.pipeline.windows.rolling == [60, 300, 900, 3600, 86400]
-    assert settings.window_plan.tiers == (10, 60, 300)
+    assert settings.window_plan.tiers == (10, 60, 300, 3600)
     assert [k.metric_name for k in settings.kpis.kpis][:3] == [
         "socialpulse_mention_velocity_per_minute",
         "socialpulse_net_sentiment_ratio",
@@ -290,3 +290,12 @@ def test_campaign_metrics_name_brands_windows_and_kpis_that_exist(config: Path) 
     )
     edit(config, "socialpulse.yaml", campaigns(kpis=["roi"], max_per_brand=0))
     assert "metrics.campaigns.max_per_brand" in error(config)
+
+
+def test_exported_windows_must_be_rolling_windows(config: Path) -> None:
+    edit(config, "socialpulse.yaml", lambda d: d["metrics"].update(windows=["5m", "2h"]))
+    assert error(config) == (
+        "socialpulse.yaml: metrics: windows: 2h is not one of windows.rolling (1m, 5m, 15m, 1h, 1d)"
+    )
+    edit(config, "socialpulse.yaml", lambda d: d["metrics"].update(windows=[]))
+    assert load_settings(config, {}).exported_windows == ()

@@ -25,7 +25,7 @@ from streams.snapshots import Piece
 from streams.store.base import CountStore, WindowReader
 from streams.store.count_script import APPLY_BATCH, SnapshotWrite, brand_call
 from streams.store.memory_store import MemoryCounts
-from streams.store.redis_store import AsyncCountStore, RedisWindows
+from streams.store.redis_store import AsyncCountStore, RedisWindows, read_windows
 from streams.windows import WindowPlan
 
 PLAN = WindowPlan.of([300, 3600], allowed_lateness=600, max_future=300)
@@ -358,6 +358,78 @@ def test_a_snapshot_written_over_a_changed_state_is_refused_whole(stack: Any) ->
         reader = RedisWindows(sync, keys)
         assert reader.windows(PLAN, ["acme"], now)[("acme", 300)][("likes", "instagram")] == 5
         assert sync.hgetall(state_key) == {"v": "3", "s": '{"new": true}'}
+    finally:
+        found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            sync.delete(*found)
+        sync.close()
+
+
+@pytest.mark.stack
+def test_running_totals_add_every_counted_increment_once(stack: Any) -> None:
+    # What /metrics exports as socialpulse_counted_<counter>_total: written by the same call as
+    # the buckets, so redeliveries add nothing there either.
+    keys = RedisKeys(f"ttot{uuid.uuid4().hex[:10]}")
+    url = stack.pipeline.redis.url
+    sync = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        now = fresh_now()
+        store = _PerLoopRedisStore(url, keys)
+        likes = planned(
+            "interaction", [interaction(now, "i1", "like"), interaction(now, "i2", "like")], now
+        )
+        order = planned("interaction", [interaction(now, "o1", "order", value=12.5)], now)
+        asyncio.run(store.apply([*likes, *order]))
+        asyncio.run(store.apply(likes))  # delivered again
+        post = MetricSnapshot.model_validate(snapshot(now, 600, published_ago=900, impressions=300))
+        asyncio.run(store.apply_snapshots([post, post], PLAN, TRACK_FOR, now))
+        assert sync.hgetall(keys.totals("acme")) == {
+            "likes|x": "2",
+            "orders|x": "1",
+            "revenue|x": "12.5",
+            "impressions|instagram": "300",
+        }
+        assert sync.ttl(keys.totals("acme")) > 0
+    finally:
+        found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            sync.delete(*found)
+        sync.close()
+
+
+@pytest.mark.stack
+def test_a_long_window_read_by_hours_gives_the_same_counts(stack: Any) -> None:
+    # A 24h window is read from hour buckets where the workers wrote them (from tiers-since
+    # on), else from its own 5-minute buckets: both give every event of the window once.
+    plan = WindowPlan.of([300, 86400], allowed_lateness=600)
+    keys = RedisKeys(f"thour{uuid.uuid4().hex[:10]}")
+    url = stack.pipeline.redis.url
+    sync = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        now = fresh_now()
+        # One event every 7 minutes over the last 30 hours: some before the window.
+        events = [
+            CountedEvent("acme", f"e{i}", now - i * 420, (("mentions|x", None),), "mention")
+            for i in range(int(30 * 3600 / 420))
+        ]
+
+        async def count() -> None:
+            client = aredis.Redis.from_url(url, decode_responses=True)
+            await AsyncCountStore(client, keys, plan).apply(events)
+            await client.aclose()
+
+        asyncio.run(count())
+        inside = sum(1 for e in events if e.ts > now - now % 300 + 300 - 86400)
+        by_five_minutes = read_windows(sync, keys, plan, ["acme"], now)[("acme", 86400)]
+        sync.hset(keys.tiers_since(), mapping={"3600": now - 2 * 86400})
+        by_hours = read_windows(sync, keys, plan, ["acme"], now)[("acme", 86400)]
+        assert by_five_minutes[("mentions", "x")] == by_hours[("mentions", "x")] == inside
+        # Hours after the mark only: the earlier ones from their 5-minute buckets.
+        sync.hset(keys.tiers_since(), mapping={"3600": now - 6 * 3600})
+        assert (
+            read_windows(sync, keys, plan, ["acme"], now)[("acme", 86400)][("mentions", "x")]
+            == inside
+        )
     finally:
         found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
         if found:

@@ -1,0 +1,204 @@
+"""``socialpulse bench scale``: what one worker and one Prometheus cost per brand.
+
+On a running stack, for each brand count N (default 10, 100 and 1,000): N configured brands
+with 3 to 10 platforms each, one real worker on its own topics, group and key prefix, a live
+stream of mentions and interactions over all of them at a fixed rate, and, once the stream
+has run a while:
+
+- /metrics: answer time (median of 3 scrapes), size and series count, with every rolling
+  window exported as gauges (the default) and with ``metrics.windows: []`` (the running totals
+  only, from which Prometheus derives windows);
+- Redis memory per brand (used_memory grown over the run, divided by N);
+- the alert evaluation's seconds per round (socialpulse_alert_evaluation_seconds: the mean and
+  the largest bucket reached), against its 10 s grid;
+- the worker's resident memory.
+
+Prints a table per N and, last, one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.event_producer import EventProducer, kafka_producer
+from socialpulse.app.settings import Settings, load_settings
+from socialpulse.core.connections import redis_client
+from socialpulse.core.topics import ensure_topics
+from socialpulse.devtools.bench import isolated_config, start_worker
+
+PLATFORMS = ["x", "instagram", "facebook", "linkedin", "tiktok", "youtube", "weibo", "wechat",
+             "douyin", "xiaohongshu"]  # fmt: skip
+
+
+def brands(count: int) -> list[dict[str, Any]]:
+    """``count`` brands with 3 to 10 platforms each (the same for a given count)."""
+    return [
+        {"id": f"b{i:04d}", "name": f"Brand {i}", "platforms": PLATFORMS[: 3 + i % 8]}
+        for i in range(count)
+    ]
+
+
+def _config(settings: Settings, folder: Path, count: int, windows: list[str] | None) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    isolated_config(settings, folder, run)
+    (folder / "brands.yaml").write_text(yaml.safe_dump({"brands": brands(count)}))
+    pipeline = yaml.safe_load((folder / "socialpulse.yaml").read_text())
+    pipeline["metrics"]["campaigns"]["brands"] = []
+    if windows is not None:
+        pipeline["metrics"]["windows"] = windows
+    (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
+    # The shipped rules for every brand; what names the shipped brands goes.
+    alerts = yaml.safe_load((folder / "alerts.yaml").read_text())
+    alerts["targets"] = []
+    alerts.setdefault("incidents", {})["routes"] = []
+    (folder / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+    return load_settings(folder)
+
+
+def _stream(settings: Settings, rate: float, stop: threading.Event) -> None:
+    # Mentions and counted interactions over every brand and platform, in envelopes of 100.
+    rng = random.Random(3)
+    producer = EventProducer(kafka_producer(settings.pipeline.kafka, "socialpulse-bench", 5), 100)
+    topics = settings.pipeline.topics
+    start, sent = time.monotonic(), 0
+    everyone = settings.brands.brands
+    while not stop.is_set():
+        brand = rng.choice(everyone)
+        platform = rng.choice(brand.platforms)
+        now = time.time()
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+        if rng.random() < 0.4:
+            event: dict[str, Any] = {"id": f"m-{uuid.uuid4().hex}", "ts": ts, "brand": brand.id,
+                                     "platform": platform, "author": f"@u{rng.randint(1, 10**5)}",
+                                     "text": "love it", "sentiment": rng.choice(
+                                         ["positive", "neutral", "negative"])}  # fmt: skip
+            producer.send(topics.mentions, event)
+        else:
+            kind = rng.choice(["like", "comment", "share", "click"])
+            event = {
+                "id": f"i-{uuid.uuid4().hex}",
+                "ts": ts,
+                "brand": brand.id,
+                "platform": platform,
+                "kind": kind,
+                "content_id": f"p{rng.randint(1, 50)}",
+                "user_id": f"u{rng.randint(1, 10**5)}",
+                "count": rng.randint(1, 5),
+            }
+            producer.send(topics.interactions, event)
+        sent += 1
+        ahead = start + sent / rate - time.monotonic()
+        if ahead > 0:
+            producer.send_due()
+            time.sleep(ahead)
+    producer.close(60)
+
+
+def _scrape(url: str) -> tuple[float, int, int, str]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=300) as answer:
+        body = answer.read().decode()
+    seconds = time.perf_counter() - started
+    series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+    return seconds, len(body), series, body
+
+
+def _evaluation(body: str) -> tuple[float | None, str | None]:
+    """Mean seconds of an evaluation round, and the smallest bucket holding them all."""
+    total = count = None
+    top = None
+    for line in body.splitlines():
+        if line.startswith("socialpulse_alert_evaluation_seconds_sum"):
+            total = float(line.split()[-1])
+        elif line.startswith("socialpulse_alert_evaluation_seconds_count"):
+            count = float(line.split()[-1])
+    for line in body.splitlines():
+        if line.startswith("socialpulse_alert_evaluation_seconds_bucket") and count:
+            le = line.split('le="')[1].split('"')[0]
+            if float(line.split()[-1]) >= count and top is None:
+                top = le
+    return (total / count if total is not None and count else None), top
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(settings: Settings, count: int, rate: float, seconds: float) -> dict[str, Any]:
+    """One brand count's figures, with every window as gauges and with the totals only."""
+    figures: dict[str, Any] = {"brands": count}
+    client = redis_client(settings.pipeline.redis)
+    for mode, windows in (("all windows", None), ("totals only", [])):
+        with tempfile.TemporaryDirectory() as folder:
+            bench = _config(settings, Path(folder), count, windows)
+            ensure_topics(bench.pipeline.kafka, bench.pipeline.topics)
+            before = int(client.info("memory")["used_memory"])
+            worker = start_worker(bench, Path(folder) / "worker.log", answer_within=300)
+            stop = threading.Event()
+            producer = threading.Thread(target=_stream, args=(bench, rate, stop), daemon=True)
+            producer.start()
+            try:
+                time.sleep(seconds)
+                w = bench.pipeline.worker
+                url = f"http://{w.metrics_host}:{w.metrics_port}/metrics"
+                scrapes = [_scrape(url) for _ in range(3)]
+                mean, top = _evaluation(scrapes[-1][3])
+                pairs = sum(len(b.platforms) + 1 for b in bench.brands.brands)
+                row = {
+                    "scrape_seconds": statistics.median(s[0] for s in scrapes),
+                    "scrape_mb": scrapes[-1][1] / 1e6,
+                    "series": scrapes[-1][2],
+                    "series_per_brand_platform": scrapes[-1][2] / pairs,
+                    "evaluation_seconds_mean": mean,
+                    "evaluation_seconds_within": top,
+                    "worker_rss_mb": _rss_mb(worker.pid),
+                    "redis_kb_per_brand": (int(client.info("memory")["used_memory"]) - before)
+                    / count
+                    / 1024,
+                }
+                figures[mode] = row
+            finally:
+                stop.set()
+                producer.join(90)
+                worker.terminate()
+                worker.wait(60)
+                prefix = bench.pipeline.redis.key_prefix
+                for key in client.scan_iter(match=f"{prefix}:*", count=5000):
+                    client.unlink(key)
+    return figures
+
+
+def run(settings: Settings, counts: list[int], rate: float, seconds: float) -> None:
+    """Measure every brand count and print the figures (a table each, then one JSON line)."""
+    results = []
+    for count in counts:
+        figures = measure(settings, count, rate, seconds)
+        results.append(figures)
+        print(f"\n{count} brands, {rate:g} events/s for {seconds:g}s before measuring")
+        print(f"{'':14}{'scrape s':>10}{'MB':>8}{'series':>9}{'/brand-pl':>10}"
+              f"{'eval s':>8}{'RSS MB':>8}{'Redis KB/brand':>15}")  # fmt: skip
+        for mode in ("all windows", "totals only"):
+            r = figures[mode]
+            shown = (
+                "-"
+                if r["evaluation_seconds_mean"] is None
+                else f"{r['evaluation_seconds_mean']:.2f}"
+            )
+            print(f"{mode:14}{r['scrape_seconds']:>10.3f}{r['scrape_mb']:>8.2f}{r['series']:>9}"
+                  f"{r['series_per_brand_platform']:>10.0f}{shown:>8}{r['worker_rss_mb']:>8.0f}"
+                  f"{r['redis_kb_per_brand']:>15.1f}")  # fmt: skip
+    print(json.dumps({"scale": results}))
