@@ -904,6 +904,10 @@ def _every_panel_query_returns_data(pipeline: Any, gateway: Gateway) -> None:
         family = re.sub(r"_(bucket|count|sum)$", "", name)
         names = {name, family, name.removeprefix("socialpulse_")}
         documented = any(f"`{n}`" in doc for n in names) or name.startswith("socialpulse_campaign_")
+        if name.startswith("socialpulse_counted_"):
+            # Documented as socialpulse_counted_<counter>_total, for each catalog counter.
+            counter = name.removeprefix("socialpulse_counted_").removesuffix("_total")
+            documented = "`socialpulse_counted_<counter>_total" in doc and f"`{counter}`" in doc
         assert documented, f"{name} is not in docs/metrics.md"
     boards = sorted((ROOT / "grafana/dashboards").glob("*.json"))
     assert len(boards) == 7
