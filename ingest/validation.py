@@ -116,9 +116,6 @@ def validate_item(
         event = MODELS[kind].model_validate(body)
     except ValidationError as exc:
         reason, detail = first_error(exc)
-        if kind == "snapshot":
-            # The snapshot's own checks (published_at after ts) name their field already.
-            detail = detail.removeprefix("(message): ")
         return Rejected(reason, capped(detail))
     if known is not None:
         unknown = unknown_brand_or_platform(event, known)

@@ -8,6 +8,7 @@ refused naming the field."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +29,7 @@ from streams.events import (
     _Event,
 )
 
+_NAMED = re.compile(r"^[a-z_]+: ")
 # Why a message was dead-lettered (the ``reason`` header and metric label).
 INVALID_REASONS = (
     "not_utf8",
@@ -72,6 +74,9 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
             f"{shown!r} is not an id: use 1 to 512 characters without spaces or control characters"
         )
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if not first["loc"] and _NAMED.match(message):
+        # A check across fields names its field itself ("published_at: ... is after ts").
+        return "invalid_fields", f"{message}{more}"
     return "invalid_fields", f"{field}: {message}{more}"
 
 

@@ -60,10 +60,12 @@ ts, platform, brand yes as for mentions; ts is when the totals were read (for a 
 object_id      yes      the post, video, story or ad (or the account) the totals are of
 object_type    no       post (default), video, story, reel, ad, account, ...
 published_at   no       when the object was published (for a report row, the period's
-                        start): its first snapshot then counts from zero at that time;
+                        start; up to 5 minutes after ts is clock skew, taken as ts): its
+                        first snapshot then counts from zero at that time;
                         without it, the first snapshot is a starting point that adds nothing
 metrics        yes      totals by name (:data:`SNAPSHOT_METRICS`), whole numbers but
-                        ``spend`` and ``revenue``, 0 to 1e12; at least one
+                        ``spend`` and ``revenue``, 0 to 1e12 (numeric text such as
+                        ``"182044"`` too); other names are left out; at least one of ours
 campaign       no       campaign id (ads)
 id             no       default ``<object_id>@<ts>``; snapshots are matched by object, not id
 ============== ======== ===========================================================
@@ -77,6 +79,7 @@ Within an envelope, each event stands alone: one such event is dead-lettered, th
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -289,6 +292,9 @@ SNAPSHOT_METRICS = {
 }
 # Money totals: any finite amount (cents and beyond); every other metric is a whole number.
 SNAPSHOT_AMOUNTS = frozenset({"spend", "revenue"})
+_NUMERIC = re.compile(r"[0-9]{1,20}(\.[0-9]{1,12})?")
+# How far a publication time may be after the snapshot's time (two clocks) and still count.
+PUBLISHED_SKEW = timedelta(minutes=5)
 
 
 class MetricSnapshot(_Event):
@@ -311,26 +317,41 @@ class MetricSnapshot(_Event):
     @field_validator("metrics", mode="before")
     @classmethod
     def _known_metrics(cls, value: object) -> object:
+        # Platforms add metrics over time (views, bookmarks, total_interactions): names not in
+        # SNAPSHOT_METRICS are left out, as unknown fields are, so a poller's new field does
+        # not dead-letter the totals that count; a snapshot with none of ours is refused.
+        # Totals as numeric text ("182044", "41.20": YouTube, the Marketing API) are numbers.
         if not isinstance(value, dict):
             return value
+        known: dict[str, int | float] = {}
         for name, number in value.items():
             if name not in SNAPSHOT_METRICS:
-                raise ValueError(
-                    f"{name!r} is not a snapshot metric ({', '.join(SNAPSHOT_METRICS)})"
-                )
+                continue
+            if isinstance(number, str) and _NUMERIC.fullmatch(number.strip()):
+                text = number.strip()
+                number = float(text) if "." in text else int(text)
             if isinstance(number, bool) or not isinstance(number, int | float):
-                raise ValueError(f"{name}: a number, not {type(number).__name__}")
+                kind = f"text {number[:40]!r}" if isinstance(number, str) else type(number).__name__
+                raise ValueError(f"{name}: a number, not {kind}")
             # Compared as it came: float() of a 5,000-digit integer would raise OverflowError.
             if not (0 <= number <= MAX_NUMBER) or number != number:
                 shown = f"{number:.3g}" if isinstance(number, float) or number > 1e6 else number
                 raise ValueError(f"{name}: {shown} is outside 0 to 1e12")
             if name not in SNAPSHOT_AMOUNTS and not float(number).is_integer():
                 raise ValueError(f"{name}: {number:g} is not a whole number")
-        return value
+            known[name] = number
+        if value and not known:
+            names = ", ".join(repr(str(n))[:42] for n in list(value)[:5])
+            raise ValueError(
+                f"none of {names} is a snapshot metric ({', '.join(SNAPSHOT_METRICS)})"
+            )
+        return known
 
     @model_validator(mode="after")
     def _published_before(self) -> MetricSnapshot:
-        if self.published_at is not None and self.published_at > self.ts:
+        # A few minutes' skew between the platform's clock and the poller's is no error: the
+        # object then counts from ts. Further ahead is a wrong field.
+        if self.published_at is not None and self.published_at > self.ts + PUBLISHED_SKEW:
             raise ValueError(
                 f"published_at: {self.published_at.isoformat()} is after ts {self.ts.isoformat()}"
             )

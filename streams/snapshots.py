@@ -139,7 +139,8 @@ def step(
 ) -> Step:
     """What ``snapshot`` adds given the object's ``state`` (None: not seen, or forgotten)."""
     ts = snapshot.ts.timestamp()
-    published = snapshot.published_at.timestamp() if snapshot.published_at else None
+    # A publication a little after the read (the platform's clock ahead) counts from the read.
+    published = min(snapshot.published_at.timestamp(), ts) if snapshot.published_at else None
     since = state.since if state else (published if published is not None else ts)
     if ts - since > track_for or (published is not None and ts - published > track_for):
         return Step("untracked", None)

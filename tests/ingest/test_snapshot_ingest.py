@@ -173,12 +173,13 @@ def test_snapshots_are_inferred_from_object_id_and_metrics() -> None:
 @pytest.mark.parametrize(
     ("change", "detail"),
     [
-        ({"metrics": {"views": 5}}, "metrics: 'views' is not a snapshot metric"),
-        ({"metrics": {"likes": "5"}}, "metrics: likes: a number, not str"),
+        ({"metrics": {"views": 5}}, "metrics: none of 'views' is a snapshot metric"),
+        ({"metrics": {"likes": "five"}}, "metrics: likes: a number, not text 'five'"),
+        ({"metrics": {"likes": [5]}}, "metrics: likes: a number, not list"),
         ({"metrics": {"likes": 1.5}}, "metrics: likes: 1.5 is not a whole number"),
         ({"metrics": {}}, "metrics"),
         (
-            {"published_at": "2026-11-30T11:30:00Z"},
+            {"published_at": "2026-11-30T11:30:00Z"},  # half an hour after ts: not clock skew
             "published_at: 2026-11-30T11:30:00+00:00 is after",
         ),
         ({"object_id": None}, "object_id"),

@@ -63,7 +63,7 @@ def test_inbound_counts_as_a_mention_and_a_reply_only_as_a_brand_reply() -> None
 def test_a_reply_must_say_what_it_answers() -> None:
     plan = plan_batch([message("r", ',"from_brand":true')], "mention", PLAN, NOW)
     assert [invalid.detail for _, invalid in plan.rejected] == [
-        "(message): from_brand: a brand reply needs reply_to or conversation_id"
+        "from_brand: a brand reply needs reply_to or conversation_id"
     ]
 
 

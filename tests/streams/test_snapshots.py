@@ -112,3 +112,27 @@ def test_an_unreadable_state_is_a_new_object() -> None:
     state = ObjectState(NOW, NOW - 60, True, {"likes": 5}, {}, 3)
     again = ObjectState.from_store({"v": "3", "s": state.to_json()})
     assert again == state
+
+
+def test_totals_as_text_count_and_new_platform_metrics_are_left_out() -> None:
+    # YouTube sends counts as strings; a poller may pass metrics we do not count (views on
+    # Instagram, bookmarks on X): the totals we know still count, the others are left out.
+    item = {
+        "ts": datetime.fromtimestamp(NOW, UTC).isoformat(),
+        "platform": "youtube",
+        "brand": "acme",
+        "object_id": "dQw4w9WgXcQ",
+        "metrics": {"video_views": "182044", "likes": 5120, "spend": "41.20", "favorites": "0"},
+    }
+    assert MetricSnapshot.model_validate(item).metrics == {
+        "video_views": 182044,
+        "likes": 5120,
+        "spend": 41.2,
+    }
+
+
+def test_a_publication_a_little_after_the_read_counts_from_the_read() -> None:
+    # The platform's clock two minutes ahead of the poller's: no error, nothing before ts.
+    [first] = run(snap(0, published_ago=-120, likes=7))
+    assert first.outcome == "counted" and written(first, "likes") == 7
+    assert [p.slot for p in first.pieces] == [int(NOW)]
