@@ -14,8 +14,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import faust
 from aiokafka.errors import KafkaError
@@ -58,6 +58,7 @@ from streams.store.context_store import record_context
 from streams.store.redis_store import AsyncCountStore, mark_tiers_written, snapshot_event
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REDIS_BACKOFF_MAX = 10.0
 
@@ -113,6 +114,24 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
         else LenientBound(client, keys, settings.known, cleaning.max_unknown)
     )
     lag = lag or ConsumerLag()
+
+    async def dead_letter(topic: str, rejected: list[tuple[RawMessage, InvalidEvent]]) -> None:
+        """Count, log and dead-letter a batch's rejects (acknowledged by the broker)."""
+        for message, invalid in rejected:
+            metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
+            where = "" if message.index is None else f" #{message.index}"
+            log.warning(
+                "dead-lettered %s[%d]@%d%s: %s: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                where,
+                invalid.reason,
+                # Event text is untrusted: shown as a repr, so no control characters or
+                # line breaks of its own reach the log.
+                ascii(invalid.detail)[1:-1],
+            )
+        await _dead_letter_with_retry(dead_letter_topic, rejected)
 
     async def process(events: Sequence[Any], event_type: EventType) -> None:
         """Count a batch (the order of a commit):
@@ -179,21 +198,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
         for event in applied.counted:
             if event.sentiment_source:
                 metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
-        for message, invalid in rejected:
-            metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
-            where = "" if message.index is None else f" #{message.index}"
-            log.warning(
-                "dead-lettered %s[%d]@%d%s: %s: %s",
-                message.topic,
-                message.partition,
-                message.offset,
-                where,
-                invalid.reason,
-                # Event text is untrusted: shown as a repr, so no control characters or
-                # line breaks of its own reach the log.
-                ascii(invalid.detail)[1:-1],
-            )
-        await _dead_letter_with_retry(dead_letter_topic, rejected)
+        await dead_letter(topic, rejected)
 
     track_for = int(pipeline.snapshots.track_for)
 
@@ -214,7 +219,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
         kept = list(range(len(plan.snapshots)))
         if lenient is not None:
             proxies = [snapshot_event(s) for s in plan.snapshots]
-            _, over = await _apply_with_retry_lenient(lenient, proxies)
+            _, over = await _while_redis_away("lenient bound", lambda: lenient.split(proxies))
             position = {id(proxy): i for i, proxy in enumerate(proxies)}
             dropped = {position[id(event)] for event, _ in over}
             kept = [i for i in kept if i not in dropped]
@@ -236,13 +241,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
             lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
         counted = [r for r in results if isinstance(r, Step) and r.outcome == "counted"]
         metrics.EVENTS_COUNTED.labels(topic).inc(len(counted))
-        for message, invalid in rejected:
-            metrics.EVENTS_INVALID.labels(topic, invalid.reason).inc()
-            log.warning(
-                "dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition,
-                message.offset, invalid.reason, ascii(invalid.detail)[1:-1],
-            )  # fmt: skip
-        await _dead_letter_with_retry(dead_letter_topic, rejected)
+        await dead_letter(topic, rejected)
 
     worker = pipeline.worker
 
@@ -387,60 +386,47 @@ async def _dead_letter_with_retry(
             delay = min(delay * 2, REDIS_BACKOFF_MAX)
 
 
+async def _while_redis_away(what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, retried with backoff while Redis is unreachable: a batch's offsets are not
+    committed until its counts are in Redis, so nothing is lost, and ids and object states
+    make a retry change nothing twice. Any other error raises."""
+    delay = 0.5
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not redis_unavailable(exc):
+                raise
+            metrics.REDIS_RETRIES.inc()
+            log.warning("Redis unavailable (%s); retrying %s in %.1fs", exc, what, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+
+
 async def _apply_with_retry(
     store: AsyncCountStore, counted: Sequence[CountedEvent], lenient: LenientBound | None
 ) -> tuple[AppliedBatch, list[tuple[CountedEvent, InvalidEvent]]]:
-    """Apply a batch (what lenient mode's bound keeps of it), retrying with backoff while Redis
-    is down: the batch's offsets are not committed until its counts are in Redis, so nothing
-    is lost and (ids) nothing doubled. Also returns the events over lenient mode's bound."""
-    delay = 0.5
-    while True:
-        try:
-            kept, over = await lenient.split(counted) if lenient else (counted, [])
-            with metrics.REDIS_ROUNDTRIP.labels("count_batch").time():
-                return await store.apply(kept), over
-        except Exception as exc:
-            if not redis_unavailable(exc):
-                raise
-            metrics.REDIS_RETRIES.inc()
-            log.warning("Redis unavailable (%s); retrying batch in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+    """Apply a batch (what lenient mode's bound keeps of it) while Redis is away; also returns
+    the events over lenient mode's bound."""
 
+    async def apply() -> tuple[AppliedBatch, list[tuple[CountedEvent, InvalidEvent]]]:
+        kept, over = await lenient.split(counted) if lenient else (counted, [])
+        with metrics.REDIS_ROUNDTRIP.labels("count_batch").time():
+            return await store.apply(kept), over
 
-async def _apply_with_retry_lenient(
-    lenient: LenientBound, events: Sequence[CountedEvent]
-) -> tuple[list[CountedEvent], list[tuple[CountedEvent, InvalidEvent]]]:
-    """Lenient mode's bound on a batch, retried with backoff while Redis is down."""
-    delay = 0.5
-    while True:
-        try:
-            return await lenient.split(events)
-        except Exception as exc:
-            if not redis_unavailable(exc):
-                raise
-            metrics.REDIS_RETRIES.inc()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+    return await _while_redis_away("batch", apply)
 
 
 async def _snapshots_with_retry(
     store: AsyncCountStore, snapshots: Sequence[Any], track_for: int
 ) -> list[Step | Failed]:
-    """Count snapshots, retrying with backoff while Redis is down (nothing is acknowledged
-    before they are in, and each object's state makes a retry change nothing twice)."""
-    delay = 0.5
-    while True:
-        try:
-            with metrics.REDIS_ROUNDTRIP.labels("count_snapshots").time():
-                return await store.apply_snapshots(snapshots, track_for)
-        except Exception as exc:
-            if not redis_unavailable(exc):
-                raise
-            metrics.REDIS_RETRIES.inc()
-            log.warning("Redis unavailable (%s); retrying snapshots in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REDIS_BACKOFF_MAX)
+    """Count snapshots while Redis is away."""
+
+    async def apply() -> list[Step | Failed]:
+        with metrics.REDIS_ROUNDTRIP.labels("count_snapshots").time():
+            return await store.apply_snapshots(snapshots, track_for)
+
+    return await _while_redis_away("snapshots", apply)
 
 
 def run_worker(settings: Settings, loglevel: str = "info", register: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,3 +137,34 @@ def test_a_publication_a_little_after_the_read_counts_from_the_read() -> None:
     [first] = run(snap(0, published_ago=-120, likes=7))
     assert first.outcome == "counted" and written(first, "likes") == 7
     assert [p.slot for p in first.pieces] == [int(NOW)]
+
+
+def test_bad_snapshot_messages_are_rejects_with_reasons_and_the_rest_count() -> None:
+    from streams.batch import RawMessage, plan_snapshots
+    from streams.events import MAX_EVENT_BYTES
+
+    good = snap(60, likes=3).model_dump(mode="json")
+    future = {**good, "ts": datetime.fromtimestamp(NOW + 3600, UTC).isoformat()}
+    other = {**good, "brand": "initech"}
+    envelope = json.dumps([good, {**good, "metrics": {"likes": -1}}]).encode()
+    values = [
+        b"not json",
+        b"{" + b" " * MAX_EVENT_BYTES + b"}",
+        json.dumps(future).encode(),
+        json.dumps(other).encode(),
+        envelope,
+        None,
+    ]
+    messages = [RawMessage("s", 0, i, b"acme", v) for i, v in enumerate(values)]
+    plan = plan_snapshots(messages, PLAN, NOW, known={"acme": ["x"]})
+    assert [m.object_id for m in plan.snapshots] == [good["object_id"]]
+    assert [(m.offset, m.index) for m in plan.sources] == [(4, 0)]
+    assert [(m.offset, r.reason) for m, r in plan.rejected] == [
+        (0, "not_json"),
+        (1, "oversize"),
+        (2, "ts_in_future"),
+        (3, "unknown_brand"),
+        (4, "invalid_fields"),
+        (5, "not_json"),
+    ]
+    assert plan.events == 7

@@ -299,3 +299,10 @@ def test_exported_windows_must_be_rolling_windows(config: Path) -> None:
     )
     edit(config, "socialpulse.yaml", lambda d: d["metrics"].update(windows=[]))
     assert load_settings(config, {}).exported_windows == ()
+
+
+def test_snapshot_tracking_age_is_bounded(config: Path) -> None:
+    edit(config, "socialpulse.yaml", lambda d: d["snapshots"].update(track_for="10m"))
+    assert error(config).startswith(
+        "socialpulse.yaml: snapshots.track_for: Input should be greater than or equal to 3600"
+    )
