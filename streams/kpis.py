@@ -57,6 +57,9 @@ class BrandSnapshot:
     totals: dict[str, float]  # counter -> its value over all platforms (a sum, or read as such)
 
 
+_ALWAYS = tuple(c for c in ALL_COUNTERS if c not in OPTIONAL_COUNTERS)
+
+
 def snapshot(
     brand: str,
     window_seconds: int,
@@ -75,9 +78,8 @@ def snapshot(
     # Optional values (followers, competitor mentions) appear only where known.
     counters = {
         p: {
-            c: counts.get((c, p), 0)
-            for c in ALL_COUNTERS
-            if c not in OPTIONAL_COUNTERS or (c, p) in counts
+            **{c: counts.get((c, p), 0) for c in _ALWAYS},
+            **{c: counts[(c, p)] for c in OPTIONAL_COUNTERS if (c, p) in counts},
         }
         for p in platforms
     }
@@ -91,14 +93,11 @@ def snapshot(
         if c not in OPTIONAL_COUNTERS or any(c in row for row in counters.values())
     }
     window = {"window_seconds": float(window_seconds), "window_minutes": window_seconds / 60}
-    derived = {
-        platform: {
-            kpi.name: kpi.formula.evaluate({**row, **window})
-            for kpi in kpis
-            if kpi.windows is None or window_seconds in kpi.windows
-        }
-        for platform, row in [*counters.items(), (ALL_PLATFORMS, totals)]
-    }
+    chosen = [kpi for kpi in kpis if kpi.windows is None or window_seconds in kpi.windows]
+    derived = {}
+    for platform, row in [*counters.items(), (ALL_PLATFORMS, totals)]:
+        values = {**row, **window}
+        derived[platform] = {kpi.name: kpi.formula.evaluate(values) for kpi in chosen}
     return BrandSnapshot(brand, window_seconds, platforms, counters, derived, totals)
 
 

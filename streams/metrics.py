@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from http.server import ThreadingHTTPServer
 from typing import get_args
 
 import redis
@@ -18,13 +19,13 @@ from prometheus_client import (
     Counter,
     Histogram,
     disable_created_metrics,
-    start_http_server,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from socialpulse.core.config_types import format_duration
 from socialpulse.core.connections import REDIS_ERRORS
+from socialpulse.core.exposition import Family
+from socialpulse.core.metrics_server import Source, serve
 from socialpulse.core.redis_keys import RedisKeys
 from streams.config import StreamConfig
 from streams.counters import ALL_COUNTERS
@@ -186,9 +187,10 @@ def metric_name(counter: str) -> str:
     return f"socialpulse_{counter}"
 
 
-class RollingCountsCollector(Collector):
-    """Exposes every rolling counter and derived KPI per brand, platform and window, read from
-    Redis at scrape time (derived KPIs also for platform="all")."""
+class RollingCounts:
+    """Every running total, and every exported window of every rolling counter and derived KPI,
+    per brand and platform, read from Redis at scrape time (derived KPIs also for
+    platform="all"): a source of /metrics families (socialpulse.core.metrics_server)."""
 
     def __init__(self, settings: StreamConfig, client: redis.Redis):
         self.settings = settings
@@ -196,10 +198,10 @@ class RollingCountsCollector(Collector):
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
         self.kpis = settings.derived_kpis
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        """Read all windows in one Redis round trip and yield one gauge family per counter
-        and per derived KPI; a KPI with no value (zero denominator) has no sample. Then the
-        running totals, one counter family per counter."""
+    def __call__(self) -> Iterator[Family]:
+        """The running totals (one HGETALL per brand), then, when windows are exported, all of
+        them in one Redis round trip: one gauge family per counter and per derived KPI; a KPI
+        with no value (zero denominator) has no sample."""
         yield from self._totals()
         windows = self.settings.exported_windows
         if not windows:
@@ -214,20 +216,21 @@ class RollingCountsCollector(Collector):
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
             return
-        labels = ["brand", "platform", "window"]
+        labels = ("brand", "platform", "window")
         counters = {
-            counter: GaugeMetricFamily(
+            counter: Family(
                 metric_name(counter),
                 _HELP.get(
                     counter, f"{counter.replace('_', ' ').capitalize()} in the rolling window."
                 ),
-                labels=labels,
+                "gauge",
+                labels,
             )
             for counter in ALL_COUNTERS
         }
         derived = {
-            spec.name: GaugeMetricFamily(
-                spec.metric_name, f"{spec.help} Formula: {spec.formula}.", labels=labels
+            spec.name: Family(
+                spec.metric_name, f"{spec.help} Formula: {spec.formula}.", "gauge", labels
             )
             for spec in self.settings.kpis.kpis
         }
@@ -238,15 +241,15 @@ class RollingCountsCollector(Collector):
                 shown = format_duration(window)
                 for platform, row in snap.counters.items():
                     for counter, n in row.items():
-                        counters[counter].add_metric([brand.id, platform, shown], n)
+                        counters[counter].add((brand.id, platform, shown), n)
                 for platform, values in snap.derived.items():
                     for name, value in values.items():
                         if value is not None:
-                            derived[name].add_metric([brand.id, platform, shown], value)
+                            derived[name].add((brand.id, platform, shown), value)
         yield from counters.values()
         yield from derived.values()
 
-    def _totals(self) -> Iterator[CounterMetricFamily]:
+    def _totals(self) -> Iterator[Family]:
         # One HGETALL per brand, whatever the windows: what a scrape of many brands can afford.
         brands = self.settings.brand_ids
         try:
@@ -260,11 +263,12 @@ class RollingCountsCollector(Collector):
             log.warning("metrics: cannot read running totals from Redis: %s", exc)
             return
         families = {
-            counter: CounterMetricFamily(
+            counter: Family(
                 f"socialpulse_counted_{counter}",
                 f"Running total of {counter} since the brand was first counted (by platform); "
                 "increase() over any range gives a window.",
-                labels=["brand", "platform"],
+                "counter",
+                ("brand", "platform"),
             )
             for counter in ALL_COUNTERS
         }
@@ -273,7 +277,7 @@ class RollingCountsCollector(Collector):
                 counter, _, platform = str(name).partition("|")
                 family = families.get(counter)
                 if family is not None:
-                    family.add_metric([brand, platform], float(number))
+                    family.add((brand, platform), float(number))
         yield from (f for f in families.values() if f.samples)
 
 
@@ -282,16 +286,23 @@ def serve_metrics(
     client: redis.Redis,
     registry: CollectorRegistry | None = None,
     collectors: Sequence[Collector] = (),
-) -> None:
-    """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics
-    and any other ``collectors`` (e.g. the detection layer's)."""
+    sources: Sequence[Source] = (),
+) -> ThreadingHTTPServer:
+    """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics,
+    any other ``collectors`` (small, fixed families) and ``sources`` (families that grow with
+    brands, e.g. the detection layer's rule states)."""
     from prometheus_client import REGISTRY
 
     target = registry or REGISTRY
     initialize_label_sets(settings)
-    target.register(RollingCountsCollector(settings, client))
     for collector in collectors:
         target.register(collector)
     worker = settings.pipeline.worker
-    start_http_server(worker.metrics_port, addr=worker.metrics_host, registry=target)
+    server = serve(
+        target,
+        [RollingCounts(settings, client), *sources],
+        worker.metrics_host,
+        worker.metrics_port,
+    )
     log.info("metrics: serving http://%s:%d/metrics", worker.metrics_host, worker.metrics_port)
+    return server

@@ -19,6 +19,10 @@ MAX_BUCKETS = 300
 # Hour buckets are also written when a window is this long (6h+): a 24h window is then read as
 # 23 hours and its edges' 5-minute buckets.
 READ_TIER, READ_TIER_FROM = 3600, 6 * 3600
+# The evaluation reads windows ending at its tick, seconds after the tick (settle, a long round,
+# a short catch-up): buckets outlive the windows ending now by this much, or the oldest bucket
+# of a window read late would be gone (undercounting it).
+READ_MARGIN = 120
 # Dedupe sets are per event-time minute: a redelivery carries the same ts, so the same set.
 DEDUPE_BUCKET = 60
 
@@ -122,8 +126,9 @@ class WindowPlan:
         }
 
     def bucket_expires_at(self, start: int, tier: int) -> int:
-        """Unix time after which no window reads the bucket (start, tier) any more."""
-        return start + tier + self._longest[tier]
+        """Unix time after which no window reads the bucket (start, tier) any more: the windows
+        ending now, and those the evaluation reads up to ``READ_MARGIN`` seconds late."""
+        return start + tier + self._longest[tier] + READ_MARGIN
 
     def dedupe_expires_at(self, ts: float) -> int:
         """Unix time after which an event id at ``ts`` need not be remembered: any redelivery

@@ -43,6 +43,27 @@ def read_time(tick: float, window_seconds: int) -> float:
     return bucket_start(tick, tier) - 1
 
 
+@dataclass(frozen=True)
+class RuleShown:
+    """What /metrics shows of one rule on one platform: whether it fires, the KPI values at
+    which its condition is over (by bound), and a calibrated rule's (level in spreads, budget
+    a week)."""
+
+    firing: bool
+    levels: Mapping[str, float]
+    calibrated: tuple[float, float] | None
+
+
+@dataclass
+class Shown:
+    """What /metrics shows of a brand at ``at``: its rules by (rule, platform), and its ready
+    baselines' expected values by baseline key."""
+
+    at: float
+    rules: dict[tuple[str, str], RuleShown] = field(default_factory=dict)
+    baselines: dict[str, Expected] = field(default_factory=dict)
+
+
 @dataclass
 class BrandState:
     """A brand's detection state: rule states, baselines and the last tick evaluated."""
@@ -55,6 +76,10 @@ class BrandState:
     # Fields of backfilled baselines taken over from `socialpulse baseline backfill`: the save
     # that stores them as the baselines removes these.
     backfills: list[str] = field(default_factory=list)
+    # What the last tick judged by (Detector.tick sets it; not stored).
+    shown: Shown | None = field(default=None, repr=False)
+    # Per baseline key, its JSON as last read or written and the version it is of.
+    encoded: dict[str, tuple[tuple[Any, Any], str]] = field(default_factory=dict, repr=False)
 
     def baseline_states(self) -> dict[str, dict[str, Any]]:
         """Every baseline's state, with the loaded ones refreshed."""
@@ -151,6 +176,7 @@ class Detector:
         """Evaluate the brand's rules at tick ``ts`` on ``values`` (per window), then learn."""
         events: list[AlertEvent] = []
         learn: dict[tuple[str, int, str], Value] = {}
+        shown = Shown(ts)
         for rule in self.rules_for(brand):
             rows = values.get(rule.window, {})
             for platform in rule_platforms(rule, platforms):
@@ -170,6 +196,7 @@ class Detector:
                     before = rule_state.value_before(ts, rule.over)
                     rule_state.remember(ts, value, rule.over)
                 calibrated = None
+                share = 0.0
                 if rule.calibrated:
                     share = self.share(rule, brand, platform, platforms)
                     calibrated = self.calibrated(rule, rule_state, share)
@@ -206,19 +233,59 @@ class Detector:
                     )
                     if rule_state.calibration.surge_peak is None:
                         rule_state.paged_surge = False
+                levels = trigger_levels(rule, reading.expected, before, calibrated)
                 if event:
-                    levels = trigger_levels(rule, reading.expected, before, calibrated)
                     level = levels.get("lower" if rule.direction == "down" else "upper")
                     events.append(replace(event, level=level))
+                shown.rules[(rule.name, platform)] = RuleShown(
+                    rule_state.status == "firing",
+                    levels,
+                    (calibrated[0], share) if calibrated else None,
+                )
                 for kpi in learned:
                     learn[(kpi, rule.window, platform)] = row.get(kpi)
         for (kpi, window, platform), value in learn.items():
             baseline = self.baseline(state, kpi, window, platform)
             if value is not None and baseline.due(ts):
                 baseline.update(ts, value)
+            now_expected = baseline.expected(ts)
+            if now_expected is not None and now_expected.ready:
+                shown.baselines[baseline_key(kpi, window, platform)] = now_expected
+        state.shown = shown
         state.cursor = ts
         state.started = ts if state.started is None else state.started
         return events
+
+    def shown_now(
+        self, brand: str, platforms: Sequence[str], state: BrandState, now: float
+    ) -> Shown:
+        """What /metrics shows of a stored state at ``now`` (for a worker that does not
+        evaluate, so has no tick's :attr:`BrandState.shown`); changes nothing stored."""
+        shown = Shown(now)
+        for rule in self.rules_for(brand):
+            for platform in rule_platforms(rule, platforms):
+                rule_state = state.rules.get(f"{rule.name}|{platform}")
+                baseline = self.baseline(state, rule.kpi, rule.window, platform)
+                before = None
+                if rule.over is not None and rule_state is not None:
+                    before = rule_state.value_before(now, rule.over)
+                at = None
+                if rule.calibrated:
+                    share = self.share(rule, brand, platform, platforms)
+                    level = self.calibrated(rule, rule_state, share)
+                    assert level is not None
+                    at = (level[0], share)
+                    levels = trigger_levels(rule, baseline.expected(now), before, level)
+                else:
+                    levels = trigger_levels(rule, baseline.expected(now), before, None)
+                firing = rule_state is not None and rule_state.status == "firing"
+                shown.rules[(rule.name, platform)] = RuleShown(firing, levels, at)
+        for key in state.baselines:
+            kpi, window, platform = key.split("|")
+            expected = self.baseline(state, kpi, int(window), platform).expected(now)
+            if expected is not None and expected.ready:
+                shown.baselines[key] = expected
+        return shown
 
 
 def surge_score(rule: Rule, score: float | None) -> float | None:
@@ -255,9 +322,12 @@ def brand_values(
     """Per brand: its platform rows, and per window each platform's counters and KPIs (as
     ``socialpulse kpis`` and /metrics compute them, "all" included)."""
     counts = with_competitor_mentions(counts, competitors)
+    windows_of: dict[str, dict[int, WindowCounts]] = {}
+    for (b, w), c in counts.items():
+        windows_of.setdefault(b, {})[w] = c
     result: dict[str, tuple[list[str], dict[int, Values]]] = {}
     for brand, configured in brands:
-        by_window = {w: c for (b, w), c in counts.items() if b == brand}
+        by_window = windows_of.get(brand, {})
         snapshots = brand_snapshots(brand, by_window, configured, kpis)
         platforms: list[str] = []
         values: dict[int, Values] = {}

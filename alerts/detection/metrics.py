@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -36,13 +38,13 @@ from prometheus_client.registry import Collector
 
 from alerts.detection.config import DetectionConfig
 from alerts.detection.configured import detector_for
-from alerts.detection.engine import BrandState, brand_values, rule_platforms
-from alerts.detection.rule_check import trigger_levels
+from alerts.detection.engine import Shown, brand_values, rule_platforms
 from alerts.detection.rules import Target
 from alerts.detection.store import parse_state
 from alerts.detection.targets import day_start, target_status
 from socialpulse.core.config_types import format_duration
 from socialpulse.core.connections import REDIS_ERRORS
+from socialpulse.core.exposition import Family, Rendered
 from socialpulse.core.redis_keys import RedisKeys
 from streams.metrics import KPI_READ_ERRORS
 from streams.store.redis_store import read_windows
@@ -56,7 +58,8 @@ TARGET_LABELS = ["target", "brand", "kpi", "platform", "window"]
 
 
 class DetectionCollector(Collector):
-    """Rule states, baselines, trigger levels, benchmarks and targets for /metrics."""
+    """Benchmarks and SMART targets for /metrics (read at each scrape: a target's progress is
+    judged on the KPI value the same scrape shows)."""
 
     def __init__(
         self, settings: DetectionConfig, client: redis.Redis, clock: Callable[[], float] = time.time
@@ -65,24 +68,10 @@ class DetectionCollector(Collector):
         self.client = client
         self.clock = clock
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
-        self.detector = detector_for(settings.alerts, settings.kpis.kpis)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """One Redis round trip for the detection state (another for targets' KPIs), then one
-        gauge family per metric."""
+        """The benchmarks, then the targets (one Redis round trip for their KPIs)."""
         now = self.clock()
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for brand in self.settings.brand_ids:
-                pipe.hgetall(self.keys.detection(brand))
-            brands = self.settings.brand_ids
-            states = {b: parse_state(f) for b, f in zip(brands, pipe.execute(), strict=True)}
-            targets = list(self._targets(now))
-        except REDIS_ERRORS as exc:
-            KPI_READ_ERRORS.inc()
-            log.warning("metrics: cannot read detection state from Redis: %s", exc)
-            return
-        yield from self._rules_and_baselines(states, now)
         benchmark = GaugeMetricFamily(
             "socialpulse_kpi_benchmark",
             "Reference value of a KPI (alerts.yaml: benchmarks), to compare the KPI with.",
@@ -91,84 +80,13 @@ class DetectionCollector(Collector):
         for kpi, value in self.settings.alerts.benchmarks.items():
             benchmark.add_metric([kpi], value)
         yield benchmark
+        try:
+            targets = list(self._targets(now))
+        except REDIS_ERRORS as exc:
+            KPI_READ_ERRORS.inc()
+            log.warning("metrics: cannot read the targets' KPIs from Redis: %s", exc)
+            return
         yield from targets
-
-    def _rules_and_baselines(
-        self, states: dict[str, BrandState], now: float
-    ) -> Iterator[GaugeMetricFamily]:
-        firing = GaugeMetricFamily(
-            "socialpulse_alert_rule_firing",
-            "1 while the alert rule fires for the brand and platform, else 0.",
-            labels=["rule", "severity", "brand", "platform"],
-        )
-        levels = GaugeMetricFamily(
-            "socialpulse_alert_rule_trigger_level",
-            "KPI value beyond which the rule's condition is over now (bound: upper for rises, "
-            "lower for falls); absent while its baseline warms up.",
-            labels=["rule", "brand", "platform", "kpi", "window", "bound"],
-        )
-        calibrated = GaugeMetricFamily(
-            "socialpulse_alert_rule_level_z",
-            "The level a calibrated rule fires at now, in spreads from the baseline: what the "
-            "series' own surges reach `budget` times a week (start_z while it is learned).",
-            labels=["rule", "brand", "platform"],
-        )
-        budget = GaugeMetricFamily(
-            "socialpulse_alert_rule_budget_per_week",
-            "Notifications a week a calibrated rule may cost on the brand and platform (its share "
-            "of alerts.yaml: budget).",
-            labels=["rule", "brand", "platform"],
-        )
-        expected = GaugeMetricFamily(
-            "socialpulse_kpi_baseline",
-            "What the learned baseline expects the KPI to be now (hour of day and day of week "
-            "included); only baselines past their warm-up.",
-            labels=["brand", "platform", "window", "kpi"],
-        )
-        band = GaugeMetricFamily(
-            "socialpulse_kpi_baseline_band",
-            f"The normal range around a learned baseline: {NORMAL_BAND_Z:g} spreads below "
-            "(bound lower) and above (bound upper) what it expects now.",
-            labels=["brand", "platform", "window", "kpi", "bound"],
-        )
-        platforms_of = {b.id: b.platforms for b in self.settings.brands.brands}
-        for brand, state in states.items():
-            for rule in self.detector.rules_for(brand):
-                shown = format_duration(rule.window)
-                for platform in rule_platforms(rule, platforms_of[brand]):
-                    rule_state = state.rules.get(f"{rule.name}|{platform}")
-                    status = rule_state.status if rule_state else "ok"
-                    firing.add_metric(
-                        [rule.name, rule.severity, brand, platform],
-                        1.0 if status == "firing" else 0.0,
-                    )
-                    baseline = self.detector.baseline(state, rule.kpi, rule.window, platform)
-                    before = None
-                    if rule.over is not None and rule_state is not None:
-                        before = rule_state.value_before(now, rule.over)
-                    at = None
-                    if rule.calibrated:
-                        share = self.detector.share(rule, brand, platform, platforms_of[brand])
-                        at = self.detector.calibrated(rule, rule_state, share)
-                        assert at is not None
-                        calibrated.add_metric([rule.name, brand, platform], at[0])
-                        budget.add_metric([rule.name, brand, platform], share)
-                    bounds = trigger_levels(rule, baseline.expected(now), before, at)
-                    for bound, level in bounds.items():
-                        levels.add_metric(
-                            [rule.name, brand, platform, rule.kpi, shown, bound], level
-                        )
-            for key in state.baselines:
-                kpi, window, platform = key.split("|")
-                baseline = self.detector.baseline(state, kpi, int(window), platform)
-                now_expected = baseline.expected(now)
-                if now_expected is not None and now_expected.ready:
-                    labels = [brand, platform, format_duration(int(window)), kpi]
-                    expected.add_metric(labels, now_expected.value)
-                    low, high = now_expected.band(NORMAL_BAND_Z)
-                    band.add_metric([*labels, "lower"], low)
-                    band.add_metric([*labels, "upper"], high)
-        yield from (firing, levels, calibrated, budget, expected, band)
 
     def _targets(self, now: float) -> Iterator[GaugeMetricFamily]:
         targets = self.settings.alerts.targets
@@ -238,6 +156,165 @@ class DetectionCollector(Collector):
         return float(stored["value"]), float(stored["at"])
 
 
+class RuleStates:
+    """Rule states, trigger levels, calibrated levels and budgets, baselines and their bands:
+    a source of /metrics families (socialpulse.core.metrics_server), computed once per
+    evaluation tick rather than at every scrape.
+
+    They change only when a tick is evaluated, and computing them from Redis reads and parses
+    every brand's detection state: seconds at 1,000 brands, which a scrape every few seconds
+    cannot pay. So the worker that evaluates :meth:`publish`-es what each tick judged by (the
+    rules' levels and the baselines' expected values, computed by the tick anyway); a worker
+    that does not evaluate (another holds the lock, or none has evaluated yet) computes them
+    from Redis once per tick in a daemon thread (:meth:`start`).
+    """
+
+    def __init__(
+        self, settings: DetectionConfig, client: redis.Redis, clock: Callable[[], float] = time.time
+    ):
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+        self.detector = detector_for(settings.alerts, settings.kpis.kpis)
+        self._families: Rendered | None = None
+        self._tick: float | None = None  # the tick the families from Redis were computed for
+        self._published: dict[str, Shown] = {}
+        self._published_at: float | None = None  # monotonic
+        every = settings.alerts.evaluation.every
+        self._fresh_for = max(30, 3 * every)  # the evaluation lock's time to live
+
+    def __call__(self) -> Rendered:
+        """The families last computed (computed now the first time), rendered once."""
+        families = self._families
+        return self.refresh() if families is None else families
+
+    def evaluating(self) -> None:
+        """This worker holds the evaluation lock: it will publish, Redis need not be read."""
+        self._published_at = time.monotonic()
+
+    def publish(self, shown: Mapping[str, Shown]) -> None:
+        """What this worker's evaluation judged by at its last tick, per brand evaluated."""
+        self._published.update(shown)
+        self._families = Rendered(self._families_of(self._published))
+        self._published_at = time.monotonic()
+
+    def start(self) -> RuleStates:
+        """Compute from Redis at each tick, in a daemon thread, while nothing is published."""
+        threading.Thread(target=self._run, name="rule-state-metrics", daemon=True).start()
+        return self
+
+    def refresh(self) -> Rendered:
+        """Read every brand's detection state (one Redis round trip) and compute the families
+        at now; none while Redis cannot be read."""
+        now = self.clock()
+        tick = self._tick_of(now)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for brand in self.settings.brand_ids:
+                pipe.hgetall(self.keys.detection(brand))
+            replies = pipe.execute()
+        except REDIS_ERRORS as exc:
+            KPI_READ_ERRORS.inc()
+            log.warning("metrics: cannot read detection state from Redis: %s", exc)
+            self._families = Rendered([])
+            return self._families
+        shown = {
+            brand.id: self.detector.shown_now(brand.id, brand.platforms, parse_state(f), now)
+            for brand, f in zip(self.settings.brands.brands, replies, strict=True)
+        }
+        families = Rendered(self._families_of(shown))
+        self._families, self._tick = families, tick
+        return families
+
+    def _publishing(self) -> bool:
+        at = self._published_at  # or told it evaluates
+        return at is not None and time.monotonic() - at < self._fresh_for
+
+    def _tick_of(self, now: float) -> float:
+        evaluation = self.settings.alerts.evaluation
+        return math.floor((now - evaluation.settle) / evaluation.every) * evaluation.every
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(1.0)
+            if self._publishing() or self._tick == self._tick_of(self.clock()):
+                continue
+            try:
+                self.refresh()
+            except Exception:  # a bug here must not stop the exports for good
+                log.exception("metrics: computing the rule states failed")
+
+    def _families_of(self, shown: Mapping[str, Shown]) -> list[Family]:
+        firing = Family(
+            "socialpulse_alert_rule_firing",
+            "1 while the alert rule fires for the brand and platform, else 0.",
+            "gauge",
+            ("rule", "severity", "brand", "platform"),
+        )
+        levels = Family(
+            "socialpulse_alert_rule_trigger_level",
+            "KPI value beyond which the rule's condition is over at the last evaluated tick "
+            "(bound: upper for rises, lower for falls); absent while its baseline warms up.",
+            "gauge",
+            ("rule", "brand", "platform", "kpi", "window", "bound"),
+        )
+        calibrated = Family(
+            "socialpulse_alert_rule_level_z",
+            "The level a calibrated rule fires at, in spreads from the baseline: what the "
+            "series' own surges reach `budget` times a week (start_z while it is learned).",
+            "gauge",
+            ("rule", "brand", "platform"),
+        )
+        budget = Family(
+            "socialpulse_alert_rule_budget_per_week",
+            "Notifications a week a calibrated rule may cost on the brand and platform (its share "
+            "of alerts.yaml: budget).",
+            "gauge",
+            ("rule", "brand", "platform"),
+        )
+        expected = Family(
+            "socialpulse_kpi_baseline",
+            "What the learned baseline expects the KPI to be at the last evaluated tick (hour "
+            "of day and day of week included); only baselines past their warm-up.",
+            "gauge",
+            ("brand", "platform", "window", "kpi"),
+        )
+        band = Family(
+            "socialpulse_kpi_baseline_band",
+            f"The normal range around a learned baseline: {NORMAL_BAND_Z:g} spreads below "
+            "(bound lower) and above (bound upper) what it expects.",
+            "gauge",
+            ("brand", "platform", "window", "kpi", "bound"),
+        )
+        for brand in self.settings.brands.brands:
+            seen = shown.get(brand.id)
+            if seen is None:
+                continue
+            for rule in self.detector.rules_for(brand.id):
+                window = format_duration(rule.window)
+                for platform in rule_platforms(rule, brand.platforms):
+                    rule_shown = seen.rules.get((rule.name, platform))
+                    if rule_shown is None:
+                        continue
+                    at = (rule.name, brand.id, platform)
+                    firing.add((rule.name, rule.severity, brand.id, platform),
+                               1.0 if rule_shown.firing else 0.0)  # fmt: skip
+                    if rule_shown.calibrated is not None:
+                        calibrated.add(at, rule_shown.calibrated[0])
+                        budget.add(at, rule_shown.calibrated[1])
+                    for bound, level in rule_shown.levels.items():
+                        levels.add((*at, rule.kpi, window, bound), level)
+            for key, now_expected in seen.baselines.items():
+                kpi, seconds, platform = key.split("|")
+                labels = (brand.id, platform, format_duration(int(seconds)), kpi)
+                expected.add(labels, now_expected.value)
+                low, high = now_expected.band(NORMAL_BAND_Z)
+                band.add((*labels, "lower"), low)
+                band.add((*labels, "upper"), high)
+        return [firing, levels, calibrated, budget, expected, band]
+
+
 def initialize_label_sets(brand_ids: Sequence[str], rules: Sequence[tuple[str, str]]) -> None:
     """Each brand's evaluations and each rule's firings and clearings at 0 (``rules``: their
     names and severities)."""
@@ -248,7 +325,7 @@ def initialize_label_sets(brand_ids: Sequence[str], rules: Sequence[tuple[str, s
             ALERT_EVENTS.labels(name, severity, event)
 
 
-__all__ = ["DetectionCollector"]
+__all__ = ["DetectionCollector", "RuleStates"]
 
 
 ALERT_EVENTS = Counter(

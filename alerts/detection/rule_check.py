@@ -213,8 +213,18 @@ class RuleState:
     paged_surge: bool = False  # calibrated rules: fired in the surge under way
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready state."""
-        return asdict(self)
+        """JSON-ready state (written out: asdict's deep copy was most of a save of many
+        brands)."""
+        return {
+            "status": self.status,
+            "since": self.since,
+            "fired_at": self.fired_at,
+            "clear_since": self.clear_since,
+            "quiet_until": self.quiet_until,
+            "history": [[t, v] for t, v in self.history],
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "paged_surge": self.paged_surge,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleState:

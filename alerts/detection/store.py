@@ -13,14 +13,16 @@ Per brand (one Redis Cluster slot, like its counters):
 - ``<prefix>:{<brand>}:alert-events``: stream of firings and clearings (``event`` = JSON), which
   the incident layer consumes.
 
-A round's new state and its events are written in one MULTI, so a crash leaves either both or
-neither: the next round re-evaluates the same ticks from the same state.
+A brand's new state and its events are written by one script call, so a crash leaves either both
+or neither: the next round re-evaluates the same ticks from the same state. A round loads every
+brand's state in one round trip and saves them in another (a script call per brand, so each stays
+atomic and in its own slot): at 1,000 brands, a round trip per brand was most of a round.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aredis
@@ -44,12 +46,36 @@ return 0
 """
 
 
+# KEYS: the detection hash, the events stream. ARGV: TTL, events kept, the number of fields to
+# set, their names and values, the number of fields to delete, their names, then the events.
+_SAVE = """
+local ttl, kept, at = ARGV[1], ARGV[2], 4
+local pairs = tonumber(ARGV[3])
+for first = at, at + 2 * pairs - 1, 400 do  -- unpack() is bounded by Lua's stack
+  redis.call('HSET', KEYS[1], unpack(ARGV, first, math.min(first + 399, at + 2 * pairs - 1)))
+end
+at = at + 2 * pairs
+local gone = tonumber(ARGV[at])
+at = at + 1
+for first = at, at + gone - 1, 400 do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, first, math.min(first + 399, at + gone - 1)))
+end
+for i = at + gone, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', kept, '*', 'event', ARGV[i])
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+return 1
+"""
+
+
 class DetectionStore:
     """Load and save brands' detection state; read and mark alert events."""
 
     def __init__(self, client: aredis.Redis, keys: RedisKeys):
         self.client = client
         self.keys = keys
+        self._save = client.register_script(_SAVE)
 
     async def hold_lock(self, owner: str, ttl_ms: int) -> bool:
         """Take or keep the evaluation lock; True when ``owner`` holds it for ``ttl_ms`` more."""
@@ -60,36 +86,70 @@ class DetectionStore:
 
     async def load(self, brand: str) -> BrandState:
         """The brand's stored state (empty for a new brand)."""
-        fields: Any = await self.client.hgetall(self.keys.detection(brand))
-        return parse_state(fields)
+        return (await self.load_all([brand]))[brand]
+
+    async def load_all(self, brands: Sequence[str]) -> dict[str, BrandState]:
+        """Each brand's stored state, in one round trip."""
+        raw = await self.load_fields(brands)
+        return {brand: parse_state(fields) for brand, fields in raw.items()}
+
+    async def load_fields(self, brands: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each brand's detection hash as stored, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for brand in brands:
+            pipe.hgetall(self.keys.detection(brand))
+        replies: list[Any] = await pipe.execute()
+        return {brand: dict(fields or {}) for brand, fields in zip(brands, replies, strict=True)}
 
     async def save(self, brand: str, state: BrandState, events: Sequence[AlertEvent]) -> None:
         """Write the state and append the events, atomically."""
-        pipe = self.client.pipeline(transaction=True)
-        fields: dict[Any, Any] = state_fields(state)
-        pipe.hset(self.keys.detection(brand), mapping=fields)
-        if state.backfills:
-            pipe.hdel(self.keys.detection(brand), *state.backfills)
-        for event in events:
-            pipe.xadd(
-                self.keys.alert_events(brand),
-                {"event": json.dumps(event.to_dict())},
-                maxlen=EVENTS_KEPT,
-                approximate=True,
-            )
-        pipe.expire(self.keys.detection(brand), STATE_TTL)
-        pipe.expire(self.keys.alert_events(brand), STATE_TTL)
+        await self.save_all([(brand, state, events)])
+
+    async def save_all(
+        self,
+        saves: Sequence[tuple[str, BrandState, Sequence[AlertEvent]]],
+        stored: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> dict[str, dict[str, str]]:
+        """Write each brand's state and append its events (atomically per brand), in one round
+        trip; returns the state's fields per brand. ``stored``: the hashes as read this round;
+        a field that holds its value already is not sent (most baselines learn every 5
+        minutes, not every tick)."""
+        written: dict[str, dict[str, str]] = {}
+        if not saves:
+            return written
+        pipe = self.client.pipeline(transaction=False)
+        for brand, state, events in saves:
+            fields = written[brand] = state_fields(state)
+            before = (stored or {}).get(brand, {})
+            changed = [(k, v) for k, v in fields.items() if before.get(k) != v]
+            args: list[Any] = [STATE_TTL, EVENTS_KEPT, len(changed)]
+            for name, value in changed:
+                args += (name, value)
+            args += (len(state.backfills), *state.backfills)
+            args += (json.dumps(e.to_dict()) for e in events)
+            keys = [self.keys.detection(brand), self.keys.alert_events(brand)]
+            await self._save(keys=keys, args=args, client=pipe)
         await pipe.execute()
+        return written
 
 
-def parse_state(fields: dict[str, str]) -> BrandState:
+def same_state(stored: dict[str, str], written: dict[str, str]) -> bool:
+    """Whether a detection hash as read holds just what a save wrote (nothing handed over or
+    changed since), so the state it was written from stands for it."""
+    kept = ("rule:", "baseline:", "backfill:", CALIBRATION_BACKFILL, "cursor", "started")
+    return {k: v for k, v in stored.items() if k.startswith(kept)} == written
+
+
+def parse_state(fields: Mapping[str, str]) -> BrandState:
     """A BrandState from the detection hash's fields."""
     state = BrandState()
     for name, raw in fields.items():
         if name.startswith("rule:"):
             state.rules[name.removeprefix("rule:")] = RuleState.from_dict(json.loads(raw))
         elif name.startswith("baseline:"):
-            state.baselines[name.removeprefix("baseline:")] = json.loads(raw)
+            key = name.removeprefix("baseline:")
+            state.baselines[key] = data = json.loads(raw)
+            state.encoded[key] = (_version(data), raw)
     # Backfills in the order they were written (<ms> suffix): the newest wins.
     backfills = sorted(
         (name for name in fields if name.startswith(("backfill:", CALIBRATION_BACKFILL))),
@@ -103,6 +163,7 @@ def parse_state(fields: dict[str, str]) -> BrandState:
             continue
         key = name.removeprefix("backfill:").rsplit("|", 1)[0]
         state.baselines[key] = json.loads(fields[name])
+        state.encoded.pop(key, None)
     state.backfills = backfills
     state.cursor = float(fields["cursor"]) if "cursor" in fields else None
     state.started = float(fields["started"]) if "started" in fields else None
@@ -120,10 +181,23 @@ def calibration_backfill_field(rule_key: str, written_ms: int) -> str:
     return f"{CALIBRATION_BACKFILL}{rule_key}|{written_ms}"
 
 
+def _version(baseline: Mapping[str, Any]) -> tuple[Any, Any]:
+    # A baseline changes only when it learns a sample, which counts `updates`.
+    return baseline.get("updates"), baseline.get("last_update")
+
+
 def state_fields(state: BrandState) -> dict[str, str]:
-    """The detection hash's fields for a BrandState."""
+    """The detection hash's fields for a BrandState (a baseline that learned nothing since it
+    was encoded is not encoded again)."""
     fields = {f"rule:{k}": json.dumps(v.to_dict()) for k, v in state.rules.items()}
-    fields |= {f"baseline:{k}": json.dumps(v) for k, v in state.baseline_states().items()}
+    for key in dict.fromkeys([*state.baselines, *state.live]):
+        live = state.live.get(key)
+        version = (live.updates, live.last_update) if live else _version(state.baselines[key])
+        known = state.encoded.get(key)
+        if known is None or known[0] != version:
+            data = live.to_dict() if live else state.baselines[key]
+            known = state.encoded[key] = (version, json.dumps(data))
+        fields[f"baseline:{key}"] = known[1]
     if state.cursor is not None:
         fields["cursor"] = repr(state.cursor)
     if state.started is not None:

@@ -22,14 +22,14 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from alerts.detection import metrics as detection_metrics
-from alerts.detection.metrics import DetectionCollector
+from alerts.detection.metrics import DetectionCollector, RuleStates
 from alerts.detection.store import DetectionStore
 from alerts.incidents import metrics as incident_metrics
-from alerts.incidents.metrics import IncidentCollector
+from alerts.incidents.metrics import IncidentCounts
 from alerts.notify import metrics as notify_metrics
 from alerts.notify.interactivity import ButtonServer, serve_interactivity
 from alerts.notify.slack_message import slack_client, uses_stub
-from alerts.pipeline import LiveEvaluation
+from alerts.pipeline import LiveEvaluation, ShownTo
 from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
 from socialpulse.app.config_reload import ConfigReload
 from socialpulse.app.settings import Settings
@@ -63,9 +63,14 @@ T = TypeVar("T")
 REDIS_BACKOFF_MAX = 10.0
 
 
-def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
-    """Build the Faust app for these settings: two counting agents and the rule evaluator;
-    ``lag`` (exported by /metrics) is kept up to date when given."""
+def create_app(
+    settings: Settings,
+    lag: ConsumerLag | None = None,
+    shown_to: ShownTo | None = None,
+) -> faust.App:
+    """Build the Faust app for these settings: the counting agents and the rule evaluator;
+    ``lag`` (exported by /metrics) is kept up to date when given; ``shown_to`` is given
+    what each evaluation round judged by, per brand (for /metrics)."""
     pipeline = settings.pipeline
     datadir = state_dir() / "faust" / pipeline.worker.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
@@ -280,6 +285,7 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
         DetectionStore(client, keys),
         redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5),
         slack_client(settings.alerts.slack),
+        shown_to,
     )
 
     # Every second: cheap when no tick is due; a tick is evaluated `settle` seconds after it.
@@ -448,14 +454,18 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     detection_metrics.initialize_label_sets(settings.brand_ids, rules)
     incident_metrics.initialize_label_sets(settings.brand_ids, {s for _, s in rules})
     notify_metrics.initialize_label_sets(rules)
+    rule_states = RuleStates(settings, sync_client).start()
     metrics.serve_metrics(
         settings,
         sync_client,
-        collectors=[
-            DetectionCollector(settings, sync_client),
-            IncidentCollector(
+        sources=[
+            rule_states,
+            IncidentCounts(
                 settings.brand_ids, RedisKeys(settings.pipeline.redis.key_prefix), sync_client
             ),
+        ],
+        collectors=[
+            DetectionCollector(settings, sync_client),
             CampaignCollector(settings, sync_client),
             lag,
         ],
@@ -466,7 +476,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     if target is not None:
         log.info("metrics: registered with the local Prometheus in %s", target)
         atexit.register(target.unlink, missing_ok=True)
-    app = create_app(settings, lag)
+    app = create_app(settings, lag, rule_states)
     reload = ConfigReload(settings)
 
     @app.task

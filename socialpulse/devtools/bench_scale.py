@@ -138,11 +138,17 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(settings: Settings, count: int, rate: float, seconds: float) -> dict[str, Any]:
+MODES: dict[str, list[str] | None] = {"all windows": None, "totals only": []}
+
+
+def measure(
+    settings: Settings, count: int, rate: float, seconds: float, modes: list[str]
+) -> dict[str, Any]:
     """One brand count's figures, with every window as gauges and with the totals only."""
     figures: dict[str, Any] = {"brands": count}
     client = redis_client(settings.pipeline.redis)
-    for mode, windows in (("all windows", None), ("totals only", [])):
+    for mode in modes:
+        windows = MODES[mode]
         with tempfile.TemporaryDirectory() as folder:
             bench = _config(settings, Path(folder), count, windows)
             ensure_topics(bench.pipeline.kafka, bench.pipeline.topics)
@@ -182,16 +188,24 @@ def measure(settings: Settings, count: int, rate: float, seconds: float) -> dict
     return figures
 
 
-def run(settings: Settings, counts: list[int], rate: float, seconds: float) -> None:
-    """Measure every brand count and print the figures (a table each, then one JSON line)."""
+def run(
+    settings: Settings,
+    counts: list[int],
+    rate: float,
+    seconds: float,
+    modes: list[str] | None = None,
+) -> None:
+    """Measure every brand count and print the figures (a table each, then one JSON line);
+    ``modes``: all-windows, totals-only (both by default)."""
+    chosen = [m.replace("-", " ") for m in (modes or ["all-windows", "totals-only"])]
     results = []
     for count in counts:
-        figures = measure(settings, count, rate, seconds)
+        figures = measure(settings, count, rate, seconds, chosen)
         results.append(figures)
         print(f"\n{count} brands, {rate:g} events/s for {seconds:g}s before measuring")
         print(f"{'':14}{'scrape s':>10}{'MB':>8}{'series':>9}{'/brand-pl':>10}"
               f"{'eval s':>8}{'RSS MB':>8}{'Redis KB/brand':>15}")  # fmt: skip
-        for mode in ("all windows", "totals only"):
+        for mode in chosen:
             r = figures[mode]
             shown = (
                 "-"

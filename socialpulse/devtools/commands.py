@@ -88,14 +88,20 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """socialpulse bench throughput (worker events/s vs a bare consumer, and latency) or
-    scale (what a worker and Prometheus cost per brand, socialpulse.devtools.bench_scale)."""
+    """socialpulse bench throughput (worker events/s vs a bare consumer, and latency), scale
+    (what a worker and Prometheus cost per brand, socialpulse.devtools.bench_scale) or latency
+    (a crisis' first event to its Slack post, socialpulse.devtools.bench_latency)."""
     from socialpulse.devtools import bench
 
     if args.what == "scale":
         from socialpulse.devtools import bench_scale
 
-        bench_scale.run(settings, args.brands, args.rate, args.seconds)
+        bench_scale.run(settings, args.brands, args.rate, args.seconds, args.modes)
+        return 0
+    if args.what == "latency":
+        from socialpulse.devtools import bench_latency
+
+        bench_latency.run(settings, args.crises, args.background_rate, args.warmup)
         return 0
     bench.run(settings, args.events, args.latency_rate, args.latency_seconds, args.envelope)
     return 0
@@ -384,14 +390,28 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     demo.set_defaults(func=_reported(cmd_demo, settings_of))
 
     bench = sub.add_parser("bench", help="benchmarks on the running stack")
-    bench.add_argument("what", choices=["throughput", "scale"])
+    bench.add_argument("what", choices=["throughput", "scale", "latency"])
     bench.add_argument("--events", type=int, default=100_000)
     bench.add_argument(
         "--brands", type=int, nargs="+", default=[10, 100, 1000], help="scale: brand counts"
     )
     bench.add_argument("--rate", type=float, default=2000.0, help="scale: events/s")
     bench.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["all-windows", "totals-only"],
+        default=["all-windows", "totals-only"],
+        help="scale: what /metrics exports (every window as gauges, or the running totals only)",
+    )
+    bench.add_argument(
         "--seconds", type=float, default=40.0, help="scale: stream this long before measuring"
+    )
+    bench.add_argument("--crises", type=int, default=12, help="latency: crises, one by one")
+    bench.add_argument(
+        "--background-rate", type=float, default=1000.0, help="latency: background events/s"
+    )
+    bench.add_argument(
+        "--warmup", type=float, default=20.0, help="latency: background stream before crises"
     )
     bench.add_argument("--latency-rate", type=float, default=2000.0)
     bench.add_argument("--latency-seconds", type=float, default=20.0)

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,7 +27,14 @@ import redis.asyncio as aredis
 from socialpulse.core.connections import REDIS_UNAVAILABLE, is_cluster, refused_for_now
 from socialpulse.core.redis_keys import RedisKeys
 from streams.counted import AppliedBatch, CountedEvent, Failed
-from streams.counters import ALL_PLATFORMS, UNIQUE_SOURCE, WindowCounts, field, sum_buckets
+from streams.counters import (
+    ALL_PLATFORMS,
+    CARE_READINGS,
+    UNIQUE_SOURCE,
+    WindowCounts,
+    field,
+    sum_buckets,
+)
 from streams.customer_care import backlog, response_quantiles
 from streams.events import MetricSnapshot
 from streams.snapshots import ObjectState, Step, step
@@ -284,12 +291,19 @@ def read_windows(
     plan: WindowPlan,
     brands: Sequence[str],
     now: float | None = None,
+    ends: Mapping[int, float] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[tuple[str, int], WindowCounts]:
-    """Counts for every (brand, window), synchronously (for /metrics scrapes and the CLI): one
-    round trip for the counters and last known gauges (the same in every window), one for the
-    distinct counts of the platforms that have any (per platform, and their union as "all")."""
+    """Counts for every (brand, window), synchronously (for /metrics scrapes, the evaluation
+    and the CLI), each window ending at ``now`` or at its own time in ``ends``: one round trip
+    for the counters (a bucket that several windows cover is read once) and last known gauges
+    (the same in every window), one for the distinct counts of the platforms that have any
+    (per platform, and their union as "all"), and the customer-care readings. ``only``: the
+    counters the caller needs; distinct counts and care readings not among them are not read
+    (they cost most of a read of many brands)."""
     now = now or time.time()
-    reads, result = _read_buckets(client, keys, plan, brands, now)
+    end = {w: (ends or {}).get(w, now) for w in plan.windows}
+    reads, result = _read_buckets(client, keys, plan, brands, end)
     pipe = client.pipeline(transaction=False)
     for brand in brands:
         pipe.hgetall(keys.gauges(brand))
@@ -303,6 +317,8 @@ def read_windows(
     for brand, window, parts in reads:
         counts = result[(brand, window)]
         for unique, source in UNIQUE_SOURCE.items():
+            if only is not None and unique not in only:
+                continue
             platforms = [p for (c, p), n in counts.items() if c == source and n > 0]
             for platform in platforms:
                 _pfcount(
@@ -322,7 +338,8 @@ def read_windows(
     if distinct:
         for (read, name), n in zip(distinct, _execute(pipe), strict=True):
             result[read][name] = int(n or 0)
-    _read_care(client, keys, reads, result, brands, now)
+    if only is None or any(name in only for name in CARE_READINGS):
+        _read_care(client, keys, plan, reads, result, brands, end)
     return result
 
 
@@ -330,7 +347,11 @@ Parts = list[tuple[int, int]]  # the buckets (tier, start) a window is read from
 
 
 def _read_buckets(
-    client: redis.Redis, keys: RedisKeys, plan: WindowPlan, brands: Sequence[str], now: float
+    client: redis.Redis,
+    keys: RedisKeys,
+    plan: WindowPlan,
+    brands: Sequence[str],
+    end: Mapping[int, float],
 ) -> tuple[list[tuple[str, int, Parts]], dict[tuple[str, int], WindowCounts]]:
     """Every (brand, window)'s counter sums, each window read from the fewest buckets
     (streams.windows.window_reads), and the buckets each was read from. A coarser tier is read
@@ -342,19 +363,22 @@ def _read_buckets(
     for window in plan.windows:
         own = plan.tier(window)
         parts: Parts = []
-        for tier, start in window_reads(now, window, plan.tiers):
+        for tier, start in window_reads(end[window], window, plan.tiers):
             if tier == own or start >= since.get(tier, math.inf):
                 parts.append((tier, start))
             else:
                 parts += [(own, fine) for fine in range(start, start + tier, own)]
         reads += [(brand, window, parts) for brand in brands]
     pipe = client.pipeline(transaction=False)
+    asked: dict[tuple[str, int, int], int] = {}  # (brand, tier, start) -> its reply's place
     for brand, _, parts in reads:
         for tier, start in parts:
-            pipe.hgetall(keys.bucket(brand, tier, start))
-    replies = iter(_execute(pipe))
+            if (brand, tier, start) not in asked:
+                asked[(brand, tier, start)] = len(asked)
+                pipe.hgetall(keys.bucket(brand, tier, start))
+    replies = _execute(pipe)
     result = {
-        (brand, window): sum_buckets(next(replies) or {} for _ in parts)
+        (brand, window): sum_buckets(replies[asked[(brand, t, s)]] or {} for t, s in parts)
         for brand, window, parts in reads
     }
     return reads, result
@@ -370,16 +394,24 @@ def _tiers_since(client: redis.Redis, keys: RedisKeys) -> dict[int, float]:
 
 def mark_tiers_written(client: redis.Redis, keys: RedisKeys, plan: WindowPlan) -> None:
     """Record, once, from when this deployment writes each bucket tier (a worker calls it at
-    start, before it counts anything)."""
+    start, before it counts anything). A deployment with no key yet (a first start) marks
+    every tier from the beginning: there is nothing older to read another way, and reading
+    its coarse tiers at once is what keeps its first day's reads few."""
     now = int(time.time())
+    fresh = not client.exists(keys.tiers_since()) and not _any_key(client, keys)
     pipe = client.pipeline(transaction=False)
     for tier in plan.tiers:
         # From the next bucket of the tier: the current one may hold events counted before.
-        pipe.hsetnx(keys.tiers_since(), str(tier), now - now % tier + tier)
+        pipe.hsetnx(keys.tiers_since(), str(tier), 0 if fresh else now - now % tier + tier)
     # Like every key, it expires; if it ever did, readers use the windows' own tiers (exact,
     # more reads) until a worker starts and marks the tiers again from then.
     pipe.expire(keys.tiers_since(), TIERS_MARK_KEPT)
     pipe.execute()
+
+
+def _any_key(client: redis.Redis, keys: RedisKeys) -> bool:
+    # Once per deployment (before its first mark): a whole SCAN when the deployment is new.
+    return next(iter(client.scan_iter(match=f"{keys.prefix}:*", count=10_000)), None) is not None
 
 
 TIERS_MARK_KEPT = 400 * 86400
@@ -432,10 +464,11 @@ def _pfcount(pipe: Any, keys: Sequence[str]) -> None:
 def _read_care(
     client: redis.Redis,
     keys: RedisKeys,
+    plan: WindowPlan,
     reads: Sequence[tuple[str, int, list[tuple[int, int]]]],
     result: dict[tuple[str, int], WindowCounts],
     brands: Sequence[str],
-    now: float,
+    end: Mapping[int, float],
 ) -> None:
     """Add response-time quantiles (per window) and the backlog (now, the same in every
     window) per platform and for "all", in two round trips."""
@@ -471,11 +504,13 @@ def _read_care(
             result[(brand, asked_window)][(name, platform)] = value
     for brand, per_platform in backlogs.items():
         oldest_all = min((t for _, t in per_platform.values() if t is not None), default=None)
-        rows = {
-            **{p: backlog(n, t, now) for p, (n, t) in per_platform.items()},
-            ALL_PLATFORMS: backlog(sum(n for n, _ in per_platform.values()), oldest_all, now),
-        }
-        for window in {w for b, w in result if b == brand}:
+        waiting_all = sum(n for n, _ in per_platform.values())
+        for window in plan.windows:
+            now = end[window]
+            rows = {
+                **{p: backlog(n, t, now) for p, (n, t) in per_platform.items()},
+                ALL_PLATFORMS: backlog(waiting_all, oldest_all, now),
+            }
             for platform, values in rows.items():
                 for name, value in values.items():
                     result[(brand, window)][(name, platform)] = value

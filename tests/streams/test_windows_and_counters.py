@@ -12,7 +12,14 @@ from streams.batch import RawMessage, plan_batch
 from streams.counted import CountedEvent
 from streams.counters import by_counter, sum_buckets
 from streams.decoding import InvalidEvent
-from streams.windows import WindowPlan, bucket_start, tier_for, window_buckets, window_reads
+from streams.windows import (
+    READ_MARGIN,
+    WindowPlan,
+    bucket_start,
+    tier_for,
+    window_buckets,
+    window_reads,
+)
 
 NOW = datetime(2026, 11, 22, 9, 30, 7, tzinfo=UTC).timestamp()
 PLAN = WindowPlan.of([60, 300, 900, 3600, 86400], allowed_lateness=600, max_future=300)
@@ -64,9 +71,11 @@ def test_window_is_the_newest_buckets_of_its_tier() -> None:
 
 
 def test_keys_expire_when_no_window_reads_them_any_more() -> None:
-    # A 10 s bucket is read by windows up to 15m; a 5 min bucket by the 24h window.
-    assert PLAN.bucket_expires_at(1_000_000, 10) == 1_000_000 + 10 + 900
-    assert PLAN.bucket_expires_at(1_000_200, 300) == 1_000_200 + 300 + 86400
+    # A 10 s bucket is read by windows up to 15m; a 5 min bucket by the 24h window; both by an
+    # evaluation reading its tick's windows up to READ_MARGIN late.
+    assert READ_MARGIN == 120
+    assert PLAN.bucket_expires_at(1_000_000, 10) == 1_000_000 + 10 + 900 + 120
+    assert PLAN.bucket_expires_at(1_000_200, 300) == 1_000_200 + 300 + 86400 + 120
     # Event ids are remembered for their minute plus the allowed lateness.
     assert PLAN.dedupe_expires_at(1_000_030) == 1_000_020 + 60 + 600  # minute starts at ..020
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,12 @@ from streams.snapshots import Piece
 from streams.store.base import CountStore, WindowReader
 from streams.store.count_script import APPLY_BATCH, SnapshotWrite, brand_call
 from streams.store.memory_store import MemoryCounts
-from streams.store.redis_store import AsyncCountStore, RedisWindows, read_windows
+from streams.store.redis_store import (
+    AsyncCountStore,
+    RedisWindows,
+    mark_tiers_written,
+    read_windows,
+)
 from streams.windows import WindowPlan
 
 PLAN = WindowPlan.of([300, 3600], allowed_lateness=600, max_future=300)
@@ -430,6 +436,84 @@ def test_a_long_window_read_by_hours_gives_the_same_counts(stack: Any) -> None:
             read_windows(sync, keys, plan, ["acme"], now)[("acme", 86400)][("mentions", "x")]
             == inside
         )
+    finally:
+        found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            sync.delete(*found)
+        sync.close()
+
+
+@pytest.mark.stack
+def test_a_first_start_reads_coarse_tiers_from_the_beginning_an_upgrade_from_then(
+    stack: Any,
+) -> None:
+    plan = WindowPlan.of([300, 86400], allowed_lateness=600)
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    fresh, upgraded = (RedisKeys(f"tmark{uuid.uuid4().hex[:10]}") for _ in range(2))
+    try:
+        mark_tiers_written(sync, fresh, plan)
+        assert sync.hgetall(fresh.tiers_since()) == {"10": "0", "300": "0", "3600": "0"}
+        # Keys of an earlier version: what it counted stays readable where it was counted.
+        sync.set(upgraded.gauges("acme"), "1")
+        before = int(time.time())
+        mark_tiers_written(sync, upgraded, plan)
+        marks = {int(t): int(at) for t, at in sync.hgetall(upgraded.tiers_since()).items()}
+        assert sorted(marks) == [10, 300, 3600]
+        for tier, at in marks.items():
+            assert at % tier == 0 and before < at <= before + tier + 1
+        # A later start changes no mark.
+        mark_tiers_written(sync, fresh, plan)
+        assert sync.hgetall(fresh.tiers_since()) == {"10": "0", "300": "0", "3600": "0"}
+    finally:
+        for keys in (fresh, upgraded):
+            found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
+            if found:
+                sync.delete(*found)
+        sync.close()
+
+
+@pytest.mark.stack
+def test_windows_read_together_at_their_own_ends_equal_each_read_alone(stack: Any) -> None:
+    # The evaluation reads every rule window in one call, each ending at its own time, a bucket
+    # that two windows share read once, and only what its rules need.
+    keys = RedisKeys(f"tends{uuid.uuid4().hex[:10]}")
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    now = fresh_now()
+    try:
+        mentions = [
+            mention(now, f"m{i}", "negative", author=f"@a{i}", ago=i * 11) for i in range(50)
+        ]
+        seen = [
+            interaction(now, f"i{i}", "impression", user=f"u{i % 7}", ago=100) for i in range(9)
+        ]
+
+        async def count() -> None:
+            client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+            store = AsyncCountStore(client, keys, PLAN, AUTHOR_LIMIT)
+            await store.apply(planned("mention", mentions, now))
+            await store.apply(planned("interaction", seen, now))
+            await client.aclose()
+
+        asyncio.run(count())
+        ends = {300: now - 30, 3600: now - 90}  # read late, within READ_MARGIN
+        alone = {
+            w: read_windows(sync, keys, WindowPlan.of([w], 600), ["acme"], end)[("acme", w)]
+            for w, end in ends.items()
+        }
+        together = read_windows(sync, keys, PLAN, ["acme"], now, ends)
+        assert {w: together[("acme", w)] for w in ends} == alone
+        # The reference: the in-memory store, each window read alone at its end.
+        memory = MemoryCounts(PLAN.tiers, AUTHOR_LIMIT)
+        asyncio.run(memory.apply(planned("mention", mentions, now) + planned(
+            "interaction", seen, now)))  # fmt: skip
+        for w, end in ends.items():
+            expected = memory.windows(PLAN, ["acme"], end)[("acme", w)]
+            assert alone[w][("mentions", "x")] == expected[("mentions", "x")] > 0
+        assert (alone[300][("impressions", "x")], alone[300][("reach", "x")]) == (9, 7)
+        needed = read_windows(sync, keys, PLAN, ["acme"], now, ends, only={"mentions"})
+        for w in ends:
+            assert ("reach", "x") not in needed[("acme", w)]
+            assert needed[("acme", w)][("mentions", "x")] == alone[w][("mentions", "x")]
     finally:
         found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
         if found:

@@ -1,0 +1,126 @@
+"""The fast exposition of large families, and the /metrics server that joins it to the registry:
+the text parses back to exactly what was put in, in both formats, whatever the label text."""
+
+from __future__ import annotations
+
+import math
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from socialpulse.core.exposition import Family, render
+from socialpulse.core.metrics_server import exposition, serve
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+HOSTILE = 'a"b\\c\nd} x 1'
+
+
+def families() -> list[Family]:
+    totals = Family("sp_counted_likes", "Running total\nof likes.", "counter", ("brand", "pl"))
+    totals.add(("acme", "x"), 201.0)
+    totals.add((HOSTILE, "tiktok"), 3.0)
+    rate = Family("sp_rate", "A ratio.", "gauge", ("brand",))
+    rate.add(("acme",), 0.0361)
+    rate.add(("count",), 7)  # counts read from Redis are ints
+    rate.add(("big",), 1e16)
+    rate.add(("inf",), math.inf)
+    return [totals, rate]
+
+
+def test_text_format_is_exactly_what_prometheus_client_writes() -> None:
+    assert render(families()[1:]) == (
+        "# HELP sp_rate A ratio.\n"
+        "# TYPE sp_rate gauge\n"
+        'sp_rate{brand="acme"} 0.0361\n'
+        'sp_rate{brand="count"} 7.0\n'
+        'sp_rate{brand="big"} 1e+16\n'
+        'sp_rate{brand="inf"} +Inf\n'
+    )
+    assert render(families()[:1]).splitlines()[:3] == [
+        r"# HELP sp_counted_likes_total Running total\nof likes.",
+        "# TYPE sp_counted_likes_total counter",
+        'sp_counted_likes_total{brand="acme",pl="x"} 201.0',
+    ]
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_hostile_label_text_parses_back_unchanged(openmetrics: bool) -> None:
+    text = render(families(), openmetrics)
+    parsed = list(parse_openmetrics(text + "# EOF\n") if openmetrics else parse_text(text))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in parsed for s in f.samples
+    }
+    assert samples == {
+        ("sp_counted_likes_total", (("brand", "acme"), ("pl", "x"))): 201.0,
+        ("sp_counted_likes_total", (("brand", HOSTILE), ("pl", "tiktok"))): 3.0,
+        ("sp_rate", (("brand", "acme"),)): 0.0361,
+        ("sp_rate", (("brand", "count"),)): 7.0,
+        ("sp_rate", (("brand", "big"),)): 1e16,
+        ("sp_rate", (("brand", "inf"),)): math.inf,
+    }
+    assert [(f.name, f.type) for f in parsed] == [
+        ("sp_counted_likes", "counter"),
+        ("sp_rate", "gauge"),
+    ]
+
+
+def broken() -> Iterator[Family]:
+    raise RuntimeError("a reader with a bug")
+    yield  # pragma: no cover
+
+
+def registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    Gauge("sp_events", "Events.", registry=registry).set(4)
+    return registry
+
+
+def test_the_registry_and_the_sources_make_one_valid_openmetrics_document() -> None:
+    body, content_type = exposition(registry(), [families, broken, lambda: []], OPENMETRICS)
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    text = body.decode()
+    assert text.endswith('sp_rate{brand="inf"} +Inf\n# EOF\n') and text.count("# EOF") == 1
+    parsed = {f.name: [s.value for s in f.samples] for f in parse_openmetrics(text)}
+    # The failing source is left out; the rest is served.
+    assert parsed == {
+        "sp_events": [4.0],
+        "sp_counted_likes": [201.0, 3.0],
+        "sp_rate": [0.0361, 7.0, 1e16, math.inf],
+    }
+
+
+def test_a_scraper_without_openmetrics_gets_prometheus_text() -> None:
+    body, content_type = exposition(registry(), [families], "")
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    parsed = {f.name: [s.value for s in f.samples] for f in parse_text(body.decode())}
+    assert parsed == {
+        "sp_events": [4.0],
+        "sp_counted_likes": [201.0, 3.0],
+        "sp_rate": [0.0361, 7.0, 1e16, math.inf],
+    }
+
+
+def test_the_server_answers_metrics_and_404_elsewhere() -> None:
+    server = serve(registry(), [families], "127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        request = urllib.request.Request(f"{base}/metrics", headers={"Accept": OPENMETRICS})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            body = answer.read().decode()
+            assert answer.headers["Content-Length"] == str(len(body.encode()))
+        assert body.startswith("# HELP sp_events Events.\n") and body.endswith("# EOF\n")
+        assert 'sp_counted_likes_total{brand="acme",pl="x"} 201.0\n' in body
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/other", timeout=5)
+        assert refused.value.code == 404
+        assert refused.value.read() == b"not found: /metrics is the only path here\n"
+    finally:
+        server.shutdown()
+        server.server_close()
