@@ -27,11 +27,22 @@ Source = Callable[[], Iterable[Family] | Rendered]
 OPENMETRICS_EOF = b"# EOF\n"
 
 
+class NotAcceptable(ValueError):
+    """An Accept header prometheus_client cannot read (it raises on some malformed ones)."""
+
+
 def exposition(
     registry: CollectorRegistry, sources: Sequence[Source], accept: str
 ) -> tuple[bytes, str]:
-    """The /metrics body and its content type for a scraper sending ``accept``."""
-    encoder, content_type = choose_encoder(accept)
+    """The /metrics body and its content type for a scraper sending ``accept``; raises
+    NotAcceptable for an Accept header that cannot be read."""
+    try:
+        encoder, content_type = choose_encoder(accept)
+    except Exception as exc:
+        raise NotAcceptable(
+            f"Accept header not understood ({type(exc).__name__}); send "
+            "application/openmetrics-text; version=1.0.0 or text/plain; version=0.0.4"
+        ) from exc
     openmetrics = content_type.startswith("application/openmetrics-text")
     head = encoder(registry)
     if openmetrics:
@@ -64,18 +75,29 @@ class _Handler(BaseHTTPRequestHandler):
             body, content_type = exposition(
                 self.registry, self.sources, self.headers.get("Accept", "")
             )
+        except NotAcceptable as exc:
+            self._answer(406, f"{exc}\n".encode(), "text/plain")
+            return
         except Exception as exc:
             log.exception("metrics: the registry could not be rendered")
             self._answer(503, f"metrics unavailable: {exc}\n".encode(), "text/plain")
             return
         self._answer(200, body, content_type)
 
-    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+    def _refuse_method(self) -> None:
+        self._answer(405, b"only GET /metrics is served here\n", "text/plain", ("Allow", "GET"))
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
+
+    def _answer(self, status: int, body: bytes, content_type: str, *extra: tuple[str, str]) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in extra:
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         return  # scrapes every few seconds would drown the worker's log

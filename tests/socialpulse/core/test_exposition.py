@@ -121,6 +121,22 @@ def test_the_server_answers_metrics_and_404_elsewhere() -> None:
             urllib.request.urlopen(f"{base}/other", timeout=5)
         assert refused.value.code == 404
         assert refused.value.read() == b"not found: /metrics is the only path here\n"
+        # A hostile Accept header (prometheus_client raises on it) gets 406 with the reason.
+        bad = urllib.request.Request(
+            f"{base}/metrics", headers={"Accept": "application/openmetrics-text; version=\xff"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bad, timeout=5)
+        assert refused.value.code == 406
+        assert refused.value.read().startswith(b"Accept header not understood (TypeError); send ")
+        # Another method gets 405, never a 5xx; the server goes on serving.
+        post = urllib.request.Request(f"{base}/metrics", data=b"x" * 10, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(post, timeout=5)
+        assert (refused.value.code, refused.value.headers["Allow"]) == (405, "GET")
+        assert refused.value.read() == b"only GET /metrics is served here\n"
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as answer:
+            assert answer.status == 200
     finally:
         server.shutdown()
         server.server_close()
