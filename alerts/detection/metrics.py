@@ -57,9 +57,8 @@ NORMAL_BAND_Z = 2.0
 TARGET_LABELS = ["target", "brand", "kpi", "platform", "window"]
 
 
-class DetectionCollector(Collector):
-    """Benchmarks and SMART targets for /metrics (read at each scrape: a target's progress is
-    judged on the KPI value the same scrape shows)."""
+class _DetectionReader:
+    """What both detection exports read with: the settings, the Redis client, the clock."""
 
     def __init__(
         self, settings: DetectionConfig, client: redis.Redis, clock: Callable[[], float] = time.time
@@ -68,6 +67,11 @@ class DetectionCollector(Collector):
         self.client = client
         self.clock = clock
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+
+
+class DetectionCollector(_DetectionReader, Collector):
+    """Benchmarks and SMART targets for /metrics (read at each scrape: a target's progress is
+    judged on the KPI value the same scrape shows)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """The benchmarks, then the targets (one Redis round trip for their KPIs)."""
@@ -156,7 +160,7 @@ class DetectionCollector(Collector):
         return float(stored["value"]), float(stored["at"])
 
 
-class RuleStates:
+class RuleStates(_DetectionReader):
     """Rule states, trigger levels, calibrated levels and budgets, baselines and their bands:
     a source of /metrics families (socialpulse.core.metrics_server), computed once per
     evaluation tick rather than at every scrape.
@@ -172,10 +176,7 @@ class RuleStates:
     def __init__(
         self, settings: DetectionConfig, client: redis.Redis, clock: Callable[[], float] = time.time
     ):
-        self.settings = settings
-        self.client = client
-        self.clock = clock
-        self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+        super().__init__(settings, client, clock)
         self.detector = detector_for(settings.alerts, settings.kpis.kpis)
         self._families: Rendered | None = None
         self._tick: float | None = None  # the tick the families from Redis were computed for
