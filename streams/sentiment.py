@@ -85,6 +85,18 @@ def _snownlp_score(text: str) -> float:
     return 2 * float(SnowNLP(text).sentiments) - 1
 
 
+def load_models() -> None:
+    """Load every scorer's model now (VADER's lexicon, the emoji ranking, SnowNLP's 2-4 s of
+    model files): the worker calls it in a thread as it starts, so its first mention in
+    Chinese does not stall the event loop, and with it every batch in flight, for seconds (a
+    mention that comes sooner waits only for the rest of the load: imports take a lock)."""
+    _vader()
+    _emoji_scores()
+    from snownlp import SnowNLP
+
+    SnowNLP("好").sentiments  # noqa: B018 (loads the segmenter and classifier)
+
+
 def label_for_score(score: float) -> Label:
     """Map a score in [-1, 1] to a label with VADER's thresholds."""
     if score >= POSITIVE_FROM:
@@ -104,7 +116,9 @@ def is_chinese(text: str, lang: str | None = None) -> bool:
 
 def score_text(text: str, lang: str | None = None) -> Sentiment:
     """Score free text in-house: words by VADER or SnowNLP, emoji by their ranking."""
-    found = emoji.emoji_list(text)
+    # Emoji are never ASCII (keycaps and flags carry non-ASCII code points too), so most
+    # English text skips the emoji tokenizer, which costs more than VADER itself.
+    found = [] if text.isascii() else emoji.emoji_list(text)
     scores = _emoji_scores()
     emoji_values = [scores[e["emoji"]] for e in found if e["emoji"] in scores]
     words = emoji.replace_emoji(text, replace=" ").strip() if found else text.strip()

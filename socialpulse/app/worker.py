@@ -1,8 +1,9 @@
 """The Faust worker: agents count mentions and interactions into Redis; a timer runs alerts.
 
-Agents stay short: take a batch, hand it to plain functions (``plan_batch``), write the result
-in one Redis round trip, dead-letter what could not be decoded. Offsets are committed only
-after the batch's effects are in Redis (``take_events`` acks after the loop body).
+Each topic's messages come a batch at a time (``streams.fetched_batches``, past Faust's
+per-message path); a batch goes to plain functions (``plan_batch``), its result to Redis in one
+round trip, what could not be decoded to the dead-letter topic. Its messages are acknowledged
+only after its effects are in Redis, so committed offsets never pass an uncounted event.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
+from faust.types import Message
 
 from alerts.detection import metrics as detection_metrics
 from alerts.detection.metrics import DetectionCollector, RuleStates
@@ -45,13 +48,13 @@ from socialpulse.core.paths import state_dir
 from socialpulse.core.redis_keys import RedisKeys
 from socialpulse.core.scrape_targets import register_extra_worker
 from socialpulse.core.shutdown import STOP_WITHIN, end_within
-from streams import metrics
-from streams.acked_batches import acked_batches
-from streams.batch import EventType, RawMessage, plan_batch, plan_snapshots
+from streams import metrics, sentiment
+from streams.batch import BatchPlan, EventType, RawMessage, plan_batch, plan_snapshots
 from streams.campaign_metrics import CampaignCollector
 from streams.consumer_lag import ConsumerLag, partition_lag
 from streams.counted import AppliedBatch, CountedEvent, Failed
 from streams.decoding import InvalidEvent
+from streams.fetched_batches import BatchingApp
 from streams.lenient import LenientBound
 from streams.snapshots import Step
 from streams.store.context_store import record_context
@@ -74,7 +77,7 @@ def create_app(
     pipeline = settings.pipeline
     datadir = state_dir() / "faust" / pipeline.worker.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-    app = faust.App(
+    app = BatchingApp(
         pipeline.worker.app_id,
         broker=f"kafka://{pipeline.kafka.bootstrap_servers}",
         store="memory://",
@@ -138,8 +141,8 @@ def create_app(
             )
         await _dead_letter_with_retry(dead_letter_topic, rejected)
 
-    async def process(events: Sequence[Any], event_type: EventType) -> None:
-        """Count a batch (the order of a commit):
+    def process(events: Sequence[Message], event_type: EventType) -> Awaitable[None]:
+        """Plan a batch now; return its writes (the order of a commit):
 
         1. plan: decode and check every event (pure; an event whose processing raises is a
            reject of its own, never the batch's);
@@ -147,19 +150,10 @@ def create_app(
            call refused is narrowed down to the events at fault, which become rejects;
         3. dead-letter every reject and wait for the broker's acknowledgement (retried while
            Kafka is away);
-        4. return: only then are the batch's events acknowledged (acked_batches), so the
+        4. return: only then are the batch's messages acknowledged (fetched_batches), so the
            offsets Faust commits never pass an event neither counted nor dead-lettered.
         """
-        messages = [
-            RawMessage(
-                e.message.topic,
-                e.message.partition,
-                e.message.offset,
-                e.message.key,
-                e.message.value,
-            )
-            for e in events
-        ]
+        messages = [RawMessage(m.topic, m.partition, m.offset, m.key, m.value) for m in events]
         topic = messages[0].topic
         plan = plan_batch(
             messages,
@@ -173,6 +167,10 @@ def create_app(
         metrics.EVENTS_CONSUMED.labels(topic).inc(plan.events)
         metrics.MESSAGES_CONSUMED.labels(topic).inc(len(messages))
         metrics.EVENTS_TOO_LATE.labels(topic).inc(len(plan.too_late))
+        return write(events, topic, plan)
+
+    async def write(events: Sequence[Message], topic: str, plan: BatchPlan) -> None:
+        """Steps 2-4 of ``process``: the batch's writes to Redis and Kafka."""
         applied, untracked = await _apply_with_retry(store, plan.counted, lenient)
         metrics.EVENTS_UNTRACKED.labels(topic).inc(len(untracked))
         rejected = list(plan.rejected)
@@ -186,9 +184,9 @@ def create_app(
         for event in applied.counted:
             latency.observe(max(visible - event.ts, 0.0))
         arrival = metrics.ARRIVAL_TO_VISIBLE.labels(topic)
-        for e in events:
-            arrival.observe(max(visible - e.message.timestamp, 0.0))
-            lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
+        for m in events:
+            arrival.observe(max(visible - m.timestamp, 0.0))
+            lag.note_processed(m.topic, m.partition, m.offset)
         try:
             await record_context(client, keys, applied.counted)
         except Exception as exc:
@@ -200,22 +198,18 @@ def create_app(
         metrics.EVENTS_FILTERED.labels(topic, "author_rate").inc(len(applied.filtered))
         new = len(applied.counted) + len(applied.filtered) + len(applied.failed) + len(untracked)
         metrics.EVENTS_DUPLICATE.labels(topic).inc(len(plan.counted) - new)
-        for event in applied.counted:
-            if event.sentiment_source:
-                metrics.SENTIMENT_SOURCE.labels(event.sentiment_source).inc()
+        sources = Counter(e.sentiment_source for e in applied.counted if e.sentiment_source)
+        for source, n in sources.items():
+            metrics.SENTIMENT_SOURCE.labels(source).inc(n)
         await dead_letter(topic, rejected)
 
     track_for = int(pipeline.snapshots.track_for)
 
-    async def process_snapshots(events: Sequence[Any]) -> None:
+    async def process_snapshots(events: Sequence[Message]) -> None:
         """Count a batch of metric snapshots, in the order of ``process``: plan (pure), count
         in Redis (each object's state and increments together, retried while Redis is away),
         dead-letter the rejects, then return, so offsets never pass an uncounted snapshot."""
-        messages = [
-            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                       e.message.value)
-            for e in events
-        ]  # fmt: skip
+        messages = [RawMessage(m.topic, m.partition, m.offset, m.key, m.value) for m in events]
         topic = messages[0].topic
         plan = plan_snapshots(messages, window_plan, time.time(), known=known)
         metrics.EVENTS_CONSUMED.labels(topic).inc(plan.events)
@@ -241,44 +235,50 @@ def create_app(
             for metric in result.corrections:
                 metrics.SNAPSHOT_CORRECTIONS.labels(metric).inc()
         visible = time.time()
-        for e in events:
-            metrics.ARRIVAL_TO_VISIBLE.labels(topic).observe(max(visible - e.message.timestamp, 0))
-            lag.note_processed(e.message.topic, e.message.partition, e.message.offset)
+        for m in events:
+            metrics.ARRIVAL_TO_VISIBLE.labels(topic).observe(max(visible - m.timestamp, 0))
+            lag.note_processed(m.topic, m.partition, m.offset)
         counted = [r for r in results if isinstance(r, Step) and r.outcome == "counted"]
         metrics.EVENTS_COUNTED.labels(topic).inc(len(counted))
         await dead_letter(topic, rejected)
 
     worker = pipeline.worker
 
-    # Concurrency stays 1: with more, faust-streaming can commit past an in-flight message.
-    async def process_or_stop(events: Sequence[Any], event_type: EventType) -> None:
+    def stop_for(events: Sequence[Message]) -> None:
+        # A fault of ours outside what is contained per event: nothing of this batch is
+        # acknowledged, so the worker stops (within STOP_WITHIN) and its events are
+        # delivered again, rather than going on with a gap that no offset passes.
+        log.exception("a batch of %d events failed; stopping the worker", len(events))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def or_stop(events: Sequence[Message], work: Awaitable[None]) -> None:
         try:
-            if event_type == "snapshot":
-                await process_snapshots(events)
-            else:
-                await process(events, event_type)
+            await work
         except Exception:
-            # A fault of ours outside what is contained per event: nothing of this batch is
-            # acknowledged, so the worker stops (within STOP_WITHIN) and its events are
-            # delivered again, rather than going on with a gap that no offset passes.
-            log.exception("a batch of %d events failed; stopping the worker", len(events))
-            os.kill(os.getpid(), signal.SIGTERM)
+            stop_for(events)
             raise
 
-    @app.agent(mentions_topic, concurrency=1)
-    async def count_mentions(stream: faust.StreamT[bytes]) -> None:
-        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
-            await process_or_stop(events, "mention")
+    # A topic's batches are written one at a time, in the order fetched (fetched_batches).
+    def process_or_stop(events: Sequence[Message], event_type: EventType) -> Awaitable[None]:
+        try:
+            if event_type == "snapshot":
+                return or_stop(events, process_snapshots(events))
+            return or_stop(events, process(events, event_type))
+        except Exception:
+            stop_for(events)
+            raise
 
-    @app.agent(interactions_topic, concurrency=1)
-    async def count_interactions(stream: faust.StreamT[bytes]) -> None:
-        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
-            await process_or_stop(events, "interaction")
+    @app.batches(mentions_topic, worker.batch_size, worker.batch_within)
+    def count_mentions(messages: Sequence[Message]) -> Awaitable[None]:
+        return process_or_stop(messages, "mention")
 
-    @app.agent(snapshots_topic, concurrency=1)
-    async def count_snapshots(stream: faust.StreamT[bytes]) -> None:
-        async for events in acked_batches(stream, worker.batch_size, worker.batch_within):
-            await process_or_stop(events, "snapshot")
+    @app.batches(interactions_topic, worker.batch_size, worker.batch_within)
+    def count_interactions(messages: Sequence[Message]) -> Awaitable[None]:
+        return process_or_stop(messages, "interaction")
+
+    @app.batches(snapshots_topic, worker.batch_size, worker.batch_within)
+    def count_snapshots(messages: Sequence[Message]) -> Awaitable[None]:
+        return process_or_stop(messages, "snapshot")
 
     evaluation = LiveEvaluation(
         settings,
@@ -445,6 +445,8 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     else:
         log.info("memory: the default allocators (apt-get install libjemalloc2 for jemalloc)")
     ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
+    # Seconds of model files: loaded beside the start, not in the way of /metrics and Kafka.
+    threading.Thread(target=sentiment.load_models, name="load-models", daemon=True).start()
     sync_client = redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5)
     mark_tiers_written(sync_client, RedisKeys(settings.pipeline.redis.key_prefix),
                        settings.window_plan)  # fmt: skip
@@ -494,7 +496,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
 class BoundedStopWorker(faust.Worker):
     """Faust's worker, with a bound on stopping: a SIGTERM or Ctrl-C ends the process within
     STOP_WITHIN seconds even when the graceful stop hangs on a broker, Redis or Slack that has
-    gone away (safe: nothing uncounted is acknowledged, see acked_batches)."""
+    gone away (safe: nothing uncounted is acknowledged, see fetched_batches)."""
 
     def __init__(
         self,

@@ -4,9 +4,12 @@ On a running stack, in one run:
 
 1. produces N demo events (the simulator's mix) into fresh topics;
 2. the ceiling: a bare aiokafka consumer reads them all (events/s);
-3. one real worker (``socialpulse worker`` on its own topics, group and key prefix) processes
+3. the peer, one event per message only: a Quix Streams application doing comparable work
+   (benchmarks/quix_peer.py: decode, VADER, per-brand counts by platform in 10 s / 1 min /
+   5 min tumbling windows in RocksDB state with changelog topics) reads the same topics;
+4. one real worker (``socialpulse worker`` on its own topics, group and key prefix) processes
    them end to end into Redis (events/s), and the ratio to the ceiling;
-4. latency: with a background stream at a fixed rate, probe mentions are produced one at a
+5. latency: with a background stream at a fixed rate, probe mentions are produced one at a
    time and Redis is polled until each is counted: p50/p99 produce-to-visible seconds.
 
 Prints a readable report; its last line is one JSON object with the figures.
@@ -77,8 +80,9 @@ def _free_port() -> int:
 
 def _produce(settings: Settings, count: int, seed: int, envelope: int) -> tuple[int, int]:
     """Produce ``count`` demo events in envelopes of ``envelope`` (1: one per message); return
-    how many add 1 to a counter (all but spend and followers snapshots) and how many Kafka
-    messages carried them."""
+    what they add to the counters ``_processed`` reads (1 an event, ``count`` for a batched
+    kind such as a push's deliveries; spend and follower counts add nothing there) and how
+    many Kafka messages carried them."""
     sim = Simulator(settings.brands.brands, random.Random(seed))
     producer = EventProducer(
         kafka_producer(settings.pipeline.kafka, "socialpulse-bench", 50), envelope, 5.0
@@ -89,7 +93,8 @@ def _produce(settings: Settings, count: int, seed: int, envelope: int) -> tuple[
     for _ in range(count):
         kind, event = next(stream)
         producer.send(topics.mentions if kind == "mention" else topics.interactions, event)
-        counted += event.get("kind") not in ("spend", "followers")
+        if event.get("kind") not in ("spend", "followers"):
+            counted += int(event.get("count", 1))
     producer.close(120)
     return counted, producer.messages
 
@@ -119,6 +124,45 @@ async def _bare_consumer(settings: Settings, count: int) -> float:
         return count / (time.perf_counter() - (start or time.perf_counter()))
     finally:
         await consumer.stop()
+
+
+PEER = Path(__file__).resolve().parents[2] / "benchmarks" / "quix_peer.py"
+
+
+def _peer(settings: Settings, messages: int, folder: Path) -> float | None:
+    """Messages per second the Quix Streams peer processes ``messages`` at, on the same topics
+    (None, with the reason printed, when quixstreams or the peer's file is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("quixstreams") is None or not PEER.exists():
+        print("bench: no peer (pip install -e '.[dev]' in a checkout has it)", flush=True)
+        return None
+    topics = settings.pipeline.topics
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(PEER),
+            "--broker",
+            settings.pipeline.kafka.bootstrap_servers,
+            "--group",
+            f"bench-peer-{uuid.uuid4().hex[:8]}",
+            "--count",
+            str(messages),
+            "--state-dir",
+            str(folder / "quix-state"),
+            topics.mentions,
+            topics.interactions,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    (folder / "peer.log").write_text(done.stdout + done.stderr)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"bench: the peer failed (exit {done.returncode}); see {folder}/peer.log")
+    rate = json.loads(lines[-1])["messages_per_s"]
+    return float(rate) if rate else None
 
 
 def _processed(settings: Settings) -> int:
@@ -176,15 +220,21 @@ def start_worker(
 
 
 def _worker_throughput(settings: Settings, count: int) -> float:
-    start = None
+    """Events/s from the worker's first counts to its ``count``-th, polled from Redis. When
+    one poll already sees them all, the rate runs from the last poll that saw none (a lower
+    bound, never a division by zero)."""
+    start = first = None
+    nothing_at = time.perf_counter()
     while True:
         done = _processed(settings)
         now = time.perf_counter()
-        if done and start is None:
-            start, first = now, done
-        if done >= count and start is not None:
-            return (done - first) / (now - start) if now > start else float("nan")
-        time.sleep(0.2)
+        if not done:
+            nothing_at = now
+        elif start is None:
+            start, first = (now, done) if done < count else (nothing_at, 0)
+        if done >= count and start is not None and first is not None:
+            return (done - first) / (now - start)
+        time.sleep(0.05)
 
 
 def _latency(settings: Settings, rate: float, seconds: float, envelope: int) -> list[float]:
@@ -255,6 +305,10 @@ def _latency(settings: Settings, rate: float, seconds: float, envelope: int) -> 
     return samples
 
 
+def _rate(rate: float | None) -> str:
+    return "not run" if rate is None else f"{rate:,.0f} ev/s"
+
+
 def _quantile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -266,15 +320,18 @@ def run(
     latency_rate: float,
     latency_seconds: float,
     envelope: int = 100,
+    peer: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark on the running stack; print the report and return the figures.
 
     Two stream formats, each on its own topics: one event per Kafka message, and envelopes of
     ``envelope`` events per message (what the simulator produces). Each gets its bare-consumer
-    ceiling (the same topics read without processing) and its worker rate."""
+    ceiling (the same topics read without processing) and its worker rate; with ``peer``, the
+    one-per-message topics are also read by the Quix Streams peer."""
     root = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
     figures: dict[str, dict[str, float]] = {}
     samples: list[float] = []
+    peer_rate: float | None = None
     for mode, size in (("single", 1), ("envelope", envelope)):
         folder = root / mode
         run_id = uuid.uuid4().hex[:8]
@@ -288,6 +345,10 @@ def run(
         counted, messages = _produce(bench, count, seed=1, envelope=size)
         print(f"bench [{mode}]: bare aiokafka consumer (the ceiling) ...", flush=True)
         bare = asyncio.run(_bare_consumer(bench, messages)) * count / messages
+        if peer and size == 1:
+            print(f"bench [{mode}]: the Quix Streams peer (log: {folder}/peer.log) ...", flush=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            peer_rate = _peer(bench, messages, folder)
         print(f"bench [{mode}]: one worker into Redis (log: {folder}/worker.log) ...", flush=True)
         worker = start_worker(bench, folder / "worker.log")
         try:
@@ -313,6 +374,8 @@ def run(
         "single_bare_consumer_events_per_s": round(one["bare"]),
         "single_worker_events_per_s": round(one["worker"]),
         "single_ratio": round(one["ratio"], 3),
+        "single_peer_events_per_s": None if peer_rate is None else round(peer_rate),
+        "single_worker_to_peer": None if peer_rate is None else round(one["worker"] / peer_rate, 3),
         "latency_rate_events_per_s": latency_rate,
         "latency_probes": len(samples),
         "p50_produce_to_visible_s": round(p50, 4),
@@ -324,6 +387,7 @@ SocialPulse throughput benchmark ({count:,} demo events per format, one worker, 
   bare aiokafka consumer {env["bare"]:>10,.0f} ev/s  {one["bare"]:>10,.0f} ev/s  (ceiling)
   SocialPulse worker     {env["worker"]:>10,.0f} ev/s  {one["worker"]:>10,.0f} ev/s  (into Redis)
   ratio                  {env["ratio"]:>10.3f}       {one["ratio"]:>10.3f}
+  Quix Streams peer                       {_rate(peer_rate):>15}  (same topics)
   produce -> visible in Redis at {latency_rate:,.0f} events/s ({len(samples)} probes, envelopes):
     p50 {p50:.3f}s   p99 {p99:.3f}s""")
     print(json.dumps(result))

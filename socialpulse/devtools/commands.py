@@ -103,7 +103,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
         bench_latency.run(settings, args.crises, args.background_rate, args.warmup)
         return 0
-    bench.run(settings, args.events, args.latency_rate, args.latency_seconds, args.envelope)
+    bench.run(
+        settings, args.events, args.latency_rate, args.latency_seconds, args.envelope, args.peer
+    )
     return 0
 
 
@@ -416,6 +418,12 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     bench.add_argument("--latency-rate", type=float, default=2000.0)
     bench.add_argument("--latency-seconds", type=float, default=20.0)
     bench.add_argument("--envelope", type=int, default=100, help="events per envelope message")
+    bench.add_argument(
+        "--no-peer",
+        dest="peer",
+        action="store_false",
+        help="throughput: skip the Quix Streams peer (benchmarks/quix_peer.py)",
+    )
     bench.set_defaults(func=_reported(cmd_bench, settings_of))
 
     soak = sub.add_parser("soak", help="long fixed-rate run: throughput, p99, lag, RSS")

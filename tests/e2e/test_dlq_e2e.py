@@ -71,7 +71,9 @@ def test_dead_letters_are_listed_shown_and_replayed_after_the_fix(
         os.kill(worker.process.pid, signal.SIGHUP)
         wait_until(
             lambda: (
-                "restarting the worker to apply it" in worker.log_text()
+                # Logged by the old process just before it execs: /metrics answers from the
+                # new one after it (the old one answers until its stop).
+                "config reload: starting again" in worker.log_text()
                 and counted(url, topic) is not None
             ),
             timeout=90,

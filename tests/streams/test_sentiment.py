@@ -108,3 +108,13 @@ def test_label_boundaries() -> None:
         "neutral",
         "negative",
     ]
+
+
+def test_no_emoji_is_ascii_so_ascii_text_skips_the_tokenizer() -> None:
+    # score_text skips the emoji tokenizer for ASCII text: exact only while this holds for
+    # the emoji package's whole table (keycaps and flags carry non-ASCII code points).
+    import emoji
+
+    assert [e for e in emoji.EMOJI_DATA if e.isascii()] == []
+    assert score_text("great :) #1 <3").source == "vader"
+    assert score_text("great 👍").label == "positive"
