@@ -59,7 +59,12 @@ class WorkerSettings(Strict):
     app_id: str = Field("socialpulse", pattern=r"^[A-Za-z0-9_.-]+$")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9300, ge=1, le=65535)
-    batch_size: int = Field(500, ge=1, le=100_000)
+    # A batch is one Redis round trip: up to batch_size Kafka messages or batch_bytes of them
+    # (envelopes hold many events), or fewer once its first has waited batch_within seconds.
+    # Large batches under a backlog: with one event per message, 10,000 counted ~35% faster
+    # than 500 (README, Benchmark).
+    batch_size: int = Field(10_000, ge=1, le=100_000)
+    batch_bytes: int = Field(16 * 2**20, ge=2**16, le=2**30)
     batch_within: float = Field(0.2, gt=0, le=10)
     # How soon a crashed worker's partitions move to the others (Kafka's minimum is 6s).
     session_timeout: Duration = Field(10, ge=6, le=300)

@@ -11,7 +11,8 @@ subscription, timers, the worker and its signals. Only the step from a fetched m
 code changes. A :class:`BatchingApp` registers a topic with a handler; its consumer's drain loop
 (the one :class:`faust.transport.consumer.Consumer` runs per fetch) collects that topic's
 messages instead of delivering them one by one, and calls the handler once per batch: up to
-``max_size`` messages, or fewer once the oldest has waited ``within`` seconds. Other topics
+``max_size`` messages (or ``max_bytes`` of them), or fewer once the oldest has waited
+``within`` seconds. Other topics
 (Faust's own) keep the per-message path.
 
 The handler is called in the drain loop and returns an awaitable, which runs as a task once
@@ -52,12 +53,17 @@ class _Batching:
     handler: BatchHandler
     max_size: int
     within: float
+    max_bytes: int
+
+    def full(self, pending: _Pending) -> bool:
+        return len(pending.messages) >= self.max_size or pending.size >= self.max_bytes
 
 
 @dataclass
 class _Pending:
     messages: list[Message] = field(default_factory=list)
     since: float = 0.0
+    size: int = 0  # bytes of the messages' values
 
 
 class BatchingConsumer(faust_aiokafka.Consumer):
@@ -110,9 +116,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             for topic, waiting in pending.items():
                 rule = batching[topic]
                 if waiting.messages and (
-                    force
-                    or len(waiting.messages) >= rule.max_size
-                    or now - waiting.since >= rule.within
+                    force or rule.full(waiting) or now - waiting.since >= rule.within
                 ):
                     await deliver(topic)
             if force:
@@ -158,7 +162,8 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                             if not waiting.messages:
                                 waiting.since = time.monotonic()
                             waiting.messages.append(message)
-                            if len(waiting.messages) >= rule.max_size:
+                            waiting.size += len(message.value or b"")
+                            if rule.full(waiting):
                                 await deliver(message.topic)
                         set_read_offset(tp, offset)
                     await deliver_due(force=not self.flow_active)
@@ -201,18 +206,18 @@ class BatchingApp(faust.App):
         return BatchingTransport(self.conf.broker_consumer, self)
 
     def batches(
-        self, topic: faust.TopicT, max_size: int, within: float
+        self, topic: faust.TopicT, max_size: int, within: float, max_bytes: int = 2**30
     ) -> Callable[[BatchHandler], BatchHandler]:
         """Decorate the handler of ``topic``'s messages: it is called with up to ``max_size``
-        of them, or fewer once the oldest has waited ``within`` seconds; the awaitable it
-        returns runs after the previous batch's, and the batch is acknowledged when that has
-        finished."""
+        of them (or ``max_bytes`` of their values), or fewer once the oldest has waited
+        ``within`` seconds; the awaitable it returns runs after the previous batch's, and the
+        batch is acknowledged when that has finished."""
         if max_size < 1:
             raise ValueError(f"batches of {topic.get_topic_name()}: max_size must be >= 1")
 
         def register(handler: BatchHandler) -> BatchHandler:
             for name in topic.topics:
-                self.batching[name] = _Batching(handler, max_size, within)
+                self.batching[name] = _Batching(handler, max_size, within, max_bytes)
             self.topics.add(topic)  # subscribed by the conductor like an agent's topic
             return handler
 

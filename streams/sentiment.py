@@ -87,9 +87,8 @@ def _snownlp_score(text: str) -> float:
 
 def load_models() -> None:
     """Load every scorer's model now (VADER's lexicon, the emoji ranking, SnowNLP's 2-4 s of
-    model files): the worker calls it in a thread as it starts, so its first mention in
-    Chinese does not stall the event loop, and with it every batch in flight, for seconds (a
-    mention that comes sooner waits only for the rest of the load: imports take a lock)."""
+    model files): the worker calls it before it consumes, so its first mention in Chinese
+    does not stall the event loop, and with it every batch in flight, for seconds."""
     _vader()
     _emoji_scores()
     from snownlp import SnowNLP

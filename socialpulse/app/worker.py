@@ -268,15 +268,15 @@ def create_app(
             stop_for(events)
             raise
 
-    @app.batches(mentions_topic, worker.batch_size, worker.batch_within)
+    @app.batches(mentions_topic, worker.batch_size, worker.batch_within, worker.batch_bytes)
     def count_mentions(messages: Sequence[Message]) -> Awaitable[None]:
         return process_or_stop(messages, "mention")
 
-    @app.batches(interactions_topic, worker.batch_size, worker.batch_within)
+    @app.batches(interactions_topic, worker.batch_size, worker.batch_within, worker.batch_bytes)
     def count_interactions(messages: Sequence[Message]) -> Awaitable[None]:
         return process_or_stop(messages, "interaction")
 
-    @app.batches(snapshots_topic, worker.batch_size, worker.batch_within)
+    @app.batches(snapshots_topic, worker.batch_size, worker.batch_within, worker.batch_bytes)
     def count_snapshots(messages: Sequence[Message]) -> Awaitable[None]:
         return process_or_stop(messages, "snapshot")
 
@@ -445,8 +445,6 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     else:
         log.info("memory: the default allocators (apt-get install libjemalloc2 for jemalloc)")
     ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
-    # Seconds of model files: loaded beside the start, not in the way of /metrics and Kafka.
-    threading.Thread(target=sentiment.load_models, name="load-models", daemon=True).start()
     sync_client = redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5)
     mark_tiers_written(sync_client, RedisKeys(settings.pipeline.redis.key_prefix),
                        settings.window_plan)  # fmt: skip
@@ -478,6 +476,9 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     if target is not None:
         log.info("metrics: registered with the local Prometheus in %s", target)
         atexit.register(target.unlink, missing_ok=True)
+    # Seconds of model files, loaded before the first batch (not during one, which would stall
+    # the event loop and every batch in flight); /metrics already answers meanwhile.
+    sentiment.load_models()
     app = create_app(settings, lag, rule_states)
     reload = ConfigReload(settings)
 
