@@ -445,6 +445,10 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     else:
         log.info("memory: the default allocators (apt-get install libjemalloc2 for jemalloc)")
     ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
+    # Seconds of model files, loaded before anything starts: not during a batch (which would
+    # stall the event loop and every batch in flight), nor beside /metrics (which it would
+    # slow down, holding the interpreter).
+    sentiment.load_models()
     sync_client = redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5)
     mark_tiers_written(sync_client, RedisKeys(settings.pipeline.redis.key_prefix),
                        settings.window_plan)  # fmt: skip
@@ -476,9 +480,6 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     if target is not None:
         log.info("metrics: registered with the local Prometheus in %s", target)
         atexit.register(target.unlink, missing_ok=True)
-    # Seconds of model files, loaded before the first batch (not during one, which would stall
-    # the event loop and every batch in flight); /metrics already answers meanwhile.
-    sentiment.load_models()
     app = create_app(settings, lag, rule_states)
     reload = ConfigReload(settings)
 

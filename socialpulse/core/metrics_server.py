@@ -12,9 +12,11 @@ it can tell why); the rest is still served, so one broken reader never blanks th
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -103,13 +105,25 @@ class _Handler(BaseHTTPRequestHandler):
         return  # scrapes every few seconds would drown the worker's log
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A scraper that gave up mid-answer (its timeout) is not a fault of ours: one line,
+        # not socketserver's traceback on stderr.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.info("metrics: %s left before its answer: %s", client_address[0], error)
+            return
+        log.exception("metrics: answering %s failed", client_address[0])
+
+
 def serve(
     registry: CollectorRegistry, sources: Sequence[Source], host: str, port: int
 ) -> ThreadingHTTPServer:
     """Serve /metrics on ``host:port`` from a daemon thread; returns the server (``shutdown()``
     stops it)."""
     handler = type("MetricsHandler", (_Handler,), {"registry": registry, "sources": sources})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _Server((host, port), handler)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

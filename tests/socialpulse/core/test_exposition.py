@@ -140,3 +140,45 @@ def test_the_server_answers_metrics_and_404_elsewhere() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_scraper_that_leaves_mid_answer_costs_one_log_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    import struct
+    import threading
+
+    left = threading.Event()
+
+    def slow() -> list[Family]:
+        left.wait(5)  # answered only once the scraper has gone (its timeout)
+        big = Family("sp_big", "Many series.", "gauge", ("n",))
+        for n in range(50_000):
+            big.add((str(n),), n)
+        return [big]
+
+    server = serve(registry(), [slow], "127.0.0.1", 0)
+    try:
+        with caplog.at_level("INFO", logger="socialpulse.core.metrics_server"):
+            scraper = socket.create_connection(("127.0.0.1", server.server_address[1]))
+            scraper.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            # Closed with a reset, as a client whose timeout fired.
+            scraper.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            scraper.close()
+            left.set()
+            deadline = 50
+            while deadline and not any("left before its answer" in m for m in caplog.messages):
+                threading.Event().wait(0.1)
+                deadline -= 1
+        assert next(m for m in caplog.messages if "metrics:" in m).startswith(
+            "metrics: 127.0.0.1 left before its answer: "
+        )
+        assert "Traceback" not in capsys.readouterr().err
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{server.server_address[1]}/metrics", timeout=5
+        ) as answer:
+            assert answer.status == 200 and b'sp_big{n="49999"} 49999' in answer.read()
+    finally:
+        server.shutdown()
+        server.server_close()
