@@ -49,7 +49,7 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         workers.append(third)
         # After a rebalance a worker may take seconds to fetch: wait for the joiner's first
         # events while the stream still runs, then take the second worker away.
-        wait_until(lambda: consumed(third, settings) > 0, timeout=20, what="the third to count")
+        wait_until(lambda: consumed(third, settings) > 0, timeout=45, what="the third to count")
         assert not running.done.is_set()
         # The extra worker started with --register was scraped by the local Prometheus.
         port = second.settings.pipeline.worker.metrics_port
