@@ -23,9 +23,15 @@ at a time, in order. (An ``async def`` handler does all of its work in the task.
 
 A batch's messages are acknowledged when its awaitable has finished, never when it raised or
 was cancelled, so the offsets Faust commits never pass a message whose effects are not in
-Redis; while a batch is in flight its messages count as unacknowledged, so a rebalance waits
-for it (``wait_empty``) before committing and giving partitions up. What was collected but not
-handled when the flow stops (a rebalance) is handled first. A batch that failed stops the
+Redis; from the moment a batch is handed to its handler its messages count as
+unacknowledged, so a rebalance waits for it (``wait_empty``) before committing and giving
+partitions up. Messages collected but not yet handed over when a rebalance begins are
+dropped, not handled: they are not acknowledged, so the committed offsets stay before them
+and whoever owns the partition next reads them again (this worker too: Faust seeks every
+assigned partition to its committed offset). Handling them instead would write, during or
+after the rebalance, messages of a partition that another worker now reads too; and counting
+them as unacknowledged while collected deadlocks the rebalance, since the drain loop waits
+for the flow to resume while ``wait_empty`` waits for them. A batch that failed stops the
 topic's drain: the error is raised in the drain loop.
 
 Written against faust-streaming 0.15 (``Consumer._drain_messages``); the test suite's pipeline
@@ -95,11 +101,24 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             for message in batch:
                 self.ack(message)
 
+        def drop_stale() -> None:
+            # Collected before a rebalance began: see the module's docstring.
+            current = self.app.consumer_generation_id
+            for topic, waiting in pending.items():
+                if waiting.messages and (
+                    not self.flow_active or waiting.messages[0].generation_id != current
+                ):
+                    pending[topic] = _Pending()
+
         async def deliver(topic: str) -> None:
+            drop_stale()
             batch = pending[topic].messages
             if not batch:
                 return
             pending[topic] = _Pending()
+            # In flight from here on (no await before): a rebalance waits for it.
+            for message in batch:
+                unacked.add(message)
             work = batching[topic].handler(batch)  # its CPU part, while the last batch writes
             previous = in_flight.pop(topic, None)
             if previous is not None:
@@ -111,16 +130,17 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 _, running = in_flight.popitem()
                 await running
 
-        async def deliver_due(force: bool) -> None:
-            now = time.monotonic()
-            for topic, waiting in pending.items():
-                rule = batching[topic]
-                if waiting.messages and (
-                    force or rule.full(waiting) or now - waiting.since >= rule.within
-                ):
-                    await deliver(topic)
-            if force:
+        async def deliver_due() -> None:
+            if not self.flow_active:
+                # A rebalance: what was collected is dropped, what is in flight finishes
+                # (raising here what it raised) so that wait_empty can end.
+                drop_stale()
                 await settle()
+            now = time.monotonic()
+            for topic in list(pending):
+                waiting, rule = pending[topic], batching[topic]
+                if waiting.messages and (rule.full(waiting) or now - waiting.since >= rule.within):
+                    await deliver(topic)
             commit_every = self._commit_every
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
@@ -146,18 +166,22 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         if since_yield > 100:
                             await asyncio.sleep(0)
                             since_yield = 0
+                        rule = batching.get(message.topic)
+                        if rule is not None:
+                            drop_stale()
+                            if not self.flow_active or (
+                                message.generation_id != self.app.consumer_generation_id
+                            ):
+                                continue  # fetched before a rebalance: read again after it
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is not None and offset < r_offset:
                             continue  # read before (a seek back); Faust drops it too
                         if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
                             await self._add_gap(tp, r_offset + 1, offset)
-                        rule = batching.get(message.topic)
                         if rule is None:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                         else:
-                            # In flight: a rebalance waits for it to be acknowledged.
-                            unacked.add(message)
                             waiting = pending[message.topic]
                             if not waiting.messages:
                                 waiting.since = time.monotonic()
@@ -166,7 +190,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                             if rule.full(waiting):
                                 await deliver(message.topic)
                         set_read_offset(tp, offset)
-                    await deliver_due(force=not self.flow_active)
+                    await deliver_due()
                 unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -178,11 +202,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
-            # Collected, never handled: not acknowledged (delivered again after a restart or
-            # rebalance), and no stop waits for them.
-            for waiting in pending.values():
-                for message in waiting.messages:
-                    unacked.discard(message)
+            # Collected, never handled: not acknowledged, so read again after a restart.
             for running in in_flight.values():
                 running.cancel()  # acknowledges nothing
 

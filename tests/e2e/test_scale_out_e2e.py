@@ -20,7 +20,10 @@ from tests.e2e.helpers.streaming import (
     start_stream,
 )
 
-EVENTS, RATE = 12000, 300  # about 40 s: a worker that joins needs some to get going
+# At most 200 s; the test stops the stream once the third worker has joined and the second
+# has left, since a worker takes 10-20 s to start (its sentiment models load first) and a
+# fixed length would make "mid-stream" a guess about the machine's speed.
+EVENTS, RATE = 60000, 300
 
 
 def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
@@ -58,6 +61,9 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         by_second = counted(second.metrics_url, settings)
         stop_worker(second)  # leaves mid-stream: its partitions move to the others
         assert not registered.exists()
+        time.sleep(5)  # the others count its partitions' new events too
+        assert not running.done.is_set()
+        running.stop.set()
         assert_counted_exactly(settings, running)
         # The work was shared: each worker counted some of the stream.
         shares = [
@@ -68,6 +74,7 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         assert all(n > 0 for n in shares), shares
         assert_one_post_per_alert(settings, running.expected)
     finally:
+        running.stop.set()
         running.thread.join(1)
         for worker in workers:
             stop_worker(worker)

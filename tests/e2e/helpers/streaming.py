@@ -40,11 +40,12 @@ def stream(
     brands: list[dict] = BRANDS,
     poison_every: int = 0,
     poisoned: list[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Produce ``events`` mentions and interactions at ``rate``, recording what each must
     count; with ``poison_every``, every so many an interaction of an unknown kind instead
-    (dead-lettered; its id added to ``poisoned``). The producer rides out a broker restart: it
-    retries and blocks for up to 2 min."""
+    (dead-lettered; its id added to ``poisoned``); with ``stop``, fewer if it is set first. The
+    producer rides out a broker restart: it retries and blocks for up to 2 min."""
     producer = KafkaProducer(
         bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
         acks="all",
@@ -56,6 +57,8 @@ def stream(
     topics = settings.pipeline.topics
     start = time.monotonic()
     for i in range(events):
+        if stop is not None and stop.is_set():
+            break
         brand = brands[i % len(brands)]
         platform = brand["platforms"][i % 2]
         now = datetime.now(UTC).isoformat()
@@ -108,21 +111,23 @@ class Stream:
     thread: threading.Thread
     expected: Counter[tuple[str, str, str]]
     done: threading.Event
+    stop: threading.Event
 
 
 def start_stream(
     settings: Settings, events: int = EVENTS, rate: float = RATE, brands: list[dict] = BRANDS
 ) -> Stream:
-    """Start :func:`stream` in a thread."""
+    """Start :func:`stream` in a thread; setting the returned ``stop`` ends it early (its
+    ``expected`` then holds what was sent)."""
     expected: Counter[tuple[str, str, str]] = Counter()
-    done = threading.Event()
+    done, stop = threading.Event(), threading.Event()
     thread = threading.Thread(
         target=stream,
         args=(settings, expected, done),
-        kwargs={"events": events, "rate": rate, "brands": brands},
+        kwargs={"events": events, "rate": rate, "brands": brands, "stop": stop},
     )
     thread.start()
-    return Stream(thread, expected, done)
+    return Stream(thread, expected, done, stop)
 
 
 def assert_counted_exactly(settings: Settings, running: Stream) -> None:
