@@ -30,7 +30,7 @@ import redis.asyncio as aredis
 from alerts.detection.calibration import Calibration
 from alerts.detection.engine import BrandState
 from alerts.detection.rule_check import AlertEvent, RuleState
-from socialpulse.core.connections import is_cluster
+from socialpulse.core.connections import queue_script
 from socialpulse.core.redis_keys import RedisKeys
 
 CALIBRATION_BACKFILL = "backfill-calibration:"
@@ -77,7 +77,6 @@ class DetectionStore:
         self.client = client
         self.keys = keys
         self._save = client.register_script(_SAVE)
-        self._cluster = is_cluster(client)
 
     async def hold_lock(self, owner: str, ttl_ms: int) -> bool:
         """Take or keep the evaluation lock; True when ``owner`` holds it for ``ttl_ms`` more."""
@@ -130,12 +129,7 @@ class DetectionStore:
             args += (len(state.backfills), *state.backfills)
             args += (json.dumps(e.to_dict()) for e in events)
             keys = [self.keys.detection(brand), self.keys.alert_events(brand)]
-            if self._cluster:
-                # As the count store does: redis-py's cluster pipeline refuses EVALSHA, and a
-                # restarted node forgets scripts, so the text goes with each call.
-                pipe.eval(_SAVE, len(keys), *keys, *args)
-            else:
-                await self._save(keys=keys, args=args, client=pipe)
+            await queue_script(self._save, pipe, keys, args)
         await pipe.execute()
         return written
 

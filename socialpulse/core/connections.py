@@ -21,7 +21,7 @@ import asyncio
 import functools
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlparse
 
@@ -241,6 +241,19 @@ def _packing_with_hiredis(connection: Any) -> Any:
         return packer.pack(*args)
 
     return type(f"Hiredis{connection.__name__}", (connection,), {"pack_command": pack_command})
+
+
+async def queue_script(script: Any, pipe: Any, keys: Sequence[Any], args: Sequence[Any]) -> None:
+    """Queue a call of ``script`` (from ``register_script``) on the async pipeline ``pipe``.
+
+    On a Redis Cluster the script's text goes with each call (EVAL): redis-py's cluster
+    pipeline does not load scripts, and a node that restarts forgets them (EVALSHA would fail
+    with NOSCRIPT); Redis compiles the text once and caches it by digest. Elsewhere the
+    registered script is called by digest, loaded when missing."""
+    if is_cluster(pipe):
+        pipe.eval(script.script, len(keys), *keys, *args)
+    else:
+        await script(keys=keys, args=args, client=pipe)
 
 
 def is_cluster(client: object) -> bool:

@@ -12,8 +12,10 @@ byte a second, or opening connections without sending anything, would hold socke
   ``408`` and is closed. The application's own work after the body has arrived is not timed.
 - a connection bound: beyond ``max_connections`` open connections a new one gets ``503`` with
   ``Retry-After`` at once and is closed, before anything is read.
-- on stop, ``stop_receiving()`` (called by the server owner before its graceful time runs out)
-  answers ``503`` to requests whose body is still arriving.
+- on stop, a request that starts on an idle connection in the next half second gets ``503``
+  with ``Retry-After`` (uvicorn would close the connection on it); and ``stop_receiving()``
+  (called by the server owner before its graceful time runs out) answers ``503`` to requests
+  whose body is still arriving.
 
 Malformed requests (a ``Content-Length`` that is negative or not a number, broken framing) are
 refused by h11 before the application sees them; the 400 names h11's reason.
@@ -49,6 +51,7 @@ class HttpLimits:
 
 
 LINGER = 1.0  # seconds a refused connection is read (and dropped) before it is closed
+STOP_LINGER = 0.5  # seconds an idle connection is kept on stop, to answer a request on its way
 
 
 def _plain(status: int, reason: bytes, text: str, *extra: tuple[bytes, bytes]) -> list[Any]:
@@ -62,6 +65,15 @@ def _plain(status: int, reason: bytes, text: str, *extra: tuple[bytes, bytes]) -
     return [h11.Response(status_code=status, headers=headers, reason=reason), h11.Data(data=body)]
 
 
+def _stopping() -> list[Any]:
+    return _plain(
+        503,
+        b"Service Unavailable",
+        "the server is stopping before the request was received; retry",
+        (b"retry-after", b"1"),
+    )
+
+
 def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
     """uvicorn's h11 protocol with a request deadline and a bound on open connections."""
 
@@ -69,6 +81,7 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
         _deadline: asyncio.TimerHandle | None = None
         _protocol_error = ""
         _answered = False  # refused with an answer of ours; closing soon
+        _stopping = False  # the server stops: a request that starts now gets 503
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -103,6 +116,9 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
         def data_received(self, data: bytes) -> None:
             if self._answered:
                 return  # refused and answered: what still arrives is read and dropped
+            if self._stopping and (self.cycle is None or self.cycle.response_complete):
+                self._refuse(_stopping())
+                return
             super().data_received(data)
             if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
                 self._disarm()  # the whole request is in: the application's time is its own
@@ -123,6 +139,25 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
             detail = detail.encode("ascii", "backslashreplace").decode("ascii")
             super().send_400_response(detail[:MAX_400_DETAIL])
 
+        def shutdown(self) -> None:
+            """The server stops. uvicorn closes an idle connection at once, but a request
+            may be on its way (sent, not yet read by the loop), and closing on it loses it
+            without a word: for a moment, what arrives gets 503 with Retry-After instead."""
+            idle = self.cycle is None or self.cycle.response_complete
+            if not idle or self.transport.is_closing() or self._answered:
+                super().shutdown()
+                return
+            self._stopping = True
+            self.loop.call_later(STOP_LINGER, self._close_if_idle)
+
+        def _close_if_idle(self) -> None:
+            if self.transport.is_closing() or self._answered:
+                return
+            if self.conn.trailing_data[0]:  # part of a request's head came
+                self._refuse(_stopping())
+            else:
+                self.transport.close()
+
         def stop_receiving(self) -> None:
             """The server is stopping: a request not yet fully received gets 503 with
             Retry-After and the connection is closed, so its application ends instead of being
@@ -130,14 +165,7 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
             if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
                 return  # idle or done: uvicorn's own shutdown closes it after the answer
             self._disarm()
-            self._refuse(
-                _plain(
-                    503,
-                    b"Service Unavailable",
-                    "the server is stopping before the request was received; retry",
-                    (b"retry-after", b"1"),
-                )
-            )
+            self._refuse(_stopping())
 
         def _arm(self) -> None:
             self._disarm()

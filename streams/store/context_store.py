@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from socialpulse.core.connections import is_cluster
+from socialpulse.core.connections import queue_script
 from socialpulse.core.redis_keys import RedisKeys
 from streams.counted import CountedEvent
 from streams.post_context import count_fields
@@ -48,16 +48,11 @@ async def record_context(
         return
     pipe = client.pipeline(transaction=False)
     add_counts = client.register_script(_ADD_COUNTS)
-    cluster = is_cluster(client)
     for key, fields in counts.items():
         args: list[str | int] = [CONTEXT_TTL]
         for field, n in fields.items():
             args += (field, n)
-        if cluster:
-            # As the count store does: redis-py's cluster pipeline does not load scripts.
-            pipe.eval(_ADD_COUNTS, 1, key, *args)
-        else:
-            await add_counts(keys=[key], args=args, client=pipe)
+        await queue_script(add_counts, pipe, [key], args)
     for key, candidates in posts.items():
         best = heapq.nlargest(POSTS_PER_MINUTE, candidates)  # only these can make the top
         shown = {

@@ -24,7 +24,7 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-from socialpulse.core.connections import REDIS_UNAVAILABLE, is_cluster, refused_for_now
+from socialpulse.core.connections import REDIS_UNAVAILABLE, queue_script, refused_for_now
 from socialpulse.core.redis_keys import RedisKeys
 from streams.counted import AppliedBatch, CountedEvent, Failed
 from streams.counters import (
@@ -65,16 +65,6 @@ class AsyncCountStore:
         self.plan = plan
         self.author_limit = author_limit_per_minute
         self._apply = client.register_script(APPLY_BATCH)
-        self._cluster = is_cluster(client)
-
-    def _queue(self, keys: Sequence[str], args: Sequence[Any], pipe: Any) -> Any:
-        if self._cluster:
-            # redis-py's cluster pipeline does not load scripts, and a node that restarts
-            # forgets them (EVALSHA would fail with NOSCRIPT), so the text goes with each call;
-            # Redis compiles it once and caches it by digest.
-            pipe.eval(self._apply.script, len(keys), *keys, *args)
-            return None
-        return self._apply(keys=keys, args=args, client=pipe)
 
     async def apply(self, events: Sequence[CountedEvent]) -> AppliedBatch:
         """Count a batch in one round trip (one script call per brand). A brand's call that
@@ -109,9 +99,7 @@ class AsyncCountStore:
             except ValueError as exc:  # an event the script could not take: nothing is sent
                 results.append(exc)
                 continue
-            coroutine = self._queue(keys, args, pipe)
-            if coroutine is not None:
-                await coroutine
+            await queue_script(self._apply, pipe, keys, args)
             results.append(None)
             queued += 1
         try:

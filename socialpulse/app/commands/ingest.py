@@ -90,7 +90,8 @@ def gateway_server(config: Any, writer: Any, on_stop: Callable[[], None]) -> Any
     a watchdog (socialpulse.core.shutdown) is armed to end the process STOP_WITHIN seconds later,
     whatever Kafka is doing. Then, in order:
 
-    1. uvicorn stops accepting and closes idle connections;
+    1. uvicorn stops accepting; idle connections close (a request arriving on one in the
+       next half second gets 503 with Retry-After, socialpulse.core.http_server);
     2. one second before uvicorn's graceful time (HttpLimits.shutdown_timeout) would cancel
        them with no answer at all, requests still waiting for Kafka and requests whose body is
        still arriving get 503 with Retry-After;

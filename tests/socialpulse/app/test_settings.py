@@ -306,3 +306,16 @@ def test_snapshot_tracking_age_is_bounded(config: Path) -> None:
     assert error(config).startswith(
         "socialpulse.yaml: snapshots.track_for: Input should be greater than or equal to 3600"
     )
+
+
+def test_batch_limits_are_bounded(config: Path) -> None:
+    # A batch of a few bytes would be a Redis round trip per message; one of gigabytes, a
+    # worker's memory gone on one poll.
+    edit(config, "socialpulse.yaml", lambda d: d["worker"].update(batch_bytes=1000))
+    assert error(config).startswith(
+        "socialpulse.yaml: worker.batch_bytes: Input should be greater than or equal to 65536"
+    )
+    edit(config, "socialpulse.yaml", lambda d: d["worker"].update(batch_bytes="16MiB"))
+    assert error(config).startswith(
+        "socialpulse.yaml: worker.batch_bytes: Input should be a valid integer"
+    )

@@ -142,3 +142,27 @@ def test_stopping_takes_at_most_the_shutdown_time_with_a_request_half_sent() -> 
         running.stop(1.0)
         assert time.monotonic() - started < 2.5
         assert not running.thread.is_alive()
+
+
+def test_a_request_arriving_just_after_the_stop_gets_503_not_a_closed_connection() -> None:
+    # A client that sent its request as the stop began (its bytes not yet read by the
+    # server) is told to retry; uvicorn alone closes the idle connection on it.
+    port = free_port()
+    app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
+    limits = HttpLimits(request_timeout=30, max_connections=4, shutdown_timeout=1.0)
+    running = BackgroundServer(server_config(app, "127.0.0.1", port, limits), "test").start()
+    with (
+        socket.create_connection(("127.0.0.1", port)) as idle,
+        socket.create_connection(("127.0.0.1", port)) as quiet,
+    ):
+        time.sleep(0.2)  # both accepted, nothing sent
+        running.server.should_exit = True
+        time.sleep(0.3)  # uvicorn's loop has begun its shutdown
+        idle.sendall(POST + b"Content-Length: 3\r\n\r\nabc")
+        head, _, text = answer(idle).partition(b"\r\n\r\n")
+        assert head.split(b"\r\n")[0] == b"HTTP/1.1 503 Service Unavailable"
+        assert b"retry-after: 1" in head.lower().split(b"\r\n")
+        assert text == b"the server is stopping before the request was received; retry"
+        assert answer(quiet) == b""  # sent nothing: closed without a word
+    running.stop(3.0)
+    assert not running.thread.is_alive()
