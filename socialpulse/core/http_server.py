@@ -65,7 +65,7 @@ def _plain(status: int, reason: bytes, text: str, *extra: tuple[bytes, bytes]) -
     return [h11.Response(status_code=status, headers=headers, reason=reason), h11.Data(data=body)]
 
 
-def _stopping() -> list[Any]:
+def _stopping_answer() -> list[Any]:
     return _plain(
         503,
         b"Service Unavailable",
@@ -117,7 +117,7 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
             if self._answered:
                 return  # refused and answered: what still arrives is read and dropped
             if self._stopping and (self.cycle is None or self.cycle.response_complete):
-                self._refuse(_stopping())
+                self._refuse(_stopping_answer())
                 return
             super().data_received(data)
             if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
@@ -154,7 +154,7 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
             if self.transport.is_closing() or self._answered:
                 return
             if self.conn.trailing_data[0]:  # part of a request's head came
-                self._refuse(_stopping())
+                self._refuse(_stopping_answer())
             else:
                 self.transport.close()
 
@@ -165,7 +165,7 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
             if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
                 return  # idle or done: uvicorn's own shutdown closes it after the answer
             self._disarm()
-            self._refuse(_stopping())
+            self._refuse(_stopping_answer())
 
         def _arm(self) -> None:
             self._disarm()
