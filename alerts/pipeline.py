@@ -165,6 +165,7 @@ class LiveEvaluation:
                 self.settings.competitors,
                 kpis,
                 counts,
+                needed,
             )
             for brand in brands:
                 if tick not in plans[brand.id]:

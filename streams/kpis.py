@@ -4,7 +4,7 @@ all platforms together (pure). /metrics and ``socialpulse kpis`` both read this,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from streams.counters import (
@@ -66,20 +66,24 @@ def snapshot(
     counts: WindowCounts,
     configured_platforms: Iterable[str],
     kpis: Sequence[DerivedKpi],
+    only: Collection[str] | None = None,
 ) -> BrandSnapshot:
     """Counters and derived KPIs of a brand over a window, from its summed buckets.
 
     Configured platforms always appear (zeros when quiet); others appear once they have counts.
     The "all" row adds counters across platforms first, then applies the formula: a ratio of
-    sums, not a sum of ratios.
+    sums, not a sum of ratios. ``only``: the counters the caller reads (the KPIs' formulas
+    among them); the others are left out (the alert evaluation reads a few of dozens).
     """
     seen = (p for _, p in counts if p != ALL_PLATFORMS)
     platforms = tuple(dict.fromkeys([*configured_platforms, *seen]))
+    always = _ALWAYS if only is None else tuple(c for c in _ALWAYS if c in only)
+    optional = OPTIONAL_COUNTERS if only is None else [c for c in OPTIONAL_COUNTERS if c in only]
     # Optional values (followers, competitor mentions) appear only where known.
     counters = {
         p: {
-            **{c: counts.get((c, p), 0) for c in _ALWAYS},
-            **{c: counts[(c, p)] for c in OPTIONAL_COUNTERS if (c, p) in counts},
+            **{c: counts.get((c, p), 0) for c in always},
+            **{c: counts[(c, p)] for c in optional if (c, p) in counts},
         }
         for p in platforms
     }
@@ -90,7 +94,8 @@ def snapshot(
         if c in READ_FOR_ALL
         else sum(row.get(c, 0) for row in counters.values())
         for c in ALL_COUNTERS
-        if c not in OPTIONAL_COUNTERS or any(c in row for row in counters.values())
+        if (only is None or c in only)
+        and (c not in OPTIONAL_COUNTERS or any(c in row for row in counters.values()))
     }
     window = {"window_seconds": float(window_seconds), "window_minutes": window_seconds / 60}
     chosen = [kpi for kpi in kpis if kpi.windows is None or window_seconds in kpi.windows]
@@ -106,13 +111,15 @@ def brand_snapshots(
     counts_by_window: dict[int, WindowCounts],
     configured_platforms: Iterable[str],
     kpis: Sequence[DerivedKpi],
+    only: Collection[str] | None = None,
 ) -> dict[int, BrandSnapshot]:
-    """A brand's snapshot for every window. A platform with counts in any window gets a row in
-    all of them, so its series do not come and go as events age out of the shorter windows."""
+    """A brand's snapshot for every window (``only``: as for :func:`snapshot`). A platform
+    with counts in any window gets a row in all of them, so its series do not come and go as
+    events age out of the shorter windows."""
     seen = (p for counts in counts_by_window.values() for _, p in counts if p != ALL_PLATFORMS)
     platforms = list(dict.fromkeys([*configured_platforms, *seen]))
     return {
-        window: snapshot(brand, window, counts, platforms, kpis)
+        window: snapshot(brand, window, counts, platforms, kpis, only)
         for window, counts in counts_by_window.items()
     }
 

@@ -9,7 +9,7 @@ learned: a firing never depends on data from after its timestamp.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -108,6 +108,7 @@ class Detector:
         # step of a backtest's series or a backfill's replay).
         self.calibration = self.budget.params(baselines.update_every)
         self._shares: dict[tuple[str, str, str], float] = {}
+        self._learned: dict[int, tuple[Rule, list[str]]] = {}
 
     def share(self, rule: Rule, brand: str, platform: str, platforms: Sequence[str]) -> float:
         """The notifications a week the calibrated ``rule`` may cost on the brand's platform."""
@@ -158,6 +159,13 @@ class Detector:
 
     def learned(self, rule: Rule) -> list[str]:
         """KPIs the rule needs baselines of."""
+        known = self._learned.get(id(rule))
+        if known is None or known[0] is not rule:
+            known = self._learned[id(rule)] = (rule, self._learned_by(rule))
+        return known[1]
+
+    @staticmethod
+    def _learned_by(rule: Rule) -> list[str]:
         names = [rule.kpi] if rule.uses_baseline else []
         if rule.kind == "negative_spike":
             names.append(rule.share_kpi)
@@ -318,9 +326,11 @@ def brand_values(
     competitors: Mapping[str, Sequence[str]],
     kpis: Sequence[DerivedKpi],
     counts: Mapping[tuple[str, int], WindowCounts],
+    only: Collection[str] | None = None,
 ) -> dict[str, tuple[list[str], dict[int, Values]]]:
     """Per brand: its platform rows, and per window each platform's counters and KPIs (as
-    ``socialpulse kpis`` and /metrics compute them, "all" included)."""
+    ``socialpulse kpis`` and /metrics compute them, "all" included); ``only``: the counters
+    wanted (the KPIs' formulas among them), all by default."""
     counts = with_competitor_mentions(counts, competitors)
     windows_of: dict[str, dict[int, WindowCounts]] = {}
     for (b, w), c in counts.items():
@@ -328,7 +338,7 @@ def brand_values(
     result: dict[str, tuple[list[str], dict[int, Values]]] = {}
     for brand, configured in brands:
         by_window = windows_of.get(brand, {})
-        snapshots = brand_snapshots(brand, by_window, configured, kpis)
+        snapshots = brand_snapshots(brand, by_window, configured, kpis, only)
         platforms: list[str] = []
         values: dict[int, Values] = {}
         for window, snap in snapshots.items():

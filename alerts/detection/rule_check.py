@@ -5,7 +5,7 @@ machine with hold, hysteresis and cooldown (pure; live evaluation and backtest s
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from alerts.detection.baseline import Expected
@@ -75,7 +75,9 @@ def _enough_volume(rule: Rule, reading: Reading) -> bool:
 
 def check(rule: Rule, reading: Reading) -> Check:
     """Whether the rule's condition is over its trigger or under its clear level now."""
-    return replace(_check(rule, reading), value=reading.value)
+    verdict = _check(rule, reading)
+    # Built, not dataclasses.replace()-d: that cost a tenth of an evaluation round.
+    return Check(verdict.over, verdict.clear, verdict.score, verdict.baseline, reading.value)
 
 
 def _check(rule: Rule, reading: Reading) -> Check:

@@ -1,4 +1,5 @@
-"""The Faust worker: agents count mentions and interactions into Redis; a timer runs alerts.
+"""The Faust worker: agents count mentions and interactions into Redis; a process of its own
+(socialpulse.app.evaluator) evaluates the alert rules.
 
 Each topic's messages come a batch at a time (``streams.fetched_batches``, past Faust's
 per-message path); a batch goes to plain functions (``plan_batch``), its result to Redis in one
@@ -23,24 +24,21 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.types import Message
+from prometheus_client import REGISTRY
 
-from alerts.detection import metrics as detection_metrics
-from alerts.detection.metrics import DetectionCollector, RuleStates
-from alerts.detection.store import DetectionStore
-from alerts.incidents import metrics as incident_metrics
+from alerts.detection.metrics import DetectionCollector
 from alerts.incidents.metrics import IncidentCounts
 from alerts.notify import metrics as notify_metrics
 from alerts.notify.interactivity import ButtonServer, serve_interactivity
-from alerts.notify.slack_message import slack_client, uses_stub
-from alerts.pipeline import LiveEvaluation, ShownTo
+from alerts.notify.slack_message import uses_stub
 from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
 from socialpulse.app.config_reload import ConfigReload
+from socialpulse.app.evaluator import OWNED, Evaluator
 from socialpulse.app.settings import Settings
 from socialpulse.core.connections import (
     async_redis_client,
     faust_credentials,
     redis_client,
-    redis_failed,
     redis_unavailable,
 )
 from socialpulse.core.dead_letter import dead_letter_headers
@@ -66,14 +64,10 @@ T = TypeVar("T")
 REDIS_BACKOFF_MAX = 10.0
 
 
-def create_app(
-    settings: Settings,
-    lag: ConsumerLag | None = None,
-    shown_to: ShownTo | None = None,
-) -> faust.App:
-    """Build the Faust app for these settings: the counting agents and the rule evaluator;
-    ``lag`` (exported by /metrics) is kept up to date when given; ``shown_to`` is given
-    what each evaluation round judged by, per brand (for /metrics)."""
+def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
+    """Build the Faust app for these settings: the counting agents (the rules are evaluated in
+    a process of their own, socialpulse.app.evaluator); ``lag`` (exported by /metrics) is kept
+    up to date when given."""
     pipeline = settings.pipeline
     datadir = state_dir() / "faust" / pipeline.worker.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
@@ -280,34 +274,6 @@ def create_app(
     def count_snapshots(messages: Sequence[Message]) -> Awaitable[None]:
         return process_or_stop(messages, "snapshot")
 
-    evaluation = LiveEvaluation(
-        settings,
-        DetectionStore(client, keys),
-        redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5),
-        slack_client(settings.alerts.slack),
-        shown_to,
-    )
-
-    # Every second: cheap when no tick is due; a tick is evaluated `settle` seconds after it.
-    @app.timer(interval=1.0)
-    async def evaluate_alerts() -> None:
-        try:
-            await evaluation.round()
-        except Exception as exc:
-            if not redis_failed(exc):
-                raise
-            log.warning("alert evaluation postponed, Redis unavailable: %s", exc)
-
-    # The outbox on its own timer: a slow or absent Slack never delays the evaluation.
-    @app.timer(interval=1.0)
-    async def deliver_slack() -> None:
-        try:
-            await evaluation.send()
-        except Exception as exc:
-            if not redis_failed(exc):
-                raise
-            log.warning("Slack delivery postponed, Redis unavailable: %s", exc)
-
     own_topics = {pipeline.topics.mentions, pipeline.topics.interactions, pipeline.topics.snapshots}
 
     @app.timer(interval=5.0)
@@ -445,6 +411,12 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     else:
         log.info("memory: the default allocators (apt-get install libjemalloc2 for jemalloc)")
     ensure_topics(settings.pipeline.kafka, settings.pipeline.topics)
+    # Started first: it loads while the models below do. The alert evaluation runs beside
+    # this process and reports its metrics to it, so they leave this registry (each family
+    # exported once).
+    evaluator = Evaluator(settings.config_dir, loglevel).start()
+    for metric in OWNED:
+        REGISTRY.unregister(metric)
     # Seconds of model files, loaded before anything starts: not during a batch (which would
     # stall the event loop and every batch in flight), nor beside /metrics (which it would
     # slow down, holding the interpreter).
@@ -454,16 +426,13 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
                        settings.window_plan)  # fmt: skip
     lag = ConsumerLag()
     # Every known series at 0 before the first scrape can come (as the stream stage's are).
-    rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]
-    detection_metrics.initialize_label_sets(settings.brand_ids, rules)
-    incident_metrics.initialize_label_sets(settings.brand_ids, {s for _, s in rules})
-    notify_metrics.initialize_label_sets(rules)
-    rule_states = RuleStates(settings, sync_client).start()
+    notify_metrics.initialize_label_sets([(r.name, r.severity) for r in settings.alerts.rules])
+    evaluator.wait_ready()
     metrics.serve_metrics(
         settings,
         sync_client,
         sources=[
-            rule_states,
+            evaluator,
             IncidentCounts(
                 settings.brand_ids, RedisKeys(settings.pipeline.redis.key_prefix), sync_client
             ),
@@ -480,7 +449,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     if target is not None:
         log.info("metrics: registered with the local Prometheus in %s", target)
         atexit.register(target.unlink, missing_ok=True)
-    app = create_app(settings, lag, rule_states)
+    app = create_app(settings, lag)
     reload = ConfigReload(settings)
 
     @app.task
@@ -488,10 +457,12 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.on_sighup)
 
     try:
-        BoundedStopWorker(app, reload, buttons, loglevel=loglevel).execute_from_commandline()
+        stopping = BoundedStopWorker(app, reload, buttons, evaluator, loglevel=loglevel)
+        stopping.execute_from_commandline()
     finally:
         if buttons is not None:
             buttons.stop()
+        evaluator.stop()  # before a config reload's exec, which would orphan it
         reload.exec_if_requested()
 
 
@@ -505,11 +476,13 @@ class BoundedStopWorker(faust.Worker):
         app: faust.App,
         reload: ConfigReload,
         buttons: ButtonServer | None,
+        evaluator: Evaluator,
         **options: Any,
     ):
         super().__init__(app, **options)
         self.reload = reload
         self.buttons = buttons
+        self.evaluator = evaluator
 
     def _schedule_shutdown(self, signal: signal.Signals) -> None:
         log.info("stopping (signal %s): at most %.0f s", signal.name, STOP_WITHIN)
@@ -519,4 +492,6 @@ class BoundedStopWorker(faust.Worker):
             # Clicks in progress get a moment; the button server stops in its own thread, so
             # Faust's stop goes on meanwhile.
             threading.Thread(target=self.buttons.stop, name="stop-buttons", daemon=True).start()
+        # The evaluation process ends its round and gives the lock back meanwhile.
+        threading.Thread(target=self.evaluator.stop, name="stop-evaluator", daemon=True).start()
         super()._schedule_shutdown(signal)

@@ -11,7 +11,7 @@ has run a while:
 - Redis memory per brand (used_memory grown over the run, divided by N);
 - the alert evaluation's seconds per round (socialpulse_alert_evaluation_seconds: the mean and
   the largest bucket reached), against its 10 s grid;
-- the worker's resident memory.
+- the worker's resident memory, and its alert evaluation process'.
 
 Prints a table per N and, last, one JSON line with every figure.
 """
@@ -138,6 +138,21 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _evaluator_rss_mb(worker: int) -> float:
+    """The resident memory of the worker's alert evaluation process (its spawned child)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == worker and b"spawn_main" in command:
+            return _rss_mb(int(entry.name))
+    return float("nan")
+
+
 MODES: dict[str, list[str] | None] = {"all windows": None, "totals only": []}
 
 
@@ -172,6 +187,7 @@ def measure(
                     "evaluation_seconds_mean": mean,
                     "evaluation_seconds_within": top,
                     "worker_rss_mb": _rss_mb(worker.pid),
+                    "evaluator_rss_mb": _evaluator_rss_mb(worker.pid),
                     "redis_kb_per_brand": (int(client.info("memory")["used_memory"]) - before)
                     / count
                     / 1024,
@@ -204,7 +220,7 @@ def run(
         results.append(figures)
         print(f"\n{count} brands, {rate:g} events/s for {seconds:g}s before measuring")
         print(f"{'':14}{'scrape s':>10}{'MB':>8}{'series':>9}{'/brand-pl':>10}"
-              f"{'eval s':>8}{'RSS MB':>8}{'Redis KB/brand':>15}")  # fmt: skip
+              f"{'eval s':>8}{'RSS MB':>8}{'eval MB':>8}{'Redis KB/brand':>15}")  # fmt: skip
         for mode in chosen:
             r = figures[mode]
             shown = (
@@ -214,5 +230,6 @@ def run(
             )
             print(f"{mode:14}{r['scrape_seconds']:>10.3f}{r['scrape_mb']:>8.2f}{r['series']:>9}"
                   f"{r['series_per_brand_platform']:>10.0f}{shown:>8}{r['worker_rss_mb']:>8.0f}"
+                  f"{r['evaluator_rss_mb']:>8.0f}"
                   f"{r['redis_kb_per_brand']:>15.1f}")  # fmt: skip
     print(json.dumps({"scale": results}))

@@ -89,7 +89,8 @@ def accounted(messages: list[bytes], event_type: str) -> None:
             assert all(e.brand in known for e in plan.counted)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+# No deadline: tests do not time anything, and the first Chinese text loads a model (seconds).
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(
     st.lists(st.binary(max_size=300), min_size=1, max_size=5),
     st.sampled_from(["mention", "interaction"]),
@@ -100,20 +101,20 @@ def test_arbitrary_bytes_are_each_counted_or_dead_lettered(
     accounted(messages, kind)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(json_values, min_size=1, max_size=5), st.sampled_from(["mention", "interaction"]))
 def test_arbitrary_json_is_each_counted_or_dead_lettered(values: list[Any], kind: str) -> None:
     accounted([json.dumps(v).encode() for v in values], kind)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(mentions, min_size=1, max_size=6), st.booleans())
 def test_almost_valid_mentions_alone_or_in_envelopes(events: list[dict], envelope: bool) -> None:
     values = [json.dumps(events).encode()] if envelope else [json.dumps(e).encode() for e in events]
     accounted(values, "mention")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(interactions, min_size=1, max_size=6), st.booleans())
 def test_almost_valid_interactions_alone_or_in_envelopes(
     events: list[dict], envelope: bool

@@ -150,3 +150,14 @@ def test_a_kpi_declared_for_some_windows_is_only_computed_for_them() -> None:
     counts = {("clicks", "x"): 1, ("impressions", "x"): 4}
     assert snapshot("acme", 3600, counts, ["x"], [hourly]).derived["x"] == {"ctr_hourly": 0.25}
     assert snapshot("acme", 300, counts, ["x"], [hourly]).derived["x"] == {}
+
+
+def test_a_snapshot_of_some_counters_has_their_values_and_only_theirs() -> None:
+    full = snapshot("acme", 300, COUNTS, ["x", "instagram"], KPIS)
+    names = {name for kpi in KPIS for name in kpi.formula.names}
+    some = snapshot("acme", 300, COUNTS, ["x", "instagram"], KPIS, only=names)
+    assert some.derived == full.derived
+    assert some.totals == {c: v for c, v in full.totals.items() if c in names}
+    for platform, row in some.counters.items():
+        assert row == {c: v for c, v in full.counters[platform].items() if c in names}
+    assert set(some.totals) == names & set(full.totals) and some.totals

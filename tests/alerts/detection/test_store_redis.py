@@ -167,3 +167,33 @@ def test_what_the_evaluator_publishes_is_what_redis_gives_a_worker_that_does_not
         if found:
             sync.delete(*found)
         sync.close()
+
+
+def test_the_evaluation_lock_is_held_extended_and_given_back_by_its_owner_only(
+    stack: Settings, run_id: str
+) -> None:
+    keys = RedisKeys(f"tdet{run_id}")
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+
+    async def steps() -> list[bool]:
+        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+        try:
+            store = DetectionStore(client, keys)
+            return [
+                await store.hold_lock("a", 30_000),  # taken
+                await store.hold_lock("b", 30_000),  # held by a
+                await store.release_lock("b"),  # not b's to give back
+                await store.hold_lock("a", 60_000),  # extended
+                await store.release_lock("a"),  # given back
+                await store.hold_lock("b", 30_000),  # b takes it at once
+            ]
+        finally:
+            await client.aclose()
+
+    try:
+        assert asyncio.run(steps()) == [True, False, False, True, True, True]
+        assert sync.get(keys.evaluation_lock()) == "b"
+        assert 0 < sync.pttl(keys.evaluation_lock()) <= 30_000
+    finally:
+        sync.delete(keys.evaluation_lock())
+        sync.close()

@@ -15,7 +15,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from socialpulse.core.exposition import Family, render
+from socialpulse.core.exposition import Family, Rendered, render
 from socialpulse.core.metrics_server import exposition, serve
 
 OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
@@ -182,3 +182,15 @@ def test_a_scraper_that_leaves_mid_answer_costs_one_log_line_not_a_traceback(
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_rendered_families_read_as_rendered_in_each_format_whichever_is_asked_first(
+    first: bool,
+) -> None:
+    gauges = [f for f in families() if f.kind == "gauge"]
+    for chosen in (families(), gauges):  # gauges alone are rendered once for both formats
+        rendered = Rendered(chosen)
+        assert rendered.text(first) == render(chosen, first)
+        assert rendered.text(not first) == render(chosen, not first)
+    assert render(families(), True) != render(families(), False)  # a counter's name differs

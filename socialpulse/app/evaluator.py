@@ -1,0 +1,303 @@
+"""The alert evaluation in a process of its own, started and watched by the worker.
+
+An evaluation round at 1,000 brands is seconds of Python: every brand's windows read, every
+rule's maths, the save. In the worker's process it held the interpreter lock from the stream's
+batches and from the /metrics scrapes (a scrape waited for the round), and they from it. So the
+worker runs it here, in a child process (``multiprocessing``, spawned: nothing of the parent's
+threads or event loop is copied), which every second:
+
+- evaluates the due ticks when it holds the evaluation lock (alerts.pipeline), then runs the
+  incident round, and sends the Slack outbox;
+- computes what /metrics shows of the rules (alerts.detection.metrics.RuleStates);
+- hands the worker its metrics as exposition text over a pipe (the rule states once per
+  tick), which the worker's /metrics serves beside its own: one endpoint per worker, as
+  before, the same names and labels.
+
+The worker starts it again when it ends (logged, counted, with backoff). It ends with the
+worker: told by SIGTERM when the worker stops (it gives the evaluation lock back, so another
+worker takes over at once), and by its next write failing when the worker is gone without a
+word (kill -9, or the exec of a config reload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+
+from alerts.detection import metrics as detection_metrics
+from alerts.incidents import metrics as incident_metrics
+from alerts.notify import metrics as notify_metrics
+from socialpulse.core.exposition import Prerendered, Rendered
+
+log = logging.getLogger(__name__)
+
+# The metrics the evaluation process changes: exported from there, so the worker's own
+# registry leaves them out (one family under one name on /metrics).
+OWNED = (
+    detection_metrics.ALERT_EVENTS,
+    detection_metrics.RULE_TICKS,
+    detection_metrics.EVALUATION_DELAY,
+    detection_metrics.EVALUATION_SECONDS,
+    detection_metrics.BRAND_EVALUATIONS,
+    incident_metrics.INCIDENTS_OPENED,
+    incident_metrics.INCIDENT_ACTIONS,
+    notify_metrics.ALERTS_SENT,
+    notify_metrics.SLACK_DELIVERIES,
+    notify_metrics.OUTBOX_DEPTH,
+)
+EVERY = 1.0  # seconds between rounds (cheap when no tick is due), outbox sends and reports
+REGISTRY_EVERY = 5.0  # seconds between reports of its registry when no tick changed anything
+READY_WITHIN = 60.0  # for its first report, before the worker serves /metrics without it
+RESTART_BACKOFF_MAX = 30.0
+
+RESTARTS = Counter(
+    "socialpulse_alert_evaluator_restarts_total",
+    "Times the worker started its alert evaluation process again after it ended (see the "
+    "worker's log for its exit code).",
+)
+
+
+class Evaluator:
+    """The worker's side: starts the evaluation process, starts it again when it ends, and is
+    the /metrics source of what it last reported (nothing before its first report)."""
+
+    def __init__(self, config_dir: Path, loglevel: str = "info"):
+        self.config_dir = Path(config_dir)
+        self.loglevel = loglevel
+        self._context = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._latest = Prerendered("", "")
+        self._rules = ("", "")
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> Evaluator:
+        """Start the process, and a daemon thread that relays its reports and restarts it."""
+        threading.Thread(target=self._supervise, name="alert-evaluator", daemon=True).start()
+        return self
+
+    def wait_ready(self, timeout: float = READY_WITHIN) -> bool:
+        """Wait for the first report (its metrics at 0, the rule states of the last tick)."""
+        ready = self._ready.wait(timeout)
+        if not ready:
+            log.error("alert evaluator: no report within %.0f s; /metrics goes on without "
+                      "its families until it reports", timeout)  # fmt: skip
+        return ready
+
+    def __call__(self) -> Rendered:
+        """The families last reported, as /metrics serves them."""
+        return self._latest
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the process (SIGTERM: it ends its round and gives the lock back), and kill it
+        if it has not ended within ``timeout`` seconds."""
+        self._stopping.set()
+        with self._lock:
+            process = self._process
+        if process is None or process.exitcode is not None:
+            return
+        process.terminate()
+        process.join(timeout)
+        if process.exitcode is None:
+            log.warning("alert evaluator: not stopped after %.0f s; killing it", timeout)
+            process.kill()
+            process.join(1.0)
+
+    def _supervise(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            receive, send = self._context.Pipe(duplex=False)
+            process = self._context.Process(
+                target=run_evaluator,
+                args=(str(self.config_dir), send, self.loglevel),
+                name="socialpulse-alert-evaluator",
+                daemon=True,
+            )
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                process.start()
+                self._process = process
+            send.close()  # the child's end: its EOF is ours once the child is gone
+            self._relay(receive)
+            process.join(5.0)
+            receive.close()
+            if self._stopping.is_set():
+                return
+            log.error("alert evaluator ended (exit code %s); starting it again in %.0f s",
+                      process.exitcode, delay)  # fmt: skip
+            RESTARTS.inc()
+            time.sleep(delay)
+            # A process that ran a while before ending starts again at once the next time.
+            ran = time.monotonic() - started
+            delay = 1.0 if ran > 60 else min(delay * 2, RESTART_BACKOFF_MAX)
+
+    def _relay(self, receive: Connection) -> None:
+        while True:
+            try:
+                report: tuple[str, str, tuple[str, str] | None] = pickle.loads(receive.recv_bytes())
+            except (EOFError, OSError):
+                return
+            plain, openmetrics, rules = report
+            if rules is not None:
+                self._rules = rules
+            self._latest = Prerendered(plain + self._rules[0], openmetrics + self._rules[1])
+            self._ready.set()
+
+
+def run_evaluator(config_dir: str, send: Connection, loglevel: str = "info") -> None:
+    """The evaluation process: evaluate, run incidents and the outbox, report, until told to
+    stop (SIGTERM, SIGINT) or the worker is gone."""
+    logging.basicConfig(
+        level=loglevel.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
+    # A terminal's hang-up reaches the whole group; the worker's SIGHUP (a config reload) stops
+    # this process anyway, and a fresh one reads the new config.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    from socialpulse.app.settings import load_settings
+
+    settings = load_settings(Path(config_dir))
+    try:
+        asyncio.run(_evaluate(settings, send))
+    finally:
+        with contextlib.suppress(OSError):
+            send.close()
+
+
+async def _evaluate(settings: Any, send: Connection) -> None:
+    from alerts.detection.metrics import RuleStates
+    from alerts.detection.store import DetectionStore
+    from alerts.notify.slack_message import slack_client
+    from alerts.pipeline import LiveEvaluation
+    from socialpulse.core.connections import async_redis_client, redis_client, redis_failed
+    from socialpulse.core.redis_keys import RedisKeys
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    redis = settings.pipeline.redis
+    rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]
+    detection_metrics.initialize_label_sets(settings.brand_ids, rules)
+    incident_metrics.initialize_label_sets(settings.brand_ids, {s for _, s in rules})
+    notify_metrics.initialize_label_sets(rules)
+    registry = CollectorRegistry()
+    for metric in OWNED:
+        registry.register(metric)
+    rule_states = RuleStates(
+        settings, redis_client(redis, decode_responses=True, socket_timeout=5)
+    ).start()
+    store = DetectionStore(
+        async_redis_client(redis, decode_responses=True), RedisKeys(redis.key_prefix)
+    )
+    evaluation = LiveEvaluation(
+        settings,
+        store,
+        redis_client(redis, decode_responses=True, socket_timeout=5),
+        slack_client(settings.alerts.slack),
+        rule_states,
+    )
+    reporter = _Reporter(send, registry, rule_states)
+
+    def postponed(what: str, work: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        """``work`` that waits for its next turn while Redis is away (any other error ends
+        this process, and the worker starts it again)."""
+
+        async def run() -> None:
+            try:
+                await work()
+            except Exception as exc:
+                if not redis_failed(exc):
+                    raise
+                log.warning("%s postponed, Redis unavailable: %s", what, exc)
+
+        return run
+
+    evaluate = postponed("alert evaluation", evaluation.round)
+    # The outbox on its own loop: a slow or absent Slack never delays the evaluation.
+    deliver = postponed("Slack delivery", evaluation.send)
+
+    async def report() -> None:
+        if not await asyncio.to_thread(reporter.report):
+            log.info("alert evaluator: the worker is gone; stopping")
+            stop.set()
+
+    await report()  # at once: the worker serves /metrics after this first report
+    log.info("alert evaluator: evaluating %d brands' rules every %d s",
+             len(settings.brand_ids), settings.alerts.evaluation.every)  # fmt: skip
+    loops = [asyncio.create_task(_every(EVERY, work, stop)) for work in (evaluate, deliver, report)]
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([*loops, stopped], return_when=asyncio.FIRST_COMPLETED)
+    failed = [task for task in loops if task.done()]
+    for task in loops:
+        task.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    stopped.cancel()
+    if evaluation.holding:
+        with contextlib.suppress(Exception):  # the lock's time to live ends it otherwise
+            await store.release_lock(evaluation.owner)
+    for task in failed:
+        task.result()  # a fault of ours: this process ends with it, the worker restarts it
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """``work()`` every ``seconds`` (from start to start) until ``stop``."""
+    while not stop.is_set():
+        started = time.monotonic()
+        await work()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(seconds - (time.monotonic() - started), 0))
+
+
+class _Reporter:
+    """Renders the process' metrics for the worker: the rule states when a tick changed them,
+    its own registry then or every ``REGISTRY_EVERY`` seconds (it holds a counter per brand:
+    rendering it every second was a tenth of this process' time at 1,000 brands)."""
+
+    def __init__(self, send: Connection, registry: CollectorRegistry, rule_states: Any):
+        self.send = send
+        self.registry = registry
+        self.rule_states = rule_states
+        self._sent: Rendered | None = None
+        self._registry_at = -math.inf  # monotonic
+        self._parent = os.getppid()
+
+    def report(self) -> bool:
+        """Send what changed, if anything; False when the worker is gone."""
+        if os.getppid() != self._parent:  # adopted by another: the worker has ended
+            return False
+        rendered = self.rule_states()
+        fresh = rendered is not self._sent
+        if not fresh and time.monotonic() - self._registry_at < REGISTRY_EVERY:
+            return True
+        rules = (rendered.text(False), rendered.text(True)) if fresh else None
+        self._registry_at = time.monotonic()
+        plain = generate_latest(self.registry).decode()
+        openmetrics = openmetrics_latest(self.registry).decode().removesuffix("# EOF\n")
+        try:
+            self.send.send_bytes(pickle.dumps((plain, openmetrics, rules)))
+        except OSError:  # BrokenPipeError: nobody reads any more
+            return False
+        self._sent = rendered
+        return True
+
+
+__all__ = ["OWNED", "RESTARTS", "Evaluator", "run_evaluator"]
