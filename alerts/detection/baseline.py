@@ -179,7 +179,10 @@ class Baseline:
         return self.last_update is None or ts // step > self.last_update // step
 
     def update(self, ts: float, value: float) -> None:
-        """Fold the KPI's value at ``ts`` into the baseline (callers check :meth:`due`)."""
+        """Fold the KPI's value at ``ts`` into the baseline (callers check :meth:`due`); a value
+        that is not a finite number teaches nothing (it would make the baseline NaN for good)."""
+        if not math.isfinite(value):
+            return
         p = self.params
         self.updates += 1
         self.last_update = ts

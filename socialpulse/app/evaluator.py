@@ -36,12 +36,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from alerts.detection import metrics as detection_metrics
 from alerts.incidents import metrics as incident_metrics
 from alerts.notify import metrics as notify_metrics
+from socialpulse.app.settings import Settings
 from socialpulse.core.exposition import Prerendered, Rendered
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ OWNED = (
     notify_metrics.OUTBOX_DEPTH,
 )
 EVERY = 1.0  # seconds between rounds (cheap when no tick is due), outbox sends and reports
+FINISH_WITHIN = 3.5  # seconds for the work under way at a stop (the worker kills it after 5)
 REGISTRY_EVERY = 5.0  # seconds between reports of its registry when no tick changed anything
 READY_WITHIN = 60.0  # for its first report, before the worker serves /metrics without it
 RESTART_BACKOFF_MAX = 30.0
@@ -76,8 +78,10 @@ class Evaluator:
     """The worker's side: starts the evaluation process, starts it again when it ends, and is
     the /metrics source of what it last reported (nothing before its first report)."""
 
-    def __init__(self, config_dir: Path, loglevel: str = "info"):
-        self.config_dir = Path(config_dir)
+    def __init__(self, settings: Settings, loglevel: str = "info"):
+        # The worker's own settings, not its folder read again: a restarted evaluator judges by
+        # the config the worker runs, whatever was edited on disk since (SIGHUP applies edits).
+        self.settings = settings
         self.loglevel = loglevel
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
@@ -86,6 +90,7 @@ class Evaluator:
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._stop_lock = threading.Lock()  # stop() is called at the signal and at the end
 
     def start(self) -> Evaluator:
         """Start the process, and a daemon thread that relays its reports and restarts it."""
@@ -110,14 +115,15 @@ class Evaluator:
         self._stopping.set()
         with self._lock:
             process = self._process
-        if process is None or process.exitcode is not None:
-            return
-        process.terminate()
-        process.join(timeout)
-        if process.exitcode is None:
-            log.warning("alert evaluator: not stopped after %.0f s; killing it", timeout)
-            process.kill()
-            process.join(1.0)
+        with self._stop_lock:
+            if process is None or process.exitcode is not None:
+                return
+            process.terminate()
+            process.join(timeout)
+            if process.exitcode is None:
+                log.warning("alert evaluator: not stopped after %.0f s; killing it", timeout)
+                process.kill()
+                process.join(1.0)
 
     def _supervise(self) -> None:
         delay = 1.0
@@ -126,7 +132,7 @@ class Evaluator:
             receive, send = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=run_evaluator,
-                args=(str(self.config_dir), send, self.loglevel),
+                args=(self.settings, send, self.loglevel),
                 name="socialpulse-alert-evaluator",
                 daemon=True,
             )
@@ -139,12 +145,13 @@ class Evaluator:
             self._relay(receive)
             process.join(5.0)
             receive.close()
-            if self._stopping.is_set():
+            # One that ended because the whole group was told to stop (a cgroup's SIGTERM) is
+            # not started again: the worker's own stop follows within the delay.
+            if self._stopping.wait(delay):
                 return
-            log.error("alert evaluator ended (exit code %s); starting it again in %.0f s",
+            log.error("alert evaluator ended (exit code %s); starting it again (after %.0f s)",
                       process.exitcode, delay)  # fmt: skip
             RESTARTS.inc()
-            time.sleep(delay)
             # A process that ran a while before ending starts again at once the next time.
             ran = time.monotonic() - started
             delay = 1.0 if ran > 60 else min(delay * 2, RESTART_BACKOFF_MAX)
@@ -162,19 +169,17 @@ class Evaluator:
             self._ready.set()
 
 
-def run_evaluator(config_dir: str, send: Connection, loglevel: str = "info") -> None:
+def run_evaluator(settings: Settings, send: Connection, loglevel: str = "info") -> None:
     """The evaluation process: evaluate, run incidents and the outbox, report, until told to
-    stop (SIGTERM, SIGINT) or the worker is gone."""
+    stop (SIGTERM, from the worker) or the worker is gone."""
     logging.basicConfig(
         level=loglevel.upper(),
         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
     )
-    # A terminal's hang-up reaches the whole group; the worker's SIGHUP (a config reload) stops
-    # this process anyway, and a fresh one reads the new config.
+    # A terminal's Ctrl-C and hang-up reach the whole group: the worker stops this process
+    # itself (SIGTERM), also for a config reload, after which a fresh one has the new config.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    from socialpulse.app.settings import load_settings
-
-    settings = load_settings(Path(config_dir))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         asyncio.run(_evaluate(settings, send))
     finally:
@@ -192,8 +197,7 @@ async def _evaluate(settings: Any, send: Connection) -> None:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     redis = settings.pipeline.redis
     rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]
     detection_metrics.initialize_label_sets(settings.brand_ids, rules)
@@ -202,6 +206,14 @@ async def _evaluate(settings: Any, send: Connection) -> None:
     registry = CollectorRegistry()
     for metric in OWNED:
         registry.register(metric)
+    # The worker's process_* metrics describe the worker only; this process holds the
+    # detection state, so its memory is exported too (the soak's "RSS flat" sums both).
+    memory = Gauge(
+        "socialpulse_alert_evaluator_resident_memory_bytes",
+        "Resident memory of the worker's alert evaluation process, in bytes.",
+        registry=registry,
+    )
+    memory.set_function(_resident_bytes)
     rule_states = RuleStates(
         settings, redis_client(redis, decode_responses=True, socket_timeout=5)
     ).start()
@@ -246,7 +258,11 @@ async def _evaluate(settings: Any, send: Connection) -> None:
     loops = [asyncio.create_task(_every(EVERY, work, stop)) for work in (evaluate, deliver, report)]
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([*loops, stopped], return_when=asyncio.FIRST_COMPLETED)
-    failed = [task for task in loops if task.done()]
+    stop.set()  # also when a loop failed: the others end too
+    # What is under way ends as it would (a round saved, a Slack post marked sent), so nothing
+    # is done twice by the next evaluator; cancelled only if it takes longer than that.
+    await asyncio.wait(loops, timeout=FINISH_WITHIN)
+    failed = [task for task in loops if task.done() and not task.cancelled()]
     for task in loops:
         task.cancel()
     await asyncio.gather(*loops, return_exceptions=True)
@@ -256,6 +272,15 @@ async def _evaluate(settings: Any, send: Connection) -> None:
             await store.release_lock(evaluation.owner)
     for task in failed:
         task.result()  # a fault of ours: this process ends with it, the worker restarts it
+
+
+def _resident_bytes() -> float:
+    """This process' resident memory (Linux /proc; 0 where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return float(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
 async def _every(seconds: float, work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
@@ -284,7 +309,11 @@ class _Reporter:
         """Send what changed, if anything; False when the worker is gone."""
         if os.getppid() != self._parent:  # adopted by another: the worker has ended
             return False
-        rendered = self.rule_states()
+        try:
+            rendered = self.rule_states()
+        except Exception:  # as a failing /metrics source: left out, the evaluation goes on
+            log.exception("metrics: computing the rule states failed; left out of this report")
+            rendered = self._sent if self._sent is not None else Rendered([])
         fresh = rendered is not self._sent
         if not fresh and time.monotonic() - self._registry_at < REGISTRY_EVERY:
             return True

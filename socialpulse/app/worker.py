@@ -414,7 +414,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     # Started first: it loads while the models below do. The alert evaluation runs beside
     # this process and reports its metrics to it, so they leave this registry (each family
     # exported once).
-    evaluator = Evaluator(settings.config_dir, loglevel).start()
+    evaluator = Evaluator(settings, loglevel).start()
     for metric in OWNED:
         REGISTRY.unregister(metric)
     # Seconds of model files, loaded before anything starts: not during a batch (which would

@@ -58,7 +58,9 @@ def parse_scrape(text: str, at: float) -> Sample:
         at,
         total("socialpulse_events_counted_total"),
         total("socialpulse_consumer_lag_messages"),
-        total("process_resident_memory_bytes"),
+        # The worker and its alert evaluation process.
+        total("process_resident_memory_bytes")
+        + total("socialpulse_alert_evaluator_resident_memory_bytes"),
         sorted(buckets.items()),
     )
 

@@ -40,3 +40,15 @@ def test_the_remembered_expectation_is_what_a_fresh_baseline_computes(
         if rng.random() < 0.9:  # some samples are missing (a gap)
             baseline.update(ts, rng.choice([0.0, 1.0, 3.0, 40.0, rng.uniform(0, 100)]))
     assert baseline.expected(START + 2 * 86400) is not None
+
+
+def test_a_value_that_is_not_a_number_teaches_a_baseline_nothing() -> None:
+    baseline = Baseline(BaselineParams(warmup=600))
+    for step in range(4):
+        baseline.update(START + step * 300, 9.0)
+    learned = baseline.to_dict()
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        baseline.update(START + 1500, bad)
+    assert baseline.to_dict() == learned
+    expected = baseline.expected(START + 1500)
+    assert expected is not None and round(expected.value, 9) == 9.0 and expected.spread == 0.5
