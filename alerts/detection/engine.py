@@ -108,7 +108,7 @@ class Detector:
         # step of a backtest's series or a backfill's replay).
         self.calibration = self.budget.params(baselines.update_every)
         self._shares: dict[tuple[str, str, str], float] = {}
-        self._learned: dict[int, tuple[Rule, list[str]]] = {}
+        self._learned: dict[Rule, list[str]] = {}  # rules are frozen, so hashable
 
     def share(self, rule: Rule, brand: str, platform: str, platforms: Sequence[str]) -> float:
         """The notifications a week the calibrated ``rule`` may cost on the brand's platform."""
@@ -159,10 +159,10 @@ class Detector:
 
     def learned(self, rule: Rule) -> list[str]:
         """KPIs the rule needs baselines of."""
-        known = self._learned.get(id(rule))
-        if known is None or known[0] is not rule:
-            known = self._learned[id(rule)] = (rule, self._learned_by(rule))
-        return known[1]
+        names = self._learned.get(rule)
+        if names is None:
+            names = self._learned[rule] = self._learned_by(rule)
+        return names
 
     @staticmethod
     def _learned_by(rule: Rule) -> list[str]:

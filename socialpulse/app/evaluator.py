@@ -169,6 +169,24 @@ class Evaluator:
             self._ready.set()
 
 
+def evaluator_pids(worker: int) -> list[int]:
+    """The pids of the evaluation processes the worker with pid ``worker`` runs (Linux /proc;
+    for benchmarks and tests that measure or kill them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended while we looked
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == worker and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
 def run_evaluator(settings: Settings, send: Connection, loglevel: str = "info") -> None:
     """The evaluation process: evaluate, run incidents and the outbox, report, until told to
     stop (SIGTERM, from the worker) or the worker is gone."""
@@ -329,4 +347,4 @@ class _Reporter:
         return True
 
 
-__all__ = ["OWNED", "RESTARTS", "Evaluator", "run_evaluator"]
+__all__ = ["OWNED", "RESTARTS", "Evaluator", "evaluator_pids", "run_evaluator"]

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from ingest.event_producer import EventProducer, kafka_producer
+from socialpulse.app.evaluator import evaluator_pids
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.connections import redis_client
 from socialpulse.core.topics import ensure_topics
@@ -139,18 +140,9 @@ def _rss_mb(pid: int) -> float:
 
 
 def _evaluator_rss_mb(worker: int) -> float:
-    """The resident memory of the worker's alert evaluation process (its spawned child)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if ppid == worker and b"spawn_main" in command:
-            return _rss_mb(int(entry.name))
-    return float("nan")
+    """The resident memory of the worker's alert evaluation process."""
+    pids = evaluator_pids(worker)
+    return _rss_mb(pids[0]) if pids else float("nan")
 
 
 MODES: dict[str, list[str] | None] = {"all windows": None, "totals only": []}

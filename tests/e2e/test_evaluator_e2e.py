@@ -9,29 +9,13 @@ import os
 import signal
 from pathlib import Path
 
+from socialpulse.app.evaluator import evaluator_pids
 from socialpulse.app.settings import Settings
 from socialpulse.core.connections import redis_client
 from socialpulse.core.redis_keys import RedisKeys
 from tests.conftest import start_worker, stop_worker, write_config
 from tests.e2e.helpers.events import mention, produce
 from tests.e2e.helpers.reading import stub_messages, ticks_after, value, wait_until
-
-
-def evaluators(parent: int) -> list[int]:
-    """The pids of the evaluation processes whose parent is ``parent``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue  # ended while we looked
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"spawn_main" in command:
-            found.append(int(entry.name))
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -53,7 +37,7 @@ def test_the_evaluator_is_restarted_and_never_outlives_its_worker(
     lock = RedisKeys(settings.pipeline.redis.key_prefix).evaluation_lock()
     client = redis_client(settings.pipeline.redis)
     try:
-        [first] = evaluators(worker.process.pid)
+        [first] = evaluator_pids(worker.process.pid)
         ticks_after(url, 1)  # it evaluates, and its metrics reach the worker's /metrics
         assert value(url, "socialpulse_alert_evaluator_restarts_total") == 0
         assert client.exists(lock) == 1
@@ -64,7 +48,7 @@ def test_the_evaluator_is_restarted_and_never_outlives_its_worker(
             timeout=30,
             what="the evaluator started again",
         )
-        [second] = wait_until(lambda: evaluators(worker.process.pid), what="a new evaluator")
+        [second] = wait_until(lambda: evaluator_pids(worker.process.pid), what="a new evaluator")
         assert second != first
         # The new one takes the lock over once the dead one's expires, then evaluates, and a
         # crisis counted meanwhile reaches Slack once.
