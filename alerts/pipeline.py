@@ -12,7 +12,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 import redis
@@ -31,10 +31,11 @@ from alerts.notify.outbox import OutboxSender
 from alerts.notify.slack_message import incident_message
 from socialpulse.core.config_types import format_duration
 from socialpulse.core.redis_keys import RedisKeys
-from streams.counters import WindowCounts
+from streams.counters import ONE_PER_EVENT, WindowCounts
+from streams.formulas import Value
 from streams.kpis import DerivedKpi
-from streams.store.redis_store import read_windows
-from streams.windows import WindowPlan
+from streams.store.redis_store import read_fine_buckets, read_windows
+from streams.windows import TIERS, WindowPlan
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,19 @@ def rule_inputs(rules: Sequence[Rule], kpis: Sequence[DerivedKpi]) -> frozenset[
     return frozenset(names)
 
 
+def add_rows(first: Values, second: Values, names: Collection[str]) -> dict[str, dict[str, Value]]:
+    """Per platform, the ``names`` of two rows of counters added (absent in both: absent)."""
+    rows: dict[str, dict[str, Value]] = {}
+    for platform in {*first, *second}:
+        a, b = first.get(platform, {}), second.get(platform, {})
+        rows[platform] = {
+            name: (a.get(name) or 0) + (b.get(name) or 0)
+            for name in names
+            if name in a or name in b
+        }
+    return rows
+
+
 class ShownTo(Protocol):
     """Where the evaluator hands what it judged by (alerts.detection.metrics.RuleStates)."""
 
@@ -109,6 +123,21 @@ class LiveEvaluation:
         incidents = IncidentStore(store.client, store.keys)
         self.incidents = IncidentManager(settings, incidents, incident_message)
         self.outbox = OutboxSender(incidents, slack, settings.brand_ids)
+        # Set when a round produced firings or clearings: the outbox sends without waiting.
+        self.delivery_due = asyncio.Event()
+        self.rounds_with_events = 0  # its metrics are reported after each (evaluator)
+        evaluation = settings.alerts.evaluation
+        self._early_rules = self.detector.early_rules(evaluation.every) if evaluation.early else []
+        self._early_counters = frozenset(
+            name
+            for rule in self._early_rules
+            for name in (rule.kpi, rule.volume_kpi)
+            if name in ONE_PER_EVENT
+        )
+        # The early rules' counters at the last tick over their windows without the next
+        # tick's last `every` seconds, per brand (platforms, rows by window).
+        self._rest: dict[str, tuple[list[str], dict[int, Values]]] = {}
+        self._rest_tick: float | None = None
 
     async def round(self, now: float | None = None) -> list[AlertEvent]:
         """Evaluate the ticks due by ``now`` (if this worker holds the lock), then run the
@@ -129,8 +158,13 @@ class LiveEvaluation:
             events = await self._evaluate(last, now)
             detection_metrics.EVALUATION_SECONDS.observe(time.monotonic() - started)
             self.last_tick = last
+        elif self._early_rules:
+            events = await self._early(now)
         for brand in self.settings.brand_ids:
             await self.incidents.round(brand, now, self.last_values.get(brand))
+        if events:
+            self.rounds_with_events += 1
+            self.delivery_due.set()
         return events
 
     async def _evaluate(self, last: float, now: float) -> list[AlertEvent]:
@@ -156,17 +190,32 @@ class LiveEvaluation:
         kpis = [kpi for kpi in self.settings.derived_kpis if kpi.name in needed]
         windows = self.detector.windows()
         new: dict[str, list[AlertEvent]] = {b.id: [] for b in brands}
+        pairs = [(b.id, b.platforms) for b in brands]
         for tick in ticks:
+            # At the last tick also the early rules' windows without the next tick's last
+            # seconds: the buckets they hold are read for the rules' windows anyway.
+            rest = set()
+            if tick == last:
+                rest = {rule.window - evaluation.every for rule in self._early_rules}
             counts = await asyncio.to_thread(
-                read_counts, self.sync_client, self.store.keys, self.settings, windows, tick
+                read_counts,
+                self.sync_client,
+                self.store.keys,
+                self.settings,
+                sorted({*windows, *rest}),
+                tick,
             )
-            values = brand_values(
-                [(b.id, b.platforms) for b in brands],
-                self.settings.competitors,
-                kpis,
-                counts,
-                needed,
-            )
+            if rest:
+                self._rest_tick = tick
+                self._rest = brand_values(
+                    pairs,
+                    {},
+                    [],
+                    {key: c for key, c in counts.items() if key[1] in rest},
+                    self._early_counters,
+                )
+                counts = {key: c for key, c in counts.items() if key[1] in windows}
+            values = brand_values(pairs, self.settings.competitors, kpis, counts, needed)
             for brand in brands:
                 if tick not in plans[brand.id]:
                     continue
@@ -186,11 +235,12 @@ class LiveEvaluation:
             self._saved[brand_id] = (written[brand_id], state)
         events = [e for brand_events in new.values() for e in brand_events]
         for event in events:
-            detection_metrics.ALERT_EVENTS.labels(event.rule, event.severity, event.event).inc()
+            if not event.confirms:  # counted when it was sent, early
+                detection_metrics.ALERT_EVENTS.labels(event.rule, event.severity, event.event).inc()
             log.warning(
                 "alert %s %s for %s/%s at tick %s: %s=%s baseline=%s score=%s",
                 event.rule,
-                event.event,
+                "confirmed" if event.confirms else event.event,
                 event.brand,
                 event.platform,
                 int(event.at),
@@ -201,6 +251,82 @@ class LiveEvaluation:
             )
         detection_metrics.RULE_TICKS.inc(len(ticks))
         detection_metrics.EVALUATION_DELAY.set(max(now - last, 0.0))
+        return events
+
+    async def _early(self, now: float) -> list[AlertEvent]:
+        """Fire the early rules whose windows ending at the next tick already hold their level
+        with what has been counted of that tick's last seconds (Detector.early): the tick
+        itself would fire them whatever else comes, a few seconds later."""
+        every = self.settings.alerts.evaluation.every
+        tick = self._rest_tick
+        if tick is None or tick != self.last_tick:
+            return []  # the last tick was evaluated by another worker, or not yet by this one
+        upcoming = tick + every
+        brands = [
+            b
+            for b in self.settings.brands.brands
+            if b.id in self._rest and b.id in self._saved and self._saved[b.id][1].cursor == tick
+        ]
+        starts = [start for start in range(int(tick), int(upcoming), TIERS[0]) if start <= now]
+        latest = await asyncio.to_thread(
+            read_fine_buckets,
+            self.sync_client,
+            self.store.keys,
+            [b.id for b in brands],
+            starts,
+            self._early_counters,
+        )
+        so_far = brand_values(
+            [(b.id, b.platforms) for b in brands],
+            {},
+            [],
+            {(brand, every): counts for brand, counts in latest.items()},
+            self._early_counters,
+        )
+        saves = []
+        for brand in brands:
+            state = self._saved[brand.id][1]
+            platforms, rest = self._rest[brand.id]
+            added = so_far[brand.id][1].get(every, {})
+            values = {
+                window + every: add_rows(rows, added, self._early_counters)
+                for window, rows in rest.items()
+            }
+            fired = self.detector.early(
+                brand.id, upcoming, platforms, values, state, self._early_rules
+            )
+            if fired:
+                saves.append((brand.id, state, fired))
+                # What drove the incident (its context) is what fired it, not the last tick.
+                shown = dict(self.last_values.get(brand.id, {}))
+                for window, rows in values.items():
+                    before = shown.get(window, {})
+                    shown[window] = {p: {**before.get(p, {}), **row} for p, row in rows.items()}
+                self.last_values[brand.id] = shown
+        if not saves:
+            return []
+        # Taken out until saved, as in a round: a save that fails (Redis gone) must not leave
+        # a state marked as fired early whose firing was never stored, or its tick would take
+        # the firing for sent. The next round parses what Redis holds.
+        stored = {b: self._saved.pop(b)[0] for b, _, _ in saves}
+        written = await self.store.save_all(saves, stored)
+        for brand_id, state, _ in saves:
+            self._saved[brand_id] = (written[brand_id], state)
+        events = [event for _, _, fired in saves for event in fired]
+        for event in events:
+            detection_metrics.ALERT_EVENTS.labels(event.rule, event.severity, event.event).inc()
+            detection_metrics.EARLY_FIRINGS.labels(event.rule).inc()
+            log.warning(
+                "alert %s fired early for %s/%s, for tick %s (its window not yet complete): "
+                "%s=%s level=%s",
+                event.rule,
+                event.brand,
+                event.platform,
+                int(event.at),
+                event.kpi,
+                event.value,
+                event.level,
+            )
         return events
 
     async def _load(self, brands: list[str]) -> dict[str, BrandState]:

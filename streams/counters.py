@@ -73,6 +73,12 @@ ALL_COUNTERS = (
 )
 # The platform label of values over all platforms together.
 ALL_PLATFORMS = "all"
+# Counters each event adds one to (or nothing): a window's count of them only grows while its
+# buckets fill, so a rising rule on one that holds on part of a window holds on all of it
+# (alerts.detection.engine.Detector.early). Amounts, scores and running totals' deltas can fall.
+ONE_PER_EVENT = frozenset(
+    [*(c for c in MENTION_COUNTERS if c != "sentiment_score_sum"), *CARE_COUNTERS]
+)
 
 # (counter, platform) -> count (or amount) over a window
 WindowCounts = dict[tuple[str, str], float]

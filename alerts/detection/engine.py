@@ -18,14 +18,16 @@ from alerts.detection.budget import BudgetSettings
 from alerts.detection.calibration import Calibration
 from alerts.detection.rule_check import (
     AlertEvent,
+    Check,
     Reading,
     RuleState,
     advance,
+    alert_event,
     check,
     trigger_levels,
 )
 from alerts.detection.rules import BaselineSettings, Rule, transform_for
-from streams.counters import ALL_PLATFORMS, WindowCounts
+from streams.counters import ALL_PLATFORMS, ONE_PER_EVENT, WindowCounts
 from streams.formulas import Value
 from streams.kpis import DerivedKpi, brand_snapshots, with_competitor_mentions
 from streams.windows import TIERS, bucket_start, tier_for
@@ -108,7 +110,8 @@ class Detector:
         # step of a backtest's series or a backfill's replay).
         self.calibration = self.budget.params(baselines.update_every)
         self._shares: dict[tuple[str, str, str], float] = {}
-        self._learned: dict[Rule, list[str]] = {}  # rules are frozen, so hashable
+        # By what decides it: a rule holds lists (brands, platforms), so is not hashable.
+        self._learned: dict[tuple[Any, ...], list[str]] = {}
 
     def share(self, rule: Rule, brand: str, platform: str, platforms: Sequence[str]) -> float:
         """The notifications a week the calibrated ``rule`` may cost on the brand's platform."""
@@ -159,9 +162,17 @@ class Detector:
 
     def learned(self, rule: Rule) -> list[str]:
         """KPIs the rule needs baselines of."""
-        names = self._learned.get(rule)
+        key = (
+            rule.kind,
+            rule.kpi,
+            rule.share_kpi,
+            rule.volume_kpi,
+            rule.min_volume,
+            rule.direction,
+        )
+        names = self._learned.get(key)
         if names is None:
-            names = self._learned[rule] = self._learned_by(rule)
+            names = self._learned[key] = self._learned_by(rule)
         return names
 
     @staticmethod
@@ -189,40 +200,17 @@ class Detector:
             rows = values.get(rule.window, {})
             for platform in rule_platforms(rule, platforms):
                 row = rows.get(platform, {})
-
-                def expected(
-                    kpi: str, rule: Rule = rule, platform: str = platform
-                ) -> Expected | None:
-                    return self.baseline(state, kpi, rule.window, platform).expected(ts)
-
                 learned = self.learned(rule)
                 rule_state = state.rules.setdefault(f"{rule.name}|{platform}", RuleState())
-                value = row.get(rule.kpi)
                 before = None
                 if rule.kind == "rate_of_change":
                     assert rule.over is not None
                     before = rule_state.value_before(ts, rule.over)
-                    rule_state.remember(ts, value, rule.over)
-                calibrated = None
-                share = 0.0
-                if rule.calibrated:
-                    share = self.share(rule, brand, platform, platforms)
-                    calibrated = self.calibrated(rule, rule_state, share)
-                reading = Reading(
-                    value=value,
-                    volume=float(row.get(rule.volume_kpi) or 0),
-                    expected=expected(rule.kpi) if rule.uses_baseline else None,
-                    # Only rules that judge volume by its usual level learn a baseline of it.
-                    volume_expected=(
-                        expected(rule.volume_kpi) if rule.volume_kpi in learned else None
-                    ),
-                    share=row.get(rule.share_kpi) if rule.kind == "negative_spike" else None,
-                    share_expected=(
-                        expected(rule.share_kpi) if rule.kind == "negative_spike" else None
-                    ),
-                    value_before=before,
-                    calibrated=calibrated,
+                    rule_state.remember(ts, row.get(rule.kpi), rule.over)
+                reading, share = self._reading(
+                    rule, brand, platform, platforms, ts, row, state, before
                 )
+                value, calibrated = reading.value, reading.calibrated
                 verdict = check(rule, reading)
                 surge = rule_state.calibration
                 if rule_state.paged_surge and surge is not None and surge.surge_peak is not None:
@@ -231,6 +219,8 @@ class Detector:
                 event = advance(rule, rule_state, ts, verdict, brand, platform)
                 if event and event.event == "fired" and rule.calibrated:
                     rule_state.paged_surge = True
+                if rule_state.early is not None and rule_state.early <= ts:
+                    event = _after_early(rule, rule_state, ts, verdict, event, brand, platform)
                 learning = reading.expected is not None and reading.expected.ready
                 if rule.calibrated and learning and value is not None:
                     # Learned after the check: the level never uses the tick's own score.
@@ -264,6 +254,101 @@ class Detector:
         state.started = ts if state.started is None else state.started
         return events
 
+    def _reading(
+        self,
+        rule: Rule,
+        brand: str,
+        platform: str,
+        platforms: Sequence[str],
+        ts: float,
+        row: Mapping[str, Value],
+        state: BrandState,
+        before: float | None,
+    ) -> tuple[Reading, float]:
+        """What the rule sees on the platform's row at ``ts``, and its share of the budget."""
+        rule_state = state.rules.get(f"{rule.name}|{platform}")
+
+        def expected(kpi: str) -> Expected | None:
+            return self.baseline(state, kpi, rule.window, platform).expected(ts)
+
+        calibrated = None
+        share = 0.0
+        if rule.calibrated:
+            share = self.share(rule, brand, platform, platforms)
+            calibrated = self.calibrated(rule, rule_state, share)
+        reading = Reading(
+            value=row.get(rule.kpi),
+            volume=float(row.get(rule.volume_kpi) or 0),
+            expected=expected(rule.kpi) if rule.uses_baseline else None,
+            # Only rules that judge volume by its usual level learn a baseline of it.
+            volume_expected=(
+                expected(rule.volume_kpi) if rule.volume_kpi in self.learned(rule) else None
+            ),
+            share=row.get(rule.share_kpi) if rule.kind == "negative_spike" else None,
+            share_expected=expected(rule.share_kpi) if rule.kind == "negative_spike" else None,
+            value_before=before,
+            calibrated=calibrated,
+        )
+        return reading, share
+
+    def early_rules(self, every: int) -> list[Rule]:
+        """The rules that can fire before their tick's window is complete: rising ones
+        (threshold, deviation, percent change up) on counters every event adds one to, whose
+        windows are read from the finest buckets with and without the tick's last ``every``
+        seconds. More events can only raise such a window's count, so a level it holds part
+        way through the tick it holds at the tick."""
+        finest = TIERS[0]
+        return [
+            rule
+            for rule in self.rules
+            if rule.direction == "up"
+            and rule.kind in ("threshold", "deviation", "percent_change")
+            and rule.kpi in ONE_PER_EVENT
+            and (rule.min_volume <= 0 or rule.volume_kpi in ONE_PER_EVENT)
+            and rule.window > every
+            and tier_for(rule.window) == finest
+            and tier_for(rule.window - every) == finest
+        ]
+
+    def early(
+        self,
+        brand: str,
+        ts: float,
+        platforms: Sequence[str],
+        values: Mapping[int, Values],
+        state: BrandState,
+        rules: Sequence[Rule],
+    ) -> list[AlertEvent]:
+        """The firings at the coming tick ``ts`` that the counts so far already decide:
+        ``values`` (per window) hold the early ``rules``' counters over each window ending at
+        ``ts`` as counted until now. The rule's state is not advanced (the tick does that), only
+        marked (:attr:`RuleState.early`), so the tick's own firing is not sent again and a
+        second look before the tick fires nothing more."""
+        events: list[AlertEvent] = []
+        for rule in rules:
+            if rule.brands is not None and brand not in rule.brands:
+                continue
+            rows = values.get(rule.window, {})
+            for platform in rule_platforms(rule, platforms):
+                rule_state = state.rules.setdefault(f"{rule.name}|{platform}", RuleState())
+                surge = rule_state.calibration
+                if rule_state.paged_surge and surge is not None and surge.surge_peak is not None:
+                    continue  # one surge, one page (as at the tick)
+                if rule_state.early == ts:
+                    continue
+                reading, _ = self._reading(
+                    rule, brand, platform, platforms, ts, rows.get(platform, {}), state, None
+                )
+                verdict = check(rule, reading)
+                # On a copy: the tick moves the state machine, from the state it had.
+                event = advance(rule, replace(rule_state), ts, verdict, brand, platform)
+                if event is None or event.event != "fired":
+                    continue
+                rule_state.early = ts
+                levels = trigger_levels(rule, reading.expected, None, reading.calibrated)
+                events.append(replace(event, level=levels.get("upper")))
+        return events
+
     def shown_now(
         self, brand: str, platforms: Sequence[str], state: BrandState, now: float
     ) -> Shown:
@@ -294,6 +379,28 @@ class Detector:
             if expected is not None and expected.ready:
                 shown.baselines[key] = expected
         return shown
+
+
+def _after_early(
+    rule: Rule,
+    state: RuleState,
+    ts: float,
+    verdict: Check,
+    event: AlertEvent | None,
+    brand: str,
+    platform: str,
+) -> AlertEvent | None:
+    """The tick's event for a rule that fired early (at tick ``state.early``): the firing
+    already sent, as its confirmation (the complete window's figures); a clearing if the
+    complete window did not fire after all (counts that fell: a key that expired, a state
+    handed over), so its incident does not stay open."""
+    early, state.early = state.early, None
+    assert early is not None
+    if event is not None and event.event == "fired" and early == ts:
+        return replace(event, confirms=True)
+    if event is None and state.status != "firing":
+        return alert_event("cleared", rule, ts, verdict, (brand, platform), early, early)
+    return event
 
 
 def surge_score(rule: Rule, score: float | None) -> float | None:

@@ -322,6 +322,7 @@ def initialize_label_sets(brand_ids: Sequence[str], rules: Sequence[tuple[str, s
     for brand in brand_ids:
         BRAND_EVALUATIONS.labels(brand)
     for name, severity in rules:
+        EARLY_FIRINGS.labels(name)
         for event in ("fired", "cleared"):
             ALERT_EVENTS.labels(name, severity, event)
 
@@ -347,6 +348,12 @@ EVALUATION_DELAY = Gauge(
 )
 
 
+EARLY_FIRINGS = Counter(
+    "socialpulse_alert_early_firings_total",
+    "Firings sent before their tick's window was complete (counted in "
+    "socialpulse_alert_events_total too): alerts.evaluation.early.",
+    ["rule"],
+)
 EVALUATION_SECONDS = Histogram(
     "socialpulse_alert_evaluation_seconds",
     "Seconds one evaluation round took (its due ticks: every brand's windows read and every "

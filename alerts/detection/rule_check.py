@@ -190,6 +190,9 @@ class AlertEvent:
     since: float  # when the condition started to hold
     fired_at: float | None = None  # cleared events: when it fired
     level: float | None = None  # the KPI value the rule fires at (see trigger_levels)
+    # fired: the tick's own firing of one sent before the tick's window was complete (its
+    # complete figures, for the incident's message; nobody is notified again)
+    confirms: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -213,6 +216,7 @@ class RuleState:
     history: list[tuple[float, float | None]] = field(default_factory=list)  # rate_of_change
     calibration: Calibration | None = None  # calibrated rules: the series' surges
     paged_surge: bool = False  # calibrated rules: fired in the surge under way
+    early: float | None = None  # the tick it fired for before that tick's window was complete
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (written out: asdict's deep copy was most of a save of many
@@ -226,6 +230,7 @@ class RuleState:
             "history": [[t, v] for t, v in self.history],
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "paged_surge": self.paged_surge,
+            "early": self.early,
         }
 
     @classmethod
@@ -250,28 +255,43 @@ class RuleState:
             del self.history[: keep[-1]]
 
 
+def alert_event(
+    kind: Literal["fired", "cleared"],
+    rule: Rule,
+    ts: float,
+    verdict: Check,
+    where: tuple[str, str],
+    since: float,
+    fired_at: float | None = None,
+) -> AlertEvent:
+    """The rule's firing or clearing at ``ts`` for ``where`` (brand, platform)."""
+    brand, platform = where
+    return AlertEvent(
+        kind,
+        rule.name,
+        rule.kind,
+        rule.severity,
+        brand,
+        platform,
+        rule.kpi,
+        rule.window,
+        ts,
+        verdict.value,
+        verdict.baseline,
+        verdict.score,
+        since,
+        fired_at,
+    )
+
+
 def advance(
     rule: Rule, state: RuleState, ts: float, verdict: Check, brand: str, platform: str
 ) -> AlertEvent | None:
     """Move the state machine one tick; return the firing or clearing it causes, if any."""
 
     def event(kind: Literal["fired", "cleared"], since: float) -> AlertEvent:
-        return AlertEvent(
-            kind,
-            rule.name,
-            rule.kind,
-            rule.severity,
-            brand,
-            platform,
-            rule.kpi,
-            rule.window,
-            ts,
-            verdict.value,
-            verdict.baseline,
-            verdict.score,
-            since,
-            state.fired_at if kind == "cleared" else None,
-        )
+        fired_at = state.fired_at if kind == "cleared" else None
+        return alert_event(kind, rule, ts, verdict, (brand, platform), since, fired_at)
 
     if state.status == "firing":
         if not verdict.clear:

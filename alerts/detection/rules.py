@@ -181,6 +181,10 @@ class EvaluationSettings(Strict):
     every: Duration = 10  # ticks at multiples of this (unix time); a multiple of 10s
     settle: Duration = 2  # wait after a tick for its events to arrive
     max_catch_up: Duration = 600  # after a longer outage, skip to now (and say so)
+    # A rising rule on counts that only grow fires as soon as the window ending at the next
+    # tick holds its level, before that tick's last bucket is complete (same tick, same
+    # firing; alerts.detection.engine.Detector.early).
+    early: bool = True
 
 
 class Target(Strict):

@@ -189,6 +189,12 @@ def on_alert(
 ) -> Outcome:
     """A firing joins the open incident; a clearing starts the auto-resolve wait."""
     outcome = Outcome()
+    if event.confirms:  # the complete window's figures of a firing sent early: shown, no ping
+        figures = (event.value, event.baseline, event.score)
+        if figures != (incident.value, incident.baseline, incident.score):
+            incident.value, incident.baseline, incident.score = figures
+            outcome.notices.append(Notice("update"))
+        return outcome
     if event.event == "fired":
         incident.firings += 1
         incident.value, incident.baseline, incident.score = event.value, event.baseline, event.score

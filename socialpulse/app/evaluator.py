@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 # registry leaves them out (one family under one name on /metrics).
 OWNED = (
     detection_metrics.ALERT_EVENTS,
+    detection_metrics.EARLY_FIRINGS,
     detection_metrics.RULE_TICKS,
     detection_metrics.EVALUATION_DELAY,
     detection_metrics.EVALUATION_SECONDS,
@@ -245,7 +246,7 @@ async def _evaluate(settings: Any, send: Connection) -> None:
         slack_client(settings.alerts.slack),
         rule_states,
     )
-    reporter = _Reporter(send, registry, rule_states)
+    reporter = _Reporter(send, registry, rule_states, lambda: evaluation.rounds_with_events)
 
     def postponed(what: str, work: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
         """``work`` that waits for its next turn while Redis is away (any other error ends
@@ -273,7 +274,12 @@ async def _evaluate(settings: Any, send: Connection) -> None:
     await report()  # at once: the worker serves /metrics after this first report
     log.info("alert evaluator: evaluating %d brands' rules every %d s",
              len(settings.brand_ids), settings.alerts.evaluation.every)  # fmt: skip
-    loops = [asyncio.create_task(_every(EVERY, work, stop)) for work in (evaluate, deliver, report)]
+    loops = [
+        asyncio.create_task(_every(EVERY, evaluate, stop)),
+        # Also at once after a round that fired or cleared something (its posts are queued).
+        asyncio.create_task(_every(EVERY, deliver, stop, evaluation.delivery_due)),
+        asyncio.create_task(_every(EVERY, report, stop)),
+    ]
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([*loops, stopped], return_when=asyncio.FIRST_COMPLETED)
     stop.set()  # also when a loop failed: the others end too
@@ -301,24 +307,46 @@ def _resident_bytes() -> float:
     return float(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
-async def _every(seconds: float, work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
-    """``work()`` every ``seconds`` (from start to start) until ``stop``."""
+async def _every(
+    seconds: float,
+    work: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    due: asyncio.Event | None = None,
+) -> None:
+    """``work()`` every ``seconds`` (from start to start) until ``stop``; at once when ``due``
+    is set."""
     while not stop.is_set():
         started = time.monotonic()
+        if due is not None:
+            due.clear()
         await work()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(seconds - (time.monotonic() - started), 0))
+        waits = [asyncio.create_task(stop.wait())]
+        if due is not None:
+            waits.append(asyncio.create_task(due.wait()))
+        left = max(seconds - (time.monotonic() - started), 0)
+        await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
 
 
 class _Reporter:
     """Renders the process' metrics for the worker: the rule states when a tick changed them,
-    its own registry then or every ``REGISTRY_EVERY`` seconds (it holds a counter per brand:
-    rendering it every second was a tenth of this process' time at 1,000 brands)."""
+    its own registry then, after a round that fired or cleared something, or every
+    ``REGISTRY_EVERY`` seconds (it holds a counter per brand: rendering it every second was a
+    tenth of this process' time at 1,000 brands)."""
 
-    def __init__(self, send: Connection, registry: CollectorRegistry, rule_states: Any):
+    def __init__(
+        self,
+        send: Connection,
+        registry: CollectorRegistry,
+        rule_states: Any,
+        changes: Callable[[], int] = lambda: 0,
+    ):
         self.send = send
         self.registry = registry
         self.rule_states = rule_states
+        self.changes = changes  # rounds that fired or cleared something: reported at once
+        self._changes_sent = 0
         self._sent: Rendered | None = None
         self._registry_at = -math.inf  # monotonic
         self._parent = os.getppid()
@@ -333,8 +361,11 @@ class _Reporter:
             log.exception("metrics: computing the rule states failed; left out of this report")
             rendered = self._sent if self._sent is not None else Rendered([])
         fresh = rendered is not self._sent
-        if not fresh and time.monotonic() - self._registry_at < REGISTRY_EVERY:
+        changes = self.changes()
+        due = fresh or changes != self._changes_sent
+        if not due and time.monotonic() - self._registry_at < REGISTRY_EVERY:
             return True
+        self._changes_sent = changes
         rules = (rendered.text(False), rendered.text(True)) if fresh else None
         self._registry_at = time.monotonic()
         plain = generate_latest(self.registry).decode()

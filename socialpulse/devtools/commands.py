@@ -101,7 +101,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "latency":
         from socialpulse.devtools import bench_latency
 
-        bench_latency.run(settings, args.crises, args.background_rate, args.warmup)
+        bench_latency.run(settings, args.crises, args.background_rate, args.warmup, args.firing)
         return 0
     bench.run(
         settings, args.events, args.latency_rate, args.latency_seconds, args.envelope, args.peer
@@ -414,6 +414,13 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     )
     bench.add_argument(
         "--warmup", type=float, default=20.0, help="latency: background stream before crises"
+    )
+    bench.add_argument(
+        "--firing",
+        nargs="+",
+        choices=["early", "grid"],
+        default=["early", "grid"],
+        help="latency: with early firing (alerts.evaluation.early) and/or on the grid alone",
     )
     bench.add_argument("--latency-rate", type=float, default=2000.0)
     bench.add_argument("--latency-seconds", type=float, default=20.0)

@@ -49,9 +49,11 @@ def assert_exact_after(settings: Settings, running: Stream) -> None:
 def test_redis_down_30s_and_slack_unreachable_mid_stream(faulty) -> None:
     settings, worker = faulty
     redis_service, slack = service(settings, "redis"), service(settings, "slack-stub")
+    # Slack is gone before the stream's crisis: its alert (sent within seconds, before its
+    # tick is over) can only reach Slack once it is back.
+    slack.stop()
     running = start_stream(settings, EVENTS, RATE)
     time.sleep(3)
-    slack.stop()
     redis_service.stop()
     in_flight = sum(running.expected.values())  # produced so far
     time.sleep(30)

@@ -709,7 +709,15 @@ def test_negative_burst_posts_exactly_one_slack_message(pipeline) -> None:
         what="more negatives counted",
     )
     ticks_after(url)  # the rules ran on the counts still above it
-    assert len(stub_messages(settings)) == 1
+    calls = stub_messages(settings)
+    assert calls[0] == message and len([c for c in calls if "thread_ts" in c]) == 0
+    # Fired early, the post may be updated once with its tick's complete count (the 3 more
+    # when they were counted before that tick closed): never a second post, nor a reply.
+    updates = calls[1:]
+    assert [c["method"] for c in updates] in ([], ["chat.update"])
+    for update in updates:
+        assert update["ts"] == message["ts"]
+        assert f"mentions_negative {threshold + 3} in the last 5m" in update["text"]
     sent = value(
         url, "socialpulse_alerts_sent_total", rule="negative_mentions_high", severity="critical"
     )

@@ -69,6 +69,17 @@ def test_a_firing_opens_one_incident_and_more_firings_join_it() -> None:
     ]
 
 
+def test_the_confirmation_of_an_early_firing_refreshes_the_figures_and_pings_nobody() -> None:
+    incident, _ = opened()
+    timeline = incident.to_dict().get("timeline")
+    confirmed = on_alert(incident, replace(event(value=31), confirms=True), 1002, POLICY)
+    assert (incident.firings, incident.value, incident.score) == (1, 31, 31)
+    assert confirmed.notices == [Notice("update")] and confirmed.timeline == []
+    assert incident.to_dict().get("timeline") == timeline
+    same = on_alert(incident, replace(event(value=31), confirms=True), 1003, POLICY)
+    assert same.notices == []  # nothing changed: no Slack call
+
+
 def test_one_surge_is_one_incident_whose_severity_may_rise_and_which_ends_with_its_last_rule() -> (
     None
 ):
