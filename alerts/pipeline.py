@@ -149,6 +149,7 @@ class LiveEvaluation:
         self.holding = await self.store.hold_lock(self.owner, ttl_ms)
         if not self.holding:
             self.last_tick = last  # another worker evaluates; look again at the next tick
+            self._rest_tick = None  # and its states, not ours, are the ones to look early from
             return []
         if self.shown_to is not None:
             self.shown_to.evaluating()

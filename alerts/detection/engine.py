@@ -396,7 +396,9 @@ def _after_early(
     handed over), so its incident does not stay open."""
     early, state.early = state.early, None
     assert early is not None
-    if event is not None and event.event == "fired" and early == ts:
+    if event is not None and event.event == "fired":
+        # Its own tick (or, after an outage longer than max_catch_up skipped that tick, the
+        # first one evaluated): the firing was sent, its incident is open.
         return replace(event, confirms=True)
     if event is None and state.status != "firing":
         return alert_event("cleared", rule, ts, verdict, (brand, platform), early, early)

@@ -195,8 +195,11 @@ class AlertEvent:
     confirms: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
+        """JSON-ready fields (``confirms`` only when set: what an older release reads)."""
+        data = asdict(self)
+        if not self.confirms:
+            del data["confirms"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertEvent:
@@ -230,7 +233,8 @@ class RuleState:
             "history": [[t, v] for t, v in self.history],
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "paged_surge": self.paged_surge,
-            "early": self.early,
+            # Only when set: a state without it is what an older release reads (a rollback).
+            **({"early": self.early} if self.early is not None else {}),
         }
 
     @classmethod

@@ -33,6 +33,8 @@ def replay(
     opened: list[Incident] = []
     open_now: dict[tuple[str, str], Incident] = {}
     for event in sorted(events, key=lambda e: e.at):
+        if event.confirms:
+            continue  # the firing it confirms is in the events already
         for waiting in list(open_now.values()):
             _advance(waiting, event.at, policy)
         open_now = {k: i for k, i in open_now.items() if i.open}

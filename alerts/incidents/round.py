@@ -69,7 +69,9 @@ class IncidentManager:
             incident = open_now.get(incident_key(event.platform, channel))
             if event.event == "cleared" and (incident is None or event.rule not in incident.rules):
                 incident = self._fired_in(open_now, event)
-            if event.confirms and (incident is None or not incident.open):
+            if event.confirms and (
+                incident is None or not incident.open or event.rule not in incident.firing_rules
+            ):
                 write.cursors["events"] = event_id
                 continue  # confirms an early firing whose incident a person closed since
             if event.event == "fired" and (incident is None or not incident.open):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.detection.engine import BrandState, Detector
-from alerts.detection.rule_check import AlertEvent
+from alerts.detection.rule_check import AlertEvent, RuleState
 from alerts.detection.rules import BaselineSettings, Rule
 from tests.alerts.detection.shapes import shipped_detector
 
@@ -152,3 +152,29 @@ def test_early_firing_changes_when_a_firing_is_sent_never_what_fires(
     assert set(confirmed) <= set(ticks)
     assert all(e.value == ticks[at].value for at, e in confirmed.items())
     assert early_state.rules.get("negative_high|x") == plain_state.rules.get("negative_high|x")
+
+
+def test_the_new_fields_are_written_only_when_set() -> None:
+    """A state or event without them is what the release before reads (a rollback)."""
+    rule = threshold()
+    d, state = detector(rule), BrandState()
+    d.tick("acme", T0, ["x"], rows(10), state)
+    assert "early" not in state.rules["negative_high|x"].to_dict()
+    [early] = d.early("acme", T0 + 10, ["x"], rows(90), state, [rule])
+    assert "confirms" not in early.to_dict()
+    stored = state.rules["negative_high|x"].to_dict()
+    assert stored["early"] == T0 + 10
+    assert RuleState.from_dict(stored) == state.rules["negative_high|x"]
+    [confirmed] = d.tick("acme", T0 + 10, ["x"], rows(90), state)
+    assert confirmed.to_dict()["confirms"] is True
+    assert AlertEvent.from_dict(confirmed.to_dict()) == confirmed
+
+
+def test_an_early_firing_whose_tick_was_skipped_is_confirmed_by_the_next_one() -> None:
+    rule = threshold()
+    d, state = detector(rule), BrandState()
+    d.tick("acme", T0, ["x"], rows(10), state)
+    d.early("acme", T0 + 10, ["x"], rows(90), state, [rule])
+    # Down longer than max_catch_up: the next tick evaluated is a minute later.
+    [confirmed] = d.tick("acme", T0 + 70, ["x"], rows(95), state)
+    assert (confirmed.event, confirmed.confirms, confirmed.at) == ("fired", True, T0 + 70)
