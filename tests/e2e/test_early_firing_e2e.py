@@ -65,7 +65,7 @@ def test_a_crisis_is_posted_before_its_tick_and_confirmed_by_it(
         assert update["ts"] == post["ts"]
         # One firing sent (counted once), confirmed at the same tick; no second post, no reply.
         fired = [
-            (e["event"], e["at"], e["value"], e["confirms"])
+            (e["event"], e["at"], e["value"], e.get("confirms", False))
             for e in (json.loads(fields["event"]) for _, fields in client.xrange(events_key))
         ]
         assert fired == [("fired", tick + every, 5, False), ("fired", tick + every, 7, True)]
