@@ -10,6 +10,7 @@ import base64
 import secrets
 import subprocess
 import uuid
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -128,6 +129,17 @@ def server_properties(folder: Path, port: int) -> Path:
     return props
 
 
+def new_cluster_id(draw: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A random KRaft cluster id (a UUID in URL-safe base64, as ``kafka-storage random-uuid``
+    prints), never one that starts with "-": the storage tool's argument parser would read
+    that as an option and refuse to format (one fresh machine in 64). Kafka's own Uuid draws
+    again in that case; so does this."""
+    while True:
+        text = base64.urlsafe_b64encode(draw().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 def prepare(folder: Path, maven_cache: Path, port: int) -> None:
     """Resolve jars, write the config and format storage (only if not formatted yet)."""
     java = require_java()
@@ -135,7 +147,6 @@ def prepare(folder: Path, maven_cache: Path, port: int) -> None:
     props = server_properties(folder, port)
     if (folder / "data" / "meta.properties").is_file():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(
         [
             java,
@@ -145,7 +156,7 @@ def prepare(folder: Path, maven_cache: Path, port: int) -> None:
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            cluster_id,
+            new_cluster_id(),
             "-c",
             str(props),
         ],

@@ -5,12 +5,14 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.devtools.stack import prereqs, services
+from socialpulse.devtools.stack.kafka import new_cluster_id
 from socialpulse.devtools.stack.process import StackError
 from tests.conftest import ROOT
 
@@ -92,3 +94,14 @@ def test_bad_config_stops_the_command_with_file_key_and_problem(tmp_path: Path) 
         "alerts.yaml: rules[0].value: Input should be a valid number, unable to parse string as a "
         "number"
     )
+
+
+def test_a_cluster_id_never_starts_with_a_dash() -> None:
+    """A UUID whose base64 starts with "-" (first byte 0xF8-0xFB) is drawn again: Kafka's
+    storage tool would read ``-t -...`` as an option and refuse to format."""
+    dashed = uuid.UUID(bytes=bytes([0xF8]) + bytes(15))
+    plain = uuid.UUID(bytes=bytes([0x00]) + bytes(15))
+    draws = iter([dashed, dashed, plain])
+    assert new_cluster_id(lambda: next(draws)) == "AAAAAAAAAAAAAAAAAAAAAA"
+    assert next(draws, None) is None
+    assert all(not new_cluster_id().startswith("-") for _ in range(500))
