@@ -138,6 +138,9 @@ class LiveEvaluation:
         # tick's last `every` seconds, per brand (platforms, rows by window).
         self._rest: dict[str, tuple[list[str], dict[int, Values]]] = {}
         self._rest_tick: float | None = None
+        # Per brand, the tick it was last looked at early for and the newest buckets' counts
+        # it was looked at with: the same counts at the same tick decide the same (nothing).
+        self._looked: dict[str, tuple[float, WindowCounts]] = {}
 
     async def round(self, now: float | None = None) -> list[AlertEvent]:
         """Evaluate the ticks due by ``now`` (if this worker holds the lock), then run the
@@ -161,7 +164,7 @@ class LiveEvaluation:
             self.last_tick = last
         elif self._early_rules:
             events = await self._early(now)
-        for brand in self.settings.brand_ids:
+        for brand in await self.incidents.store.with_work(self.settings.brand_ids, now):
             await self.incidents.round(brand, now, self.last_values.get(brand))
         if events:
             self.rounds_with_events += 1
@@ -277,11 +280,15 @@ class LiveEvaluation:
             starts,
             self._early_counters,
         )
+        looked = self._looked
+        brands = [b for b in brands if looked.get(b.id) != (upcoming, latest[b.id])]
+        for brand in brands:
+            looked[brand.id] = (upcoming, latest[brand.id])
         so_far = brand_values(
             [(b.id, b.platforms) for b in brands],
             {},
             [],
-            {(brand, every): counts for brand, counts in latest.items()},
+            {(b.id, every): latest[b.id] for b in brands},
             self._early_counters,
         )
         saves = []

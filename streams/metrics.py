@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from socialpulse.core.config_types import format_duration
 from socialpulse.core.connections import REDIS_ERRORS
-from socialpulse.core.exposition import Family
+from socialpulse.core.exposition import Family, LabelText, number_text
 from socialpulse.core.metrics_server import Source, serve
 from socialpulse.core.redis_keys import RedisKeys
 from streams.config import StreamConfig
@@ -272,13 +272,22 @@ class RollingCounts:
             )
             for counter in ALL_COUNTERS
         }
+        # Each sample's line is written as its field is read: at 1,000 brands a scrape has
+        # 100,000s of them, and a tuple and a float each cost as much as the Redis read.
+        starts = {c: f'{f.sample_name}{{brand="' for c, f in families.items()}
+        escape = LabelText()
         for brand, totals in zip(brands, replies, strict=True):
+            shown = escape(brand)
             for name, number in (totals or {}).items():
-                counter, _, platform = str(name).partition("|")
-                family = families.get(counter)
-                if family is not None:
-                    family.add((brand, platform), float(number))
-        yield from (f for f in families.values() if f.samples)
+                counter, _, platform = name.partition("|")
+                start = starts.get(counter)
+                value = number_text(number)
+                if start is None or value is None:
+                    continue  # a counter of a newer release, or not a number: not ours to show
+                families[counter].lines.append(
+                    f'{start}{shown}",platform="{escape(platform)}"}} {value}\n'
+                )
+        yield from (f for f in families.values() if f.lines)
 
 
 def serve_metrics(

@@ -334,12 +334,14 @@ class Detector:
                 surge = rule_state.calibration
                 if rule_state.paged_surge and surge is not None and surge.surge_peak is not None:
                     continue  # one surge, one page (as at the tick)
-                if rule_state.early == ts:
-                    continue
+                if rule_state.early == ts or rule_state.status == "firing":
+                    continue  # fired early already, or firing: it cannot fire at this tick
                 reading, _ = self._reading(
                     rule, brand, platform, platforms, ts, rows.get(platform, {}), state, None
                 )
                 verdict = check(rule, reading)
+                if not verdict.over:
+                    continue  # a rule fires only when over (advance); most looks end here
                 # On a copy: the tick moves the state machine, from the state it had.
                 event = advance(rule, replace(rule_state), ts, verdict, brand, platform)
                 if event is None or event.event != "fired":

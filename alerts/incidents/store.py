@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -89,6 +90,18 @@ class RoundWrite:
     cursors: dict[str, str] = field(default_factory=dict)
 
 
+def _stream_id(entry_id: Any) -> tuple[int, int]:
+    milliseconds, _, seq = str(entry_id).partition("-")
+    return int(milliseconds), int(seq or 0)
+
+
+def _newer(last: list[Any], done: Any) -> bool:
+    # ``last``: XREVRANGE's newest entry (or none); ``done``: the cursor (None before the first).
+    if not last:
+        return False
+    return done is None or _stream_id(last[0][0]) > _stream_id(done)
+
+
 def brand_of(incident_id: str) -> str:
     """Incident ids are ``<brand>-<n>``."""
     return incident_id.rsplit("-", 1)[0]
@@ -139,6 +152,37 @@ class IncidentStore:
         ids: Any = await self.client.zrevrange(self.of(brand).index, 0, limit - 1)
         found = [await self.get(brand, i) for i in ids]
         return [i for i in found if i is not None]
+
+    async def with_work(self, brands: Sequence[str], now: float) -> list[str]:
+        """Of ``brands``, those whose incident round has anything to do at ``now``: alert events
+        or actions after its cursors, open incidents (time passes for them), quiet-hour
+        notices due. The round of any other brand reads six keys and changes nothing; at
+        1,000 brands, every second, those reads were most of the evaluator's time. One round
+        trip for all brands."""
+        pipe = self.client.pipeline(transaction=False)
+        for brand in brands:
+            k = self.of(brand)
+            pipe.hmget(k.cursors, ["events", "actions"])
+            pipe.xrevrange(self.keys.alert_events(brand), count=1)
+            pipe.xrevrange(k.actions, count=1)
+            pipe.hlen(k.open)
+            pipe.zcount(k.held, "-inf", now)
+        replies: list[Any] = await pipe.execute()
+        due = []
+        for n, brand in enumerate(brands):
+            done, events, actions, open_now, held = replies[5 * n : 5 * n + 5]
+            events_done, actions_done = done
+            if open_now or held or _newer(events, events_done) or _newer(actions, actions_done):
+                due.append(brand)
+        return due
+
+    async def outbox_depths(self, brands: Sequence[str]) -> dict[str, int]:
+        """Notices waiting in each brand's outbox, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for brand in brands:
+            pipe.xlen(self.of(brand).outbox)
+        replies: list[Any] = await pipe.execute()
+        return {brand: int(n) for brand, n in zip(brands, replies, strict=True)}
 
     async def cursors(self, brand: str) -> dict[str, str]:
         """Last alert event (events), action (actions) and outbox entry (outbox) done."""

@@ -9,6 +9,7 @@ faster. The small, fixed metrics of the worker stay with prometheus_client.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,10 +29,45 @@ class Family:
     kind: Kind
     labels: tuple[str, ...]
     samples: list[tuple[Sequence[str], float]] = field(default_factory=list)
+    # Sample lines written already, after ``samples``: for a reader that writes each sample as
+    # it reads it (the running totals: no tuple, no float a sample).
+    lines: list[str] = field(default_factory=list)
 
     def add(self, values: Sequence[str], value: float) -> None:
         """Add a sample with these label values."""
         self.samples.append((values, value))
+
+    @property
+    def sample_name(self) -> str:
+        """The name its samples carry (a counter's with ``_total``)."""
+        return f"{self.name}_total" if self.kind == "counter" else self.name
+
+
+class LabelText:
+    """Label values escaped for exposition text, each escaped once (brands and platforms repeat
+    across every family)."""
+
+    def __init__(self) -> None:
+        self._escaped: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        """``text`` as it goes between the quotes of a label value."""
+        clean = self._escaped.get(text)
+        if clean is None:
+            clean = self._escaped[text] = _escape_value(text)
+        return clean
+
+
+def number_text(text: str) -> str | None:
+    """A number as Redis returns it (``"201"``, ``"2.5"``) as a sample value, exactly as
+    :func:`render` writes the same number; None for text that is not a finite number."""
+    if text.isdigit():
+        return f"{text}.0"  # almost every running total: no float on the way
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return _value(number) if math.isfinite(number) else None
 
 
 def _escape_help(text: str) -> str:
@@ -58,22 +94,17 @@ def render(families: Iterable[Family], openmetrics: bool = False) -> str:
     """The families as exposition text (OpenMetrics when ``openmetrics``, without its ``# EOF``
     line); label values are escaped, so event-derived text cannot break a line."""
     out: list[str] = []
-    escaped: dict[str, str] = {}  # brands and platforms repeat across every family
+    escape = LabelText()
     for family in families:
-        sample_name = f"{family.name}_total" if family.kind == "counter" else family.name
+        sample_name = family.sample_name
         # Prometheus text names a counter family by its sample name; OpenMetrics by its base.
         shown = family.name if openmetrics else sample_name
         out.append(f"# HELP {shown} {_escape_help(family.help)}\n# TYPE {shown} {family.kind}\n")
         pairs = ",".join(f'{name}="{{}}"' for name in family.labels)
         line = f"{sample_name}{{{{{pairs}}}}} {{}}\n".format
         for values, number in family.samples:
-            labels = []
-            for text in values:
-                clean = escaped.get(text)
-                if clean is None:
-                    clean = escaped[text] = _escape_value(text)
-                labels.append(clean)
-            out.append(line(*labels, _value(number)))
+            out.append(line(*[escape(text) for text in values], _value(number)))
+        out.extend(family.lines)
     return "".join(out)
 
 

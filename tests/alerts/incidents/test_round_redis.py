@@ -95,3 +95,43 @@ def test_a_critical_firing_joins_a_held_warning_and_brings_it_out_first(
         ["mention_volume_surge", "mention_volume_drop", "negative_spike"],
     )
     assert sync.hgetall(k.open) == {"x|" + settings.alerts.slack.channel: "acme-1"}
+
+
+def test_only_brands_with_something_to_do_are_given_a_round(stack: Settings, run_id: str) -> None:
+    keys = RedisKeys(f"t{run_id}")
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    now = NIGHT
+    event = {"event": json.dumps(firing("negative_spike", "critical", now).to_dict())}
+    action = {"action": json.dumps({"incident": "b-1", "action": "ack", "who": "U1"})}
+    seen = sync.xadd(keys.alert_events("seen"), event)
+    sync.hset(IncidentKeys(keys, "seen").cursors, "events", seen)
+    sync.xadd(keys.alert_events("new_event"), event)
+    sync.hset(IncidentKeys(keys, "new_event").cursors, "events", "1-0")  # before it
+    sync.xadd(keys.alert_events("first_event"), event)  # no cursor yet
+    done = sync.xadd(IncidentKeys(keys, "acted").actions, action)
+    sync.xadd(IncidentKeys(keys, "acted").actions, action)
+    sync.hset(IncidentKeys(keys, "acted").cursors, "actions", done)
+    old = sync.xadd(IncidentKeys(keys, "acted_before").actions, action)
+    sync.hset(IncidentKeys(keys, "acted_before").cursors, "actions", old)
+    sync.hset(IncidentKeys(keys, "open").open, "x|#c", "open-1")
+    sync.zadd(IncidentKeys(keys, "held_due").held, {"n1": now})
+    sync.zadd(IncidentKeys(keys, "held_later").held, {"n2": now + 60})
+    sync.xadd(IncidentKeys(keys, "open").outbox, {"item": "{}"})
+    sync.xadd(IncidentKeys(keys, "open").outbox, {"item": "{}"})
+    brands = ["quiet", "seen", "new_event", "first_event", "acted", "acted_before", "open",
+              "held_due", "held_later"]  # fmt: skip
+
+    async def ask() -> tuple[list[str], dict[str, int]]:
+        client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+        try:
+            store = IncidentStore(client, keys)
+            return await store.with_work(brands, now), await store.outbox_depths(brands)
+        finally:
+            await client.aclose()
+
+    try:
+        due, depths = asyncio.run(ask())
+    finally:
+        sync.delete(*sync.keys(f"t{run_id}:*"))
+    assert due == ["new_event", "first_event", "acted", "open", "held_due"]
+    assert depths == {b: 2 if b == "open" else 0 for b in brands}
