@@ -39,6 +39,7 @@ from streams.customer_care import backlog, response_quantiles
 from streams.events import MetricSnapshot
 from streams.snapshots import ObjectState, Step, step
 from streams.store.count_script import APPLY_BATCH, SnapshotWrite, brand_call
+from streams.store.window_sums import load_sums, queue_sums, window_counts
 from streams.windows import TIERS, WindowPlan, window_buckets, window_reads
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ def read_windows(
     (they cost most of a read of many brands)."""
     now = now or time.time()
     end = {w: (ends or {}).get(w, now) for w in plan.windows}
-    reads, result = _read_buckets(client, keys, plan, brands, end)
+    reads, result = _read_buckets(client, keys, plan, brands, end, only)
     pipe = client.pipeline(transaction=False)
     for brand in brands:
         pipe.hgetall(keys.gauges(brand))
@@ -363,12 +364,14 @@ def _read_buckets(
     plan: WindowPlan,
     brands: Sequence[str],
     end: Mapping[int, float],
+    only: Collection[str] | None = None,
 ) -> tuple[list[tuple[str, int, Parts]], dict[tuple[str, int], WindowCounts]]:
     """Every (brand, window)'s counter sums, each window read from the fewest buckets
     (streams.windows.window_reads), and the buckets each was read from. A coarser tier is read
     only from when the workers began writing it (``tiers_since``, set by the first worker
     that writes it): what was counted before an upgrade is read from the buckets it was
-    counted in."""
+    counted in. ``only``: just these counters, added up in Redis (all, added up here, by
+    default)."""
     since = _tiers_since(client, keys)
     reads = []
     for window in plan.windows:
@@ -380,6 +383,13 @@ def _read_buckets(
             else:
                 parts += [(own, fine) for fine in range(start, start + tier, own)]
         reads += [(brand, window, parts) for brand in brands]
+    if only is not None:
+        # A distinct count is read on the platforms its source counted anything on, the
+        # response times on those that counted responses.
+        wanted = {*only, *(UNIQUE_SOURCE[u] for u in only if u in UNIQUE_SOURCE)}
+        if any(name in only for name in CARE_READINGS):
+            wanted.add("responses")
+        return reads, _sums_in_redis(client, keys, brands, reads, wanted)
     pipe = client.pipeline(transaction=False)
     asked: dict[tuple[str, int, int], int] = {}  # (brand, tier, start) -> its reply's place
     for brand, _, parts in reads:
@@ -393,6 +403,44 @@ def _read_buckets(
         for brand, window, parts in reads
     }
     return reads, result
+
+
+def _sums_in_redis(
+    client: redis.Redis,
+    keys: RedisKeys,
+    brands: Sequence[str],
+    reads: Sequence[tuple[str, int, Parts]],
+    only: Collection[str],
+) -> dict[tuple[str, int], WindowCounts]:
+    """The ``only`` counters' sums of every (brand, window) of ``reads``, added up in Redis
+    (streams.store.window_sums): one script call a brand."""
+    by_brand: dict[str, list[tuple[int, Parts]]] = defaultdict(list)
+    for brand, window, parts in reads:
+        by_brand[brand].append((window, parts))
+    for attempt in (1, 2):
+        load_sums(client)
+        pipe = client.pipeline(transaction=False)
+        for brand in brands:
+            queue_sums(
+                pipe,
+                [[keys.bucket(brand, t, s) for t, s in parts] for _, parts in by_brand[brand]],
+                only,
+            )
+        try:
+            replies = _execute(pipe)
+            break
+        except redis.exceptions.NoScriptError:
+            if attempt == 2:
+                raise  # Redis forgot it twice in a row: it says so, not zeros
+    result = {}
+    for brand, reply in zip(brands, replies, strict=True):
+        windows = by_brand[brand]
+        counts, refused = window_counts(reply, len(windows))
+        for said in refused:
+            _refused(said)
+        for (window, _), sums in zip(windows, counts, strict=True):
+            result[(brand, window)] = sums
+    return result
 
 
 def _tiers_since(client: redis.Redis, keys: RedisKeys) -> dict[int, float]:
@@ -450,20 +498,26 @@ def _execute(pipe: Any) -> list[Any]:
     answering None: one bad key must not blind the boards and the rules to every brand.
     Redis being away still raises."""
     replies = pipe.execute(raise_on_error=False)
-    now = time.monotonic()
     for reply in replies:
         if isinstance(reply, Exception) and refused_for_now(reply):
             raise reply  # Redis cannot answer now: the reader says so, it does not show zeros
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            raise reply  # not a key's fault: the caller loads the script and reads again
         if isinstance(reply, redis.ResponseError):
-            said = _refused_reads.get(str(reply))
-            if said is None or now - said > 60:  # once a minute: every scrape reads it
-                _refused_reads[str(reply)] = now
-                log.warning("rolling counts: a key could not be read, shown as empty: %s", reply)
+            _refused(str(reply))
         elif isinstance(reply, Exception):
             raise reply
-    if len(_refused_reads) > 1000:
-        _refused_reads.clear()
     return [None if isinstance(r, Exception) else r for r in replies]
+
+
+def _refused(reply: str) -> None:
+    now = time.monotonic()
+    said = _refused_reads.get(reply)
+    if said is None or now - said > 60:  # once a minute: every scrape reads it
+        if len(_refused_reads) > 1000:
+            _refused_reads.clear()
+        _refused_reads[reply] = now
+        log.warning("rolling counts: a key could not be read, shown as empty: %s", reply)
 
 
 def _pfcount(pipe: Any, keys: Sequence[str]) -> None:

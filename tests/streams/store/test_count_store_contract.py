@@ -514,6 +514,9 @@ def test_windows_read_together_at_their_own_ends_equal_each_read_alone(stack: An
         for w in ends:
             assert ("reach", "x") not in needed[("acme", w)]
             assert needed[("acme", w)][("mentions", "x")] == alone[w][("mentions", "x")]
+        # A distinct count alone: read on the platforms its source (impressions) counted on.
+        reach = read_windows(sync, keys, PLAN, ["acme"], now, ends, only={"reach"})
+        assert reach[("acme", 300)][("reach", "x")] == 7
     finally:
         found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
         if found:
