@@ -340,19 +340,12 @@ def read_fine_buckets(
     only: Collection[str],
 ) -> dict[str, WindowCounts]:
     """Per brand, the ``only`` counters summed over the finest-tier buckets starting at
-    ``starts`` (the early look at a tick's last seconds; alerts.pipeline), in one round trip."""
+    ``starts`` (the early look at a tick's last seconds, every second; alerts.pipeline), added
+    up in Redis, in one round trip."""
     tier = TIERS[0]
-    pipe = client.pipeline(transaction=False)
-    for brand in brands:
-        for start in starts:
-            pipe.hgetall(keys.bucket(brand, tier, start))
-    replies = iter(_execute(pipe))
-    result = {}
-    for brand in brands:
-        buckets = [next(replies) or {} for _ in starts]
-        counts = sum_buckets(buckets)
-        result[brand] = {key: n for key, n in counts.items() if key[0] in only}
-    return result
+    parts = [(tier, start) for start in starts]
+    sums = _sums_in_redis(client, keys, brands, [(b, tier, parts) for b in brands], only)
+    return {brand: sums[(brand, tier)] for brand in brands}
 
 
 Parts = list[tuple[int, int]]  # the buckets (tier, start) a window is read from

@@ -11,7 +11,9 @@ import pytest
 import redis
 
 from socialpulse.app.settings import Settings
+from socialpulse.core.redis_keys import RedisKeys
 from streams.counters import sum_buckets
+from streams.store.redis_store import read_fine_buckets
 from streams.store.window_sums import load_sums, queue_sums, window_counts
 
 pytestmark = pytest.mark.stack
@@ -73,3 +75,24 @@ def test_sums_are_sum_buckets_of_the_counters_asked_for(client: redis.Redis) -> 
 def test_a_reply_that_is_not_the_scripts_reads_as_empty() -> None:
     assert window_counts(None, 2) == ([{}, {}], [])
     assert window_counts([[], []], 2) == ([{}, {}], [])
+
+
+def test_the_early_look_reads_the_newest_buckets_sums_of_its_counters(client: redis.Redis) -> None:
+    keys = RedisKeys(f"twsum{uuid.uuid4().hex[:8]}")
+    try:
+        client.hset(keys.bucket("acme", 10, 100), mapping=BUCKETS["b1"])
+        client.hset(keys.bucket("acme", 10, 110), mapping=BUCKETS["b2"])
+        client.hset(keys.bucket("acme", 10, 120), mapping={"mentions|x": "50"})  # not asked
+        client.hset(keys.bucket("beta", 10, 110), mapping={"likes|x": "2"})
+        read = read_fine_buckets(client, keys, ["acme", "beta", "gamma"], [100, 110], {"mentions"})
+    finally:
+        client.delete(*client.keys(f"{keys.prefix}:*"))
+    assert read == {
+        "acme": {
+            ("mentions", "x"): 7,
+            ("mentions", "tiktok"): 1,
+            ("mentions", "seen-elsewhere"): 2,
+        },
+        "beta": {},
+        "gamma": {},
+    }
