@@ -173,16 +173,21 @@ def filtered_fields(platform: str) -> tuple[Add, ...]:
     return ((field(FILTERED, platform), None),)
 
 
+def count_value(count: str | int | float) -> int | float:
+    """A bucket field's value as Redis returns it: counts stay whole numbers (10, not 10.0),
+    amounts keep their cents."""
+    number = float(count)
+    return int(number) if number.is_integer() else number
+
+
 def sum_buckets(buckets: Iterable[Mapping[str, str | int]]) -> WindowCounts:
     """Add bucket hashes (field -> count, as Redis returns them) per (counter, platform)."""
     total: WindowCounts = {}
     for bucket in buckets:
         for name, count in bucket.items():
             counter, _, platform = str(name).partition("|")
-            number = float(count)
             key = (counter, platform)
-            # Counts stay whole numbers (10, not 10.0); amounts keep their cents.
-            total[key] = total.get(key, 0) + (int(number) if number.is_integer() else number)
+            total[key] = total.get(key, 0) + count_value(count)
     return total
 
 

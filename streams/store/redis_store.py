@@ -411,7 +411,8 @@ def _sums_in_redis(
     for brand, window, parts in reads:
         by_brand[brand].append((window, parts))
     for attempt in (1, 2):
-        load_sums(client)
+        if attempt == 2:
+            load_sums(client)  # Redis has restarted since (or never ran it): loaded once
         pipe = client.pipeline(transaction=False)
         for brand in brands:
             queue_sums(
@@ -424,7 +425,7 @@ def _sums_in_redis(
             break
         except redis.exceptions.NoScriptError:
             if attempt == 2:
-                raise  # Redis forgot it twice in a row: it says so, not zeros
+                raise  # Redis forgot it again: it says so, not zeros
     result = {}
     for brand, reply in zip(brands, replies, strict=True):
         windows = by_brand[brand]

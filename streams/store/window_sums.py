@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from socialpulse.core.connections import is_cluster
-from streams.counters import WindowCounts
+from streams.counters import WindowCounts, count_value
 
 # KEYS: a brand's bucket hashes. ARGV[1]: the counters wanted, comma-separated; then per
 # window its buckets' places in KEYS, space-separated (one argument a window: packing the
@@ -82,7 +82,7 @@ BrandWindows = Sequence[Sequence[str]]
 def queue_sums(pipe: Any, windows: BrandWindows, only: Collection[str]) -> None:
     """Queue on the (sync) pipeline ``pipe`` one script call that sums, over each of one
     brand's ``windows``, the ``only`` counters of its buckets (read the reply with
-    :func:`window_counts`); :func:`load_sums` first, off a cluster."""
+    :func:`window_counts`); on NOSCRIPT, :func:`load_sums` and queue them again."""
     place: dict[str, int] = {}
     groups = [
         " ".join(str(place.setdefault(key, len(place) + 1)) for key in buckets)
@@ -99,8 +99,8 @@ def queue_sums(pipe: Any, windows: BrandWindows, only: Collection[str]) -> None:
 
 
 def load_sums(client: redis.Redis) -> None:
-    """Load the script (off a cluster; a no-op when Redis holds it), before a pipeline of
-    :func:`queue_sums` calls: Redis forgets scripts when it restarts."""
+    """Load the script (off a cluster; a no-op when Redis holds it), when a pipeline of
+    :func:`queue_sums` calls met NOSCRIPT: Redis forgets scripts when it restarts."""
     if not is_cluster(client):
         client.script_load(SUM_WINDOWS)
 
@@ -116,12 +116,7 @@ def window_counts(reply: Any, windows: int) -> tuple[list[WindowCounts], list[st
         for i in range(0, len(flat), 2):
             counter, _, platform = _text(flat[i]).partition("|")
             text = _text(flat[i + 1])
-            # Counts stay whole numbers (10, not 10.0), as sum_buckets keeps them.
-            if text.isdigit():
-                counts[(counter, platform)] = int(text)
-            else:
-                number = float(text)
-                counts[(counter, platform)] = int(number) if number.is_integer() else number
+            counts[(counter, platform)] = int(text) if text.isdigit() else count_value(text)
         result.append(counts)
     return result, [_text(said) for said in reply[windows]]
 
