@@ -3,6 +3,8 @@ sections, and the derived KPIs of ``kpis.yaml`` (formulas over the counters)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -126,6 +128,11 @@ class MetricsSettings(Strict):
     # running totals (socialpulse_counted_<counter>_total) are always exported: one read per
     # brand, from which Prometheus derives any window (see docs/metrics.md for many brands).
     windows: list[Duration] | None = None
+    # Which brands a worker's /metrics shows: "owned", those keyed to the Kafka partitions it
+    # holds (each brand by one worker of the group; Prometheus scrapes every worker); "all",
+    # every configured brand on every worker (N workers, N copies: for a scraper that reaches
+    # one worker of several, e.g. through a load balancer).
+    export_brands: Literal["owned", "all"] = "owned"
 
 
 KPI_UNITS = ("count", "ratio", "per_minute", "currency")

@@ -79,6 +79,10 @@ ALL_PLATFORMS = "all"
 ONE_PER_EVENT = frozenset(
     [*(c for c in MENTION_COUNTERS if c != "sentiment_score_sum"), *CARE_COUNTERS]
 )
+# Counters whose running total can fall (scores in [-1, 1] added up): exported as a gauge, read
+# with delta(), since a counter that falls is not valid OpenMetrics and increase() would take
+# every fall for a restart.
+CAN_FALL = frozenset(["sentiment_score_sum"])
 
 # (counter, platform) -> count (or amount) over a window
 WindowCounts = dict[tuple[str, str], float]

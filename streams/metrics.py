@@ -22,13 +22,14 @@ from prometheus_client import (
 )
 from prometheus_client.registry import Collector
 
+from socialpulse.core.brand_partitions import OwnedBrands
 from socialpulse.core.config_types import format_duration
 from socialpulse.core.connections import REDIS_ERRORS
 from socialpulse.core.exposition import Family, LabelText, number_text
 from socialpulse.core.metrics_server import Source, serve
 from socialpulse.core.redis_keys import RedisKeys
 from streams.config import StreamConfig
-from streams.counters import ALL_COUNTERS
+from streams.counters import ALL_COUNTERS, CAN_FALL
 from streams.decoding import INVALID_REASONS
 from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.sentiment import Source as SentimentSource
@@ -190,27 +191,37 @@ def metric_name(counter: str) -> str:
 class RollingCounts:
     """Every running total, and every exported window of every rolling counter and derived KPI,
     per brand and platform, read from Redis at scrape time (derived KPIs also for
-    platform="all"): a source of /metrics families (socialpulse.core.metrics_server)."""
+    platform="all"): a source of /metrics families (socialpulse.core.metrics_server). Of the
+    brands in ``owned`` (the worker's share, socialpulse.core.brand_partitions), or of every
+    configured brand when None."""
 
-    def __init__(self, settings: StreamConfig, client: redis.Redis):
+    def __init__(
+        self, settings: StreamConfig, client: redis.Redis, owned: OwnedBrands | None = None
+    ):
         self.settings = settings
         self.client = client
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
         self.kpis = settings.derived_kpis
+        self.owned = owned
+
+    def brands(self) -> Sequence[str]:
+        """The brands this scrape shows, in the configured order."""
+        return self.settings.brand_ids if self.owned is None else self.owned.brands
 
     def __call__(self) -> Iterator[Family]:
         """The running totals (one HGETALL per brand), then, when windows are exported, all of
         them in one Redis round trip: one gauge family per counter and per derived KPI; a KPI
         with no value (zero denominator) has no sample."""
-        yield from self._totals()
+        brands = self.brands()
+        yield from self._totals(brands)
         windows = self.settings.exported_windows
-        if not windows:
+        if not windows or not brands:
             return
         every = self.settings.window_plan
         plan = WindowPlan.of(windows, every.allowed_lateness, every.max_future)
         try:
             with REDIS_ROUNDTRIP.labels("read_windows").time():
-                counts = read_windows(self.client, self.keys, plan, self.settings.brand_ids)
+                counts = read_windows(self.client, self.keys, plan, self._with_rivals(brands))
             counts = with_competitor_mentions(counts, self.settings.competitors)
         except REDIS_ERRORS as exc:
             KPI_READ_ERRORS.inc()
@@ -234,7 +245,10 @@ class RollingCounts:
             )
             for spec in self.settings.kpis.kpis
         }
+        exported = set(brands)
         for brand in self.settings.brands.brands:
+            if brand.id not in exported:
+                continue
             by_window = {w: counts[(brand.id, w)] for w in plan.windows}
             snapshots = brand_snapshots(brand.id, by_window, brand.platforms, self.kpis)
             for window, snap in snapshots.items():
@@ -249,9 +263,13 @@ class RollingCounts:
         yield from counters.values()
         yield from derived.values()
 
-    def _totals(self) -> Iterator[Family]:
+    def _with_rivals(self, brands: Sequence[str]) -> list[str]:
+        # Share of voice reads the competitors' mentions, whoever exports the competitors.
+        rivals = [r for b in brands for r in self.settings.competitors.get(b, ())]
+        return list(dict.fromkeys([*brands, *rivals]))
+
+    def _totals(self, brands: Sequence[str]) -> Iterator[Family]:
         # One HGETALL per brand, whatever the windows: what a scrape of many brands can afford.
-        brands = self.settings.brand_ids
         try:
             with REDIS_ROUNDTRIP.labels("read_totals").time():
                 pipe = self.client.pipeline(transaction=False)
@@ -268,6 +286,14 @@ class RollingCounts:
                 f"Running total of {counter} since the brand was first counted (by platform); "
                 "increase() over any range gives a window.",
                 "counter",
+                ("brand", "platform"),
+            )
+            if counter not in CAN_FALL
+            else Family(
+                f"socialpulse_counted_{counter}",
+                f"Running sum of {counter} since the brand was first counted (by platform); it "
+                "can fall, so delta() over a range gives a window (not increase()).",
+                "gauge",
                 ("brand", "platform"),
             )
             for counter in ALL_COUNTERS
@@ -296,10 +322,12 @@ def serve_metrics(
     registry: CollectorRegistry | None = None,
     collectors: Sequence[Collector] = (),
     sources: Sequence[Source] = (),
+    owned: OwnedBrands | None = None,
 ) -> ThreadingHTTPServer:
-    """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics,
-    any other ``collectors`` (small, fixed families) and ``sources`` (families that grow with
-    brands, e.g. the detection layer's rule states)."""
+    """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics
+    (of the brands in ``owned``; all when None), any other ``collectors`` (small, fixed
+    families) and ``sources`` (families that grow with brands, e.g. the detection layer's rule
+    states)."""
     from prometheus_client import REGISTRY
 
     target = registry or REGISTRY
@@ -309,7 +337,7 @@ def serve_metrics(
     worker = settings.pipeline.worker
     server = serve(
         target,
-        [RollingCounts(settings, client), *sources],
+        [RollingCounts(settings, client, owned), *sources],
         worker.metrics_host,
         worker.metrics_port,
     )

@@ -2,7 +2,8 @@
 
 Every combination of a configured brand, an open state and a severity has a sample (0 when
 none), so a board's "open incidents" shows 0, not "no data", on a quiet day. Like the rolling
-counts, every worker exports the same values (boards take ``max()``).
+counts, a brand's values are exported by the worker that owns its partition
+(socialpulse.core.brand_partitions; boards take ``max()`` across workers).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, get_args
 
 import prometheus_client
@@ -29,16 +30,17 @@ OPEN_STATES = ("triggered", "acknowledged", "snoozed")
 
 class IncidentCounts:
     """``socialpulse_incidents{brand, state, severity}``: open incidents now, a source of
-    /metrics families (socialpulse.core.metrics_server: nine samples a brand, rendered fast)."""
+    /metrics families (socialpulse.core.metrics_server: nine samples a brand, rendered fast).
+    Of the brands ``brands()`` gives at each scrape (the worker's share of them)."""
 
-    def __init__(self, brand_ids: Sequence[str], keys: RedisKeys, client: redis.Redis):
-        self.brand_ids = list(brand_ids)
+    def __init__(self, brands: Callable[[], Sequence[str]], keys: RedisKeys, client: redis.Redis):
+        self.brands = brands
         self.client = client
         self.keys = keys
 
     def __call__(self) -> Iterator[Family]:
         """Two Redis round trips: the open incidents' ids, then the incidents."""
-        brands = self.brand_ids
+        brands = self.brands()
         try:
             pipe = self.client.pipeline(transaction=False)
             for brand in brands:

@@ -43,7 +43,8 @@ from alerts.detection import metrics as detection_metrics
 from alerts.incidents import metrics as incident_metrics
 from alerts.notify import metrics as notify_metrics
 from socialpulse.app.settings import Settings
-from socialpulse.core.exposition import Prerendered, Rendered
+from socialpulse.core.brand_partitions import OwnedBrands
+from socialpulse.core.exposition import ByBrand, Prerendered, Rendered
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +78,23 @@ RESTARTS = Counter(
 
 class Evaluator:
     """The worker's side: starts the evaluation process, starts it again when it ends, and is
-    the /metrics source of what it last reported (nothing before its first report)."""
+    the /metrics source of what it last reported (nothing before its first report): the rule
+    states of the brands in ``owned`` (all when None), the rest as it came."""
 
-    def __init__(self, settings: Settings, loglevel: str = "info"):
+    def __init__(
+        self, settings: Settings, loglevel: str = "info", owned: OwnedBrands | None = None
+    ):
         # The worker's own settings, not its folder read again: a restarted evaluator judges by
         # the config the worker runs, whatever was edited on disk since (SIGHUP applies edits).
         self.settings = settings
         self.loglevel = loglevel
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
-        self._latest = Prerendered("", "")
-        self._rules = ("", "")
+        self.owned = owned
+        self._report = ("", "")  # its registry's text, in both formats
+        self._rules = ByBrand([])
+        self._reports = 0  # reports relayed: what _served was composed from
+        self._served: tuple[tuple[int, int], Prerendered] = ((-1, -1), Prerendered("", ""))
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -107,8 +114,20 @@ class Evaluator:
         return ready
 
     def __call__(self) -> Rendered:
-        """The families last reported, as /metrics serves them."""
-        return self._latest
+        """The families last reported, as /metrics serves them (composed once per report and
+        change of the brands this worker exports, not per scrape)."""
+        owned = self.owned
+        key = (self._reports, -1 if owned is None else owned.version)
+        at, served = self._served
+        if at == key:
+            return served
+        (plain, openmetrics), rules = self._report, self._rules
+        brands = None if owned is None else owned.brands
+        served = Prerendered(
+            plain + rules.text(False, brands), openmetrics + rules.text(True, brands)
+        )
+        self._served = (key, served)
+        return served
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the process (SIGTERM: it ends its round and gives the lock back), and kill it
@@ -160,13 +179,14 @@ class Evaluator:
     def _relay(self, receive: Connection) -> None:
         while True:
             try:
-                report: tuple[str, str, tuple[str, str] | None] = pickle.loads(receive.recv_bytes())
+                report: tuple[str, str, ByBrand | None] = pickle.loads(receive.recv_bytes())
             except (EOFError, OSError):
                 return
             plain, openmetrics, rules = report
             if rules is not None:
                 self._rules = rules
-            self._latest = Prerendered(plain + self._rules[0], openmetrics + self._rules[1])
+            self._report = (plain, openmetrics)
+            self._reports += 1
             self._ready.set()
 
 
@@ -366,7 +386,8 @@ class _Reporter:
         if not due and time.monotonic() - self._registry_at < REGISTRY_EVERY:
             return True
         self._changes_sent = changes
-        rules = (rendered.text(False), rendered.text(True)) if fresh else None
+        # Kept per brand: the worker serves the brands it exports (brand_partitions).
+        rules = ByBrand(rendered.families) if fresh else None
         self._registry_at = time.monotonic()
         plain = generate_latest(self.registry).decode()
         openmetrics = openmetrics_latest(self.registry).decode().removesuffix("# EOF\n")

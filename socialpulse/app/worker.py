@@ -35,6 +35,7 @@ from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
 from socialpulse.app.config_reload import ConfigReload
 from socialpulse.app.evaluator import OWNED, Evaluator
 from socialpulse.app.settings import Settings
+from socialpulse.core.brand_partitions import OwnedBrands
 from socialpulse.core.connections import (
     async_redis_client,
     faust_credentials,
@@ -64,10 +65,12 @@ T = TypeVar("T")
 REDIS_BACKOFF_MAX = 10.0
 
 
-def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
+def create_app(
+    settings: Settings, lag: ConsumerLag | None = None, owned: OwnedBrands | None = None
+) -> faust.App:
     """Build the Faust app for these settings: the counting agents (the rules are evaluated in
     a process of their own, socialpulse.app.evaluator); ``lag`` (exported by /metrics) is kept
-    up to date when given."""
+    up to date when given, and so is ``owned`` (the brands /metrics shows) at each rebalance."""
     pipeline = settings.pipeline
     datadir = state_dir() / "faust" / pipeline.worker.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
@@ -302,6 +305,21 @@ def create_app(settings: Settings, lag: ConsumerLag | None = None) -> faust.App:
             positions,
         )
 
+    @app.on_partitions_assigned.connect
+    async def export_owned_brands(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # The full new assignment (Faust's eager rebalance): /metrics shows the brands keyed to
+        # this worker's partitions of the mentions topic from now on (brand_partitions).
+        if owned is None:
+            return
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        reference = pipeline.topics.mentions
+        count = app.consumer.topic_partitions(reference) or pipeline.kafka.partitions
+        owned.assign([tp.partition for tp in assigned if tp.topic == reference], count)
+        log.info("metrics: exporting %d of %d brands (partitions %s of %s)",
+                 len(owned.brands), len(owned.configured),
+                 sorted(tp.partition for tp in assigned if tp.topic == reference),
+                 reference)  # fmt: skip
+
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
@@ -414,7 +432,13 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     # Started first: it loads while the models below do. The alert evaluation runs beside
     # this process and reports its metrics to it, so they leave this registry (each family
     # exported once).
-    evaluator = Evaluator(settings, loglevel).start()
+    # The brands this worker's /metrics shows: its partitions' (all of them with "all").
+    owned = (
+        OwnedBrands(settings.brand_ids)
+        if settings.pipeline.metrics.export_brands == "owned"
+        else None
+    )
+    evaluator = Evaluator(settings, loglevel, owned).start()
     for metric in OWNED:
         REGISTRY.unregister(metric)
     # Seconds of model files, loaded before anything starts: not during a batch (which would
@@ -434,9 +458,12 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
         sources=[
             evaluator,
             IncidentCounts(
-                settings.brand_ids, RedisKeys(settings.pipeline.redis.key_prefix), sync_client
+                (lambda: owned.brands) if owned else (lambda: settings.brand_ids),
+                RedisKeys(settings.pipeline.redis.key_prefix),
+                sync_client,
             ),
         ],
+        owned=owned,
         collectors=[
             DetectionCollector(settings, sync_client),
             CampaignCollector(settings, sync_client),
@@ -449,7 +476,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     if target is not None:
         log.info("metrics: registered with the local Prometheus in %s", target)
         atexit.register(target.unlink, missing_ok=True)
-    app = create_app(settings, lag)
+    app = create_app(settings, lag, owned)
     reload = ConfigReload(settings)
 
     @app.task

@@ -10,7 +10,7 @@ faster. The small, fixed metrics of the worker stay with prometheus_client.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -90,20 +90,28 @@ def _value(number: float) -> str:
     return floatToGoString(number)
 
 
+def _header(family: Family, openmetrics: bool) -> str:
+    # Prometheus text names a counter family by its sample name; OpenMetrics by its base.
+    shown = family.name if openmetrics else family.sample_name
+    return f"# HELP {shown} {_escape_help(family.help)}\n# TYPE {shown} {family.kind}\n"
+
+
+def _sample_lines(family: Family, escape: LabelText) -> Iterator[tuple[Sequence[str], str]]:
+    # Each sample's label values and its line.
+    pairs = ",".join(f'{name}="{{}}"' for name in family.labels)
+    line = f"{family.sample_name}{{{{{pairs}}}}} {{}}\n".format
+    for values, number in family.samples:
+        yield values, line(*[escape(text) for text in values], _value(number))
+
+
 def render(families: Iterable[Family], openmetrics: bool = False) -> str:
     """The families as exposition text (OpenMetrics when ``openmetrics``, without its ``# EOF``
     line); label values are escaped, so event-derived text cannot break a line."""
     out: list[str] = []
     escape = LabelText()
     for family in families:
-        sample_name = family.sample_name
-        # Prometheus text names a counter family by its sample name; OpenMetrics by its base.
-        shown = family.name if openmetrics else sample_name
-        out.append(f"# HELP {shown} {_escape_help(family.help)}\n# TYPE {shown} {family.kind}\n")
-        pairs = ",".join(f'{name}="{{}}"' for name in family.labels)
-        line = f"{sample_name}{{{{{pairs}}}}} {{}}\n".format
-        for values, number in family.samples:
-            out.append(line(*[escape(text) for text in values], _value(number)))
+        out.append(_header(family, openmetrics))
+        out.extend(line for _, line in _sample_lines(family, escape))
         out.extend(family.lines)
     return "".join(out)
 
@@ -134,3 +142,44 @@ class Prerendered(Rendered):
     def __init__(self, plain: str, openmetrics: str):
         super().__init__([])
         self._text = {False: plain, True: openmetrics}
+
+
+class ByBrand:
+    """Families rendered once, their sample lines kept per brand, so that a worker serves only
+    the brands it exports (socialpulse.core.brand_partitions) without rendering again: the rule
+    states, rendered in the alert evaluation process once per tick and sent to the worker
+    (plain data, so it pickles). Samples of a family without a ``brand`` label, and lines
+    written already (``Family.lines``), are served with every set of brands."""
+
+    def __init__(self, families: Sequence[Family]):
+        escape = LabelText()
+        # Per family: its header in each format, then its lines per brand ("" for any brand).
+        self.parts: list[tuple[str, str, dict[str, str]]] = []
+        for family in families:
+            at = family.labels.index("brand") if "brand" in family.labels else None
+            lines: dict[str, list[str]] = {}
+            for values, line in _sample_lines(family, escape):
+                lines.setdefault("" if at is None else values[at], []).append(line)
+            if family.lines:
+                lines.setdefault("", []).extend(family.lines)
+            self.parts.append(
+                (
+                    _header(family, False),
+                    _header(family, True),
+                    {brand: "".join(text) for brand, text in lines.items()},
+                )
+            )
+
+    def text(self, openmetrics: bool, brands: Iterable[str] | None = None) -> str:
+        """The families' text with the samples of ``brands`` only (None: of every brand); a
+        family with no sample to show is left out."""
+        out: list[str] = []
+        wanted = None if brands is None else ["", *brands]
+        for plain, om, lines in self.parts:
+            shown = (
+                list(lines.values()) if wanted is None else [lines[b] for b in wanted if b in lines]
+            )
+            if shown:
+                out.append(om if openmetrics else plain)
+                out.extend(shown)
+        return "".join(out)

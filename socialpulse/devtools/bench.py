@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -61,16 +62,17 @@ def isolated_config(settings: Settings, folder: Path, run: str) -> Settings:
         k: f"bench.{run}.{k}" for k in ("mentions", "interactions", "snapshots", "dead_letter")
     }
     pipeline["redis"]["key_prefix"] = f"bench{run}"
-    pipeline["worker"].update(app_id=f"sp-bench-{run}", metrics_port=_free_port())
+    pipeline["worker"].update(app_id=f"sp-bench-{run}", metrics_port=free_port())
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
     # Its own Slack button port, so it runs beside a demo worker.
     alerts = yaml.safe_load((settings.config_dir / "alerts.yaml").read_text())
-    alerts.setdefault("incidents", {}).setdefault("interactivity", {})["port"] = _free_port()
+    alerts.setdefault("incidents", {}).setdefault("interactivity", {})["port"] = free_port()
     (folder / "alerts.yaml").write_text(yaml.safe_dump(alerts))
     return load_settings(folder)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback."""
     import socket
 
     with socket.socket() as sock:
@@ -185,10 +187,17 @@ def _processed(settings: Settings) -> int:
 
 
 def start_worker(
-    settings: Settings, log: Path, answer_within: float = 2
+    settings: Settings, log: Path, answer_within: float = 2, ports: tuple[int, int] | None = None
 ) -> subprocess.Popen[bytes]:
     """Start ``socialpulse worker`` on these settings; return once its /metrics answers (in
-    ``answer_within`` seconds: a scrape of many brands takes longer)."""
+    ``answer_within`` seconds: a scrape of many brands takes longer). ``ports``: its /metrics
+    and Slack button ports instead of the config's (another worker of the same group)."""
+    environ = dict(os.environ)
+    metrics_port = settings.pipeline.worker.metrics_port
+    if ports is not None:
+        metrics_port = ports[0]
+        environ["SOCIALPULSE_METRICS_PORT"] = str(ports[0])
+        environ["SOCIALPULSE_INTERACTIVITY_PORT"] = str(ports[1])
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [
@@ -203,9 +212,9 @@ def start_worker(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=environ,
         )
-    w = settings.pipeline.worker
-    url = f"http://{w.metrics_host}:{w.metrics_port}/metrics"
+    url = f"http://{settings.pipeline.worker.metrics_host}:{metrics_port}/metrics"
     deadline = time.monotonic() + 90 + answer_within
     while time.monotonic() < deadline:
         if worker.poll() is not None:

@@ -13,6 +13,11 @@ has run a while:
   the largest bucket reached), against its 10 s grid;
 - the worker's resident memory, and its alert evaluation process'.
 
+With ``--workers W``, W workers of one consumer group share the brands (each shows on /metrics
+the brands of its Kafka partitions, socialpulse.core.brand_partitions): the scrape figure is
+the slowest worker's, the sizes and series are all workers' together (what Prometheus stores),
+and memory is the largest worker's.
+
 Prints a table per N and, last, one JSON line with every figure.
 """
 
@@ -36,7 +41,7 @@ from socialpulse.app.evaluator import evaluator_pids
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.connections import redis_client
 from socialpulse.core.topics import ensure_topics
-from socialpulse.devtools.bench import isolated_config, start_worker
+from socialpulse.devtools.bench import free_port, isolated_config, start_worker
 
 PLATFORMS = ["x", "instagram", "facebook", "linkedin", "tiktok", "youtube", "weibo", "wechat",
              "douyin", "xiaohongshu"]  # fmt: skip
@@ -149,10 +154,16 @@ MODES: dict[str, list[str] | None] = {"all windows": None, "totals only": []}
 
 
 def measure(
-    settings: Settings, count: int, rate: float, seconds: float, modes: list[str]
+    settings: Settings,
+    count: int,
+    rate: float,
+    seconds: float,
+    modes: list[str],
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """One brand count's figures, with every window as gauges and with the totals only."""
-    figures: dict[str, Any] = {"brands": count}
+    """One brand count's figures, with every window as gauges and with the totals only, with
+    ``workers`` workers in the consumer group."""
+    figures: dict[str, Any] = {"brands": count, "workers": workers}
     client = redis_client(settings.pipeline.redis)
     for mode in modes:
         windows = MODES[mode]
@@ -160,26 +171,39 @@ def measure(
             bench = _config(settings, Path(folder), count, windows)
             ensure_topics(bench.pipeline.kafka, bench.pipeline.topics)
             before = int(client.info("memory")["used_memory"])
-            worker = start_worker(bench, Path(folder) / "worker.log", answer_within=300)
+            w = bench.pipeline.worker
+            ports = [(w.metrics_port, 0)] + [(free_port(), free_port()) for _ in range(1, workers)]
+            started = [
+                start_worker(
+                    bench,
+                    Path(folder) / f"worker-{i}.log",
+                    answer_within=300,
+                    ports=None if i == 0 else pair,
+                )
+                for i, pair in enumerate(ports)
+            ]
             stop = threading.Event()
             producer = threading.Thread(target=_stream, args=(bench, rate, stop), daemon=True)
             producer.start()
             try:
                 time.sleep(seconds)
-                w = bench.pipeline.worker
-                url = f"http://{w.metrics_host}:{w.metrics_port}/metrics"
-                scrapes = [_scrape(url) for _ in range(3)]
-                mean, top = _evaluation(scrapes[-1][3])
+                urls = [f"http://{w.metrics_host}:{port}/metrics" for port, _ in ports]
+                scrapes = [[_scrape(url) for _ in range(3)] for url in urls]
+                # The evaluation runs where the lock is: the worker whose rounds have a count.
+                evaluated = [_evaluation(each[-1][3]) for each in scrapes]
+                mean, top = next((e for e in evaluated if e[0] is not None), (None, None))
                 pairs = sum(len(b.platforms) + 1 for b in bench.brands.brands)
+                series = sum(each[-1][2] for each in scrapes)
                 row = {
-                    "scrape_seconds": statistics.median(s[0] for s in scrapes),
-                    "scrape_mb": scrapes[-1][1] / 1e6,
-                    "series": scrapes[-1][2],
-                    "series_per_brand_platform": scrapes[-1][2] / pairs,
+                    "scrape_seconds": max(statistics.median(s[0] for s in e) for e in scrapes),
+                    "scrape_mb": sum(each[-1][1] for each in scrapes) / 1e6,
+                    "series": series,
+                    "series_per_worker": [each[-1][2] for each in scrapes],
+                    "series_per_brand_platform": series / pairs,
                     "evaluation_seconds_mean": mean,
                     "evaluation_seconds_within": top,
-                    "worker_rss_mb": _rss_mb(worker.pid),
-                    "evaluator_rss_mb": _evaluator_rss_mb(worker.pid),
+                    "worker_rss_mb": max(_rss_mb(worker.pid) for worker in started),
+                    "evaluator_rss_mb": max(_evaluator_rss_mb(worker.pid) for worker in started),
                     "redis_kb_per_brand": (int(client.info("memory")["used_memory"]) - before)
                     / count
                     / 1024,
@@ -188,8 +212,10 @@ def measure(
             finally:
                 stop.set()
                 producer.join(90)
-                worker.terminate()
-                worker.wait(60)
+                for worker in started:
+                    worker.terminate()
+                for worker in started:
+                    worker.wait(60)
                 prefix = bench.pipeline.redis.key_prefix
                 for key in client.scan_iter(match=f"{prefix}:*", count=5000):
                     client.unlink(key)
@@ -202,15 +228,17 @@ def run(
     rate: float,
     seconds: float,
     modes: list[str] | None = None,
+    workers: int = 1,
 ) -> None:
     """Measure every brand count and print the figures (a table each, then one JSON line);
-    ``modes``: all-windows, totals-only (both by default)."""
+    ``modes``: all-windows, totals-only (both by default); ``workers`` in one group."""
     chosen = [m.replace("-", " ") for m in (modes or ["all-windows", "totals-only"])]
     results = []
     for count in counts:
-        figures = measure(settings, count, rate, seconds, chosen)
+        figures = measure(settings, count, rate, seconds, chosen, workers)
         results.append(figures)
-        print(f"\n{count} brands, {rate:g} events/s for {seconds:g}s before measuring")
+        print(f"\n{count} brands, {workers} worker(s), {rate:g} events/s for {seconds:g}s "
+              "before measuring")  # fmt: skip
         print(f"{'':14}{'scrape s':>10}{'MB':>8}{'series':>9}{'/brand-pl':>10}"
               f"{'eval s':>8}{'RSS MB':>8}{'eval MB':>8}{'Redis KB/brand':>15}")  # fmt: skip
         for mode in chosen:

@@ -96,7 +96,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "scale":
         from socialpulse.devtools import bench_scale
 
-        bench_scale.run(settings, args.brands, args.rate, args.seconds, args.modes)
+        bench_scale.run(settings, args.brands, args.rate, args.seconds, args.modes, args.workers)
         return 0
     if args.what == "latency":
         from socialpulse.devtools import bench_latency
@@ -407,6 +407,14 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     )
     bench.add_argument(
         "--seconds", type=float, default=40.0, help="scale: stream this long before measuring"
+    )
+    bench.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 7),
+        default=1,
+        metavar="1-6",
+        help="scale: workers in one consumer group (each shows its partitions' brands)",
     )
     bench.add_argument("--crises", type=int, default=12, help="latency: crises, one by one")
     bench.add_argument(

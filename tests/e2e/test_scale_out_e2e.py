@@ -1,6 +1,7 @@
 """Scale-out on the real stack: three workers in one consumer group on six partitions, one
 joining and one leaving mid-stream. The counts are what one worker gives (exact), the work was
-shared, and each alert was posted once, not once per worker."""
+shared, each alert was posted once, not once per worker, and each brand is on the /metrics of
+exactly one worker: the one holding its partition, with the values Redis holds."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import json
 import time
 from pathlib import Path
 
+from kafka import KafkaConsumer, TopicPartition
+
 from socialpulse.app.settings import Settings, load_settings
+from socialpulse.core.brand_partitions import brand_partition
+from socialpulse.core.connections import redis_client
+from socialpulse.core.redis_keys import RedisKeys
 from socialpulse.core.scrape_targets import worker_targets_dir
 from socialpulse.core.topics import ensure_topics
-from tests.conftest import free_port, start_worker, stop_worker
-from tests.e2e.helpers.reading import wait_until
-from tests.e2e.helpers.scale import BRANDS, consumed, counted, eight_brands_config
+from tests.conftest import Worker, free_port, start_worker, stop_worker
+from tests.e2e.helpers.reading import metrics, wait_until
+from tests.e2e.helpers.scale import BRAND_IDS, BRANDS, consumed, counted, eight_brands_config
 from tests.e2e.helpers.streaming import (
     assert_counted_exactly,
     assert_one_post_per_alert,
@@ -54,6 +60,11 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         # events while the stream still runs, then take the second worker away.
         wait_until(lambda: consumed(third, settings) > 0, timeout=45, what="the third to count")
         assert not running.done.is_set()
+        wait_until(
+            lambda: each_brand_on_its_owner(workers, settings),
+            timeout=30,
+            what="each brand on the /metrics of the worker holding its partition, of three",
+        )
         # The extra worker started with --register was scraped by the local Prometheus.
         port = second.settings.pipeline.worker.metrics_port
         registered = worker_targets_dir() / f"worker-{port}.json"
@@ -65,6 +76,30 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         assert not running.done.is_set()
         running.stop.set()
         assert_counted_exactly(settings, running)
+        remaining = [first, third]
+        wait_until(
+            lambda: each_brand_on_its_owner(remaining, settings),
+            timeout=30,
+            what="each brand on the /metrics of the worker holding its partition, of two",
+        )
+        # Exact whoever shows it: every brand's running totals as Redis holds them.
+        client = redis_client(settings.pipeline.redis, decode_responses=True)
+        keys = RedisKeys(settings.pipeline.redis.key_prefix)
+        shown = {}
+        for worker in remaining:
+            for (name, labels), n in metrics(worker.metrics_url).items():
+                if name.startswith("socialpulse_counted_"):
+                    counter = name.removeprefix("socialpulse_counted_").removesuffix("_total")
+                    tags = dict(labels)
+                    shown[(tags["brand"], f"{counter}|{tags['platform']}")] = n
+        held = {
+            (brand, field): float(n)
+            for brand in BRAND_IDS
+            for field, n in client.hgetall(keys.totals(brand)).items()
+        }
+        assert {brand for brand, _ in held} == set(BRAND_IDS)
+        assert shown == held
+        assert_keyed_to_the_partition_brand_partition_gives(settings)
         # The work was shared: each worker counted some of the stream.
         shares = [
             counted(first.metrics_url, settings),
@@ -78,3 +113,60 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
         running.thread.join(1)
         for worker in workers:
             stop_worker(worker)
+
+
+def exported_brands(worker: Worker) -> dict[str, set[str]]:
+    """Brands on the worker's /metrics: with running totals ("totals"), open incidents and rule
+    states (by name); and ("partitions") the mentions partitions it reports the lag of (its
+    own)."""
+    topic = worker.settings.pipeline.topics.mentions
+    found: dict[str, set[str]] = {"partitions": set(), "totals": set()}
+    for (name, labels), _ in metrics(worker.metrics_url).items():
+        tags = dict(labels)
+        if name.startswith("socialpulse_counted_"):
+            found["totals"].add(tags["brand"])
+        elif name in ("socialpulse_incidents", "socialpulse_alert_rule_firing"):
+            found.setdefault(name, set()).add(tags["brand"])
+        elif name == "socialpulse_consumer_lag_messages" and tags["topic"] == topic:
+            found["partitions"].add(tags["partition"])
+    return found
+
+
+def each_brand_on_its_owner(workers: list[Worker], settings: Settings) -> bool:
+    """Every brand is shown by exactly one of ``workers``: the one that reports its partition
+    of the mentions topic as its own (open incidents and rule states, every brand; running
+    totals, every brand counted so far)."""
+    count = settings.pipeline.kafka.partitions
+    seen: list[dict[str, set[str]]] = [exported_brands(worker) for worker in workers]
+    owners = [{b for b in BRAND_IDS if str(brand_partition(b, count)) in s["partitions"]}
+              for s in seen]  # fmt: skip
+    if sorted(b for owned in owners for b in owned) != sorted(BRAND_IDS):
+        return False  # a rebalance under way: partitions not all reported once yet
+    families = ("socialpulse_incidents", "socialpulse_alert_rule_firing")
+    return all(
+        all(s.get(f, set()) == owned for f in families) and s["totals"] <= owned
+        for s, owned in zip(seen, owners, strict=True)
+    ) and set().union(*(s["totals"] for s in seen)) == set(BRAND_IDS)
+
+
+def assert_keyed_to_the_partition_brand_partition_gives(settings: Settings) -> None:
+    """The stream's producer (kafka-python, keyed by brand) put each brand's events in the
+    partition brand_partition names, as the broker stored them."""
+    topic = settings.pipeline.topics.mentions
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
+        consumer_timeout_ms=3000,
+    )
+    try:
+        found: dict[str, set[int]] = {}
+        partitions = [TopicPartition(topic, p) for p in range(settings.pipeline.kafka.partitions)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        for _, records in consumer.poll(timeout_ms=5000, max_records=5000).items():
+            for record in records:
+                found.setdefault(record.key.decode(), set()).add(record.partition)
+    finally:
+        consumer.close()
+    count = settings.pipeline.kafka.partitions
+    assert found, "no message read back"
+    assert found == {b: {brand_partition(b, count)} for b in found}

@@ -3,16 +3,24 @@ is one counter sample, with exactly its value, whatever the label text."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aredis
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from socialpulse.app.settings import Settings, load_settings
+from socialpulse.core.brand_partitions import OwnedBrands, brand_partition
 from socialpulse.core.exposition import number_text, render
 from socialpulse.core.redis_keys import RedisKeys
+from streams.batch import RawMessage, plan_batch
 from streams.metrics import RollingCounts
+from streams.store.redis_store import AsyncCountStore
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.stack
@@ -34,7 +42,10 @@ def test_every_total_is_one_exact_sample_and_what_is_not_ours_is_left_out(
         client.hincrbyfloat(keys.totals(acme), "revenue|instagram", 0.2)
         client.hset(keys.totals(acme), mapping={"likes|x": "oops", "bookmarks|x": 4})
         client.hincrby(keys.totals(others[0]), "likes|tiktok", 7)
-        text = render(RollingCounts(settings, client)._totals(), openmetrics=True) + "# EOF\n"
+        text = (
+            render(RollingCounts(settings, client)._totals(settings.brand_ids), openmetrics=True)
+            + "# EOF\n"
+        )
         # Redis adds in long double: 0.1 + 0.2 is "0.3" there, not Python's 0.30000000000000004.
         revenue = client.hget(keys.totals(acme), "revenue|instagram")
     finally:
@@ -63,3 +74,83 @@ def test_numbers_as_redis_returns_them_are_written_as_render_writes_them() -> No
         "0.30000000000000004",
     ]
     assert [number_text(t) for t in ("oops", "", "nan", "inf", "1 2")] == [None] * 5
+
+
+def test_a_worker_shows_only_the_brands_it_exports_with_rivals_read_for_share_of_voice(
+    stack: Settings, tmp_path: Path, run_id: str
+) -> None:
+    settings = load_settings(write_config(tmp_path, run_id))
+    assert settings.competitors == {"acme": ["globex"]}
+    client = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    keys = RedisKeys(settings.pipeline.redis.key_prefix)
+    now = time.time()
+    mentions = [("acme", 3), ("globex", 1)]
+    try:
+        asyncio.run(_count_mentions(stack, settings, keys, mentions, now))
+        owned = OwnedBrands(settings.brand_ids)
+        owned.assign([brand_partition("acme", 6)], 6)
+        assert owned.brands == ("acme",)  # globex is keyed to another partition
+        text = render(RollingCounts(settings, client, owned)(), openmetrics=True) + "# EOF\n"
+    finally:
+        found = list(client.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            client.delete(*found)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert {dict(labels)["brand"] for _, labels in samples} == {"acme"}
+    assert (
+        samples[("socialpulse_counted_mentions_total", (("brand", "acme"), ("platform", "x")))] == 3
+    )
+    assert (
+        samples[("socialpulse_mentions", (("brand", "acme"), ("platform", "x"), ("window", "5m")))]
+        == 3
+    )
+    # A sum of scores falls with negative mentions: a gauge (a counter that falls is not valid
+    # OpenMetrics, which the parser above would have refused).
+    score = ("socialpulse_counted_sentiment_score_sum", (("brand", "acme"), ("platform", "x")))
+    assert samples[score] == -3.0
+    # globex is not shown here, but its mentions still make acme's share of voice: 3 / (3 + 1).
+    sov = (
+        "socialpulse_share_of_voice_ratio",
+        (("brand", "acme"), ("platform", "x"), ("window", "5m")),
+    )
+    assert samples[sov] == 0.75
+
+
+async def _count_mentions(
+    stack: Settings,
+    settings: Settings,
+    keys: RedisKeys,
+    mentions: list[tuple[str, int]],
+    now: float,
+) -> None:
+    """Count ``n`` negative mentions on x for each (brand, n), as the worker does."""
+    events = [
+        {
+            "id": f"{brand}-{i}",
+            "ts": datetime.fromtimestamp(now - 5, UTC).isoformat(),
+            "platform": "x",
+            "brand": brand,
+            "author": f"@a{i}",
+            "text": "a post",
+            "sentiment": "negative",
+        }
+        for brand, n in mentions
+        for i in range(n)
+    ]
+    messages = [
+        RawMessage("mentions", 0, offset, event["brand"].encode(), json.dumps(event).encode())
+        for offset, event in enumerate(events)
+    ]
+    plan = plan_batch(messages, "mention", settings.window_plan, now)
+    assert plan.rejected == [] and plan.too_late == []
+    client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    try:
+        store = AsyncCountStore(client, keys, settings.window_plan, 0)
+        applied = await store.apply(plan.counted)
+    finally:
+        await client.aclose()
+    assert len(applied.counted) == len(events)

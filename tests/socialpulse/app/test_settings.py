@@ -301,6 +301,16 @@ def test_exported_windows_must_be_rolling_windows(config: Path) -> None:
     assert load_settings(config, {}).exported_windows == ()
 
 
+def test_which_brands_a_worker_exports_is_owned_or_all(config: Path) -> None:
+    assert load_settings(config, {}).pipeline.metrics.export_brands == "owned"
+    edit(config, "socialpulse.yaml", lambda d: d["metrics"].update(export_brands="mine"))
+    assert error(config) == (
+        "socialpulse.yaml: metrics.export_brands: Input should be 'owned' or 'all'"
+    )
+    edit(config, "socialpulse.yaml", lambda d: d["metrics"].update(export_brands="all"))
+    assert load_settings(config, {}).pipeline.metrics.export_brands == "all"
+
+
 def test_snapshot_tracking_age_is_bounded(config: Path) -> None:
     edit(config, "socialpulse.yaml", lambda d: d["snapshots"].update(track_for="10m"))
     assert error(config).startswith(

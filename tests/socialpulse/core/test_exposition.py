@@ -4,6 +4,7 @@ the text parses back to exactly what was put in, in both formats, whatever the l
 from __future__ import annotations
 
 import math
+import pickle
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from socialpulse.core.exposition import Family, Rendered, render
+from socialpulse.core.exposition import ByBrand, Family, Rendered, render
 from socialpulse.core.metrics_server import exposition, serve
 
 OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
@@ -194,3 +195,45 @@ def test_rendered_families_read_as_rendered_in_each_format_whichever_is_asked_fi
         assert rendered.text(first) == render(chosen, first)
         assert rendered.text(not first) == render(chosen, not first)
     assert render(families(), True) != render(families(), False)  # a counter's name differs
+
+
+def by_brand_families() -> list[Family]:
+    firing = Family("sp_firing", "Firing.", "gauge", ("rule", "brand", "platform"))
+    for brand in ("acme", HOSTILE, "globex"):
+        for platform in ("x", "tiktok"):
+            firing.add(("surge", brand, platform), 1.0 if brand == "acme" else 0.0)
+    baseline = Family("sp_baseline", "Baseline.", "gauge", ("brand", "kpi"))
+    baseline.add(("globex", "mentions"), 12.5)
+    benchmark = Family("sp_benchmark", "No brand label.", "gauge", ("kpi",))
+    benchmark.add(("engagement_rate",), 0.015)
+    opened = Family("sp_opened", "A counter.", "counter", ("brand",))
+    opened.add(("acme",), 2)
+    return [firing, baseline, benchmark, opened]
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_families_kept_by_brand_serve_every_brand_as_render_writes_them(openmetrics: bool) -> None:
+    families = by_brand_families()
+    assert ByBrand(families).text(openmetrics) == render(families, openmetrics)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_families_kept_by_brand_serve_only_the_brands_asked_for(openmetrics: bool) -> None:
+    kept = pickle.loads(pickle.dumps(ByBrand(by_brand_families())))  # as the evaluator sends it
+    text = kept.text(openmetrics, [HOSTILE, "acme"])
+    parsed = parse_openmetrics(text + "# EOF\n") if openmetrics else parse_text(text)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in parsed for s in f.samples
+    }
+    assert samples == {
+        **{
+            ("sp_firing", (("brand", b), ("platform", p), ("rule", "surge"))): v
+            for b, v in (("acme", 1.0), (HOSTILE, 0.0))
+            for p in ("x", "tiktok")
+        },
+        ("sp_benchmark", (("kpi", "engagement_rate"),)): 0.015,  # no brand: always served
+        ("sp_opened_total", (("brand", "acme"),)): 2.0,
+    }
+    # A family none of whose samples is served is left out, header and all.
+    assert "sp_baseline" not in text
+    assert kept.text(openmetrics, []) == render([by_brand_families()[2]], openmetrics)
