@@ -55,7 +55,13 @@ def brands(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def _config(settings: Settings, folder: Path, count: int, windows: list[str] | None) -> Settings:
+def _config(
+    settings: Settings,
+    folder: Path,
+    count: int,
+    windows: list[str] | None,
+    export_brands: str = "owned",
+) -> Settings:
     run = uuid.uuid4().hex[:8]
     isolated_config(settings, folder, run)
     (folder / "brands.yaml").write_text(yaml.safe_dump({"brands": brands(count)}))
@@ -63,6 +69,7 @@ def _config(settings: Settings, folder: Path, count: int, windows: list[str] | N
     pipeline["metrics"]["campaigns"]["brands"] = []
     if windows is not None:
         pipeline["metrics"]["windows"] = windows
+    pipeline["metrics"]["export_brands"] = export_brands
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
     # The shipped rules for every brand; what names the shipped brands goes.
     alerts = yaml.safe_load((folder / "alerts.yaml").read_text())
@@ -160,15 +167,16 @@ def measure(
     seconds: float,
     modes: list[str],
     workers: int = 1,
+    export_brands: str = "owned",
 ) -> dict[str, Any]:
     """One brand count's figures, with every window as gauges and with the totals only, with
-    ``workers`` workers in the consumer group."""
-    figures: dict[str, Any] = {"brands": count, "workers": workers}
+    ``workers`` workers in the consumer group, exporting ``export_brands``."""
+    figures: dict[str, Any] = {"brands": count, "workers": workers, "export_brands": export_brands}
     client = redis_client(settings.pipeline.redis)
     for mode in modes:
         windows = MODES[mode]
         with tempfile.TemporaryDirectory() as folder:
-            bench = _config(settings, Path(folder), count, windows)
+            bench = _config(settings, Path(folder), count, windows, export_brands)
             ensure_topics(bench.pipeline.kafka, bench.pipeline.topics)
             before = int(client.info("memory")["used_memory"])
             w = bench.pipeline.worker
@@ -229,16 +237,18 @@ def run(
     seconds: float,
     modes: list[str] | None = None,
     workers: int = 1,
+    export_brands: str = "owned",
 ) -> None:
     """Measure every brand count and print the figures (a table each, then one JSON line);
-    ``modes``: all-windows, totals-only (both by default); ``workers`` in one group."""
+    ``modes``: all-windows, totals-only (both by default); ``workers`` in one group, each
+    exporting its partitions' brands (``owned``) or every brand (``all``)."""
     chosen = [m.replace("-", " ") for m in (modes or ["all-windows", "totals-only"])]
     results = []
     for count in counts:
-        figures = measure(settings, count, rate, seconds, chosen, workers)
+        figures = measure(settings, count, rate, seconds, chosen, workers, export_brands)
         results.append(figures)
-        print(f"\n{count} brands, {workers} worker(s), {rate:g} events/s for {seconds:g}s "
-              "before measuring")  # fmt: skip
+        print(f"\n{count} brands, {workers} worker(s) exporting {export_brands} brands, "
+              f"{rate:g} events/s for {seconds:g}s before measuring")  # fmt: skip
         print(f"{'':14}{'scrape s':>10}{'MB':>8}{'series':>9}{'/brand-pl':>10}"
               f"{'eval s':>8}{'RSS MB':>8}{'eval MB':>8}{'Redis KB/brand':>15}")  # fmt: skip
         for mode in chosen:

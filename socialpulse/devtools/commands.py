@@ -96,7 +96,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "scale":
         from socialpulse.devtools import bench_scale
 
-        bench_scale.run(settings, args.brands, args.rate, args.seconds, args.modes, args.workers)
+        bench_scale.run(
+            settings,
+            args.brands,
+            args.rate,
+            args.seconds,
+            args.modes,
+            args.workers,
+            args.export_brands,
+        )
         return 0
     if args.what == "latency":
         from socialpulse.devtools import bench_latency
@@ -415,6 +423,12 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
         default=1,
         metavar="1-6",
         help="scale: workers in one consumer group (each shows its partitions' brands)",
+    )
+    bench.add_argument(
+        "--export-brands",
+        choices=["owned", "all"],
+        default="owned",
+        help="scale: each worker shows its partitions' brands or every brand (export_brands)",
     )
     bench.add_argument("--crises", type=int, default=12, help="latency: crises, one by one")
     bench.add_argument(

@@ -14,14 +14,11 @@ from socialpulse.app.boards.model import (
     Query,
     _ratio_stat,
     by_platform,
-    overall,
-    total,
 )
 
 
 def brand_overview(kpi: Catalog) -> Board:
     """Volume, velocity, sentiment, share of voice, engagement, reach, followers, incidents."""
-    m = kpi.metric
     return Board(
         "socialpulse-brand-overview",
         "brand-overview",
@@ -32,7 +29,7 @@ def brand_overview(kpi: Catalog) -> Board:
             Panel(
                 "Mentions (5m)",
                 "Mentions of the brand in the rolling 5-minute window, chosen platforms.",
-                [Query(total(m("mentions"), "5m"), "mentions")],
+                [Query(kpi.total("mentions", "5m"), "mentions")],
                 kind="stat",
                 width=4,
                 height=4,
@@ -41,7 +38,7 @@ def brand_overview(kpi: Catalog) -> Board:
             Panel(
                 "Mention velocity (15m)",
                 f"Over all platforms. {kpi.about('mention_velocity')}",
-                [Query(overall(m("mention_velocity"), "15m"), "per minute")],
+                [Query(kpi.overall("mention_velocity", "15m"), "per minute")],
                 unit="short",
                 kind="stat",
                 width=4,
@@ -83,20 +80,20 @@ def brand_overview(kpi: Catalog) -> Board:
             Panel(
                 "Mentions by platform (5m window)",
                 "Mentions in the rolling 5-minute window, per platform.",
-                [Query(by_platform(m("mentions"), "5m"), "{{platform}}")],
+                [Query(kpi.by_platform("mentions", "5m"), "{{platform}}")],
                 min=0,
                 preview=True,
             ),
             Panel(
                 "Mention velocity by platform (15m window)",
                 kpi.about("mention_velocity"),
-                [Query(by_platform(m("mention_velocity"), "15m"), "{{platform}}")],
+                [Query(kpi.by_platform("mention_velocity", "15m"), "{{platform}}")],
                 min=0,
             ),
             Panel(
                 "Net sentiment by platform (15m window)",
                 f"{kpi.about('net_sentiment')} Below 0: more negative than positive mentions.",
-                [Query(by_platform(m("net_sentiment"), "15m"), "{{platform}}")],
+                [Query(kpi.by_platform("net_sentiment", "15m"), "{{platform}}")],
                 unit="percentunit",
                 steps=[(None, RED), (-0.2, ORANGE), (0, GREEN)],
                 min=-1,
@@ -107,8 +104,8 @@ def brand_overview(kpi: Catalog) -> Board:
                 "Share of voice (1h and 24h)",
                 kpi.about("share_of_voice"),
                 [
-                    Query(overall(m("share_of_voice"), "1h"), "1h"),
-                    Query(overall(m("share_of_voice"), "1d"), "24h"),
+                    Query(kpi.overall("share_of_voice", "1h"), "1h"),
+                    Query(kpi.overall("share_of_voice", "1d"), "24h"),
                 ],
                 unit="percentunit",
                 min=0,
@@ -119,8 +116,8 @@ def brand_overview(kpi: Catalog) -> Board:
                 "reported reach: unique accounts reached as the platforms report it (metric "
                 "snapshots). potential_reach: the mention authors' followers added up.",
                 [
-                    Query(total(m("reported_reach"), "1h"), "reported reach"),
-                    Query(total(m("potential_reach"), "1h"), "potential reach"),
+                    Query(kpi.total("reported_reach", "1h"), "reported reach"),
+                    Query(kpi.total("potential_reach", "1h"), "potential reach"),
                 ],
                 min=0,
             ),
@@ -128,7 +125,7 @@ def brand_overview(kpi: Catalog) -> Board:
                 "Engagement rate (1h) against its benchmark",
                 f"{kpi.about('engagement_rate')} The dashed line is the benchmark of alerts.yaml.",
                 [
-                    Query(overall(m("engagement_rate"), "1h"), "engagement rate"),
+                    Query(kpi.overall("engagement_rate", "1h"), "engagement rate"),
                     Query('max(socialpulse_kpi_benchmark{kpi="engagement_rate"})', "benchmark"),
                 ],
                 unit="percentunit",
@@ -140,8 +137,8 @@ def brand_overview(kpi: Catalog) -> Board:
                 f"{kpi.about('follower_net_growth')} Followers: the last count a platform "
                 "reported.",
                 [
-                    Query(by_platform(m("follower_net_growth"), "1d"), "net growth {{platform}}"),
-                    Query(by_platform(m("followers"), "1d"), "followers {{platform}}"),
+                    Query(kpi.by_platform("follower_net_growth", "1d"), "net growth {{platform}}"),
+                    Query(kpi.by_platform("followers", "1d"), "followers {{platform}}"),
                 ],
             ),
             Panel(
@@ -149,7 +146,8 @@ def brand_overview(kpi: Catalog) -> Board:
                 "Mentions per platform, what the baseline expects for this hour of the week, "
                 "and the level at which the surge rule fires.",
                 [
-                    Query(by_platform(m("mentions"), "15m"), "{{platform}}"),
+                    # The rule's own gauge (windows by event time): what it judges.
+                    Query(by_platform(kpi.metric("mentions"), "15m"), "{{platform}}"),
                     Query(
                         'max by (platform) (socialpulse_kpi_baseline{brand="$brand", '
                         'platform=~"$platform", kpi="mentions", window="15m"})',

@@ -12,9 +12,6 @@ from socialpulse.app.boards.model import (
     Panel,
     Query,
     _ratio_stat,
-    by_platform,
-    overall,
-    total,
 )
 
 
@@ -27,7 +24,7 @@ def conversion_and_roi(kpi: Catalog) -> Board:
             title,
             f"Over all platforms, rolling 24h window. {kpi.about(name)} In the currency the "
             "events report.",
-            [Query(overall(m(name), "1d"), name)],
+            [Query(kpi.overall(name, "1d"), name)],
             unit="none",
             kind="stat",
             width=4,
@@ -63,8 +60,8 @@ def conversion_and_roi(kpi: Catalog) -> Board:
                 "Money in (orders) and out (ad spend) in the rolling hour, chosen platforms, in "
                 "the currency the events report.",
                 [
-                    Query(total(m("revenue"), "1h"), "revenue"),
-                    Query(total(m("spend"), "1h"), "spend"),
+                    Query(kpi.total("revenue", "1h"), "revenue"),
+                    Query(kpi.total("spend", "1h"), "spend"),
                 ],
                 unit="none",
                 min=0,
@@ -75,7 +72,7 @@ def conversion_and_roi(kpi: Catalog) -> Board:
                 "Clicks, landing visits, form submits, conversions and orders in the rolling "
                 "hour, chosen platforms.",
                 [
-                    Query(total(m(name), "1h"), name)
+                    Query(kpi.total(name, "1h"), name)
                     for name in (
                         "clicks",
                         "landing_visits",
@@ -91,8 +88,8 @@ def conversion_and_roi(kpi: Catalog) -> Board:
                 "ROI and conversion rate (1h window)",
                 kpi.about("roi", "conversion_rate"),
                 [
-                    Query(overall(m("roi"), "1h"), "ROI"),
-                    Query(overall(m("conversion_rate"), "1h"), "conversion rate"),
+                    Query(kpi.overall("roi", "1h"), "ROI"),
+                    Query(kpi.overall("conversion_rate", "1h"), "conversion rate"),
                 ],
                 unit="percentunit",
             ),
@@ -100,9 +97,9 @@ def conversion_and_roi(kpi: Catalog) -> Board:
                 "CPC, CPM and CAC by platform (1h window)",
                 kpi.about("cpc", "cpm", "cac"),
                 [
-                    Query(by_platform(m("cpc"), "1h"), "CPC {{platform}}"),
-                    Query(by_platform(m("cpm"), "1h"), "CPM {{platform}}"),
-                    Query(by_platform(m("cac"), "1h"), "CAC {{platform}}"),
+                    Query(kpi.by_platform("cpc", "1h"), "CPC {{platform}}"),
+                    Query(kpi.by_platform("cpm", "1h"), "CPM {{platform}}"),
+                    Query(kpi.by_platform("cac", "1h"), "CAC {{platform}}"),
                 ],
                 unit="none",
                 min=0,

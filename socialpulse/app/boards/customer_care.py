@@ -12,9 +12,6 @@ from socialpulse.app.boards.model import (
     Query,
     _ratio_stat,
     _sel,
-    by_platform,
-    overall,
-    total,
 )
 
 
@@ -50,7 +47,7 @@ def customer_care(kpi: Catalog) -> Board:
                 "Waiting for a reply",
                 "Inbound messages needing a reply that have none yet (now, not windowed), "
                 "chosen platforms.",
-                [Query(total(m("unanswered"), "1h"), "unanswered")],
+                [Query(kpi.total("unanswered", "1h"), "unanswered")],
                 kind="stat",
                 width=4,
                 height=4,
@@ -66,9 +63,9 @@ def customer_care(kpi: Catalog) -> Board:
                 "answered in the window.",
                 [
                     Query(
-                        by_platform(m("response_time_median_seconds"), "1h"), "median {{platform}}"
+                        kpi.by_platform("response_time_median_seconds", "1h"), "median {{platform}}"
                     ),
-                    Query(by_platform(m("response_time_p90_seconds"), "1h"), "p90 {{platform}}"),
+                    Query(kpi.by_platform("response_time_p90_seconds", "1h"), "p90 {{platform}}"),
                 ],
                 unit="s",
                 min=0,
@@ -79,7 +76,7 @@ def customer_care(kpi: Catalog) -> Board:
                 "Response rate by platform (1h window)",
                 f"{kpi.about('response_rate')} Benchmark from alerts.yaml dashed.",
                 [
-                    Query(by_platform(m("response_rate"), "1h"), "{{platform}}"),
+                    Query(kpi.by_platform("response_rate", "1h"), "{{platform}}"),
                     Query('max(socialpulse_kpi_benchmark{kpi="response_rate"})', "benchmark"),
                 ],
                 unit="percentunit",
@@ -92,9 +89,9 @@ def customer_care(kpi: Catalog) -> Board:
                 "Conversations waiting for the brand's first reply per platform, and how long "
                 "the oldest has waited.",
                 [
-                    Query(by_platform(m("unanswered"), "1h"), "waiting {{platform}}"),
+                    Query(kpi.by_platform("unanswered", "1h"), "waiting {{platform}}"),
                     Query(
-                        by_platform(m("oldest_unanswered_seconds"), "1h"),
+                        kpi.by_platform("oldest_unanswered_seconds", "1h"),
                         "oldest (s) {{platform}}",
                     ),
                 ],
@@ -105,9 +102,9 @@ def customer_care(kpi: Catalog) -> Board:
                 "Messages needing a reply, the brand's replies, and responses (first replies "
                 "matched to an inbound conversation).",
                 [
-                    Query(total(m("inbound_needing_reply"), "1h"), "inbound"),
-                    Query(total(m("brand_replies"), "1h"), "replies"),
-                    Query(total(m("responses"), "1h"), "responses"),
+                    Query(kpi.total("inbound_needing_reply", "1h"), "inbound"),
+                    Query(kpi.total("brand_replies", "1h"), "replies"),
+                    Query(kpi.total("responses", "1h"), "responses"),
                 ],
                 min=0,
             ),
@@ -115,8 +112,8 @@ def customer_care(kpi: Catalog) -> Board:
                 "NPS and CSAT (24h window)",
                 kpi.about("nps", "csat"),
                 [
-                    Query(overall(m("nps"), "1d"), "NPS"),
-                    Query(overall(m("csat"), "1d"), "CSAT"),
+                    Query(kpi.overall("nps", "1d"), "NPS"),
+                    Query(kpi.overall("csat", "1d"), "CSAT"),
                 ],
                 unit="percentunit",
                 min=-1,

@@ -10,15 +10,11 @@ from socialpulse.app.boards.model import (
     Panel,
     Query,
     _ratio_stat,
-    by_platform,
-    overall,
-    total,
 )
 
 
 def engagement_and_content(kpi: Catalog) -> Board:
     """Engagement, applause, amplification, virality, CTR, completion."""
-    m = kpi.metric
     rate_names = [
         ("engagement_rate", "Engagement rate (reach)"),
         ("engagement_rate_impressions", "Engagement rate (impressions)"),
@@ -45,7 +41,7 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 "Likes, comments, shares, saves and clicks in the rolling 5-minute window, "
                 "chosen platforms.",
                 [
-                    Query(total(m(name), "5m"), name)
+                    Query(kpi.total(name, "5m"), name)
                     for name in ("likes", "comments", "shares", "saves", "clicks")
                 ],
                 min=0,
@@ -54,14 +50,14 @@ def engagement_and_content(kpi: Catalog) -> Board:
             Panel(
                 "Engagements by platform (1h window)",
                 kpi.about("engagements"),
-                [Query(by_platform(m("engagements"), "1h"), "{{platform}}")],
+                [Query(kpi.by_platform("engagements", "1h"), "{{platform}}")],
                 min=0,
             ),
             Panel(
                 "Engagement rate by platform (1h window)",
                 f"{kpi.about('engagement_rate')} Benchmark from alerts.yaml dashed.",
                 [
-                    Query(by_platform(m("engagement_rate"), "1h"), "{{platform}}"),
+                    Query(kpi.by_platform("engagement_rate", "1h"), "{{platform}}"),
                     Query('max(socialpulse_kpi_benchmark{kpi="engagement_rate"})', "benchmark"),
                 ],
                 unit="percentunit",
@@ -72,9 +68,9 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 "Applause, amplification and comment rates (1h window)",
                 kpi.about("applause_rate", "amplification_rate", "comment_rate"),
                 [
-                    Query(overall(m("applause_rate"), "1h"), "applause"),
-                    Query(overall(m("amplification_rate"), "1h"), "amplification"),
-                    Query(overall(m("comment_rate"), "1h"), "comment"),
+                    Query(kpi.overall("applause_rate", "1h"), "applause"),
+                    Query(kpi.overall("amplification_rate", "1h"), "amplification"),
+                    Query(kpi.overall("comment_rate", "1h"), "comment"),
                 ],
                 unit="percentunit",
                 min=0,
@@ -83,8 +79,8 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 "Virality and CTR (1h window)",
                 kpi.about("virality_rate", "ctr"),
                 [
-                    Query(overall(m("virality_rate"), "1h"), "virality"),
-                    Query(overall(m("ctr"), "1h"), "CTR"),
+                    Query(kpi.overall("virality_rate", "1h"), "virality"),
+                    Query(kpi.overall("ctr", "1h"), "CTR"),
                 ],
                 unit="percentunit",
                 min=0,
@@ -93,8 +89,8 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 "Video starts and completions (1h window)",
                 f"The counts behind the completion rate. {kpi.about('completion_rate')}",
                 [
-                    Query(total(m("video_starts"), "1h"), "starts"),
-                    Query(total(m("video_completes"), "1h"), "completes"),
+                    Query(kpi.total("video_starts", "1h"), "starts"),
+                    Query(kpi.total("video_completes", "1h"), "completes"),
                 ],
                 min=0,
             ),
@@ -104,10 +100,10 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 "as the platforms report it (the growth of each post's reach); video views; "
                 "unique reach: distinct user ids of impression events, where events carry them.",
                 [
-                    Query(total(m("impressions"), "1h"), "impressions"),
-                    Query(total(m("reported_reach"), "1h"), "reported reach"),
-                    Query(total(m("video_views"), "1h"), "video views"),
-                    Query(total(m("reach"), "1h"), "unique reach"),
+                    Query(kpi.total("impressions", "1h"), "impressions"),
+                    Query(kpi.total("reported_reach", "1h"), "reported reach"),
+                    Query(kpi.total("video_views", "1h"), "video views"),
+                    Query(kpi.total("reach", "1h"), "unique reach"),
                 ],
                 min=0,
             ),
@@ -115,8 +111,8 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 "Engagement rate by reach and by impressions (1h window)",
                 kpi.about("engagement_rate", "engagement_rate_impressions"),
                 [
-                    Query(overall(m("engagement_rate"), "1h"), "by reported reach"),
-                    Query(overall(m("engagement_rate_impressions"), "1h"), "by impressions"),
+                    Query(kpi.overall("engagement_rate", "1h"), "by reported reach"),
+                    Query(kpi.overall("engagement_rate_impressions", "1h"), "by impressions"),
                 ],
                 unit="percentunit",
                 min=0,
@@ -125,7 +121,7 @@ def engagement_and_content(kpi: Catalog) -> Board:
                 "Snapshot corrections (1h window)",
                 "Platform totals that went down between two snapshots (unlikes, spam removed, "
                 "a platform's correction): counted here, never as negative engagement.",
-                [Query(by_platform(m("snapshot_corrections"), "1h"), "{{platform}}")],
+                [Query(kpi.by_platform("snapshot_corrections", "1h"), "{{platform}}")],
                 min=0,
             ),
         ],

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from socialpulse.app.boards.from_totals import (
+    ANY_TOTAL,
+    Term,
+    counted,
+    derivable,
+    formula,
+)
 from socialpulse.app.settings import Settings
-from streams.config import KpiSpec
+from socialpulse.core.config_types import parse_duration
+from streams.config import FORMULA_NAMES, KpiSpec
+from streams.formulas import compile_formula
 
 GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
 
@@ -95,16 +104,57 @@ def overall(metric: str, window: str) -> str:
 
 
 class Catalog:
-    """The KPIs of config/kpis.yaml by name: metric names and descriptions with formulas."""
+    """The KPIs of config/kpis.yaml by name: metric names, descriptions with formulas, and the
+    queries of a window's value: from the running totals where they give it
+    (socialpulse.app.boards.from_totals), else from the window gauges."""
 
     def __init__(self, settings: Settings):
         self.specs: dict[str, KpiSpec] = {k.name: k for k in settings.kpis.kpis}
         self.settings = settings
 
     def metric(self, name: str) -> str:
-        """Prometheus name of a KPI or counter."""
+        """Prometheus name of a KPI or counter (its window gauge)."""
         spec = self.specs.get(name)
         return spec.metric_name if spec else f"socialpulse_{name}"
+
+    def from_totals(self, name: str) -> bool:
+        """Whether the KPI or counter's window is computed from the running totals."""
+        spec = self.specs.get(name)
+        if spec is None:
+            return derivable({name})
+        return derivable(compile_formula(spec.formula, FORMULA_NAMES).names)
+
+    def total(self, name: str, window: str) -> str:
+        """A count over the chosen platforms in the window (0 when nothing was counted)."""
+        if not self.from_totals(name):
+            return total(self.metric(name), window)
+        chosen = f'{BRAND}, platform=~"$platform"'
+        return self._value(name, window, lambda c: f"sum({counted(c, window, chosen)})")
+
+    def by_platform(self, name: str, window: str) -> str:
+        """A value per chosen platform in the window."""
+        if not self.from_totals(name):
+            return by_platform(self.metric(name), window)
+        chosen = f'{BRAND}, platform=~"$platform"'
+        # 0 on a platform where the brand counted anything (so a line at 0, not "no data").
+        zero = f'(0 * group by (platform) ({{__name__=~"{ANY_TOTAL}", {chosen}}}))'
+        spec = self.specs.get(name)
+        if spec is None:
+            return f"({counted(name, window, chosen)} or {zero})"
+        seconds = parse_duration(window)
+        return formula(spec.formula, seconds, lambda c: counted(c, window, chosen), zero)
+
+    def overall(self, name: str, window: str) -> str:
+        """A KPI over all platforms together in the window (a ratio of sums)."""
+        if not self.from_totals(name):
+            return overall(self.metric(name), window)
+        return self._value(name, window, lambda c: f"sum({counted(c, window, BRAND)})")
+
+    def _value(self, name: str, window: str, term: Term) -> str:
+        spec = self.specs.get(name)
+        if spec is None:
+            return f"{term(name)} or vector(0)"
+        return formula(spec.formula, parse_duration(window), term, "vector(0)")
 
     def about(self, *names: str) -> str:
         """'name = formula (help)' for each KPI named, for a panel description."""
@@ -124,7 +174,7 @@ def _ratio_stat(
     return Panel(
         title,
         f"Over all platforms, rolling {window} window. {kpi.about(name)}",
-        [Query(overall(kpi.metric(name), window), name)],
+        [Query(kpi.overall(name, window), name)],
         unit="percentunit",
         kind="stat",
         width=4,

@@ -14,15 +14,12 @@ from socialpulse.app.boards.model import (
     Panel,
     Query,
     _ratio_stat,
-    by_platform,
     overall,
-    total,
 )
 
 
 def sentiment_and_crisis(kpi: Catalog) -> Board:
     """Positive/negative/neutral over time and negative share against its baseline band."""
-    m = kpi.metric
     negative_band = (
         'max by (bound) (socialpulse_kpi_baseline_band{brand="$brand", platform=~"$platform", '
         'kpi="negative_share", window="15m"})'
@@ -38,7 +35,7 @@ def sentiment_and_crisis(kpi: Catalog) -> Board:
                 "Negative mentions (5m)",
                 "Negative mentions in the rolling 5-minute window, chosen platforms. The "
                 "threshold rule negative_mentions_high pages at its value in alerts.yaml.",
-                [Query(total(m("mentions_negative"), "5m"), "negative")],
+                [Query(kpi.total("mentions_negative", "5m"), "negative")],
                 kind="stat",
                 width=6,
                 height=4,
@@ -61,7 +58,7 @@ def sentiment_and_crisis(kpi: Catalog) -> Board:
             Panel(
                 "Average sentiment score (15m)",
                 f"Over all platforms. {kpi.about('average_sentiment')}",
-                [Query(overall(m("average_sentiment"), "15m"), "score")],
+                [Query(kpi.overall("average_sentiment", "15m"), "score")],
                 kind="stat",
                 width=4,
                 height=4,
@@ -82,9 +79,9 @@ def sentiment_and_crisis(kpi: Catalog) -> Board:
                 "Sentiment comes with the event, or SocialPulse scores it (VADER for English, "
                 "SnowNLP for Chinese, the Emoji Sentiment Ranking for emoji).",
                 [
-                    Query(total(m("mentions_positive"), "5m"), "positive"),
-                    Query(total(m("mentions_neutral"), "5m"), "neutral"),
-                    Query(total(m("mentions_negative"), "5m"), "negative"),
+                    Query(kpi.total("mentions_positive", "5m"), "positive"),
+                    Query(kpi.total("mentions_neutral", "5m"), "neutral"),
+                    Query(kpi.total("mentions_negative", "5m"), "negative"),
                 ],
                 min=0,
                 width=24,
@@ -96,7 +93,8 @@ def sentiment_and_crisis(kpi: Catalog) -> Board:
                 "baseline expects for this hour of the week; band: its normal range (2 spreads); "
                 "outside it, a spike is building.",
                 [
-                    Query(overall(m("negative_share"), "15m"), "negative share"),
+                    # The rule's own gauge (windows by event time): what it judges.
+                    Query(overall(kpi.metric("negative_share"), "15m"), "negative share"),
                     Query(
                         'max(socialpulse_kpi_baseline{brand="$brand", platform=~"$platform", '
                         'kpi="negative_share", window="15m"})',
@@ -112,13 +110,13 @@ def sentiment_and_crisis(kpi: Catalog) -> Board:
             Panel(
                 "Negative mentions by platform (5m window)",
                 "Negative mentions per platform in the rolling 5-minute window.",
-                [Query(by_platform(m("mentions_negative"), "5m"), "{{platform}}")],
+                [Query(kpi.by_platform("mentions_negative", "5m"), "{{platform}}")],
                 min=0,
             ),
             Panel(
                 "Net sentiment by platform (1h window)",
                 kpi.about("net_sentiment"),
-                [Query(by_platform(m("net_sentiment"), "1h"), "{{platform}}")],
+                [Query(kpi.by_platform("net_sentiment", "1h"), "{{platform}}")],
                 unit="percentunit",
                 steps=[(None, RED), (-0.2, ORANGE), (0, GREEN)],
                 min=-1,

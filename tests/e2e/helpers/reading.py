@@ -116,7 +116,9 @@ def prometheus_query(settings: Settings, expr: str) -> dict[str, Any]:
 
 
 def metric_names(text: str) -> set[str]:
-    """Every series name in a PromQL expression that belongs to SocialPulse."""
+    """Every series name in a PromQL expression that belongs to SocialPulse (a ``__name__``
+    matcher is a pattern, not a name)."""
+    text = re.sub(r'__name__=~"[^"]*"', "", text)
     return {n for n in re.findall(r"[A-Za-z_:][\w:]*", text) if "socialpulse_" in n}
 
 

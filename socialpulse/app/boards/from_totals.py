@@ -1,0 +1,113 @@
+"""Board queries that derive a window's counts and KPIs from the running totals.
+
+A worker exports one running total per brand, platform and counter
+(``socialpulse_counted_<counter>_total``, kept exactly in Redis by the count script), a few
+dozen series a brand where every window of every counter and KPI as gauges is hundreds: at
+1,000 brands the difference between a scrape of 0.2 s and one of 40 s. So a board computes what
+a window counted from the totals at query time, for the one brand it shows:
+
+    max by (platform) (total)
+      - (max by (platform) (last_over_time(total[5m] offset 5m)) or 0 * max by (platform) (total))
+
+the newest total less the last one scraped before the window began (none: the series began in
+the window, so all of it counts): exact whole numbers (no extrapolation, unlike
+``increase()``), and the same whichever worker exported the brand at either end (``max``
+across workers: each brand is on the worker holding its Kafka partition, and moves at a
+rebalance). A formula of ``kpis.yaml`` over such counters is compiled to the same
+arithmetic in PromQL: a counter without a series counts 0, a zero denominator gives no value.
+
+What it counts is what was counted in the window (by the time it was counted, to the scrape
+interval), where the window gauges count events by their own time: the two differ by late
+events. Distinct counts, last known values (``followers``), customer-care readings, competitor
+mentions and sums that can fall have no running total (or none that subtracts), so their
+KPIs stay window gauges; and the panels that set a KPI against what an alert rule judges read
+the rule's own gauge.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+
+from streams.counters import ALL_COUNTERS as _ALL
+from streams.counters import (
+    CAN_FALL,
+    COMPETITOR_MENTIONS,
+    OPTIONAL_COUNTERS,
+    UNIQUE_SOURCE,
+)
+
+# Counters with a running total that only grows: every event-counted counter and snapshot
+# metric, but not distinct counts, optional values (followers, care readings), customer-care
+# responses (matched later, not counted per event) or sums that can fall.
+RUNNING_TOTALS = frozenset(_ALL) - {
+    *UNIQUE_SOURCE,
+    *OPTIONAL_COUNTERS,
+    COMPETITOR_MENTIONS,
+    "responses",
+    *CAN_FALL,
+}
+WINDOW_NAMES = ("window_minutes", "window_seconds")
+# A name matcher for every running total (of a brand and platform: any counter it counted).
+ANY_TOTAL = "socialpulse_counted_.+_total"
+
+
+def derivable(names: frozenset[str] | set[str]) -> bool:
+    """Whether a formula over ``names`` (or a counter, named alone) can be computed from the
+    running totals."""
+    return all(name in RUNNING_TOTALS or name in WINDOW_NAMES for name in names)
+
+
+def total_name(counter: str) -> str:
+    """The running total's metric name."""
+    return f"socialpulse_counted_{counter}_total"
+
+
+def counted(counter: str, window: str, selector: str, by: str = "platform") -> str:
+    """What was counted of ``counter`` in the last ``window`` (``5m``), per ``by`` labels, of
+    the series ``selector`` picks (``brand="$brand", ...``): the newest total less the last one
+    scraped before the window began (0 for a series that began inside it)."""
+    series = f"{total_name(counter)}{{{selector}}}"
+    now = f"max by ({by}) ({series})"
+    # last_over_time, not an offset alone: a series a scrape or two missed (a worker gone, its
+    # partitions not yet moved) still has its total from before the window.
+    before = f"max by ({by}) (last_over_time({series}[{window}] offset {window}))"
+    return f"({now} - ({before} or 0 * {now}))"
+
+
+Term = Callable[[str], str]
+
+
+def formula(text: str, window_seconds: int, term: Term, zero: str) -> str:
+    """A ``kpis.yaml`` formula as PromQL: each counter name becomes ``term(name)``, or ``zero``
+    where that has no series (so ``a + b`` does not vanish with ``b``);
+    ``window_minutes`` and ``window_seconds`` become numbers; a denominator of 0 filters the
+    sample out (no value, never 0 or infinity), as the formulas in Python give None."""
+    return _promql(ast.parse(text, mode="eval").body, window_seconds, term, zero)
+
+
+def _promql(node: ast.AST, window: int, term: Term, zero: str) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return repr(float(node.value))
+    if isinstance(node, ast.Name):
+        if node.id == "window_minutes":
+            return repr(window / 60)
+        if node.id == "window_seconds":
+            return repr(float(window))
+        if node.id not in RUNNING_TOTALS:
+            raise ValueError(f"{node.id} has no running total; read its window gauge")
+        return f"({term(node.id)} or {zero})"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return f"-({_promql(node.operand, window, term, zero)})"
+    if isinstance(node, ast.BinOp):
+        left = _promql(node.left, window, term, zero)
+        right = _promql(node.right, window, term, zero)
+        if isinstance(node.op, ast.Div):
+            counters = [n for n in ast.walk(node.right) if isinstance(n, ast.Name)]
+            if all(n.id in WINDOW_NAMES for n in counters):
+                return f"({left} / {right})"  # a number: PromQL compares scalars only with bool
+            return f"({left} / ({right} != 0))"
+        symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}.get(type(node.op))
+        if symbol is not None:
+            return f"({left} {symbol} {right})"
+    raise ValueError(f"not a formula of kpis.yaml: {ast.unparse(node)}")
