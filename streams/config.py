@@ -133,6 +133,10 @@ class MetricsSettings(Strict):
     # every configured brand on every worker (N workers, N copies: for a scraper that reaches
     # one worker of several, e.g. through a load balancer).
     export_brands: Literal["owned", "all"] = "owned"
+    # Which window gauges: "all", every counter and KPI in every window above; "boards", only
+    # those the Grafana boards read (what they cannot compute from the running totals, and the
+    # KPIs of the panels set against an alert rule), far less to read from Redis at a scrape.
+    gauges: Literal["all", "boards"] = "all"
 
 
 KPI_UNITS = ("count", "ratio", "per_minute", "currency")

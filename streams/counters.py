@@ -84,6 +84,12 @@ ONE_PER_EVENT = frozenset(
 # every fall for a restart.
 CAN_FALL = frozenset(["sentiment_score_sum"])
 
+# Counters the count script keeps a running total of, per brand and platform (exported as
+# socialpulse_counted_<counter>_total): every event-counted counter and snapshot metric; not
+# distinct counts, optional values (followers, care readings, competitors' mentions) or
+# customer-care responses (matched to a conversation later, not counted per event).
+RUNNING_TOTALS = frozenset(ALL_COUNTERS) - {*UNIQUE_SOURCE, *OPTIONAL_COUNTERS, "responses"}
+
 # (counter, platform) -> count (or amount) over a window
 WindowCounts = dict[tuple[str, str], float]
 

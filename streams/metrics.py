@@ -29,7 +29,7 @@ from socialpulse.core.exposition import Family, LabelText, number_text
 from socialpulse.core.metrics_server import Source, serve
 from socialpulse.core.redis_keys import RedisKeys
 from streams.config import StreamConfig
-from streams.counters import ALL_COUNTERS, CAN_FALL
+from streams.counters import ALL_COUNTERS, CAN_FALL, COMPETITOR_MENTIONS, RUNNING_TOTALS
 from streams.decoding import INVALID_REASONS
 from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.sentiment import Source as SentimentSource
@@ -193,16 +193,32 @@ class RollingCounts:
     per brand and platform, read from Redis at scrape time (derived KPIs also for
     platform="all"): a source of /metrics families (socialpulse.core.metrics_server). Of the
     brands in ``owned`` (the worker's share, socialpulse.core.brand_partitions), or of every
-    configured brand when None."""
+    configured brand when None. ``gauges``: only these (counter or KPI, window seconds) as
+    window gauges (what the boards cannot compute from the running totals), read from Redis
+    with only the counters they need; every one when None."""
 
     def __init__(
-        self, settings: StreamConfig, client: redis.Redis, owned: OwnedBrands | None = None
+        self,
+        settings: StreamConfig,
+        client: redis.Redis,
+        owned: OwnedBrands | None = None,
+        gauges: frozenset[tuple[str, int]] | None = None,
     ):
         self.settings = settings
         self.client = client
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
-        self.kpis = settings.derived_kpis
         self.owned = owned
+        self.gauges = gauges
+        named = {name for name, _ in gauges or ()}
+        self.kpis = [k for k in settings.derived_kpis if gauges is None or k.name in named]
+        # The counters those gauges are computed from (competitors' mentions: their mentions).
+        self.reads: frozenset[str] | None = None
+        if gauges is not None:
+            needed = set(named - {k.name for k in self.kpis})
+            needed.update(n for k in self.kpis for n in k.formula.names if n in ALL_COUNTERS)
+            if COMPETITOR_MENTIONS in needed:
+                needed.add("mentions")
+            self.reads = frozenset(needed)
 
     def brands(self) -> Sequence[str]:
         """The brands this scrape shows, in the configured order."""
@@ -215,13 +231,17 @@ class RollingCounts:
         brands = self.brands()
         yield from self._totals(brands)
         windows = self.settings.exported_windows
+        if self.gauges is not None:
+            windows = tuple(w for w in windows if any(w == at for _, at in self.gauges))
         if not windows or not brands:
             return
         every = self.settings.window_plan
         plan = WindowPlan.of(windows, every.allowed_lateness, every.max_future)
         try:
             with REDIS_ROUNDTRIP.labels("read_windows").time():
-                counts = read_windows(self.client, self.keys, plan, self._with_rivals(brands))
+                counts = read_windows(
+                    self.client, self.keys, plan, self._with_rivals(brands), only=self.reads
+                )
             counts = with_competitor_mentions(counts, self.settings.competitors)
         except REDIS_ERRORS as exc:
             KPI_READ_ERRORS.inc()
@@ -245,23 +265,24 @@ class RollingCounts:
             )
             for spec in self.settings.kpis.kpis
         }
-        exported = set(brands)
+        exported, wanted = set(brands), self.gauges
         for brand in self.settings.brands.brands:
             if brand.id not in exported:
                 continue
             by_window = {w: counts[(brand.id, w)] for w in plan.windows}
-            snapshots = brand_snapshots(brand.id, by_window, brand.platforms, self.kpis)
+            snapshots = brand_snapshots(brand.id, by_window, brand.platforms, self.kpis, self.reads)
             for window, snap in snapshots.items():
                 shown = format_duration(window)
                 for platform, row in snap.counters.items():
                     for counter, n in row.items():
-                        counters[counter].add((brand.id, platform, shown), n)
+                        if wanted is None or (counter, window) in wanted:
+                            counters[counter].add((brand.id, platform, shown), n)
                 for platform, values in snap.derived.items():
                     for name, value in values.items():
-                        if value is not None:
+                        if value is not None and (wanted is None or (name, window) in wanted):
                             derived[name].add((brand.id, platform, shown), value)
-        yield from counters.values()
-        yield from derived.values()
+        yield from (f for f in counters.values() if wanted is None or f.samples)
+        yield from (f for f in derived.values() if wanted is None or f.samples)
 
     def _with_rivals(self, brands: Sequence[str]) -> list[str]:
         # Share of voice reads the competitors' mentions, whoever exports the competitors.
@@ -284,7 +305,7 @@ class RollingCounts:
             counter: Family(
                 f"socialpulse_counted_{counter}",
                 f"Running total of {counter} since the brand was first counted (by platform); "
-                "increase() over any range gives a window.",
+                "a window is the last total less the one before it, max() across workers.",
                 "counter",
                 ("brand", "platform"),
             )
@@ -292,7 +313,7 @@ class RollingCounts:
             else Family(
                 f"socialpulse_counted_{counter}",
                 f"Running sum of {counter} since the brand was first counted (by platform); it "
-                "can fall, so delta() over a range gives a window (not increase()).",
+                "can fall (a gauge): a window is the last sum less the one before it.",
                 "gauge",
                 ("brand", "platform"),
             )
@@ -302,9 +323,11 @@ class RollingCounts:
         # 100,000s of them, and a tuple and a float each cost as much as the Redis read.
         starts = {c: f'{f.sample_name}{{brand="' for c, f in families.items()}
         escape = LabelText()
+        platforms = {b.id: b.platforms for b in self.settings.brands.brands}
         for brand, totals in zip(brands, replies, strict=True):
             shown = escape(brand)
-            for name, number in (totals or {}).items():
+            totals = totals or {}
+            for name, number in totals.items():
                 counter, _, platform = name.partition("|")
                 start = starts.get(counter)
                 value = number_text(number)
@@ -313,6 +336,17 @@ class RollingCounts:
                 families[counter].lines.append(
                     f'{start}{shown}",platform="{escape(platform)}"}} {value}\n'
                 )
+            # 0 for what a configured platform has not counted yet: a series that Prometheus
+            # has at 0 before its first count is a window's exact starting point (boards:
+            # socialpulse.app.boards.from_totals), where one born at its first count's value
+            # would leave that count out of every window.
+            for platform in platforms.get(brand, ()):
+                escaped = escape(platform)
+                for counter in RUNNING_TOTALS:
+                    if f"{counter}|{platform}" not in totals:
+                        families[counter].lines.append(
+                            f'{starts[counter]}{shown}",platform="{escaped}"}} 0.0\n'
+                        )
         yield from (f for f in families.values() if f.lines)
 
 
@@ -323,9 +357,11 @@ def serve_metrics(
     collectors: Sequence[Collector] = (),
     sources: Sequence[Source] = (),
     owned: OwnedBrands | None = None,
+    gauges: frozenset[tuple[str, int]] | None = None,
 ) -> ThreadingHTTPServer:
     """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics
-    (of the brands in ``owned``; all when None), any other ``collectors`` (small, fixed
+    (of the brands in ``owned``, all when None; window gauges: ``gauges``, as RollingCounts
+    takes them), any other ``collectors`` (small, fixed
     families) and ``sources`` (families that grow with brands, e.g. the detection layer's rule
     states)."""
     from prometheus_client import REGISTRY
@@ -337,7 +373,7 @@ def serve_metrics(
     worker = settings.pipeline.worker
     server = serve(
         target,
-        [RollingCounts(settings, client, owned), *sources],
+        [RollingCounts(settings, client, owned, gauges), *sources],
         worker.metrics_host,
         worker.metrics_port,
     )

@@ -11,10 +11,12 @@
 - ``socialpulse_target_*``: each SMART target's value, start value, progress, time used,
   projection to the deadline and whether it is on track.
 
-Like the rolling counts these are brand-level values every worker exports alike (boards take
-``max()``). A target without a configured ``start_value`` starts from its KPI's value at the
-first scrape on or after its start date; that value is kept in Redis (the first worker to
-record it wins), so progress does not restart with the worker.
+Like the rolling counts these are brand-level values read from Redis, the same whichever worker
+exports them (boards take ``max()``); the rule states of a brand are on the worker holding its
+Kafka partition (socialpulse.core.brand_partitions), the benchmarks and targets on every one.
+A target without a configured ``start_value`` starts from its KPI's value at the first scrape
+on or after its start date; that value is kept in Redis (the first worker to record it wins),
+so progress does not restart with the worker.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from alerts.notify import metrics as notify_metrics
 from alerts.notify.interactivity import ButtonServer, serve_interactivity
 from alerts.notify.slack_message import uses_stub
 from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
+from socialpulse.app.boards.specs import gauges_read
 from socialpulse.app.config_reload import ConfigReload
 from socialpulse.app.evaluator import OWNED, Evaluator
 from socialpulse.app.settings import Settings
@@ -309,11 +310,19 @@ def create_app(
     async def export_owned_brands(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # The full new assignment (Faust's eager rebalance): /metrics shows the brands keyed to
         # this worker's partitions of the mentions topic from now on (brand_partitions).
-        if owned is None:
+        if owned is None:  # metrics.export_brands: all
             return
         assigned = args[0] if args else kwargs.get("assigned", ())
         reference = pipeline.topics.mentions
-        count = app.consumer.topic_partitions(reference) or pipeline.kafka.partitions
+        count = _partition_count(app, reference)
+        if count is None:
+            count = pipeline.kafka.partitions
+            log.warning("metrics: no metadata for %s yet; taking its partitions as %d "
+                        "(kafka.partitions)", reference, count)  # fmt: skip
+        elif count != pipeline.kafka.partitions:
+            log.warning("metrics: %s has %d partitions, kafka.partitions says %d; brands are "
+                        "shared by the topic's", reference, count,
+                        pipeline.kafka.partitions)  # fmt: skip
         owned.assign([tp.partition for tp in assigned if tp.topic == reference], count)
         log.info("metrics: exporting %d of %d brands (partitions %s of %s)",
                  len(owned.brands), len(owned.configured),
@@ -339,6 +348,14 @@ def create_app(
         )
 
     return app
+
+
+def _partition_count(app: faust.App, topic: str) -> int | None:
+    """The partitions of ``topic`` as the cluster metadata every member of the group holds
+    (Faust's own topic_partitions() reads what only the group's leader fills in)."""
+    consumer = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
+    partitions = consumer.partitions_for_topic(topic)
+    return len(partitions) if partitions else None
 
 
 async def _dead_letter_with_retry(
@@ -458,12 +475,13 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
         sources=[
             evaluator,
             IncidentCounts(
-                (lambda: owned.brands) if owned else (lambda: settings.brand_ids),
+                (lambda: owned.brands) if owned is not None else (lambda: settings.brand_ids),
                 RedisKeys(settings.pipeline.redis.key_prefix),
                 sync_client,
             ),
         ],
         owned=owned,
+        gauges=gauges_read(settings) if settings.pipeline.metrics.gauges == "boards" else None,
         collectors=[
             DetectionCollector(settings, sync_client),
             CampaignCollector(settings, sync_client),

@@ -11,8 +11,9 @@ them (they come from Redis), so the set only has to split the brands among the l
 a producer with another partitioner changes which worker counts an event, not what is shown.
 
 Ownership changes at a rebalance: a worker takes its new set when it is assigned partitions,
-not when they are revoked, so during a rebalance a brand is shown by two workers for a moment
-(boards take ``max()`` across workers) rather than by none.
+not when they are revoked, so a rebalance among running workers shows a brand on two workers
+for a moment (boards take ``max()`` across workers) rather than on none. A worker that stops or
+dies leaves its brands unshown until the group gives its partitions to the others.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class OwnedBrands:
 
     def __init__(self, brand_ids: Sequence[str]):
         self.configured = tuple(brand_ids)
+        # Readers take no lock: each attribute is replaced whole, _brands before _version, so
+        # a reader that sees a new version sees its brands (the lock orders the writers).
         self._brands = self.configured
         self._version = 0
         self._lock = threading.Lock()
@@ -63,4 +66,5 @@ class OwnedBrands:
                 self._version += 1
 
     def __contains__(self, brand: object) -> bool:
+        """Whether ``brand`` is exported here now."""
         return brand in self._brands

@@ -6,8 +6,9 @@ stream of mentions and interactions over all of them at a fixed rate, and, once 
 has run a while:
 
 - /metrics: answer time (median of 3 scrapes), size and series count, with every rolling
-  window exported as gauges (the default) and with ``metrics.windows: []`` (the running totals
-  only, from which Prometheus derives windows);
+  window exported as gauges (the default), with only the window gauges the boards read
+  (``metrics.gauges: boards``; the boards derive the rest from the running totals) and with
+  ``metrics.windows: []`` (the running totals only);
 - Redis memory per brand (used_memory grown over the run, divided by N);
 - the alert evaluation's seconds per round (socialpulse_alert_evaluation_seconds: the mean and
   the largest bucket reached), against its 10 s grid;
@@ -59,7 +60,7 @@ def _config(
     settings: Settings,
     folder: Path,
     count: int,
-    windows: list[str] | None,
+    metrics: dict[str, Any],
     export_brands: str = "owned",
 ) -> Settings:
     run = uuid.uuid4().hex[:8]
@@ -67,8 +68,7 @@ def _config(
     (folder / "brands.yaml").write_text(yaml.safe_dump({"brands": brands(count)}))
     pipeline = yaml.safe_load((folder / "socialpulse.yaml").read_text())
     pipeline["metrics"]["campaigns"]["brands"] = []
-    if windows is not None:
-        pipeline["metrics"]["windows"] = windows
+    pipeline["metrics"].update(metrics)
     pipeline["metrics"]["export_brands"] = export_brands
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
     # The shipped rules for every brand; what names the shipped brands goes.
@@ -157,7 +157,12 @@ def _evaluator_rss_mb(worker: int) -> float:
     return _rss_mb(pids[0]) if pids else float("nan")
 
 
-MODES: dict[str, list[str] | None] = {"all windows": None, "totals only": []}
+# What each mode sets in socialpulse.yaml's metrics section.
+MODES: dict[str, dict[str, Any]] = {
+    "all windows": {},
+    "boards": {"gauges": "boards"},
+    "totals only": {"windows": []},
+}
 
 
 def measure(
@@ -174,9 +179,8 @@ def measure(
     figures: dict[str, Any] = {"brands": count, "workers": workers, "export_brands": export_brands}
     client = redis_client(settings.pipeline.redis)
     for mode in modes:
-        windows = MODES[mode]
         with tempfile.TemporaryDirectory() as folder:
-            bench = _config(settings, Path(folder), count, windows, export_brands)
+            bench = _config(settings, Path(folder), count, MODES[mode], export_brands)
             ensure_topics(bench.pipeline.kafka, bench.pipeline.topics)
             before = int(client.info("memory")["used_memory"])
             w = bench.pipeline.worker
@@ -240,9 +244,9 @@ def run(
     export_brands: str = "owned",
 ) -> None:
     """Measure every brand count and print the figures (a table each, then one JSON line);
-    ``modes``: all-windows, totals-only (both by default); ``workers`` in one group, each
-    exporting its partitions' brands (``owned``) or every brand (``all``)."""
-    chosen = [m.replace("-", " ") for m in (modes or ["all-windows", "totals-only"])]
+    ``modes``: all-windows, boards, totals-only (all three by default); ``workers`` in one
+    group, each exporting its partitions' brands (``owned``) or every brand (``all``)."""
+    chosen = [m.replace("-", " ") for m in (modes or ["all-windows", "boards", "totals-only"])]
     results = []
     for count in counts:
         figures = measure(settings, count, rate, seconds, chosen, workers, export_brands)

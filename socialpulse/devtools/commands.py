@@ -409,9 +409,10 @@ def add_commands(sub: Any, settings_of: Callable[[argparse.Namespace], Settings]
     bench.add_argument(
         "--modes",
         nargs="+",
-        choices=["all-windows", "totals-only"],
-        default=["all-windows", "totals-only"],
-        help="scale: what /metrics exports (every window as gauges, or the running totals only)",
+        choices=["all-windows", "boards", "totals-only"],
+        default=["all-windows", "boards", "totals-only"],
+        help="scale: what /metrics exports besides the running totals: every window gauge, "
+        "the window gauges the boards read, or none",
     )
     bench.add_argument(
         "--seconds", type=float, default=40.0, help="scale: stream this long before measuring"

@@ -151,22 +151,25 @@ def each_brand_on_its_owner(workers: list[Worker], settings: Settings) -> bool:
 
 def assert_keyed_to_the_partition_brand_partition_gives(settings: Settings) -> None:
     """The stream's producer (kafka-python, keyed by brand) put each brand's events in the
-    partition brand_partition names, as the broker stored them."""
-    topic = settings.pipeline.topics.mentions
+    partition brand_partition names, as the broker stored them (mentions and interactions:
+    the stream's mentions are of two brands, its interactions of all)."""
+    topics = (settings.pipeline.topics.mentions, settings.pipeline.topics.interactions)
     consumer = KafkaConsumer(
         bootstrap_servers=settings.pipeline.kafka.bootstrap_servers,
         consumer_timeout_ms=3000,
     )
     try:
         found: dict[str, set[int]] = {}
-        partitions = [TopicPartition(topic, p) for p in range(settings.pipeline.kafka.partitions)]
+        count = settings.pipeline.kafka.partitions
+        partitions = [TopicPartition(t, p) for t in topics for p in range(count)]
         consumer.assign(partitions)
         consumer.seek_to_beginning()
-        for _, records in consumer.poll(timeout_ms=5000, max_records=5000).items():
-            for record in records:
-                found.setdefault(record.key.decode(), set()).add(record.partition)
+        deadline = time.monotonic() + 30
+        while set(found) != set(BRAND_IDS) and time.monotonic() < deadline:
+            for _, records in consumer.poll(timeout_ms=1000, max_records=5000).items():
+                for record in records:
+                    found.setdefault(record.key.decode(), set()).add(record.partition)
     finally:
         consumer.close()
-    count = settings.pipeline.kafka.partitions
-    assert found, "no message read back"
-    assert found == {b: {brand_partition(b, count)} for b in found}
+    assert set(found) == set(BRAND_IDS)  # every brand's events read back
+    assert found == {b: {brand_partition(b, count)} for b in BRAND_IDS}

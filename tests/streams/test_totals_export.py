@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,14 +15,17 @@ import redis
 import redis.asyncio as aredis
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from socialpulse.app.boards.specs import gauges_read
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.brand_partitions import OwnedBrands, brand_partition
-from socialpulse.core.exposition import number_text, render
+from socialpulse.core.config_types import parse_duration
+from socialpulse.core.exposition import Family, number_text, render
 from socialpulse.core.redis_keys import RedisKeys
 from streams.batch import RawMessage, plan_batch
-from streams.metrics import RollingCounts
+from streams.counters import ALL_COUNTERS, CAN_FALL, RUNNING_TOTALS
+from streams.metrics import RollingCounts, metric_name
 from streams.store.redis_store import AsyncCountStore
-from tests.conftest import write_config
+from tests.conftest import ROOT, write_config
 
 pytestmark = pytest.mark.stack
 
@@ -56,11 +60,24 @@ def test_every_total_is_one_exact_sample_and_what_is_not_ours_is_left_out(
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-    assert samples == {
+    assert {key: n for key, n in samples.items() if n} == {
         ("socialpulse_counted_mentions_total", acme, "x"): 201.0,
         ("socialpulse_counted_mentions_total", acme, HOSTILE): 3.0,
         ("socialpulse_counted_revenue_total", acme, "instagram"): 0.3,
         ("socialpulse_counted_likes_total", others[0], "tiktok"): 7.0,
+    }
+    # Every other running total of a configured platform at 0 (a window's starting point);
+    # not one where the field holds garbage (likes|x of acme: left out, as before).
+    held = {(acme, "mentions|x"), (acme, "revenue|instagram"), (acme, "likes|x"),
+            (others[0], "likes|tiktok")}  # fmt: skip
+    name = {c: f"socialpulse_counted_{c}" + ("" if c in CAN_FALL else "_total")
+            for c in RUNNING_TOTALS}  # fmt: skip
+    assert {key for key, n in samples.items() if not n} == {
+        (name[c], b.id, platform)
+        for b in settings.brands.brands
+        for platform in b.platforms
+        for c in RUNNING_TOTALS
+        if (b.id, f"{c}|{platform}") not in held
     }
 
 
@@ -141,11 +158,23 @@ async def _count_mentions(
         for brand, n in mentions
         for i in range(n)
     ]
+    await _count(stack, settings, keys, "mention", events, now)
+
+
+async def _count(
+    stack: Settings,
+    settings: Settings,
+    keys: RedisKeys,
+    kind: str,
+    events: list[dict],
+    now: float,
+) -> None:
+    """Count the events (JSON objects of one ``kind``) as the worker does."""
     messages = [
-        RawMessage("mentions", 0, offset, event["brand"].encode(), json.dumps(event).encode())
+        RawMessage(kind, 0, offset, event["brand"].encode(), json.dumps(event).encode())
         for offset, event in enumerate(events)
     ]
-    plan = plan_batch(messages, "mention", settings.window_plan, now)
+    plan = plan_batch(messages, kind, settings.window_plan, now)  # type: ignore[arg-type]
     assert plan.rejected == [] and plan.too_late == []
     client = aredis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
     try:
@@ -154,3 +183,58 @@ async def _count_mentions(
     finally:
         await client.aclose()
     assert len(applied.counted) == len(events)
+
+
+def test_the_boards_gauges_are_the_same_numbers_read_with_only_what_they_need(
+    stack: Settings, tmp_path: Path, run_id: str
+) -> None:
+    settings = load_settings(write_config(tmp_path, run_id))
+    wanted = gauges_read(settings)
+    client = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    keys = RedisKeys(settings.pipeline.redis.key_prefix)
+    now = time.time()
+    at = datetime.fromtimestamp(now - 5, UTC).isoformat()
+
+    def interaction(i: int, kind: str, **extra: object) -> dict:
+        return {"id": f"i{i}", "ts": at, "platform": "x", "brand": "acme", "kind": kind,
+                "content_id": "p1", "user_id": f"u{i}", **extra}  # fmt: skip
+
+    try:
+        asyncio.run(_count_mentions(stack, settings, keys, [("acme", 3), ("globex", 1)], now))
+        interactions = [
+            interaction(1, "like"),
+            interaction(2, "like"),
+            interaction(3, "impression"),
+            interaction(4, "followers", value=1000),
+        ]
+        asyncio.run(_count(stack, settings, keys, "interaction", interactions, now))
+        every = _gauges(RollingCounts(settings, client)())
+        some = _gauges(RollingCounts(settings, client, gauges=wanted)())
+    finally:
+        found = list(client.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            client.delete(*found)
+    # Exactly the values the full export has of those gauges: none missing, none other (the
+    # care readings have none here: no customer-care messages).
+    assert some == {key: n for key, n in every.items() if (key[0], key[3]) in wanted}
+    assert {(name, window) for name, _, _, window in some} < wanted
+    acme = {(name, window): n for (name, brand, platform, window), n in some.items()
+            if brand == "acme" and platform in ("x", "all")}  # fmt: skip
+    assert acme[("mentions", 900)] == 3
+    assert acme[("negative_share", 900)] == 1.0
+    assert acme[("share_of_voice", 3600)] == 0.75  # 3 / (3 + globex's 1)
+    assert acme[("followers", 86400)] == 1000
+    assert acme[("applause_rate", 3600)] == 2 / 1000
+    assert acme[("reach", 3600)] == 1
+
+
+def _gauges(families: Iterable[Family]) -> dict[tuple[str, str, str, int], float]:
+    """Window gauges as (counter or KPI name, brand, platform, window seconds): value."""
+    names = {metric_name(c): c for c in ALL_COUNTERS}
+    names.update({k.metric_name: k.name for k in load_settings(ROOT / "config").kpis.kpis})
+    return {
+        (names[f.name], brand, platform, parse_duration(window)): float(n)
+        for f in families
+        if "window" in f.labels
+        for (brand, platform, window), n in f.samples
+    }

@@ -13,7 +13,6 @@ from socialpulse.app.boards.model import (
     Panel,
     Query,
     _ratio_stat,
-    by_platform,
 )
 
 
@@ -147,7 +146,7 @@ def brand_overview(kpi: Catalog) -> Board:
                 "and the level at which the surge rule fires.",
                 [
                     # The rule's own gauge (windows by event time): what it judges.
-                    Query(by_platform(kpi.metric("mentions"), "15m"), "{{platform}}"),
+                    Query(f"max by (platform) ({kpi.gauge('mentions', '15m')})", "{{platform}}"),
                     Query(
                         'max by (platform) (socialpulse_kpi_baseline{brand="$brand", '
                         'platform=~"$platform", kpi="mentions", window="15m"})',

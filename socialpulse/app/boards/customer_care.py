@@ -11,13 +11,11 @@ from socialpulse.app.boards.model import (
     Panel,
     Query,
     _ratio_stat,
-    _sel,
 )
 
 
 def customer_care(kpi: Catalog) -> Board:
     """Response time, response rate, backlog, NPS and CSAT."""
-    m = kpi.metric
     return Board(
         "socialpulse-care",
         "customer-care",
@@ -29,7 +27,7 @@ def customer_care(kpi: Catalog) -> Board:
                 "Response time p90 (1h), slowest platform",
                 "90% of the inbound messages answered in the window got their first brand "
                 "reply within this time; the slowest of the chosen platforms.",
-                [Query(f"max({_sel(m('response_time_p90_seconds'), '1h')})", "p90")],
+                [Query(f"max({kpi.gauge('response_time_p90_seconds', '1h')})", "p90")],
                 unit="s",
                 kind="stat",
                 width=6,
@@ -100,10 +98,11 @@ def customer_care(kpi: Catalog) -> Board:
             Panel(
                 "Inbound and replies (1h window)",
                 "Messages needing a reply, the brand's replies, and responses (first replies "
-                "matched to an inbound conversation).",
+                "matched to an inbound conversation), all three by the messages' own time "
+                "(responses have no running total), as the response rate reads them.",
                 [
-                    Query(kpi.total("inbound_needing_reply", "1h"), "inbound"),
-                    Query(kpi.total("brand_replies", "1h"), "replies"),
+                    Query(kpi.total("inbound_needing_reply", "1h", gauge=True), "inbound"),
+                    Query(kpi.total("brand_replies", "1h", gauge=True), "replies"),
                     Query(kpi.total("responses", "1h"), "responses"),
                 ],
                 min=0,

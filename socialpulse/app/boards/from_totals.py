@@ -7,14 +7,21 @@ dozen series a brand where every window of every counter and KPI as gauges is hu
 a window counted from the totals at query time, for the one brand it shows:
 
     max by (platform) (total)
-      - (max by (platform) (last_over_time(total[5m] offset 5m)) or 0 * max by (platform) (total))
+      - (max by (platform) (last_over_time(total[5m] offset 5m))
+         or min by (platform) (min_over_time(total[5m])))
 
-the newest total less the last one scraped before the window began (none: the series began in
-the window, so all of it counts): exact whole numbers (no extrapolation, unlike
-``increase()``), and the same whichever worker exported the brand at either end (``max``
-across workers: each brand is on the worker holding its Kafka partition, and moves at a
-rebalance). A formula of ``kpis.yaml`` over such counters is compiled to the same
-arithmetic in PromQL: a counter without a series counts 0, a zero denominator gives no value.
+the newest total less the last one scraped before the window began, in whole numbers (no
+extrapolation, unlike ``increase()``), the same whichever worker exported the brand at either
+end (``max``/``min`` across workers: each brand is on the worker holding its Kafka partition,
+and moves at a rebalance). Where Prometheus has no sample before the window (it is new, or
+the series began inside the window) the oldest one inside it stands in, where falling back to
+0 would show every total since the brand began as the last five minutes' after a fresh
+Prometheus. A worker exports every running total of a configured platform from 0, before its
+first count, so a series' oldest sample is its true start; only on a platform outside
+brands.yaml (lenient mode) is a series born at its first count, which is then in no window.
+
+A formula of ``kpis.yaml`` over such counters is compiled to the same arithmetic in PromQL: a
+counter without a series counts 0, a zero denominator gives no value.
 
 What it counts is what was counted in the window (by the time it was counted, to the scrape
 interval), where the window gauges count events by their own time: the two differ by late
@@ -29,24 +36,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from streams.counters import ALL_COUNTERS as _ALL
-from streams.counters import (
-    CAN_FALL,
-    COMPETITOR_MENTIONS,
-    OPTIONAL_COUNTERS,
-    UNIQUE_SOURCE,
-)
+from streams.counters import CAN_FALL
+from streams.counters import RUNNING_TOTALS as KEPT
 
-# Counters with a running total that only grows: every event-counted counter and snapshot
-# metric, but not distinct counts, optional values (followers, care readings), customer-care
-# responses (matched later, not counted per event) or sums that can fall.
-RUNNING_TOTALS = frozenset(_ALL) - {
-    *UNIQUE_SOURCE,
-    *OPTIONAL_COUNTERS,
-    COMPETITOR_MENTIONS,
-    "responses",
-    *CAN_FALL,
-}
+# Counters whose running total only grows: a window is a difference of two of them.
+RUNNING_TOTALS = KEPT - CAN_FALL
 WINDOW_NAMES = ("window_minutes", "window_seconds")
 # A name matcher for every running total (of a brand and platform: any counter it counted).
 ANY_TOTAL = "socialpulse_counted_.+_total"
@@ -66,13 +60,17 @@ def total_name(counter: str) -> str:
 def counted(counter: str, window: str, selector: str, by: str = "platform") -> str:
     """What was counted of ``counter`` in the last ``window`` (``5m``), per ``by`` labels, of
     the series ``selector`` picks (``brand="$brand", ...``): the newest total less the last one
-    scraped before the window began (0 for a series that began inside it)."""
+    scraped before the window began, or, with none (Prometheus holds nothing that old, or the
+    series began inside the window), the oldest inside it; never below 0."""
     series = f"{total_name(counter)}{{{selector}}}"
     now = f"max by ({by}) ({series})"
     # last_over_time, not an offset alone: a series a scrape or two missed (a worker gone, its
     # partitions not yet moved) still has its total from before the window.
     before = f"max by ({by}) (last_over_time({series}[{window}] offset {window}))"
-    return f"({now} - ({before} or 0 * {now}))"
+    # Not 0: after a fresh Prometheus, a window would count every total since the brand began.
+    oldest = f"min by ({by}) (min_over_time({series}[{window}]))"
+    # A total that fell (Redis restored from an older backup) shows 0, not a negative count.
+    return f"clamp_min({now} - ({before} or {oldest}), 0)"
 
 
 Term = Callable[[str], str]

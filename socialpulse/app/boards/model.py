@@ -87,22 +87,6 @@ def _sel(metric: str, window: str | None, platform: str = '=~"$platform"') -> st
     return f"{metric}{{{', '.join(labels)}}}"
 
 
-def total(metric: str, window: str) -> str:
-    """A count over the chosen platforms: per platform the max over workers, then the sum."""
-    return f"sum(max by (platform) ({_sel(metric, window)}))"
-
-
-def by_platform(metric: str, window: str) -> str:
-    """A value per chosen platform (max over workers)."""
-    return f"max by (platform) ({_sel(metric, window)})"
-
-
-def overall(metric: str, window: str) -> str:
-    """A KPI over all platforms together (its platform="all" series)."""
-    everywhere = '="all"'
-    return f"max({_sel(metric, window, everywhere)})"
-
-
 class Catalog:
     """The KPIs of config/kpis.yaml by name: metric names, descriptions with formulas, and the
     queries of a window's value: from the running totals where they give it
@@ -111,6 +95,15 @@ class Catalog:
     def __init__(self, settings: Settings):
         self.specs: dict[str, KpiSpec] = {k.name: k for k in settings.kpis.kpis}
         self.settings = settings
+        # (KPI or counter, window) of every window gauge a query built here reads: what a
+        # worker with metrics.gauges: boards exports.
+        self.gauges_read: set[tuple[str, str]] = set()
+
+    def gauge(self, name: str, window: str, platform: str = '=~"$platform"') -> str:
+        """The selector of a KPI or counter's window gauge (the chosen platforms, or
+        ``platform``), noted as read by the boards."""
+        self.gauges_read.add((name, window))
+        return _sel(self.metric(name), window, platform)
 
     def metric(self, name: str) -> str:
         """Prometheus name of a KPI or counter (its window gauge)."""
@@ -124,17 +117,19 @@ class Catalog:
             return derivable({name})
         return derivable(compile_formula(spec.formula, FORMULA_NAMES).names)
 
-    def total(self, name: str, window: str) -> str:
-        """A count over the chosen platforms in the window (0 when nothing was counted)."""
-        if not self.from_totals(name):
-            return total(self.metric(name), window)
+    def total(self, name: str, window: str, gauge: bool = False) -> str:
+        """A count over the chosen platforms in the window (0 when nothing was counted); from
+        the window gauge with ``gauge`` (beside values that only a gauge has)."""
+        if gauge or not self.from_totals(name):
+            # Per platform the max over workers, then the sum.
+            return f"sum(max by (platform) ({self.gauge(name, window)}))"
         chosen = f'{BRAND}, platform=~"$platform"'
         return self._value(name, window, lambda c: f"sum({counted(c, window, chosen)})")
 
     def by_platform(self, name: str, window: str) -> str:
         """A value per chosen platform in the window."""
         if not self.from_totals(name):
-            return by_platform(self.metric(name), window)
+            return f"max by (platform) ({self.gauge(name, window)})"
         chosen = f'{BRAND}, platform=~"$platform"'
         # 0 on a platform where the brand counted anything (so a line at 0, not "no data").
         zero = f'(0 * group by (platform) ({{__name__=~"{ANY_TOTAL}", {chosen}}}))'
@@ -147,7 +142,8 @@ class Catalog:
     def overall(self, name: str, window: str) -> str:
         """A KPI over all platforms together in the window (a ratio of sums)."""
         if not self.from_totals(name):
-            return overall(self.metric(name), window)
+            everywhere = '="all"'  # its platform="all" series
+            return f"max({self.gauge(name, window, everywhere)})"
         return self._value(name, window, lambda c: f"sum({counted(c, window, BRAND)})")
 
     def _value(self, name: str, window: str, term: Term) -> str:

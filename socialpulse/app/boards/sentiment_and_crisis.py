@@ -14,12 +14,12 @@ from socialpulse.app.boards.model import (
     Panel,
     Query,
     _ratio_stat,
-    overall,
 )
 
 
 def sentiment_and_crisis(kpi: Catalog) -> Board:
     """Positive/negative/neutral over time and negative share against its baseline band."""
+    everywhere = '="all"'  # a KPI's platform="all" series
     negative_band = (
         'max by (bound) (socialpulse_kpi_baseline_band{brand="$brand", platform=~"$platform", '
         'kpi="negative_share", window="15m"})'
@@ -94,7 +94,9 @@ def sentiment_and_crisis(kpi: Catalog) -> Board:
                 "outside it, a spike is building.",
                 [
                     # The rule's own gauge (windows by event time): what it judges.
-                    Query(overall(kpi.metric("negative_share"), "15m"), "negative share"),
+                    Query(
+                        f"max({kpi.gauge('negative_share', '15m', everywhere)})", "negative share"
+                    ),
                     Query(
                         'max(socialpulse_kpi_baseline{brand="$brand", platform=~"$platform", '
                         'kpi="negative_share", window="15m"})',

@@ -17,13 +17,26 @@ from socialpulse.app.boards.pipeline_health import pipeline_health
 from socialpulse.app.boards.sentiment_and_crisis import sentiment_and_crisis
 from socialpulse.app.boards.targets import targets
 from socialpulse.app.settings import Settings
+from socialpulse.core.config_types import parse_duration
 
-__all__ = ["Board", "Panel", "Query", "boards"]
+__all__ = ["Board", "Panel", "Query", "boards", "gauges_read"]
 
 
 def boards(settings: Settings) -> list[Board]:
     """Every board, in the order the README lists them."""
+    return _built(Catalog(settings))
+
+
+def gauges_read(settings: Settings) -> frozenset[tuple[str, int]]:
+    """(KPI or counter, window in seconds) of every window gauge a board reads: what the
+    running totals cannot give, and the KPIs the alert rules judge where a panel shows them
+    against the rule (what a worker with ``metrics.gauges: boards`` exports)."""
     kpi = Catalog(settings)
+    _built(kpi)
+    return frozenset((name, parse_duration(window)) for name, window in kpi.gauges_read)
+
+
+def _built(kpi: Catalog) -> list[Board]:
     return [
         brand_overview(kpi),
         sentiment_and_crisis(kpi),

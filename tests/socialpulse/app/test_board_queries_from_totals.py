@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from socialpulse.app.boards.from_totals import RUNNING_TOTALS, counted, derivable, formula
 from socialpulse.app.boards.model import Catalog
+from socialpulse.app.boards.specs import gauges_read
 from socialpulse.app.settings import load_settings
+from socialpulse.core.config_types import parse_duration
+from streams.counters import ALL_COUNTERS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,11 +56,12 @@ def test_a_platform_that_counted_anything_shows_zero_rather_than_no_data() -> No
     assert kpi.by_platform("engagements", "1h").count(f"or {zero})") == 4  # each counter
 
 
-def test_a_window_is_the_newest_total_less_the_last_one_before_it() -> None:
+def test_a_window_is_the_newest_total_less_the_last_one_before_it_or_the_oldest_in_it() -> None:
+    total = 'socialpulse_counted_likes_total{brand="b"}'
     assert counted("likes", "1h", 'brand="b"') == (
-        '(max by (platform) (socialpulse_counted_likes_total{brand="b"}) - '
-        '(max by (platform) (last_over_time(socialpulse_counted_likes_total{brand="b"}[1h] '
-        'offset 1h)) or 0 * max by (platform) (socialpulse_counted_likes_total{brand="b"})))'
+        f"clamp_min(max by (platform) ({total}) - "
+        f"(max by (platform) (last_over_time({total}[1h] offset 1h)) or "
+        f"min by (platform) (min_over_time({total}[1h]))), 0)"
     )
 
 
@@ -76,3 +82,18 @@ def test_window_names_are_numbers_and_dividing_by_them_needs_no_filter() -> None
 def test_a_name_without_a_running_total_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="followers has no running total; read its window gauge"):
         formula("likes / followers", 3600, lambda c: c, "Z")
+
+
+def test_every_window_gauge_a_committed_board_reads_is_one_the_boards_mode_exports() -> None:
+    settings = load_settings(ROOT / "config")
+    names = {Catalog(settings).metric(n): n for n in [*ALL_COUNTERS, *Catalog(settings).specs]}
+    read = set()
+    for board in sorted((ROOT / "grafana/dashboards").glob("*.json")):
+        for panel in json.loads(board.read_text())["panels"]:
+            for target in panel["targets"]:
+                for metric, labels in re.findall(r"(socialpulse_\w+)\{([^}]*)\}", target["expr"]):
+                    window = re.search(r'window="(\w+)"', labels)
+                    if window and metric in names:
+                        read.add((names[metric], parse_duration(window.group(1))))
+    assert read == gauges_read(settings)
+    assert ("share_of_voice", 86400) in read and ("likes", 3600) not in read

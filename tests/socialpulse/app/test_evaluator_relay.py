@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import threading
+import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,6 +62,12 @@ def test_the_rule_states_served_are_those_of_the_brands_this_worker_exports(
 
     # A report without new rule states keeps the last ones; a new tick's replace them.
     send.send_bytes(pickle.dumps((REGISTRY_TEXT, REGISTRY_TEXT, None)))
+    deadline = time.monotonic() + 5
+    while evaluator._reports < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert evaluator._reports == 2
+    assert served(evaluator) == {**counters, ("sp_firing", "acme"): 1.0,
+                                 ("sp_firing", "initech"): 1.0}  # fmt: skip
     send.send_bytes(pickle.dumps((REGISTRY_TEXT, REGISTRY_TEXT, rule_states(0.0))))
     send.close()
     relay.join(5)

@@ -311,6 +311,15 @@ def test_which_brands_a_worker_exports_is_owned_or_all(config: Path) -> None:
     assert load_settings(config, {}).pipeline.metrics.export_brands == "all"
 
 
+def test_which_window_gauges_a_worker_exports_is_all_or_those_the_boards_read(
+    config: Path,
+) -> None:
+    edit(config, "socialpulse.yaml", lambda d: d["metrics"].update(gauges="some"))
+    assert error(config) == ("socialpulse.yaml: metrics.gauges: Input should be 'all' or 'boards'")
+    edit(config, "socialpulse.yaml", lambda d: d["metrics"].update(gauges="boards"))
+    assert load_settings(config, {}).pipeline.metrics.gauges == "boards"
+
+
 def test_snapshot_tracking_age_is_bounded(config: Path) -> None:
     edit(config, "socialpulse.yaml", lambda d: d["snapshots"].update(track_for="10m"))
     assert error(config).startswith(
