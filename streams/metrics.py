@@ -29,7 +29,7 @@ from socialpulse.core.exposition import Family, LabelText, number_text
 from socialpulse.core.metrics_server import Source, serve
 from socialpulse.core.redis_keys import RedisKeys
 from streams.config import StreamConfig
-from streams.counters import ALL_COUNTERS, CAN_FALL, COMPETITOR_MENTIONS, RUNNING_TOTALS
+from streams.counters import ALL_COUNTERS, CAN_FALL, COMPETITOR_MENTIONS
 from streams.decoding import INVALID_REASONS
 from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.sentiment import Source as SentimentSource
@@ -323,11 +323,9 @@ class RollingCounts:
         # 100,000s of them, and a tuple and a float each cost as much as the Redis read.
         starts = {c: f'{f.sample_name}{{brand="' for c, f in families.items()}
         escape = LabelText()
-        platforms = {b.id: b.platforms for b in self.settings.brands.brands}
         for brand, totals in zip(brands, replies, strict=True):
             shown = escape(brand)
-            totals = totals or {}
-            for name, number in totals.items():
+            for name, number in (totals or {}).items():
                 counter, _, platform = name.partition("|")
                 start = starts.get(counter)
                 value = number_text(number)
@@ -336,17 +334,6 @@ class RollingCounts:
                 families[counter].lines.append(
                     f'{start}{shown}",platform="{escape(platform)}"}} {value}\n'
                 )
-            # 0 for what a configured platform has not counted yet: a series that Prometheus
-            # has at 0 before its first count is a window's exact starting point (boards:
-            # socialpulse.app.boards.from_totals), where one born at its first count's value
-            # would leave that count out of every window.
-            for platform in platforms.get(brand, ()):
-                escaped = escape(platform)
-                for counter in RUNNING_TOTALS:
-                    if f"{counter}|{platform}" not in totals:
-                        families[counter].lines.append(
-                            f'{starts[counter]}{shown}",platform="{escaped}"}} 0.0\n'
-                        )
         yield from (f for f in families.values() if f.lines)
 
 

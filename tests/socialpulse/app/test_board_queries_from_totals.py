@@ -56,13 +56,16 @@ def test_a_platform_that_counted_anything_shows_zero_rather_than_no_data() -> No
     assert kpi.by_platform("engagements", "1h").count(f"or {zero})") == 4  # each counter
 
 
-def test_a_window_is_the_newest_total_less_the_last_one_before_it_or_the_oldest_in_it() -> None:
+def test_a_window_is_the_newest_total_less_the_one_before_it_or_where_it_began() -> None:
     total = 'socialpulse_counted_likes_total{brand="b"}'
+    every = '{__name__=~"socialpulse_counted_.+_total", brand="b"}'
     assert counted("likes", "1h", 'brand="b"') == (
         f"clamp_min(max by (platform) ({total}) - "
-        f"(max by (platform) (last_over_time({total}[1h] offset 1h)) or "
+        f"(max by (platform) (last_over_time({total}[5m] offset 1h)) or "
+        f"0 * group by (platform) (last_over_time({every}[5m] offset 1h)) or "
         f"min by (platform) (min_over_time({total}[1h]))), 0)"
     )
+    assert "[1m] offset 1m" in counted("likes", "1m", 'brand="b"')  # no further back
 
 
 def test_a_formula_fills_missing_counters_with_zero_and_filters_zero_denominators() -> None:

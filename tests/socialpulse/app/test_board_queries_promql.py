@@ -87,8 +87,18 @@ def test_without_a_total_before_the_window_the_oldest_in_it_stands_in(
     # not 1,030; a series born at minute 7: counted from its first scrape.
     fresh = [series(LIKES, "1000+10x10")]
     evaluated(tmp_path, fresh, WINDOW, "3m", [('{platform="x"}', 30)])
+    # A brand's platform new to Prometheus at minute 7: counted from its first scrape.
     born = [series(LIKES, "_x7 30 40 50")]
     evaluated(tmp_path, born, WINDOW, "10m", [('{platform="x"}', 20)])
+
+
+def test_a_counter_that_began_inside_the_window_counts_from_zero(
+    stack: Settings, tmp_path: Path
+) -> None:
+    # The brand's x platform had mentions before; its first likes came at minute 7: all 50.
+    began = [series("socialpulse_counted_mentions_total", "5+1x10"),
+             series(LIKES, "_x7 30 40 50")]  # fmt: skip
+    evaluated(tmp_path, began, WINDOW, "10m", [('{platform="x"}', 50)])
 
 
 def test_a_total_that_fell_shows_zero_not_a_negative_count(stack: Settings, tmp_path: Path) -> None:
