@@ -90,6 +90,10 @@ CAN_FALL = frozenset(["sentiment_score_sum"])
 # customer-care responses (matched to a conversation later, not counted per event).
 RUNNING_TOTALS = frozenset(ALL_COUNTERS) - {*UNIQUE_SOURCE, *OPTIONAL_COUNTERS, "responses"}
 
+# The running total /metrics shows from 0 on every configured platform of a brand, before its
+# first count (one series a platform, so Prometheus knows the platform before any count).
+STARTS_AT_ZERO = "mentions"
+
 # (counter, platform) -> count (or amount) over a window
 WindowCounts = dict[tuple[str, str], float]
 

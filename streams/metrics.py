@@ -29,7 +29,7 @@ from socialpulse.core.exposition import Family, LabelText, number_text
 from socialpulse.core.metrics_server import Source, serve
 from socialpulse.core.redis_keys import RedisKeys
 from streams.config import StreamConfig
-from streams.counters import ALL_COUNTERS, CAN_FALL, COMPETITOR_MENTIONS
+from streams.counters import ALL_COUNTERS, CAN_FALL, COMPETITOR_MENTIONS, STARTS_AT_ZERO
 from streams.decoding import INVALID_REASONS
 from streams.kpis import brand_snapshots, with_competitor_mentions
 from streams.sentiment import Source as SentimentSource
@@ -323,9 +323,20 @@ class RollingCounts:
         # 100,000s of them, and a tuple and a float each cost as much as the Redis read.
         starts = {c: f'{f.sample_name}{{brand="' for c, f in families.items()}
         escape = LabelText()
+        platforms = {b.id: b.platforms for b in self.settings.brands.brands}
         for brand, totals in zip(brands, replies, strict=True):
             shown = escape(brand)
-            for name, number in (totals or {}).items():
+            totals = totals or {}
+            # Mentions at 0 on a configured platform that has counted none: Prometheus then
+            # knows the brand's platform before its first count, so a board's window counts a
+            # total that began inside it from 0 (socialpulse.app.boards.from_totals). One
+            # series a platform: a 0 for every counter would more than double the scrape.
+            for platform in platforms.get(brand, ()):
+                if f"{STARTS_AT_ZERO}|{platform}" not in totals:
+                    families[STARTS_AT_ZERO].lines.append(
+                        f'{starts[STARTS_AT_ZERO]}{shown}",platform="{escape(platform)}"}} 0.0\n'
+                    )
+            for name, number in totals.items():
                 counter, _, platform = name.partition("|")
                 start = starts.get(counter)
                 value = number_text(number)

@@ -839,7 +839,7 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
     run = settings.pipeline.redis.key_prefix.removeprefix("t")
 
     # Mentions of this test's own (no other test here sends globex's douyin mentions): one,
-    # scraped (where a brand's platform begins in Prometheus: its starting point), then six.
+    # scraped, then six more.
     def scraped(expr: str, expected: float) -> list[Any] | None:
         result = list(prometheus_query(settings, expr)["data"]["result"])
         return result if result and float(result[0]["value"][1]) == expected else None
@@ -857,15 +857,15 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
     [sample] = wait_until(lambda: scraped(gauge, 7), timeout=60, what="7 mentions in 5m")
     assert sample["metric"]["job"] == "socialpulse-worker"
 
-    # The boards' windows from the running totals, as the panels ask for them: exactly the 6
-    # mentions since the first scrape, and KPIs over them. Only this test's worker (other
-    # tests' workers count a globex too).
+    # The boards' windows from the running totals, as the panels ask for them: exactly the 7
+    # mentions (the worker showed douyin's at 0 before the first: a configured platform), and
+    # KPIs over them. Only this test's worker (other tests' workers count a globex too).
     kpi = Catalog(settings)
     this_run = {"brand": f'globex", test_run="{run}', "platform": "douyin"}
     for query, expected in (
-        (kpi.by_platform("mentions", "5m"), 6.0),
-        (kpi.total("mentions_neutral", "5m"), 6.0),
-        (kpi.by_platform("mention_velocity", "5m"), 1.2),
+        (kpi.by_platform("mentions", "5m"), 7.0),
+        (kpi.total("mentions_neutral", "5m"), 7.0),
+        (kpi.by_platform("mention_velocity", "5m"), 1.4),
         (kpi.by_platform("net_sentiment", "5m"), 0.0),
         (kpi.by_platform("negative_share", "1h"), 0.0),
     ):
@@ -881,8 +881,7 @@ def test_prometheus_scrapes_the_worker_and_every_grafana_panel_query_returns_dat
 
     # Then the demo stream (the whole mix: snapshots, care threads, surveys, campaigns...) on top
     # of what the tests sent, as a user's boards would see it: twice, a few scrapes apart, as
-    # a stream goes on (a brand's platform that Prometheus first sees inside a window counts
-    # from its first scrape there: this worker is younger than the boards' windows).
+    # a stream goes on.
     sent = 0
     for seed in ("7", "8"):
         done = run_cli(settings, "simulate", "--rate", "200", "--duration", "8", "--seed", seed)

@@ -98,7 +98,14 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
             for field, n in client.hgetall(keys.totals(brand)).items()
         }
         assert {brand for brand, _ in held} == set(BRAND_IDS)
-        assert shown == held
+        # And mentions at 0 on each configured platform that has counted none.
+        zeros = {
+            (brand, f"mentions|{platform}"): 0.0
+            for brand in BRAND_IDS
+            for platform in ("x", "tiktok")
+            if (brand, f"mentions|{platform}") not in held
+        }
+        assert shown == {**held, **zeros}
         assert_keyed_to_the_partition_brand_partition_gives(settings)
         # The work was shared: each worker counted some of the stream.
         shares = [

@@ -60,12 +60,20 @@ def test_every_total_is_one_exact_sample_and_what_is_not_ours_is_left_out(
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-    assert samples == {
+    counted = {
         ("socialpulse_counted_mentions_total", acme, "x"): 201.0,
         ("socialpulse_counted_mentions_total", acme, HOSTILE): 3.0,
         ("socialpulse_counted_revenue_total", acme, "instagram"): 0.3,
         ("socialpulse_counted_likes_total", others[0], "tiktok"): 7.0,
     }
+    # Mentions at 0 on every other configured platform: where a board's windows start.
+    zeros = {
+        ("socialpulse_counted_mentions_total", b.id, platform): 0.0
+        for b in settings.brands.brands
+        for platform in b.platforms
+        if (b.id, platform) != (acme, "x")
+    }
+    assert samples == {**counted, **zeros}
 
 
 def test_numbers_as_redis_returns_them_are_written_as_render_writes_them() -> None:

@@ -8,18 +8,18 @@ a window counted from the totals at query time, for the one brand it shows:
 
     max by (platform) (total)
       - (max by (platform) (last_over_time(total[5m] offset 5m))
-         or 0 * group by (platform) (last_over_time(any_total_of_the_brand[5m] offset 5m))
+         or 0 * (count_over_time(mentions_total[5m]) > count_over_time(total[5m]))
          or min by (platform) (min_over_time(total[5m])))
 
 the newest total less the last one scraped before the window began, in whole numbers (no
 extrapolation, unlike ``increase()``), the same whichever worker exported the brand at either
 end (``max``/``min`` across workers: each brand is on the worker holding its Kafka partition,
-and moves at a rebalance). With no such total: if the brand's platform had other totals then,
-this counter began inside the window, from 0; if not, Prometheus holds nothing that old (it is
-new, or so is the brand's platform) and the oldest total inside the window stands in, where 0
-would show every total since the brand began as the last five minutes' after a fresh
-Prometheus (a brand's first counts on a platform before its first scrape are then in no
-window: once in its life, seconds of them).
+and moves at a rebalance). With no such total: a worker exports the mentions total of every
+configured platform from 0 (streams.counters.STARTS_AT_ZERO), so where Prometheus scraped that
+more often in the window than this total, this one began inside the window, from 0; where not,
+Prometheus holds nothing older of the brand's platform (it is new) and the oldest total inside
+the window stands in, where 0 would show every total since the brand began as the last five
+minutes' after a fresh Prometheus.
 
 A formula of ``kpis.yaml`` over such counters is compiled to the same arithmetic in PromQL: a
 counter without a series counts 0, a zero denominator gives no value.
@@ -38,7 +38,7 @@ import ast
 from collections.abc import Callable
 
 from socialpulse.core.config_types import format_duration, parse_duration
-from streams.counters import CAN_FALL
+from streams.counters import CAN_FALL, STARTS_AT_ZERO
 from streams.counters import RUNNING_TOTALS as KEPT
 
 # Counters whose running total only grows: a window is a difference of two of them.
@@ -63,21 +63,26 @@ def total_name(counter: str) -> str:
 def counted(counter: str, window: str, selector: str, by: str = "platform") -> str:
     """What was counted of ``counter`` in the last ``window`` (``5m``), per ``by`` labels, of
     the series ``selector`` picks (``brand="$brand", ...``): the newest total less the last one
-    scraped before the window began; with none, 0 where the brand's platform had other totals
-    then (this counter began inside the window), else the oldest inside the window; never below
-    0."""
+    scraped before the window began; with none, 0 where the total began inside the window after
+    the brand's platform was known, else the oldest total inside it; never below 0."""
     series = f"{total_name(counter)}{{{selector}}}"
     # How far back before the window a total is looked for: past a scrape or two missed (a
     # worker gone, its partitions not yet moved), and no more (a day of samples a step).
     back = window if parse_duration(window) <= LOOK_BACK else format_duration(LOOK_BACK)
     now = f"max by ({by}) ({series})"
     before = f"max by ({by}) (last_over_time({series}[{back}] offset {window}))"
-    others = f'{{__name__=~"{ANY_TOTAL}", {selector}}}'
-    began = f"0 * group by ({by}) (last_over_time({others}[{back}] offset {window}))"
-    # Not 0 there: after a fresh Prometheus a window would count each total since it began.
+    # Mentions are exported from 0 on every configured platform (streams.metrics): scraped more
+    # often in the window than this total, they show it began after Prometheus knew the
+    # platform, so from 0.
+    known = f"{total_name(STARTS_AT_ZERO)}{{{selector}}}"
+    later = (
+        f"0 * (sum by ({by}) (count_over_time({known}[{window}])) "
+        f"> sum by ({by}) (count_over_time({series}[{window}])))"
+    )
+    # Else not 0: after a fresh Prometheus a window would count each total since it began.
     oldest = f"min by ({by}) (min_over_time({series}[{window}]))"
     # A total that fell (Redis restored from an older backup) shows 0, not a negative count.
-    return f"clamp_min({now} - ({before} or {began} or {oldest}), 0)"
+    return f"clamp_min({now} - ({before} or {later} or {oldest}), 0)"
 
 
 Term = Callable[[str], str]

@@ -58,11 +58,12 @@ def test_a_platform_that_counted_anything_shows_zero_rather_than_no_data() -> No
 
 def test_a_window_is_the_newest_total_less_the_one_before_it_or_where_it_began() -> None:
     total = 'socialpulse_counted_likes_total{brand="b"}'
-    every = '{__name__=~"socialpulse_counted_.+_total", brand="b"}'
+    mentions = 'socialpulse_counted_mentions_total{brand="b"}'
     assert counted("likes", "1h", 'brand="b"') == (
         f"clamp_min(max by (platform) ({total}) - "
         f"(max by (platform) (last_over_time({total}[5m] offset 1h)) or "
-        f"0 * group by (platform) (last_over_time({every}[5m] offset 1h)) or "
+        f"0 * (sum by (platform) (count_over_time({mentions}[1h])) > "
+        f"sum by (platform) (count_over_time({total}[1h]))) or "
         f"min by (platform) (min_over_time({total}[1h]))), 0)"
     )
     assert "[1m] offset 1m" in counted("likes", "1m", 'brand="b"')  # no further back

@@ -87,6 +87,9 @@ def test_without_a_total_before_the_window_the_oldest_in_it_stands_in(
     # not 1,030; a series born at minute 7: counted from its first scrape.
     fresh = [series(LIKES, "1000+10x10")]
     evaluated(tmp_path, fresh, WINDOW, "3m", [('{platform="x"}', 30)])
+    # The same with the platform's mentions (at 0) first scraped with it: still 30.
+    with_mentions = [*fresh, series("socialpulse_counted_mentions_total", "0x10")]
+    evaluated(tmp_path, with_mentions, WINDOW, "3m", [('{platform="x"}', 30)])
     # A brand's platform new to Prometheus at minute 7: counted from its first scrape.
     born = [series(LIKES, "_x7 30 40 50")]
     evaluated(tmp_path, born, WINDOW, "10m", [('{platform="x"}', 20)])
@@ -95,10 +98,14 @@ def test_without_a_total_before_the_window_the_oldest_in_it_stands_in(
 def test_a_counter_that_began_inside_the_window_counts_from_zero(
     stack: Settings, tmp_path: Path
 ) -> None:
-    # The brand's x platform had mentions before; its first likes came at minute 7: all 50.
-    began = [series("socialpulse_counted_mentions_total", "5+1x10"),
+    # The brand's x platform was known (its mentions at 0 since minute 3, as a worker shows
+    # them); its first likes came at minute 7: all 50. Also with the Prometheus younger than
+    # the window (nothing before minute 3).
+    began = [series("socialpulse_counted_mentions_total", "_x3 0x7"),
              series(LIKES, "_x7 30 40 50")]  # fmt: skip
     evaluated(tmp_path, began, WINDOW, "10m", [('{platform="x"}', 50)])
+    evaluated(tmp_path, began, counted("likes", "1h", 'brand="acme"'), "10m",
+              [('{platform="x"}', 50)])  # fmt: skip
 
 
 def test_a_total_that_fell_shows_zero_not_a_negative_count(stack: Settings, tmp_path: Path) -> None:
