@@ -310,10 +310,11 @@ def create_app(
     async def export_owned_brands(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # The full new assignment (Faust's eager rebalance): /metrics shows the brands keyed to
         # this worker's partitions of the mentions topic from now on (brand_partitions).
-        if owned is None:  # metrics.export_brands: all
-            return
-        assigned = args[0] if args else kwargs.get("assigned", ())
+        if owned is None or pipeline.metrics.export_brands == "all":
+            return  # every configured brand, as OwnedBrands shows until assigned
         reference = pipeline.topics.mentions
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        held = sorted(tp.partition for tp in assigned if tp.topic == reference)
         count = _partition_count(app, reference)
         if count is None:
             count = pipeline.kafka.partitions
@@ -323,11 +324,9 @@ def create_app(
             log.warning("metrics: %s has %d partitions, kafka.partitions says %d; brands are "
                         "shared by the topic's", reference, count,
                         pipeline.kafka.partitions)  # fmt: skip
-        owned.assign([tp.partition for tp in assigned if tp.topic == reference], count)
+        owned.assign(held, count)
         log.info("metrics: exporting %d of %d brands (partitions %s of %s)",
-                 len(owned.brands), len(owned.configured),
-                 sorted(tp.partition for tp in assigned if tp.topic == reference),
-                 reference)  # fmt: skip
+                 len(owned.brands), len(owned.configured), held, reference)  # fmt: skip
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -449,12 +448,9 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     # Started first: it loads while the models below do. The alert evaluation runs beside
     # this process and reports its metrics to it, so they leave this registry (each family
     # exported once).
-    # The brands this worker's /metrics shows: its partitions' (all of them with "all").
-    owned = (
-        OwnedBrands(settings.brand_ids)
-        if settings.pipeline.metrics.export_brands == "owned"
-        else None
-    )
+    # The brands this worker's /metrics shows: its partitions' (every configured brand until
+    # it is first assigned some, and always with metrics.export_brands: all).
+    owned = OwnedBrands(settings.brand_ids)
     evaluator = Evaluator(settings, loglevel, owned).start()
     for metric in OWNED:
         REGISTRY.unregister(metric)
@@ -475,7 +471,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
         sources=[
             evaluator,
             IncidentCounts(
-                (lambda: owned.brands) if owned is not None else (lambda: settings.brand_ids),
+                lambda: owned.brands,
                 RedisKeys(settings.pipeline.redis.key_prefix),
                 sync_client,
             ),
