@@ -1,9 +1,12 @@
 """Prometheus metrics of the worker: rolling KPI counts read from Redis, and pipeline health.
 
-Rolling counts are gauges read from Redis at scrape time, so /metrics always shows what Redis
-holds (the single source of truth), whichever worker counted the events. Every worker exports
-the same brand-level values: boards aggregate them with ``max()``; pipeline counters are per
-worker and are aggregated with ``sum()``.
+Rolling counts come from Redis (the single source of truth), whichever worker counted the
+events: the running totals at every scrape, and the window gauges at every scrape
+(``metrics.gauges: all``) or once every few seconds in the alert evaluation process
+(``boards``: what a scrape of 1,000 brands cannot read in time). A brand's counts are on the
+/metrics of the worker holding its partition (socialpulse.core.brand_partitions): boards
+aggregate them with ``max()``; pipeline counters are per worker and are aggregated with
+``sum()``.
 """
 
 from __future__ import annotations
@@ -188,26 +191,23 @@ def metric_name(counter: str) -> str:
     return f"socialpulse_{counter}"
 
 
-class RollingCounts:
-    """Every running total, and every exported window of every rolling counter and derived KPI,
-    per brand and platform, read from Redis at scrape time (derived KPIs also for
-    platform="all"): a source of /metrics families (socialpulse.core.metrics_server). Of the
-    brands in ``owned`` (the worker's share, socialpulse.core.brand_partitions), or of every
-    configured brand when None. ``gauges``: only these (counter or KPI, window seconds) as
-    window gauges (what the boards cannot compute from the running totals), read from Redis
-    with only the counters they need; every one when None."""
+class WindowGauges:
+    """Every exported window of every rolling counter and derived KPI as gauges, per brand and
+    platform (derived KPIs also for platform="all"), read from Redis for the brands asked:
+    at every scrape (RollingCounts), or once every few seconds in the alert evaluation process
+    (socialpulse.app.evaluator, with ``metrics.gauges: boards``). ``gauges``: only these
+    (counter or KPI, window seconds), read from Redis with only the counters they need; every
+    one when None."""
 
     def __init__(
         self,
         settings: StreamConfig,
         client: redis.Redis,
-        owned: OwnedBrands | None = None,
         gauges: frozenset[tuple[str, int]] | None = None,
     ):
         self.settings = settings
         self.client = client
         self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
-        self.owned = owned
         self.gauges = gauges
         named = {name for name, _ in gauges or ()}
         self.kpis = [k for k in settings.derived_kpis if gauges is None or k.name in named]
@@ -220,21 +220,15 @@ class RollingCounts:
                 needed.add("mentions")
             self.reads = frozenset(needed)
 
-    def brands(self) -> Sequence[str]:
-        """The brands this scrape shows, in the configured order."""
-        return self.settings.brand_ids if self.owned is None else self.owned.brands
-
-    def __call__(self) -> Iterator[Family]:
-        """The running totals (one HGETALL per brand), then, when windows are exported, all of
-        them in one Redis round trip: one gauge family per counter and per derived KPI; a KPI
-        with no value (zero denominator) has no sample."""
-        brands = self.brands()
-        yield from self._totals(brands)
+    def families(self, brands: Sequence[str]) -> list[Family]:
+        """The gauges of ``brands``, all windows in one Redis round trip: one family per
+        counter and per derived KPI; a KPI with no value (zero denominator) has no sample.
+        None at all while Redis cannot be read (counted, logged)."""
         windows = self.settings.exported_windows
         if self.gauges is not None:
             windows = tuple(w for w in windows if any(w == at for _, at in self.gauges))
         if not windows or not brands:
-            return
+            return []
         every = self.settings.window_plan
         plan = WindowPlan.of(windows, every.allowed_lateness, every.max_future)
         try:
@@ -246,7 +240,7 @@ class RollingCounts:
         except REDIS_ERRORS as exc:
             KPI_READ_ERRORS.inc()
             log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
-            return
+            return []
         labels = ("brand", "platform", "window")
         counters = {
             counter: Family(
@@ -281,13 +275,48 @@ class RollingCounts:
                     for name, value in values.items():
                         if value is not None and (wanted is None or (name, window) in wanted):
                             derived[name].add((brand.id, platform, shown), value)
-        yield from (f for f in counters.values() if wanted is None or f.samples)
-        yield from (f for f in derived.values() if wanted is None or f.samples)
+        return [
+            *(f for f in counters.values() if wanted is None or f.samples),
+            *(f for f in derived.values() if wanted is None or f.samples),
+        ]
 
     def _with_rivals(self, brands: Sequence[str]) -> list[str]:
         # Share of voice reads the competitors' mentions, whoever exports the competitors.
         rivals = [r for b in brands for r in self.settings.competitors.get(b, ())]
         return list(dict.fromkeys([*brands, *rivals]))
+
+
+class RollingCounts:
+    """Every running total per brand and platform, read from Redis at scrape time, and, unless
+    ``windows`` is False (the window gauges come from elsewhere), the window gauges
+    (WindowGauges, ``gauges`` of them): a source of /metrics families
+    (socialpulse.core.metrics_server). Of the brands in ``owned`` (the worker's share,
+    socialpulse.core.brand_partitions), or of every configured brand when None."""
+
+    def __init__(
+        self,
+        settings: StreamConfig,
+        client: redis.Redis,
+        owned: OwnedBrands | None = None,
+        gauges: frozenset[tuple[str, int]] | None = None,
+        windows: bool = True,
+    ):
+        self.settings = settings
+        self.client = client
+        self.keys = RedisKeys(settings.pipeline.redis.key_prefix)
+        self.owned = owned
+        self.windows = WindowGauges(settings, client, gauges) if windows else None
+
+    def brands(self) -> Sequence[str]:
+        """The brands this scrape shows, in the configured order."""
+        return self.settings.brand_ids if self.owned is None else self.owned.brands
+
+    def __call__(self) -> Iterator[Family]:
+        """The running totals (one HGETALL per brand), then the window gauges, if any."""
+        brands = self.brands()
+        yield from self._totals(brands)
+        if self.windows is not None:
+            yield from self.windows.families(brands)
 
     def _totals(self, brands: Sequence[str]) -> Iterator[Family]:
         # One HGETALL per brand, whatever the windows: what a scrape of many brands can afford.
@@ -356,12 +385,13 @@ def serve_metrics(
     sources: Sequence[Source] = (),
     owned: OwnedBrands | None = None,
     gauges: frozenset[tuple[str, int]] | None = None,
+    windows: bool = True,
 ) -> ThreadingHTTPServer:
     """Start the /metrics HTTP server (a daemon thread) with pipeline and rolling-count metrics
-    (of the brands in ``owned``, all when None; window gauges: ``gauges``, as RollingCounts
-    takes them), any other ``collectors`` (small, fixed
-    families) and ``sources`` (families that grow with brands, e.g. the detection layer's rule
-    states)."""
+    (of the brands in ``owned``, all when None; window gauges: ``gauges`` read at each scrape,
+    or none here when ``windows`` is False, as RollingCounts takes them), any other
+    ``collectors`` (small, fixed families) and ``sources`` (families that grow with brands,
+    e.g. the detection layer's rule states, and window gauges computed elsewhere)."""
     from prometheus_client import REGISTRY
 
     target = registry or REGISTRY
@@ -371,7 +401,7 @@ def serve_metrics(
     worker = settings.pipeline.worker
     server = serve(
         target,
-        [RollingCounts(settings, client, owned, gauges), *sources],
+        [RollingCounts(settings, client, owned, gauges, windows), *sources],
         worker.metrics_host,
         worker.metrics_port,
     )

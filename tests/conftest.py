@@ -64,11 +64,12 @@ def write_config(
     also_rules: tuple[str, ...] = (),
     alerts: dict | None = None,
     campaigns: dict | None = None,
+    gauges: str = "all",
 ) -> Path:
     """A config folder like the shipped one, isolated by ``run_id`` (topics, prefix, group...).
     Its rules: ``rules``, or the shipped threshold rule at ``threshold`` and the shipped rules
     named in ``also_rules``; ``campaigns`` replaces keys of socialpulse.yaml's
-    metrics.campaigns."""
+    metrics.campaigns; ``gauges`` is metrics.gauges."""
     folder.mkdir(parents=True, exist_ok=True)
     pipeline = yaml.safe_load((ROOT / "config/socialpulse.yaml").read_text())
     pipeline["topics"] = {
@@ -82,6 +83,9 @@ def write_config(
         app_id=f"sp-test-{run_id}", metrics_port=free_port(), batch_within=0.1, **(worker or {})
     )
     pipeline["metrics"]["campaigns"].update(campaigns or {})
+    # Every window gauge, read at each scrape, unless a test asks for the shipped "boards" (the
+    # boards' own, computed every 10 s): most tests read counts the moment they are in Redis.
+    pipeline["metrics"]["gauges"] = gauges
     (folder / "socialpulse.yaml").write_text(yaml.safe_dump(pipeline))
     (folder / "brands.yaml").write_text(
         yaml.safe_dump(

@@ -176,12 +176,20 @@ class RuleStates(_DetectionReader):
     """
 
     def __init__(
-        self, settings: DetectionConfig, client: redis.Redis, clock: Callable[[], float] = time.time
+        self,
+        settings: DetectionConfig,
+        client: redis.Redis,
+        brands: Callable[[], Sequence[str]] | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         super().__init__(settings, client, clock)
         self.detector = detector_for(settings.alerts, settings.kpis.kpis)
+        # The brands computed from Redis: those this worker exports (every configured brand
+        # when None); a worker that evaluates publishes every brand it judged.
+        self.brands = brands or (lambda: settings.brand_ids)
         self._families: Rendered | None = None
         self._tick: float | None = None  # the tick the families from Redis were computed for
+        self._computed_for: tuple[str, ...] | None = None  # ... and the brands
         self._published: dict[str, Shown] = {}
         self._published_at: float | None = None  # monotonic
         every = settings.alerts.evaluation.every
@@ -208,14 +216,17 @@ class RuleStates(_DetectionReader):
         return self
 
     def refresh(self) -> Rendered:
-        """Read every brand's detection state (one Redis round trip) and compute the families
-        at now; none while Redis cannot be read."""
+        """Read the brands' detection state (one Redis round trip) and compute the families at
+        now; none while Redis cannot be read."""
         now = self.clock()
         tick = self._tick_of(now)
+        brands = tuple(self.brands())
+        wanted = set(brands)
+        configured = [b for b in self.settings.brands.brands if b.id in wanted]
         try:
             pipe = self.client.pipeline(transaction=False)
-            for brand in self.settings.brand_ids:
-                pipe.hgetall(self.keys.detection(brand))
+            for brand in configured:
+                pipe.hgetall(self.keys.detection(brand.id))
             replies = pipe.execute()
         except REDIS_ERRORS as exc:
             KPI_READ_ERRORS.inc()
@@ -224,10 +235,10 @@ class RuleStates(_DetectionReader):
             return self._families
         shown = {
             brand.id: self.detector.shown_now(brand.id, brand.platforms, parse_state(f), now)
-            for brand, f in zip(self.settings.brands.brands, replies, strict=True)
+            for brand, f in zip(configured, replies, strict=True)
         }
         families = Rendered(self._families_of(shown))
-        self._families, self._tick = families, tick
+        self._families, self._tick, self._computed_for = families, tick, brands
         return families
 
     def _publishing(self) -> bool:
@@ -241,7 +252,8 @@ class RuleStates(_DetectionReader):
     def _run(self) -> None:
         while True:
             time.sleep(1.0)
-            if self._publishing() or self._tick == self._tick_of(self.clock()):
+            current = self._tick == self._tick_of(self.clock())
+            if self._publishing() or (current and self._computed_for == tuple(self.brands())):
                 continue
             try:
                 self.refresh()

@@ -8,10 +8,13 @@ threads or event loop is copied), which every second:
 
 - evaluates the due ticks when it holds the evaluation lock (alerts.pipeline), then runs the
   incident round, and sends the Slack outbox;
-- computes what /metrics shows of the rules (alerts.detection.metrics.RuleStates);
+- computes what /metrics shows of the rules (alerts.detection.metrics.RuleStates) and, with
+  ``metrics.gauges: boards``, the window gauges the boards read every few seconds
+  (socialpulse.app.board_gauges), of the brands the worker exports;
 - hands the worker its metrics as exposition text over a pipe (the rule states once per
-  tick), which the worker's /metrics serves beside its own: one endpoint per worker, as
-  before, the same names and labels.
+  tick, the gauges when computed), which the worker's /metrics serves beside its own: one
+  endpoint per worker, as before, the same names and labels. The worker answers on the same
+  pipe with the brands it exports (socialpulse.core.brand_partitions) whenever they change.
 
 The worker starts it again when it ends (logged, counted, with backoff). It ends with the
 worker: told by SIGTERM when the worker stops (it gives the evaluation lock back, so another
@@ -31,7 +34,7 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -77,9 +80,10 @@ RESTARTS = Counter(
 
 
 class Evaluator:
-    """The worker's side: starts the evaluation process, starts it again when it ends, and is
-    the /metrics source of what it last reported (nothing before its first report): the rule
-    states of the brands in ``owned`` (all when None), the rest as it came."""
+    """The worker's side: starts the evaluation process, starts it again when it ends, tells it
+    the brands in ``owned`` (all configured when None), and is the /metrics source of what it
+    last reported (nothing before its first report): the rule states and window gauges of
+    those brands, the rest as it came."""
 
     def __init__(
         self, settings: Settings, loglevel: str = "info", owned: OwnedBrands | None = None
@@ -93,6 +97,7 @@ class Evaluator:
         self.owned = owned
         self._report = ("", "")  # its registry's text, in both formats
         self._rules = ByBrand([])
+        self._gauges = ByBrand([])
         self._reports = 0  # reports relayed: what _served was composed from
         self._served: tuple[tuple[int, int], Prerendered] = ((-1, -1), Prerendered("", ""))
         self._ready = threading.Event()
@@ -121,10 +126,11 @@ class Evaluator:
         at, served = self._served
         if at == key:
             return served
-        (plain, openmetrics), rules = self._report, self._rules
+        (plain, openmetrics), rules, gauges = self._report, self._rules, self._gauges
         brands = None if owned is None else owned.brands
         served = Prerendered(
-            plain + rules.text(False, brands), openmetrics + rules.text(True, brands)
+            plain + rules.text(False, brands) + gauges.text(False, brands),
+            openmetrics + rules.text(True, brands) + gauges.text(True, brands),
         )
         self._served = (key, served)
         return served
@@ -149,7 +155,8 @@ class Evaluator:
         delay = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()
-            receive, send = self._context.Pipe(duplex=False)
+            # Reports come this way, the brands this worker exports go the other.
+            receive, send = self._context.Pipe(duplex=True)
             process = self._context.Process(
                 target=run_evaluator,
                 args=(self.settings, send, self.loglevel),
@@ -177,17 +184,31 @@ class Evaluator:
             delay = 1.0 if ran > 60 else min(delay * 2, RESTART_BACKOFF_MAX)
 
     def _relay(self, receive: Connection) -> None:
+        told: int | None = None  # the version of the owned brands this process was told
         while True:
             try:
-                report: tuple[str, str, ByBrand | None] = pickle.loads(receive.recv_bytes())
+                report: tuple[str, str, ByBrand | None, ByBrand | None] = pickle.loads(
+                    receive.recv_bytes()
+                )
             except (EOFError, OSError):
                 return
-            plain, openmetrics, rules = report
+            plain, openmetrics, rules, gauges = report
             if rules is not None:
                 self._rules = rules
+            if gauges is not None:
+                self._gauges = gauges
             self._report = (plain, openmetrics)
             self._reports += 1
             self._ready.set()
+            owned = self.owned
+            if owned is not None and owned.version != told:
+                # Its first report, or the partitions moved: from the next computation on, it
+                # computes these brands' rule states and gauges only.
+                told = owned.version
+                try:
+                    receive.send_bytes(pickle.dumps(owned.brands))
+                except OSError:
+                    return
 
 
 def evaluator_pids(worker: int) -> list[int]:
@@ -231,6 +252,7 @@ async def _evaluate(settings: Any, send: Connection) -> None:
     from alerts.detection.store import DetectionStore
     from alerts.notify.slack_message import slack_client
     from alerts.pipeline import LiveEvaluation
+    from socialpulse.app.board_gauges import BoardGauges
     from socialpulse.core.connections import async_redis_client, redis_client, redis_failed
     from socialpulse.core.redis_keys import RedisKeys
 
@@ -253,9 +275,22 @@ async def _evaluate(settings: Any, send: Connection) -> None:
         registry=registry,
     )
     memory.set_function(_resident_bytes)
+    exported = _Exported(settings.brand_ids, send)
     rule_states = RuleStates(
-        settings, redis_client(redis, decode_responses=True, socket_timeout=5)
+        settings, redis_client(redis, decode_responses=True, socket_timeout=5), exported
     ).start()
+    gauges = None
+    if settings.pipeline.metrics.gauges == "boards":
+        gauges = BoardGauges(
+            settings, redis_client(redis, decode_responses=True, socket_timeout=10), exported
+        ).start()
+        computing = Gauge(
+            "socialpulse_board_gauges_seconds",
+            "Seconds the last computation of the boards' window gauges took in the worker's "
+            "alert evaluation process (metrics.gauges: boards; one every 10 s).",
+            registry=registry,
+        )
+        computing.set_function(lambda: gauges.seconds if gauges is not None else 0.0)
     store = DetectionStore(
         async_redis_client(redis, decode_responses=True), RedisKeys(redis.key_prefix)
     )
@@ -266,7 +301,9 @@ async def _evaluate(settings: Any, send: Connection) -> None:
         slack_client(settings.alerts.slack),
         rule_states,
     )
-    reporter = _Reporter(send, registry, rule_states, lambda: evaluation.rounds_with_events)
+    reporter = _Reporter(
+        send, registry, rule_states, lambda: evaluation.rounds_with_events, gauges, exported
+    )
 
     def postponed(what: str, work: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
         """``work`` that waits for its next turn while Redis is away (any other error ends
@@ -349,11 +386,31 @@ async def _every(
             task.cancel()
 
 
+class _Exported:
+    """The brands the worker exports, as it last told this process over the pipe (every
+    configured brand until it does): what the rule states and gauges are computed for."""
+
+    def __init__(self, configured: Sequence[str], pipe: Connection):
+        self.brands: Sequence[str] = tuple(configured)
+        self.pipe = pipe
+
+    def __call__(self) -> Sequence[str]:
+        """The brands now."""
+        return self.brands
+
+    def receive(self) -> None:
+        """Take what the worker sent since the last call (the newest counts)."""
+        while self.pipe.poll():
+            brands = pickle.loads(self.pipe.recv_bytes())
+            self.brands = tuple(str(b) for b in brands)
+
+
 class _Reporter:
     """Renders the process' metrics for the worker: the rule states when a tick changed them,
-    its own registry then, after a round that fired or cleared something, or every
-    ``REGISTRY_EVERY`` seconds (it holds a counter per brand: rendering it every second was a
-    tenth of this process' time at 1,000 brands)."""
+    the boards' window gauges when computed again, its own registry then, after a round that
+    fired or cleared something, or every ``REGISTRY_EVERY`` seconds (it holds a counter per
+    brand: rendering it every second was a tenth of this process' time at 1,000 brands). Takes
+    the brands the worker exports before each report (``exported``)."""
 
     def __init__(
         self,
@@ -361,11 +418,16 @@ class _Reporter:
         registry: CollectorRegistry,
         rule_states: Any,
         changes: Callable[[], int] = lambda: 0,
+        gauges: Any = None,
+        exported: _Exported | None = None,
     ):
         self.send = send
         self.registry = registry
         self.rule_states = rule_states
         self.changes = changes  # rounds that fired or cleared something: reported at once
+        self.gauges = gauges
+        self.exported = exported
+        self._gauges_sent: Any = None
         self._changes_sent = 0
         self._sent: Rendered | None = None
         self._registry_at = -math.inf  # monotonic
@@ -375,14 +437,21 @@ class _Reporter:
         """Send what changed, if anything; False when the worker is gone."""
         if os.getppid() != self._parent:  # adopted by another: the worker has ended
             return False
+        if self.exported is not None:
+            try:
+                self.exported.receive()
+            except (EOFError, OSError):
+                return False
         try:
             rendered = self.rule_states()
         except Exception:  # as a failing /metrics source: left out, the evaluation goes on
             log.exception("metrics: computing the rule states failed; left out of this report")
             rendered = self._sent if self._sent is not None else Rendered([])
         fresh = rendered is not self._sent
+        gauges = None if self.gauges is None else self.gauges.latest
+        new_gauges = gauges is not self._gauges_sent
         changes = self.changes()
-        due = fresh or changes != self._changes_sent
+        due = fresh or new_gauges or changes != self._changes_sent
         if not due and time.monotonic() - self._registry_at < REGISTRY_EVERY:
             return True
         self._changes_sent = changes
@@ -392,10 +461,13 @@ class _Reporter:
         plain = generate_latest(self.registry).decode()
         openmetrics = openmetrics_latest(self.registry).decode().removesuffix("# EOF\n")
         try:
-            self.send.send_bytes(pickle.dumps((plain, openmetrics, rules)))
+            self.send.send_bytes(
+                pickle.dumps((plain, openmetrics, rules, gauges if new_gauges else None))
+            )
         except OSError:  # BrokenPipeError: nobody reads any more
             return False
         self._sent = rendered
+        self._gauges_sent = gauges
         return True
 
 

@@ -32,7 +32,6 @@ from alerts.notify import metrics as notify_metrics
 from alerts.notify.interactivity import ButtonServer, serve_interactivity
 from alerts.notify.slack_message import uses_stub
 from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
-from socialpulse.app.boards.specs import gauges_read
 from socialpulse.app.config_reload import ConfigReload
 from socialpulse.app.evaluator import OWNED, Evaluator
 from socialpulse.app.settings import Settings
@@ -477,7 +476,9 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
             ),
         ],
         owned=owned,
-        gauges=gauges_read(settings) if settings.pipeline.metrics.gauges == "boards" else None,
+        # The boards' gauges come from the evaluation process (socialpulse.app.board_gauges);
+        # every window is read at each scrape.
+        windows=settings.pipeline.metrics.gauges == "all",
         collectors=[
             DetectionCollector(settings, sync_client),
             CampaignCollector(settings, sync_client),

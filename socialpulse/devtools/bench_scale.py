@@ -11,7 +11,8 @@ has run a while:
   ``metrics.windows: []`` (the running totals only);
 - Redis memory per brand (used_memory grown over the run, divided by N);
 - the alert evaluation's seconds per round (socialpulse_alert_evaluation_seconds: the mean and
-  the largest bucket reached), against its 10 s grid;
+  the largest bucket reached), against its 10 s grid, and what the last computation of the
+  boards' gauges took in the same process (socialpulse_board_gauges_seconds);
 - the worker's resident memory, and its alert evaluation process'.
 
 With ``--workers W``, W workers of one consumer group share the brands (each shows on /metrics
@@ -144,6 +145,14 @@ def _evaluation(body: str) -> tuple[float | None, str | None]:
     return (total / count if total is not None and count else None), top
 
 
+def _gauges_seconds(body: str) -> float | None:
+    """What the last computation of the boards' gauges took (metrics.gauges: boards)."""
+    for line in body.splitlines():
+        if line.startswith("socialpulse_board_gauges_seconds "):
+            return float(line.split()[-1])
+    return None
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -159,7 +168,7 @@ def _evaluator_rss_mb(worker: int) -> float:
 
 # What each mode sets in socialpulse.yaml's metrics section.
 MODES: dict[str, dict[str, Any]] = {
-    "all windows": {},
+    "all windows": {"gauges": "all"},
     "boards": {"gauges": "boards"},
     "totals only": {"windows": []},
 }
@@ -214,6 +223,11 @@ def measure(
                     "series_per_brand_platform": series / pairs,
                     "evaluation_seconds_mean": mean,
                     "evaluation_seconds_within": top,
+                    # The slowest worker's: each computes its own brands' gauges.
+                    "board_gauges_seconds": max(
+                        (g for each in scrapes if (g := _gauges_seconds(each[-1][3])) is not None),
+                        default=None,
+                    ),
                     "worker_rss_mb": max(_rss_mb(worker.pid) for worker in started),
                     "evaluator_rss_mb": max(_evaluator_rss_mb(worker.pid) for worker in started),
                     "redis_kb_per_brand": (int(client.info("memory")["used_memory"]) - before)
@@ -254,7 +268,8 @@ def run(
         print(f"\n{count} brands, {workers} worker(s) exporting {export_brands} brands, "
               f"{rate:g} events/s for {seconds:g}s before measuring")  # fmt: skip
         print(f"{'':14}{'scrape s':>10}{'MB':>8}{'series':>9}{'/brand-pl':>10}"
-              f"{'eval s':>8}{'RSS MB':>8}{'eval MB':>8}{'Redis KB/brand':>15}")  # fmt: skip
+              f"{'eval s':>8}{'gauges s':>9}{'RSS MB':>8}{'eval MB':>8}"
+              f"{'Redis KB/brand':>15}")  # fmt: skip
         for mode in chosen:
             r = figures[mode]
             shown = (
@@ -262,8 +277,12 @@ def run(
                 if r["evaluation_seconds_mean"] is None
                 else f"{r['evaluation_seconds_mean']:.2f}"
             )
+            gauges = (
+                "-" if r["board_gauges_seconds"] is None else f"{r['board_gauges_seconds']:.2f}"
+            )
             print(f"{mode:14}{r['scrape_seconds']:>10.3f}{r['scrape_mb']:>8.2f}{r['series']:>9}"
-                  f"{r['series_per_brand_platform']:>10.0f}{shown:>8}{r['worker_rss_mb']:>8.0f}"
+                  f"{r['series_per_brand_platform']:>10.0f}{shown:>8}{gauges:>9}"
+                  f"{r['worker_rss_mb']:>8.0f}"
                   f"{r['evaluator_rss_mb']:>8.0f}"
                   f"{r['redis_kb_per_brand']:>15.1f}")  # fmt: skip
     print(json.dumps({"scale": results}))

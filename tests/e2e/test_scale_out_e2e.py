@@ -123,16 +123,18 @@ def test_three_workers_join_and_leave_mid_stream_and_count_exactly_once(
 
 
 def exported_brands(worker: Worker) -> dict[str, set[str]]:
-    """Brands on the worker's /metrics: with running totals ("totals"), open incidents and rule
-    states (by name); and ("partitions") the mentions partitions it reports the lag of (its
-    own)."""
+    """Brands on the worker's /metrics: with running totals ("totals"), open incidents, rule
+    states and the boards' window gauges (by name); and ("partitions") the mentions partitions
+    it reports the lag of (its own)."""
     topic = worker.settings.pipeline.topics.mentions
     found: dict[str, set[str]] = {"partitions": set(), "totals": set()}
     for (name, labels), _ in metrics(worker.metrics_url).items():
         tags = dict(labels)
         if name.startswith("socialpulse_counted_"):
             found["totals"].add(tags["brand"])
-        elif name in ("socialpulse_incidents", "socialpulse_alert_rule_firing"):
+        elif name in ("socialpulse_incidents", "socialpulse_alert_rule_firing") or (
+            name == "socialpulse_mentions" and tags["window"] == "15m"  # a boards' gauge
+        ):
             found.setdefault(name, set()).add(tags["brand"])
         elif name == "socialpulse_consumer_lag_messages" and tags["topic"] == topic:
             found["partitions"].add(tags["partition"])
@@ -141,15 +143,16 @@ def exported_brands(worker: Worker) -> dict[str, set[str]]:
 
 def each_brand_on_its_owner(workers: list[Worker], settings: Settings) -> bool:
     """Every brand is shown by exactly one of ``workers``: the one that reports its partition
-    of the mentions topic as its own (open incidents and rule states, every brand; running
-    totals, every brand counted so far)."""
+    of the mentions topic as its own (open incidents, rule states and the boards' gauges that
+    its evaluation process computes, every brand; running totals, every brand counted so
+    far)."""
     count = settings.pipeline.kafka.partitions
     seen: list[dict[str, set[str]]] = [exported_brands(worker) for worker in workers]
     owners = [{b for b in BRAND_IDS if str(brand_partition(b, count)) in s["partitions"]}
               for s in seen]  # fmt: skip
     if sorted(b for owned in owners for b in owned) != sorted(BRAND_IDS):
         return False  # a rebalance under way: partitions not all reported once yet
-    families = ("socialpulse_incidents", "socialpulse_alert_rule_firing")
+    families = ("socialpulse_incidents", "socialpulse_alert_rule_firing", "socialpulse_mentions")
     return all(
         all(s.get(f, set()) == owned for f in families) and s["totals"] <= owned
         for s, owned in zip(seen, owners, strict=True)

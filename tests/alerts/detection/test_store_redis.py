@@ -159,6 +159,16 @@ def test_what_the_evaluator_publishes_is_what_redis_gives_a_worker_that_does_not
             'socialpulse_alert_rule_trigger_level{rule="negative_mentions_high",brand="acme",'
             'platform="x",kpi="mentions_negative",window="5m",bound="upper"} 5.0'
         ) in lines
+        # A worker that exports some brands computes those only, the same lines.
+        some = [b.id for b in settings.brands.brands][1:]
+        assert some
+        only = RuleStates(settings, sync, lambda: some, clock=lambda: TICK + 10).refresh().text()
+        assert only.splitlines() == [
+            line
+            for line in lines
+            if line.startswith("#") or any(f'brand="{b}"' in line for b in some)
+        ]
+        assert 'brand="acme"' not in only and 'brand="acme"' in published
         # The round trip from Redis parses to the same state the tick left.
         for brand, state in states.items():
             assert parse_state(sync.hgetall(keys.detection(brand))).rules == state.rules

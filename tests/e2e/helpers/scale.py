@@ -31,6 +31,7 @@ def eight_brands_config(folder: Path) -> Path:
         brands=BRANDS,
         alerts={"targets": []},
         campaigns={"brands": []},
+        gauges="boards",  # as shipped: the boards' gauges come from each evaluation process
     )
 
 
