@@ -46,7 +46,7 @@ def main() -> None:
         use_changelog_topics=True,
     )
     vader = SentimentIntensityAnalyzer()
-    progress = {"seen": 0, "first": 0.0, "last": 0.0}
+    progress = {"seen": 0, "first": 0.0, "last": 0.0, "last_wall": 0.0}
 
     def score(event: dict[str, Any]) -> dict[str, Any]:
         if "kind" not in event and not event.get("sentiment"):
@@ -62,6 +62,7 @@ def main() -> None:
             progress["first"] = now
         progress["seen"] += 1
         progress["last"] = now
+        progress["last_wall"] = time.time()
         if progress["seen"] >= args.count:
             app.stop()
 
@@ -90,6 +91,9 @@ def main() -> None:
                 "messages": progress["seen"],
                 "seconds": round(took, 3),
                 "messages_per_s": round(progress["seen"] / took) if took > 0 else None,
+                # When the last message was processed, for a rate measured from the group's
+                # assignment as the SocialPulse worker's (socialpulse/devtools/bench.py).
+                "last_wall": progress["last_wall"],
             }
         ),
         flush=True,

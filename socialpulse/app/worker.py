@@ -34,6 +34,7 @@ from alerts.notify.slack_message import uses_stub
 from socialpulse.app.allocator import ALLOCATOR_ENV, running_on_jemalloc
 from socialpulse.app.config_reload import ConfigReload
 from socialpulse.app.evaluator import OWNED, Evaluator
+from socialpulse.app.garbage_collection import tune_for_batches
 from socialpulse.app.settings import Settings
 from socialpulse.core.brand_partitions import OwnedBrands
 from socialpulse.core.connections import (
@@ -457,6 +458,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
     # stall the event loop and every batch in flight), nor beside /metrics (which it would
     # slow down, holding the interpreter).
     sentiment.load_models()
+    tune_for_batches()  # the models are loaded: frozen out of the collector's walks
     sync_client = redis_client(settings.pipeline.redis, decode_responses=True, socket_timeout=5)
     mark_tiers_written(sync_client, RedisKeys(settings.pipeline.redis.key_prefix),
                        settings.window_plan)  # fmt: skip

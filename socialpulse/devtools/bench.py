@@ -133,39 +133,50 @@ PEER = Path(__file__).resolve().parents[2] / "benchmarks" / "quix_peer.py"
 
 
 def _peer(settings: Settings, messages: int, folder: Path) -> float | None:
-    """Messages per second the Quix Streams peer processes ``messages`` at, on the same topics
-    (None, with the reason printed, when quixstreams or the peer's file is not installed)."""
+    """Messages per second the Quix Streams peer processes ``messages`` at, on the same topics,
+    from its group's assignment to its last message, as the worker is measured (None, with the
+    reason printed, when quixstreams or the peer's file is not installed)."""
     import importlib.util
 
     if importlib.util.find_spec("quixstreams") is None or not PEER.exists():
         print("bench: no peer (pip install -e '.[dev]' in a checkout has it)", flush=True)
         return None
     topics = settings.pipeline.topics
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(PEER),
-            "--broker",
-            settings.pipeline.kafka.bootstrap_servers,
-            "--group",
-            f"bench-peer-{uuid.uuid4().hex[:8]}",
-            "--count",
-            str(messages),
-            "--state-dir",
-            str(folder / "quix-state"),
-            topics.mentions,
-            topics.interactions,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    (folder / "peer.log").write_text(done.stdout + done.stderr)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"bench: the peer failed (exit {done.returncode}); see {folder}/peer.log")
-    rate = json.loads(lines[-1])["messages_per_s"]
-    return float(rate) if rate else None
+    group = f"bench-peer-{uuid.uuid4().hex[:8]}"
+    with (folder / "peer.log").open("w+") as log:
+        peer = subprocess.Popen(
+            [
+                sys.executable,
+                str(PEER),
+                "--broker",
+                settings.pipeline.kafka.bootstrap_servers,
+                "--group",
+                group,
+                "--count",
+                str(messages),
+                "--state-dir",
+                str(folder / "quix-state"),
+                topics.mentions,
+                topics.interactions,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            started = _assigned(settings, group, peer)
+            code = peer.wait(900)
+        finally:
+            if peer.poll() is None:
+                peer.kill()
+        log.seek(0)
+        lines = [line for line in log.read().splitlines() if line.startswith("{")]
+    if code != 0 or not lines:
+        raise SystemExit(f"bench: the peer failed (exit {code}); see {folder}/peer.log")
+    done = json.loads(lines[-1])
+    # As the worker's: from its group's assignment to its last message, by the wall clock.
+    took = float(done["last_wall"]) - started
+    return done["messages"] / took if took > 0 else None
 
 
 def _processed(settings: Settings) -> int:
@@ -242,6 +253,27 @@ def _script_seconds(client: redis.Redis) -> float:
     return sum(stats.get(f"cmdstat_{c}", {}).get("usec", 0) for c in ("evalsha", "eval")) / 1e6
 
 
+def _assigned(
+    settings: Settings, group: str, process: subprocess.Popen[str] | None = None
+) -> float:
+    """The wall-clock time at which consumer group ``group`` became Stable (its partitions
+    assigned: reading starts), polled every 20 ms; the worker and the peer are measured from
+    it alike. Gives up when ``process`` ends first."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, **kafka_security()
+    )
+    try:
+        while not any(
+            g["group_id"] == group and g["group_state"] == "Stable" for g in admin.list_groups()
+        ):
+            if process is not None and process.poll() is not None:
+                return time.time()
+            time.sleep(0.02)
+        return time.time()
+    finally:
+        admin.close()
+
+
 def _worker_throughput(
     settings: Settings, count: int, units: int, pid: int
 ) -> tuple[float, float, float]:
@@ -252,23 +284,13 @@ def _worker_throughput(
     envelopes a batch (up to worker.batch_bytes) holds tens of thousands of events, decoded
     and scored before its first count shows. Progress is read from Redis and the broker, not
     from the worker's /metrics, so measuring does not load the worker."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, **kafka_security()
-    )
     client = redis_client(settings.pipeline.redis)
-    group = settings.pipeline.worker.app_id
-    try:
-        while not any(
-            g["group_id"] == group and g["group_state"] == "Stable" for g in admin.list_groups()
-        ):
-            time.sleep(0.02)
-    finally:
-        admin.close()
-    started, cpu, script = time.perf_counter(), _cpu_seconds(pid), _script_seconds(client)
+    started = _assigned(settings, settings.pipeline.worker.app_id)
+    cpu, script = _cpu_seconds(pid), _script_seconds(client)
     while _processed(settings) < units:
         time.sleep(0.05)
     return (
-        count / (time.perf_counter() - started),
+        count / (time.time() - started),
         (_cpu_seconds(pid) - cpu) / count,
         (_script_seconds(client) - script) / count,
     )

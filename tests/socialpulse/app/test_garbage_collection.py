@@ -1,0 +1,34 @@
+"""The worker's collector settings: what is alive is frozen, collections are rarer."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from socialpulse.app.garbage_collection import THRESHOLDS, tune_for_batches
+
+
+@pytest.fixture
+def restored_collector() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_what_is_alive_is_frozen_and_collections_are_rarer(restored_collector: None) -> None:
+    model = {f"word{i}": float(i) for i in range(1000)}  # a loaded model: long-lived
+    assert gc.get_freeze_count() == 0
+    tune_for_batches()
+    assert gc.get_threshold() == THRESHOLDS == (50_000, 20, 100)
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    # Garbage made after it is still collected; what was frozen stays out of the collections.
+    cycle: list[object] = []
+    cycle.append(cycle)
+    del cycle
+    assert gc.collect() >= 1
+    assert gc.get_freeze_count() == frozen
+    assert model["word999"] == 999.0
