@@ -129,7 +129,8 @@ ARRIVAL_TO_VISIBLE = Histogram(
 REDIS_ROUNDTRIP = Histogram(
     "socialpulse_redis_roundtrip_seconds",
     "Redis round trips by operation: count_batch (a batch's counts), count_snapshots (a batch "
-    "of metric snapshots), read_windows (a scrape's rolling counts), read_totals (a scrape's "
+    "of metric snapshots), read_windows (the window gauges read at a scrape, metrics.gauges: "
+    "all), read_totals (a scrape's "
     "running totals).",
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
@@ -221,9 +222,18 @@ class WindowGauges:
             self.reads = frozenset(needed)
 
     def families(self, brands: Sequence[str]) -> list[Family]:
+        """:meth:`read`, or no family at all while Redis cannot be read (counted, logged)."""
+        try:
+            return self.read(brands)
+        except REDIS_ERRORS as exc:
+            KPI_READ_ERRORS.inc()
+            log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
+            return []
+
+    def read(self, brands: Sequence[str]) -> list[Family]:
         """The gauges of ``brands``, all windows in one Redis round trip: one family per
         counter and per derived KPI; a KPI with no value (zero denominator) has no sample.
-        None at all while Redis cannot be read (counted, logged)."""
+        Raises what the Redis client raises."""
         windows = self.settings.exported_windows
         if self.gauges is not None:
             windows = tuple(w for w in windows if any(w == at for _, at in self.gauges))
@@ -231,16 +241,11 @@ class WindowGauges:
             return []
         every = self.settings.window_plan
         plan = WindowPlan.of(windows, every.allowed_lateness, every.max_future)
-        try:
-            with REDIS_ROUNDTRIP.labels("read_windows").time():
-                counts = read_windows(
-                    self.client, self.keys, plan, self._with_rivals(brands), only=self.reads
-                )
-            counts = with_competitor_mentions(counts, self.settings.competitors)
-        except REDIS_ERRORS as exc:
-            KPI_READ_ERRORS.inc()
-            log.warning("metrics: cannot read rolling counts from Redis: %s", exc)
-            return []
+        with REDIS_ROUNDTRIP.labels("read_windows").time():
+            counts = read_windows(
+                self.client, self.keys, plan, self._with_rivals(brands), only=self.reads
+            )
+        counts = with_competitor_mentions(counts, self.settings.competitors)
         labels = ("brand", "platform", "window")
         counters = {
             counter: Family(

@@ -71,6 +71,7 @@ FINISH_WITHIN = 3.5  # seconds for the work under way at a stop (the worker kill
 REGISTRY_EVERY = 5.0  # seconds between reports of its registry when no tick changed anything
 READY_WITHIN = 60.0  # for its first report, before the worker serves /metrics without it
 RESTART_BACKOFF_MAX = 30.0
+TELL_EVERY = 0.5  # seconds between the worker's looks at whether its brands changed
 
 RESTARTS = Counter(
     "socialpulse_alert_evaluator_restarts_total",
@@ -81,9 +82,9 @@ RESTARTS = Counter(
 
 class Evaluator:
     """The worker's side: starts the evaluation process, starts it again when it ends, tells it
-    the brands in ``owned`` (all configured when None), and is the /metrics source of what it
-    last reported (nothing before its first report): the rule states and window gauges of
-    those brands, the rest as it came."""
+    the brands in ``owned`` whenever they change (with None it computes every configured
+    brand), and is the /metrics source of what it last reported (nothing before its first
+    report): the rule states and window gauges of those brands, the rest as it came."""
 
     def __init__(
         self, settings: Settings, loglevel: str = "info", owned: OwnedBrands | None = None
@@ -184,31 +185,51 @@ class Evaluator:
             delay = 1.0 if ran > 60 else min(delay * 2, RESTART_BACKOFF_MAX)
 
     def _relay(self, receive: Connection) -> None:
-        told: int | None = None  # the version of the owned brands this process was told
-        while True:
-            try:
-                report: tuple[str, str, ByBrand | None, ByBrand | None] = pickle.loads(
-                    receive.recv_bytes()
-                )
-            except (EOFError, OSError):
-                return
-            plain, openmetrics, rules, gauges = report
-            if rules is not None:
-                self._rules = rules
-            if gauges is not None:
-                self._gauges = gauges
-            self._report = (plain, openmetrics)
-            self._reports += 1
-            self._ready.set()
-            owned = self.owned
-            if owned is not None and owned.version != told:
-                # Its first report, or the partitions moved: from the next computation on, it
-                # computes these brands' rule states and gauges only.
-                told = owned.version
-                try:
-                    receive.send_bytes(pickle.dumps(owned.brands))
-                except OSError:
+        self._told: int | None = None  # the version of the owned brands this process knows
+        try:
+            while True:
+                # Told at once when the partitions move, not at its next report: the brands
+                # new to this worker get their rule states and gauges within seconds.
+                if not self._tell(receive):
                     return
+                try:
+                    if not receive.poll(TELL_EVERY):
+                        continue
+                    report: tuple[str, str, ByBrand | None, ByBrand | None] = pickle.loads(
+                        receive.recv_bytes()
+                    )
+                except (EOFError, OSError):
+                    return
+                self._received(report)
+        finally:
+            # Gone: its gauges are not served as current through its restart (its rule states
+            # are, until the next process' first tick, as before).
+            self._gauges = ByBrand([])
+            self._reports += 1
+
+    def _tell(self, receive: Connection) -> bool:
+        """Send the process the brands this worker exports, when they changed since it was
+        last told; False when it is gone."""
+        owned = self.owned
+        if owned is None or owned.version == self._told:
+            return True
+        version = owned.version
+        try:
+            receive.send_bytes(pickle.dumps(owned.brands))
+        except OSError:
+            return False
+        self._told = version
+        return True
+
+    def _received(self, report: tuple[str, str, ByBrand | None, ByBrand | None]) -> None:
+        plain, openmetrics, rules, gauges = report
+        if rules is not None:
+            self._rules = rules
+        if gauges is not None:
+            self._gauges = gauges
+        self._report = (plain, openmetrics)
+        self._reports += 1
+        self._ready.set()
 
 
 def evaluator_pids(worker: int) -> list[int]:
@@ -252,6 +273,7 @@ async def _evaluate(settings: Any, send: Connection) -> None:
     from alerts.detection.store import DetectionStore
     from alerts.notify.slack_message import slack_client
     from alerts.pipeline import LiveEvaluation
+    from socialpulse.app.board_gauges import FAILURES as GAUGE_FAILURES
     from socialpulse.app.board_gauges import BoardGauges
     from socialpulse.core.connections import async_redis_client, redis_client, redis_failed
     from socialpulse.core.redis_keys import RedisKeys
@@ -291,6 +313,7 @@ async def _evaluate(settings: Any, send: Connection) -> None:
             registry=registry,
         )
         computing.set_function(lambda: gauges.seconds if gauges is not None else 0.0)
+        registry.register(GAUGE_FAILURES)
     store = DetectionStore(
         async_redis_client(redis, decode_responses=True), RedisKeys(redis.key_prefix)
     )

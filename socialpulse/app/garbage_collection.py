@@ -5,9 +5,10 @@ objects that live as long as the worker, and a batch is tens of thousands of sho
 (decoded events, their fields, the count script's arguments). With CPython's defaults a
 collection runs every 700 allocations, and the oldest generation's collections walk the
 models every time. In `socialpulse bench throughput` (2026-12-07, one event per Kafka message)
-the worker spent 106-118 us of CPU an event on the defaults (four runs) and 86 us with the
-models frozen (two runs); the produce-to-visible p99 of the runs was 1.5-1.7 s on the defaults
-and 0.6 s with the thresholds below (a full collection is a pause of the event loop).
+the worker spent 106-118 us of CPU an event on the defaults (four runs) and 67-87 us with the
+models frozen (four runs); the produce-to-visible p99 was 1.5-1.7 s on the defaults (three
+runs) and 0.61-0.65 s with the thresholds below (three runs; a full collection is a pause of
+the event loop).
 
 So, once the models are loaded: :func:`gc.freeze` moves everything alive into a generation the
 collector never walks (the models, the settings, the imported modules), and the first

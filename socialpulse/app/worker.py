@@ -478,8 +478,8 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
             ),
         ],
         owned=owned,
-        # The boards' gauges come from the evaluation process (socialpulse.app.board_gauges);
-        # every window is read at each scrape.
+        # With metrics.gauges: all every window gauge is read at each scrape; with boards the
+        # boards' own come from the evaluation process (socialpulse.app.board_gauges).
         windows=settings.pipeline.metrics.gauges == "all",
         collectors=[
             DetectionCollector(settings, sync_client),

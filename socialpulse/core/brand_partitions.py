@@ -11,9 +11,11 @@ them (they come from Redis), so the set only has to split the brands among the l
 a producer with another partitioner changes which worker counts an event, not what is shown.
 
 Ownership changes at a rebalance: a worker takes its new set when it is assigned partitions,
-not when they are revoked, so a rebalance among running workers shows a brand on two workers
-for a moment (boards take ``max()`` across workers) rather than on none. A worker that stops or
-dies leaves its brands unshown until the group gives its partitions to the others.
+not when they are revoked, so a rebalance among running workers shows a brand's running totals
+on two workers for a moment (boards take ``max()`` across workers) rather than on none; what
+the worker's alert evaluation process computes of it (its rule states, the boards' window
+gauges) follows a few seconds later. A worker that stops or dies leaves its brands unshown
+until the group gives its partitions to the others.
 """
 
 from __future__ import annotations

@@ -253,20 +253,18 @@ def _script_seconds(client: redis.Redis) -> float:
     return sum(stats.get(f"cmdstat_{c}", {}).get("usec", 0) for c in ("evalsha", "eval")) / 1e6
 
 
-def _assigned(
-    settings: Settings, group: str, process: subprocess.Popen[str] | None = None
-) -> float:
+def _assigned(settings: Settings, group: str, process: subprocess.Popen[Any]) -> float:
     """The wall-clock time at which consumer group ``group`` became Stable (its partitions
     assigned: reading starts), polled every 20 ms; the worker and the peer are measured from
-    it alike. Gives up when ``process`` ends first."""
+    it alike. Gives up when ``process`` (the worker or the peer) ends first."""
     admin = KafkaAdminClient(
         bootstrap_servers=settings.pipeline.kafka.bootstrap_servers, **kafka_security()
     )
     try:
         while not any(
-            g["group_id"] == group and g["group_state"] == "Stable" for g in admin.list_groups()
+            g["group_id"] == group and g.get("group_state") == "Stable" for g in admin.list_groups()
         ):
-            if process is not None and process.poll() is not None:
+            if process.poll() is not None:
                 return time.time()
             time.sleep(0.02)
         return time.time()
@@ -275,23 +273,25 @@ def _assigned(
 
 
 def _worker_throughput(
-    settings: Settings, count: int, units: int, pid: int
+    settings: Settings, count: int, units: int, worker: subprocess.Popen[bytes]
 ) -> tuple[float, float, float]:
     """Events/s of a worker that finds its topics full (``count`` events, ``units`` counted
     units: a push's deliveries count many), from its consumer group's assignment to the last
-    unit in Redis, and the CPU seconds per event that its process (``pid``) and Redis' scripts
+    unit in Redis, and the CPU seconds per event that its process and Redis' scripts
     used over the same span. From the assignment, not from the first counts in Redis: in
     envelopes a batch (up to worker.batch_bytes) holds tens of thousands of events, decoded
     and scored before its first count shows. Progress is read from Redis and the broker, not
     from the worker's /metrics, so measuring does not load the worker."""
     client = redis_client(settings.pipeline.redis)
-    started = _assigned(settings, settings.pipeline.worker.app_id)
-    cpu, script = _cpu_seconds(pid), _script_seconds(client)
+    started = _assigned(settings, settings.pipeline.worker.app_id, worker)
+    cpu, script = _cpu_seconds(worker.pid), _script_seconds(client)
     while _processed(settings) < units:
+        if worker.poll() is not None:
+            raise SystemExit(f"bench: the worker exited (code {worker.returncode})")
         time.sleep(0.05)
     return (
         count / (time.time() - started),
-        (_cpu_seconds(pid) - cpu) / count,
+        (_cpu_seconds(worker.pid) - cpu) / count,
         (_script_seconds(client) - script) / count,
     )
 
@@ -413,7 +413,7 @@ def run(
         try:
             # What each event costs the worker's process and Redis' scripts in CPU: on a
             # machine of few cores these, not the framework, bound the rate.
-            rate, cpu, script = _worker_throughput(bench, count, counted, worker.pid)
+            rate, cpu, script = _worker_throughput(bench, count, counted, worker)
             cpu, script = cpu * 1e6, script * 1e6
             if mode == "envelope":  # the same worker, warm, on the same topics
                 print(

@@ -74,10 +74,10 @@ def test_the_rule_states_and_gauges_served_are_those_of_the_brands_this_worker_e
     receive, child = multiprocessing.Pipe(duplex=True)
     relay = threading.Thread(target=evaluator._relay, args=(receive,))
     relay.start()
+    # It is told the brands the worker exports from the start: every one, unassigned.
+    assert told(child) == ("acme", "globex", "initech")
     child.send_bytes(pickle.dumps((REGISTRY_TEXT, REGISTRY_TEXT, rule_states(1.0), gauges(5.0))))
     assert evaluator.wait_ready(5)
-    # Its first report is answered with the brands the worker exports: every one, unassigned.
-    assert told(child) == ("acme", "globex", "initech")
     every = {(name, b): value for b in ("acme", "globex", "initech")
              for name, value in (("sp_firing", 1.0), ("sp_reach", 5.0))}  # fmt: skip
     # The process' own counters are this worker's doings: served whoever owns the brand.
@@ -86,25 +86,31 @@ def test_the_rule_states_and_gauges_served_are_those_of_the_brands_this_worker_e
 
     mine = [p for p in range(6) if p != brand_partition("globex", 6)]
     owned.assign(mine, 6)
+    # Told when the partitions move, without waiting for a report.
+    assert told(child) == ("acme", "initech")
     shown = {**counters, ("sp_firing", "acme"): 1.0, ("sp_firing", "initech"): 1.0,
              ("sp_reach", "acme"): 5.0, ("sp_reach", "initech"): 5.0}  # fmt: skip
     assert served(evaluator) == shown
 
-    # A report without new rule states or gauges keeps the last ones, and is answered with
-    # the brands as they are now; a new tick's and computation's replace them.
+    # A report without new rule states or gauges keeps the last ones; a new tick's and
+    # computation's replace them.
     child.send_bytes(pickle.dumps((REGISTRY_TEXT, REGISTRY_TEXT, None, None)))
     wait_reports(evaluator, 2)
     assert served(evaluator) == shown
-    assert told(child) == ("acme", "initech")
     child.send_bytes(pickle.dumps((REGISTRY_TEXT, REGISTRY_TEXT, rule_states(0.0), None)))
     wait_reports(evaluator, 3)
     assert not child.poll(0.2)  # nothing changed: nothing told
     child.send_bytes(pickle.dumps((REGISTRY_TEXT, REGISTRY_TEXT, None, gauges(6.0))))
-    child.close()
-    relay.join(5)
+    wait_reports(evaluator, 4)
     assert served(evaluator) == {**counters, ("sp_firing", "acme"): 0.0,
                                  ("sp_firing", "initech"): 0.0, ("sp_reach", "acme"): 6.0,
                                  ("sp_reach", "initech"): 6.0}  # fmt: skip
+    # The process gone: its gauges are not served as current meanwhile, its rule states are.
+    child.close()
+    relay.join(5)
+    assert not relay.is_alive()
+    assert served(evaluator) == {**counters, ("sp_firing", "acme"): 0.0,
+                                 ("sp_firing", "initech"): 0.0}  # fmt: skip
 
 
 class _Gauges:
