@@ -37,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
@@ -48,6 +48,9 @@ from alerts.notify import metrics as notify_metrics
 from socialpulse.app.settings import Settings
 from socialpulse.core.brand_partitions import OwnedBrands
 from socialpulse.core.exposition import ByBrand, Prerendered, Rendered
+
+if TYPE_CHECKING:  # imported in the evaluation process only (it loads the boards' specs)
+    from socialpulse.app.board_gauges import BoardGauges
 
 log = logging.getLogger(__name__)
 
@@ -301,9 +304,9 @@ async def _evaluate(settings: Any, send: Connection) -> None:
     rule_states = RuleStates(
         settings, redis_client(redis, decode_responses=True, socket_timeout=5), exported
     ).start()
-    gauges = None
+    gauges: BoardGauges | None = None
     if settings.pipeline.metrics.gauges == "boards":
-        gauges = BoardGauges(
+        board = gauges = BoardGauges(
             settings, redis_client(redis, decode_responses=True, socket_timeout=10), exported
         ).start()
         computing = Gauge(
@@ -312,7 +315,7 @@ async def _evaluate(settings: Any, send: Connection) -> None:
             "alert evaluation process (metrics.gauges: boards; one every 10 s).",
             registry=registry,
         )
-        computing.set_function(lambda: gauges.seconds if gauges is not None else 0.0)
+        computing.set_function(lambda: board.seconds)
         registry.register(GAUGE_FAILURES)
     store = DetectionStore(
         async_redis_client(redis, decode_responses=True), RedisKeys(redis.key_prefix)
@@ -441,7 +444,7 @@ class _Reporter:
         registry: CollectorRegistry,
         rule_states: Any,
         changes: Callable[[], int] = lambda: 0,
-        gauges: Any = None,
+        gauges: BoardGauges | None = None,
         exported: _Exported | None = None,
     ):
         self.send = send
@@ -450,7 +453,7 @@ class _Reporter:
         self.changes = changes  # rounds that fired or cleared something: reported at once
         self.gauges = gauges
         self.exported = exported
-        self._gauges_sent: Any = None
+        self._gauges_sent: ByBrand | None = None
         self._changes_sent = 0
         self._sent: Rendered | None = None
         self._registry_at = -math.inf  # monotonic
