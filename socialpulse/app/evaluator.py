@@ -414,20 +414,32 @@ async def _every(
 
 class _Exported:
     """The brands the worker exports, as it last told this process over the pipe (every
-    configured brand until it does): what the rule states and gauges are computed for."""
+    configured brand until it does): what the rule states and gauges are computed for.
+
+    Read by a thread of its own as soon as they come: were they read only between reports,
+    a brand list larger than the pipe's buffer (10,000+ brands) and a report larger than it
+    would each wait for the other end to read, both ends writing, for ever."""
 
     def __init__(self, configured: Sequence[str], pipe: Connection):
         self.brands: Sequence[str] = tuple(configured)
         self.pipe = pipe
+        self.gone = False  # the worker closed its end
+        self._reader = threading.Thread(
+            target=self._read, name="socialpulse-exported-brands", daemon=True
+        )
+        self._reader.start()
 
     def __call__(self) -> Sequence[str]:
         """The brands now."""
         return self.brands
 
-    def receive(self) -> None:
-        """Take what the worker sent since the last call (the newest counts)."""
-        while self.pipe.poll():
-            brands = pickle.loads(self.pipe.recv_bytes())
+    def _read(self) -> None:
+        while True:
+            try:
+                brands = pickle.loads(self.pipe.recv_bytes())
+            except (EOFError, OSError):
+                self.gone = True
+                return
             self.brands = tuple(str(b) for b in brands)
 
 
@@ -435,8 +447,8 @@ class _Reporter:
     """Renders the process' metrics for the worker: the rule states when a tick changed them,
     the boards' window gauges when computed again, its own registry then, after a round that
     fired or cleared something, or every ``REGISTRY_EVERY`` seconds (it holds a counter per
-    brand: rendering it every second was a tenth of this process' time at 1,000 brands). Takes
-    the brands the worker exports before each report (``exported``)."""
+    brand: rendering it every second was a tenth of this process' time at 1,000 brands). Stops
+    (False) once the worker has closed the pipe (``exported``)."""
 
     def __init__(
         self,
@@ -463,11 +475,8 @@ class _Reporter:
         """Send what changed, if anything; False when the worker is gone."""
         if os.getppid() != self._parent:  # adopted by another: the worker has ended
             return False
-        if self.exported is not None:
-            try:
-                self.exported.receive()
-            except (EOFError, OSError):
-                return False
+        if self.exported is not None and self.exported.gone:
+            return False
         try:
             rendered = self.rule_states()
         except Exception:  # as a failing /metrics source: left out, the evaluation goes on

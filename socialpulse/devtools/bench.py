@@ -179,10 +179,10 @@ def _peer(settings: Settings, messages: int, folder: Path) -> float | None:
     return done["messages"] / took if took > 0 else None
 
 
-def _processed(settings: Settings) -> int:
+def _processed(settings: Settings, client: redis.Redis) -> int:
     """Events the worker has applied to Redis, read from Redis itself (the last 15 minutes of
-    10 s buckets): polling the worker's /metrics would load the worker being measured."""
-    client = redis_client(settings.pipeline.redis, decode_responses=True)
+    10 s buckets) with ``client`` (one for the whole wait: a connection a poll loads the
+    machine being measured): polling the worker's /metrics would load the worker measured."""
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     # every event adds 1 to one of these
     one_each = {"mentions", "brand_replies", FILTERED, *KIND_COUNTER.values()}
@@ -282,18 +282,21 @@ def _worker_throughput(
     envelopes a batch (up to worker.batch_bytes) holds tens of thousands of events, decoded
     and scored before its first count shows. Progress is read from Redis and the broker, not
     from the worker's /metrics, so measuring does not load the worker."""
-    client = redis_client(settings.pipeline.redis)
-    started = _assigned(settings, settings.pipeline.worker.app_id, worker)
-    cpu, script = _cpu_seconds(worker.pid), _script_seconds(client)
-    while _processed(settings) < units:
-        if worker.poll() is not None:
-            raise SystemExit(f"bench: the worker exited (code {worker.returncode})")
-        time.sleep(0.05)
-    return (
-        count / (time.time() - started),
-        (_cpu_seconds(worker.pid) - cpu) / count,
-        (_script_seconds(client) - script) / count,
-    )
+    client = redis_client(settings.pipeline.redis, decode_responses=True)
+    try:
+        started = _assigned(settings, settings.pipeline.worker.app_id, worker)
+        cpu, script = _cpu_seconds(worker.pid), _script_seconds(client)
+        while _processed(settings, client) < units:
+            if worker.poll() is not None:
+                raise SystemExit(f"bench: the worker exited (code {worker.returncode})")
+            time.sleep(0.05)
+        return (
+            count / (time.time() - started),
+            (_cpu_seconds(worker.pid) - cpu) / count,
+            (_script_seconds(client) - script) / count,
+        )
+    finally:
+        client.close()
 
 
 def _latency(settings: Settings, rate: float, seconds: float, envelope: int) -> list[float]:

@@ -36,7 +36,10 @@ Returns one status per event: 0 duplicate, 1 counted, 2 filtered (author over th
 one per snapshot: 1 written, 3 conflict (another writer changed the object since it was read:
 read it again and retry).
 Increments are summed in the script and written once per (key, field), so a batch costs one
-HINCRBY per distinct field instead of one per event and tier.
+HINCRBY per distinct field instead of one per event and tier. Amounts are summed exactly too,
+as integers of millionths, where they have at most 6 decimals and 15 digits (Python's repr of
+money and of most measures): one HINCRBYFLOAT per field, not one per amount; any other amount
+(an exponent, more digits) is added on its own.
 """
 
 from __future__ import annotations
@@ -114,16 +117,42 @@ local function group_of(i, optional)
   return nil
 end
 local function finite(x) return x and x == x and x ~= math.huge and x ~= -math.huge end
+-- An amount of at most 6 decimals and 15 digits in all, in millionths: an integer that a
+-- double holds exactly (below 2^53), so such amounts add up exactly; nil for any other.
+local SCALE, EXACT = 1000000, 2 ^ 53
+local function micros(amount)
+  local sign, whole, frac = string.match(amount, '^(%-?)(%d+)%.?(%d*)$')
+  if not whole or #frac > 6 or #whole + #frac > 15 then return nil end
+  local n = tonumber(whole .. frac .. string.rep('0', 6 - #frac))
+  if sign == '-' then return -n end
+  return n
+end
+local function decimal(n)
+  local sign = ''
+  if n < 0 then sign, n = '-', -n end
+  local whole = math.floor(n / SCALE)
+  local frac = n - whole * SCALE
+  if frac < 0 then whole, frac = whole - 1, frac + SCALE
+  elseif frac >= SCALE then whole, frac = whole + 1, frac - SCALE end
+  return string.format('%s%.0f.%06.0f', sign, whole, frac)
+end
+-- Most events of a batch repeat a few field lists: each distinct one is read once.
+local parsed = {}
 local function fields_of(spec)
+  local known = parsed[spec]
+  if known ~= nil then return known or nil end
   local list = {}
   for item in string.gmatch(spec, '[^,]+') do
     local n, amount = string.match(item, '^(%d+):(.+)$')
     if not n then n = string.match(item, '^(%d+)$') end
     n = tonumber(n)
-    if not n or n < 1 or n > nnames then return nil end
-    if amount and not finite(tonumber(amount)) then return nil end
-    list[#list + 1] = {n, amount}
+    if not n or n < 1 or n > nnames or (amount and not finite(tonumber(amount))) then
+      parsed[spec] = false
+      return nil
+    end
+    list[#list + 1] = {n, amount, amount and micros(amount)}
   end
+  parsed[spec] = list
   return list
 end
 local events = {}
@@ -197,12 +226,19 @@ local function add(g, list)
   local byfield = counts[g]
   if not byfield then byfield = {}; counts[g] = byfield end
   for _, f in ipairs(list) do
-    local n, amount = f[1], f[2]
+    local n, amount, m = f[1], f[2], f[3]
     if amount then
-      -- Amounts go in one by one (HINCRBYFLOAT), so Redis adds cents exactly as it always did.
+      -- Summed exactly in millionths (a new sum before one could pass 2^53); an amount that
+      -- has no exact millionths goes in on its own. One HINCRBYFLOAT per sum, not per amount.
       local amounts = byfield['+' .. n]
-      if not amounts then amounts = {n = n}; byfield['+' .. n] = amounts end
-      amounts[#amounts + 1] = amount
+      if not amounts then amounts = {n = n, sums = {0}, raw = {}}; byfield['+' .. n] = amounts end
+      if m then
+        local sums = amounts.sums
+        if math.abs(sums[#sums]) + math.abs(m) >= EXACT then sums[#sums + 1] = 0 end
+        sums[#sums] = sums[#sums] + m
+      else
+        amounts.raw[#amounts.raw + 1] = amount
+      end
     else
       byfield[n] = (byfield[n] or 0) + 1
     end
@@ -256,7 +292,14 @@ for g, byfield in pairs(counts) do
     for _, k in ipairs(groups[g]) do
       touched[k] = true
       if type(n) == 'table' then
-        for _, amount in ipairs(n) do redis.call('HINCRBYFLOAT', KEYS[k], name(n.n), amount) end
+        local field = name(n.n)
+        for i, sum in ipairs(n.sums) do
+          -- the first sum even when 0 (the field exists once an amount was counted)
+          if i > 1 or sum ~= 0 or #n.raw == 0 then
+            redis.call('HINCRBYFLOAT', KEYS[k], field, decimal(sum))
+          end
+        end
+        for _, amount in ipairs(n.raw) do redis.call('HINCRBYFLOAT', KEYS[k], field, amount) end
       else
         redis.call('HINCRBY', KEYS[k], name(f), n)
       end

@@ -31,6 +31,9 @@ def test_terms_are_distinct_hashtags_and_words_without_function_words() -> None:
     ]
     assert terms("退款 太慢了 #客服") == ["太慢了", "#客服"]  # runs of 3+ letters, any script
     assert terms("") == []
+    # At most 20: the first distinct ones, function words skipped, not counted.
+    words = [f"q{chr(97 + n // 26)}{chr(97 + n % 26)}" for n in range(30)]
+    assert terms(" the ".join(words + words)) == words[:20]
 
 
 def test_language_is_sent_or_guessed_for_han_script() -> None:

@@ -140,15 +140,39 @@ def test_the_process_reports_new_rule_states_and_gauges_once_and_takes_the_brand
     assert sent[3].text(False, ["globex"]) == computed.latest.text(False, ["globex"])
     assert 'sp_reach{brand="globex",platform="x",window="1h"} 7.0' in sent[3].text(False)
     assert report() is None
-    # The brands the worker tells it are taken before the next report, the newest last.
+    # The brands the worker tells it are taken as they come, the newest last.
     assert exported() == ("acme", "globex", "initech")
     worker.send_bytes(pickle.dumps(("globex",)))
     worker.send_bytes(pickle.dumps(("acme", "initech")))
     deadline = time.monotonic() + 5
-    while not child.poll() and time.monotonic() < deadline:
+    while exported() != ("acme", "initech") and time.monotonic() < deadline:
         time.sleep(0.01)
-    report()
     assert exported() == ("acme", "initech")
     # The worker gone: the report says so.
     worker.close()
+    deadline = time.monotonic() + 5
+    while not exported.gone and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not reporter.report()
+
+
+def test_a_brand_list_and_a_report_larger_than_the_pipe_pass_each_other() -> None:
+    # 20,000 brands told while the process sends a report of as many: both over the pipe's
+    # buffer at once. Were the brands read only between reports, each end would wait for
+    # the other to read, for ever.
+    worker, child = multiprocessing.Pipe(duplex=True)
+    exported = _Exported(["acme"], child)
+    brands = tuple(f"brand-{n:05d}-of-an-agency" for n in range(20_000))
+    report = pickle.dumps(("x" * 4_000_000, "", None, None))
+    sending = threading.Thread(target=child.send_bytes, args=(report,), daemon=True)
+    sending.start()
+    telling = threading.Thread(target=worker.send_bytes, args=(pickle.dumps(brands),), daemon=True)
+    telling.start()
+    telling.join(10)
+    assert not telling.is_alive()  # told, with the report still unread
+    assert len(worker.recv_bytes()) == len(report)
+    sending.join(10)
+    deadline = time.monotonic() + 5
+    while exported() != brands and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exported() == brands

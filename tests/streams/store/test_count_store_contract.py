@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,6 +83,20 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         # The store's async client is bound to one event loop; Backend.apply runs a fresh
         # loop per call, so each call gets a store with a client of its own.
         yield Backend(_PerLoopRedisStore(stack.pipeline.redis.url, keys), RedisWindows(sync, keys))
+    finally:
+        found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
+        if found:
+            sync.delete(*found)
+        sync.close()
+
+
+@pytest.fixture
+def scratch(stack: Any) -> Iterator[tuple[RedisKeys, redis.Redis]]:
+    """Keys of a prefix of its own on the stack's Redis, and a client; deleted after."""
+    keys = RedisKeys(f"tscratch{uuid.uuid4().hex[:10]}")
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    try:
+        yield keys, sync
     finally:
         found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
         if found:
@@ -401,6 +416,61 @@ def test_running_totals_add_every_counted_increment_once(stack: Any) -> None:
         if found:
             sync.delete(*found)
         sync.close()
+
+
+@pytest.mark.stack
+def test_amounts_are_summed_exactly_whatever_their_form(
+    scratch: tuple[RedisKeys, redis.Redis],
+) -> None:
+    # The script sums amounts of up to 6 decimals as integers of millionths and adds each sum
+    # once; others (an exponent, 7 decimals) go in one by one. Either way the totals are the
+    # exact decimal sums.
+    keys, sync = scratch
+    now = fresh_now()
+    amounts: dict[str, list[float]] = {
+        "revenue|x": [0.1] * 1000,  # 100 exactly
+        "spend|x": [19.99, -19.99, 0.01],  # a refund, then a cent: 0.01
+        "revenue|tiktok": [1e-07, 2.5],  # an exponent and 7 decimals: added on its own
+        "spend|tiktok": [999999999.999999] * 20,  # past 2^53 millionths: more sums
+        "revenue|youtube": [5.0, -5.0],  # nets to 0: the field is still there
+    }
+    events = [
+        CountedEvent("acme", f"{field}-{i}", now - 5, ((field, amount),), "interaction")
+        for field, values in amounts.items()
+        for i, amount in enumerate(values)
+    ]
+    call_keys, args = brand_call(keys, PLAN, "acme", events, 0, now)
+    script = sync.register_script(APPLY_BATCH)
+    done = f"done-{keys.prefix}"
+    with sync.monitor() as monitor:
+        assert script(keys=call_keys, args=args) == [1] * len(events)
+        sync.echo(done)
+        seen = []
+        while done not in (command := monitor.next_command()["command"]):
+            if command.startswith("HINCRBYFLOAT") and keys.prefix in command:
+                seen.append(tuple(command.split(" ")[1:3]))
+    # One HINCRBYFLOAT per sum and per amount without exact millionths, per key written,
+    # where there were 1,000 for 0.1 alone.
+    calls = {key for key, _ in seen}
+    assert keys.totals("acme") in calls and len(calls) == len(PLAN.tiers) + 1
+    for key in calls:
+        assert Counter(field for k, field in seen if k == key) == {
+            "revenue|x": 1,
+            "spend|x": 1,
+            "revenue|tiktok": 2,
+            "spend|tiktok": 3,  # 9 amounts of ~10^15 millionths a sum below 2^53
+            "revenue|youtube": 1,
+        }, key
+    totals = sync.hgetall(keys.totals("acme"))
+    # Sums past 2^53 millionths meet in Redis' long double, which holds ~19 digits:
+    # the total is exact to the double a reader parses, not to the string's last digit.
+    assert float(totals.pop("spend|tiktok")) == 19999999999.99998
+    assert totals == {
+        "revenue|x": "100",
+        "spend|x": "0.01",
+        "revenue|tiktok": "2.5000001",
+        "revenue|youtube": "0",
+    }
 
 
 @pytest.mark.stack
