@@ -437,10 +437,16 @@ class _Exported:
         while True:
             try:
                 brands = pickle.loads(self.pipe.recv_bytes())
+                self.brands = tuple(str(b) for b in brands)
             except (EOFError, OSError):
                 self.gone = True
                 return
-            self.brands = tuple(str(b) for b in brands)
+            except Exception:
+                # Not what the worker sends: this process ends (its next report sees it
+                # gone) and the worker starts a new one, rather than go on with stale brands.
+                log.exception("alert evaluator: unreadable brands from the worker; stopping")
+                self.gone = True
+                return
 
 
 class _Reporter:

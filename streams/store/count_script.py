@@ -37,9 +37,10 @@ one per snapshot: 1 written, 3 conflict (another writer changed the object since
 read it again and retry).
 Increments are summed in the script and written once per (key, field), so a batch costs one
 HINCRBY per distinct field instead of one per event and tier. Amounts are summed exactly too,
-as integers of millionths, where they have at most 6 decimals and 15 digits (Python's repr of
-money and of most measures): one HINCRBYFLOAT per field, not one per amount; any other amount
-(an exponent, more digits) is added on its own.
+as integers of millionths, where they have at most 6 decimals and are below about 9 billion
+(2^53 millionths; Python's repr of money and of most measures): one HINCRBYFLOAT per field,
+not one per amount. Any other amount (an exponent, more decimals, a larger one) is added on
+its own.
 """
 
 from __future__ import annotations
@@ -117,13 +118,15 @@ local function group_of(i, optional)
   return nil
 end
 local function finite(x) return x and x == x and x ~= math.huge and x ~= -math.huge end
--- An amount of at most 6 decimals and 15 digits in all, in millionths: an integer that a
--- double holds exactly (below 2^53), so such amounts add up exactly; nil for any other.
+-- An amount of at most 6 decimals, in millionths, when that integer is below 2^53 (the amount
+-- below about 9 billion): a double holds it exactly, so such amounts add up exactly; nil for
+-- any other (added on its own).
 local SCALE, EXACT = 1000000, 2 ^ 53
 local function micros(amount)
   local sign, whole, frac = string.match(amount, '^(%-?)(%d+)%.?(%d*)$')
-  if not whole or #frac > 6 or #whole + #frac > 15 then return nil end
+  if not whole or #frac > 6 or #whole > 10 then return nil end
   local n = tonumber(whole .. frac .. string.rep('0', 6 - #frac))
+  if n >= EXACT then return nil end
   if sign == '-' then return -n end
   return n
 end

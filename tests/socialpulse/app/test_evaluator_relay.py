@@ -5,7 +5,9 @@ only, and it tells the process those brands."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import socket
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -157,22 +159,48 @@ def test_the_process_reports_new_rule_states_and_gauges_once_and_takes_the_brand
 
 
 def test_a_brand_list_and_a_report_larger_than_the_pipe_pass_each_other() -> None:
-    # 20,000 brands told while the process sends a report of as many: both over the pipe's
-    # buffer at once. Were the brands read only between reports, each end would wait for
+    # 20,000 brands told while the process sends a report of 4 MB: both over the pipe's
+    # buffers at once. Were the brands read only between reports, each end would wait for
     # the other to read, for ever.
     worker, child = multiprocessing.Pipe(duplex=True)
-    exported = _Exported(["acme"], child)
-    brands = tuple(f"brand-{n:05d}-of-an-agency" for n in range(20_000))
-    report = pickle.dumps(("x" * 4_000_000, "", None, None))
-    sending = threading.Thread(target=child.send_bytes, args=(report,), daemon=True)
-    sending.start()
-    telling = threading.Thread(target=worker.send_bytes, args=(pickle.dumps(brands),), daemon=True)
-    telling.start()
-    telling.join(10)
-    assert not telling.is_alive()  # told, with the report still unread
-    assert len(worker.recv_bytes()) == len(report)
-    sending.join(10)
-    deadline = time.monotonic() + 5
-    while exported() != brands and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert exported() == brands
+    try:
+        exported = _Exported(["acme"], child)
+        brands = tuple(f"brand-{n:05d}-of-an-agency" for n in range(20_000))
+        told, report = pickle.dumps(brands), pickle.dumps(("x" * 4_000_000, "", None, None))
+        with socket.socket(fileno=os.dup(worker.fileno())) as end:
+            buffers = end.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            buffers += end.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert min(len(told), len(report)) > buffers  # neither fits in the pipe
+        sending = threading.Thread(target=child.send_bytes, args=(report,), daemon=True)
+        sending.start()
+        telling = threading.Thread(target=worker.send_bytes, args=(told,), daemon=True)
+        telling.start()
+        telling.join(10)
+        assert not telling.is_alive()  # told, with the report still unread
+        assert worker.poll(10)
+        assert len(worker.recv_bytes()) == len(report)
+        sending.join(10)
+        deadline = time.monotonic() + 5
+        while exported() != brands and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert exported() == brands
+    finally:
+        worker.close()
+        child.close()
+
+
+def test_brands_the_process_cannot_read_stop_it_for_the_worker_to_start_a_new_one() -> None:
+    worker, child = multiprocessing.Pipe(duplex=True)
+    try:
+        exported = _Exported(["acme"], child)
+        reporter = _Reporter(child, CollectorRegistry(), lambda: Rendered([]), exported=exported)
+        assert reporter.report()
+        worker.send_bytes(b"not a pickle")
+        deadline = time.monotonic() + 5
+        while not exported.gone and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert exported.gone and exported() == ("acme",)
+        assert not reporter.report()
+    finally:
+        worker.close()
+        child.close()

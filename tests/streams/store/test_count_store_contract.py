@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -94,7 +95,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 def scratch(stack: Any) -> Iterator[tuple[RedisKeys, redis.Redis]]:
     """Keys of a prefix of its own on the stack's Redis, and a client; deleted after."""
     keys = RedisKeys(f"tscratch{uuid.uuid4().hex[:10]}")
-    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
+    # A timeout, so that a test waiting on MONITOR fails rather than hangs.
+    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True, socket_timeout=10)
     try:
         yield keys, sync
     finally:
@@ -419,7 +421,7 @@ def test_running_totals_add_every_counted_increment_once(stack: Any) -> None:
 
 
 @pytest.mark.stack
-def test_amounts_are_summed_exactly_whatever_their_form(
+def test_amounts_are_summed_exactly_in_their_usual_forms_and_added_alone_otherwise(
     scratch: tuple[RedisKeys, redis.Redis],
 ) -> None:
     # The script sums amounts of up to 6 decimals as integers of millionths and adds each sum
@@ -433,6 +435,9 @@ def test_amounts_are_summed_exactly_whatever_their_form(
         "revenue|tiktok": [1e-07, 2.5],  # an exponent and 7 decimals: added on its own
         "spend|tiktok": [999999999.999999] * 20,  # past 2^53 millionths: more sums
         "revenue|youtube": [5.0, -5.0],  # nets to 0: the field is still there
+        "revenue|weibo": [12, -0.0, 0.0001],  # an int, a negative zero, a decimal
+        # At or over 2^53 millionths (~9.007e9), each on its own, and below, summed:
+        "revenue|douyin": [200000000000.01, 600000000001.0, 9007199254.740992, 9007199254.0],
     }
     events = [
         CountedEvent("acme", f"{field}-{i}", now - 5, ((field, amount),), "interaction")
@@ -460,17 +465,25 @@ def test_amounts_are_summed_exactly_whatever_their_form(
             "revenue|tiktok": 2,
             "spend|tiktok": 3,  # 9 amounts of ~10^15 millionths a sum below 2^53
             "revenue|youtube": 1,
+            "revenue|weibo": 1,
+            "revenue|douyin": 4,  # three on their own (the last three), one sum
         }, key
     totals = sync.hgetall(keys.totals("acme"))
     # Sums past 2^53 millionths meet in Redis' long double, which holds ~19 digits:
     # the total is exact to the double a reader parses, not to the string's last digit.
     assert float(totals.pop("spend|tiktok")) == 19999999999.99998
+    totals_douyin = totals.pop("revenue|douyin")
     assert totals == {
         "revenue|x": "100",
         "spend|x": "0.01",
         "revenue|tiktok": "2.5000001",
         "revenue|youtube": "0",
+        "revenue|weibo": "12.0001",
     }
+    # Those added on their own go through Redis' long double (~19 digits), as every amount did
+    # before sums: exact to the double a reader parses.
+    exact = sum(Decimal(str(a)) for a in amounts["revenue|douyin"])
+    assert float(totals_douyin) == float(exact)
 
 
 @pytest.mark.stack
