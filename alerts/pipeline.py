@@ -162,6 +162,10 @@ class LiveEvaluation:
             events = await self._evaluate(last, now)
             detection_metrics.EVALUATION_SECONDS.observe(time.monotonic() - started)
             self.last_tick = last
+            if self._early_rules:
+                # At once, not a round later: what came since the tick (its settle seconds,
+                # when no early look could take it) may already hold the next tick's level.
+                events += await self._early(now)
         elif self._early_rules:
             events = await self._early(now)
         for brand in await self.incidents.store.with_work(self.settings.brand_ids, now):
