@@ -130,8 +130,7 @@ REDIS_ROUNDTRIP = Histogram(
     "socialpulse_redis_roundtrip_seconds",
     "Redis round trips by operation: count_batch (a batch's counts), count_snapshots (a batch "
     "of metric snapshots), read_windows (the window gauges read at a scrape, metrics.gauges: "
-    "all), read_totals (a scrape's "
-    "running totals).",
+    "all), read_totals (a scrape's running totals).",
     ["operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )

@@ -181,8 +181,9 @@ def _peer(settings: Settings, messages: int, folder: Path) -> float | None:
 
 def _processed(settings: Settings, client: redis.Redis) -> int:
     """Events the worker has applied to Redis, read from Redis itself (the last 15 minutes of
-    10 s buckets) with ``client`` (one for the whole wait: a connection a poll loads the
-    machine being measured): polling the worker's /metrics would load the worker measured."""
+    10 s buckets) with ``client``, one for the whole wait, since a new connection at each poll
+    would load the machine being measured, as polling the worker's /metrics would load the
+    worker."""
     keys = RedisKeys(settings.pipeline.redis.key_prefix)
     # every event adds 1 to one of these
     one_each = {"mentions", "brand_replies", FILTERED, *KIND_COUNTER.values()}
