@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 import emoji
+from emoji.tokenizer import EmojiMatch, tokenize
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from streams.events import Mention
@@ -91,9 +92,35 @@ def load_models() -> None:
     does not stall the event loop, and with it every batch in flight, for seconds."""
     _vader()
     _emoji_scores()
+    _emoji_code_points()
     from snownlp import SnowNLP
 
     SnowNLP("好").sentiments  # noqa: B018 (loads the segmenter and classifier)
+
+
+@lru_cache(maxsize=1)
+def _emoji_code_points() -> frozenset[str]:
+    # Every emoji the tokenizer can match holds a code point of this set (a non-ASCII one of
+    # the emoji table's), so text with none of them has no emoji and skips the tokenizer: it
+    # walks the text in Python, a character at a time, and costs more than VADER itself.
+    return frozenset(c for e in emoji.EMOJI_DATA for c in e if not c.isascii())
+
+
+def split_emoji(text: str) -> tuple[list[str], str]:
+    """The emoji of ``text`` (as the ``emoji`` package finds them, non-RGI ZWJ sequences
+    split into their parts) and the text with each replaced by a space."""
+    if text.isascii() or _emoji_code_points().isdisjoint(text):
+        return [], text
+    found: list[str] = []
+    parts: list[str] = []
+    for token in tokenize(text, keep_zwj=False):
+        if isinstance(token.value, EmojiMatch):
+            found.append(token.value.emoji)
+            parts.append(" ")
+        else:
+            parts.append(token.value)
+    # Without a match the text stays whole (the tokenizer drops a stray ZWJ).
+    return (found, "".join(parts)) if found else ([], text)
 
 
 def label_for_score(score: float) -> Label:
@@ -115,12 +142,10 @@ def is_chinese(text: str, lang: str | None = None) -> bool:
 
 def score_text(text: str, lang: str | None = None) -> Sentiment:
     """Score free text in-house: words by VADER or SnowNLP, emoji by their ranking."""
-    # Emoji are never ASCII (keycaps and flags carry non-ASCII code points too), so most
-    # English text skips the emoji tokenizer, which costs more than VADER itself.
-    found = [] if text.isascii() else emoji.emoji_list(text)
+    found, words = split_emoji(text)
+    words = words.strip()
     scores = _emoji_scores()
-    emoji_values = [scores[e["emoji"]] for e in found if e["emoji"] in scores]
-    words = emoji.replace_emoji(text, replace=" ").strip() if found else text.strip()
+    emoji_values = [scores[e] for e in found if e in scores]
     word_score: float = 0.0
     source: Source = "vader"
     if words and is_chinese(words, lang):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import emoji
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.events import Mention
 from streams.sentiment import (
@@ -11,6 +14,7 @@ from streams.sentiment import (
     label_for_score,
     mention_sentiment,
     score_text,
+    split_emoji,
 )
 
 
@@ -113,8 +117,33 @@ def test_label_boundaries() -> None:
 def test_no_emoji_is_ascii_so_ascii_text_skips_the_tokenizer() -> None:
     # score_text skips the emoji tokenizer for ASCII text: exact only while this holds for
     # the emoji package's whole table (keycaps and flags carry non-ASCII code points).
-    import emoji
-
     assert [e for e in emoji.EMOJI_DATA if e.isascii()] == []
     assert score_text("great :) #1 <3").source == "vader"
     assert score_text("great 👍").label == "positive"
+
+
+# Pieces that make and break emoji: whole ones, their parts (ZWJ, variation selector, skin
+# tones, keycap mark, regional indicators, tag characters), and text around them.
+_EMOJI = sorted(emoji.EMOJI_DATA)
+_PIECES = st.one_of(
+    st.sampled_from(_EMOJI),
+    st.sampled_from(["\u200d", "\ufe0f", "\U0001f3fb", "\U0001f3ff", "\u20e3", "\U0001f1fa"]),
+    st.sampled_from(["\U000e0067", "\U000e007f", "#", "1", "*", " ", "好", "é", "!", "\u00a9"]),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_split_emoji_finds_what_the_emoji_package_finds(text: str) -> None:
+    # One pass of the tokenizer, skipped for text without an emoji's code point, gives the
+    # emoji package's own emoji_list and replace_emoji.
+    listed = [found["emoji"] for found in emoji.emoji_list(text)]
+    words = emoji.replace_emoji(text, replace=" ") if listed else text
+    assert split_emoji(text) == (listed, words)
+
+
+def test_split_emoji_of_text_without_emoji() -> None:
+    assert split_emoji("差评,退款太慢 café") == ([], "差评,退款太慢 café")
+    assert split_emoji("a\u200db") == ([], "a\u200db")
+    assert split_emoji("等了三天👎👎 1️⃣") == (["👎", "👎", "1️⃣"], "等了三天    ")
