@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from ingest.paths import parse_path
+from ingest.poll_config import POLL_ENV_OVERRIDES, PollerSettings
 from socialpulse.core.config import BrandsFile, ConfigError
 from socialpulse.core.config_files import default_config_dir, read_yaml, shown_path, validate_model
 from socialpulse.core.config_types import Duration, Strict, parse_duration
@@ -224,6 +225,7 @@ class IngestFile(Strict):
     meta: MetaSettings = MetaSettings()
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     mappings: dict[str, FieldMapping] = Field(default_factory=dict)
+    pollers: PollerSettings = PollerSettings()
 
     def token_env(self, source: str) -> str:
         """The environment variable holding ``source``'s bearer token."""
@@ -245,7 +247,12 @@ def load_ingest(config_dir: Path | None = None, brands: BrandsFile | None = None
     shown = shown_path(path)
     if not path.is_file():
         return IngestFile()
-    ingest = validate_model(IngestFile, read_yaml(path, shown), shown)
+    data = read_yaml(path, shown)
+    pollers = data.get("pollers") if isinstance(data, dict) else None
+    for var, key in POLL_ENV_OVERRIDES.items():
+        if var in os.environ and isinstance(pollers, dict):
+            pollers[key] = os.environ[var]
+    ingest = validate_model(IngestFile, data, shown)
     problems = []
     for name, hook in ingest.webhooks.items():
         if not re.match(_SOURCE, name) or name == "meta":
@@ -255,6 +262,7 @@ def load_ingest(config_dir: Path | None = None, brands: BrandsFile | None = None
                 f"webhooks.{name}.mapping: {hook.mapping!r} is not a mapping of this file "
                 f"(mappings: {', '.join(ingest.mappings) or 'none'})"
             )
+    problems += _poller_problems(ingest, brands)
     if brands is not None:
         known = {b.id for b in brands.brands}
         for account, brand in ingest.meta.accounts.items():
@@ -266,3 +274,27 @@ def load_ingest(config_dir: Path | None = None, brands: BrandsFile | None = None
     if problems:
         raise ConfigError("\n".join(f"{shown}: {p}" for p in problems))
     return ingest
+
+
+def _poller_problems(ingest: IngestFile, brands: BrandsFile | None) -> list[str]:
+    from ingest.poll_sources import SOURCES
+
+    problems = []
+    known = {b.id for b in brands.brands} if brands is not None else None
+    for name, account in ingest.pollers.accounts.items():
+        where = f"pollers.accounts.{name}"
+        if not re.match(_SOURCE, name):
+            problems.append(f"{where}: name accounts with lowercase letters, digits, _ and -")
+        mapping = account.mapping or SOURCES[account.source].mapping
+        if mapping not in ingest.mappings:
+            problems.append(
+                f"{where}.mapping: {mapping!r} is not a mapping of this file (the "
+                f"{account.source} source reads its records with it; mappings: "
+                f"{', '.join(ingest.mappings) or 'none'})"
+            )
+        if known is not None and account.brand not in known:
+            problems.append(
+                f"{where}.brand: {account.brand!r} is not in brands.yaml "
+                f"(brands: {', '.join(sorted(known))})"
+            )
+    return problems

@@ -43,13 +43,18 @@ class EventProducer:
         self._pending: dict[tuple[str, str], list[bytes]] = {}
         self._oldest: dict[tuple[str, str], float] = {}
         self.messages = 0  # Kafka messages sent so far
+        # Sends Kafka refused (after the client's retries): a caller that must know its events
+        # were written (a poller before it moves its cursor) checks this after flush().
+        self.errors: list[BaseException] = []
 
     def send(self, topic: str, event: dict[str, Any]) -> None:
         """Queue one event for ``topic``; sends whatever envelopes are full or due."""
         brand = str(event["brand"])
         value = json.dumps(event, ensure_ascii=False).encode()
         if self.envelope == 1:
-            self.producer.send(topic, key=brand.encode(), value=value)
+            self.producer.send(topic, key=brand.encode(), value=value).add_errback(
+                self.errors.append
+            )
             self.messages += 1
             return
         slot = (topic, brand)
@@ -83,5 +88,8 @@ class EventProducer:
         self._oldest.pop(slot, None)
         if events:
             topic, brand = slot
-            self.producer.send(topic, key=brand.encode(), value=b"[" + b",".join(events) + b"]")
+            envelope = b"[" + b",".join(events) + b"]"
+            self.producer.send(topic, key=brand.encode(), value=envelope).add_errback(
+                self.errors.append
+            )
             self.messages += 1

@@ -144,6 +144,25 @@ def mapped_items(
     return out
 
 
+def checked_items(
+    record: Any,
+    fmt: FileFormat,
+    settings: StreamConfig,
+    mapping: tuple[str, FieldMapping] | None,
+    now: float,
+    default_type: EventType | None = None,
+) -> Iterator[tuple[int | None, Accepted | Rejected]]:
+    """Each record of one line, row or document mapped and validated: (its index within it,
+    as in mapped_items; the event to produce, or why not)."""
+    known = settings.strict_known
+    max_future = settings.pipeline.windows.max_future
+    for index, item in mapped_items(record, fmt, mapping, now):
+        if isinstance(item, Rejected):
+            yield index, item
+        else:
+            yield index, validate_item(item, now, max_future, known, default_type)
+
+
 def ingest_stream(
     lines: Iterable[str],
     fmt: FileFormat,
@@ -158,18 +177,12 @@ def ingest_stream(
     ``rejects`` (JSON lines). ``now`` (epoch seconds) is the time of mapping (``ts: {now:
     true}``) and the reference for event times ahead. The caller flushes the producer."""
     topic = event_topics(settings.pipeline.topics)
-    known = settings.strict_known
     windows = settings.pipeline.windows
     summary = IngestSummary()
     skip = mapping[1].skip_rows if mapping else 0
     for number, record in records(lines, fmt, skip):
-        for index, item in mapped_items(record, fmt, mapping, now):
+        for index, result in checked_items(record, fmt, settings, mapping, now, default_type):
             summary.lines += 1
-            result = (
-                item
-                if isinstance(item, Rejected)
-                else validate_item(item, now, windows.max_future, known, default_type)
-            )
             if isinstance(result, Accepted):
                 producer.send(topic[result.type], result.body)
                 summary.accepted[result.type] += 1

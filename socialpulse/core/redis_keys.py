@@ -43,6 +43,15 @@ class RedisKeys:
         -> every increment ever added (what /metrics exports as counters)."""
         return f"{self.prefix}:{{{brand}}}:totals"
 
+    def poll_state(self, account: str) -> str:
+        """Hash of one poller account's state: its cursor, when it is next due, its failures
+        in a row and the last outcome (the account as the hash tag: accounts spread)."""
+        return f"{self.prefix}:{{poll:{account}}}:state"
+
+    def poll_budgets(self) -> str:
+        """Hash rate-limit budget name -> the unix time before which no poller uses it."""
+        return f"{self.prefix}:poll-budgets"
+
     def tiers_since(self) -> str:
         """Hash bucket tier -> from when the workers write it (not per brand: one for all)."""
         return f"{self.prefix}:tiers-since"

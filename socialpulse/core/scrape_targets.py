@@ -66,3 +66,12 @@ def register_extra_worker(host: str, port: int) -> Path | None:
         if any(address in group.get("targets", []) for group in groups):
             return None
     return write_worker_target(f"worker-{port}", host, port)
+
+
+def register_poller(host: str, port: int) -> Path | None:
+    """As register_gateway, for a poller's /metrics (job socialpulse-poller)."""
+    if not worker_targets_dir().is_dir():
+        return None
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    folder = state_dir() / "prometheus" / "poller-targets"
+    return _write_target(folder, f"poller-{port}", address, port, None)

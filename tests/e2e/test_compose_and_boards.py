@@ -29,11 +29,14 @@ def test_compose_has_every_service_with_the_pinned_kafka() -> None:
         "worker",
         "simulator",
         "gateway",
+        "poller",
+        "platform-stub",
     }
-    assert services["gateway"]["profiles"] == ["ingest"]  # opt-in: it needs tokens
+    for opt_in in ("gateway", "poller", "platform-stub"):  # opt-in: they need tokens
+        assert services[opt_in]["profiles"] == ["ingest"]
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    for name in ("worker", "simulator", "slack-stub", "gateway"):
+    for name in ("worker", "simulator", "slack-stub", "gateway", "poller", "platform-stub"):
         assert services[name]["build"] == "."
     dockerfile = (ROOT / "Dockerfile").read_text()
     packages = re.search(r"include = \[(.*)\]", (ROOT / "pyproject.toml").read_text())
@@ -90,6 +93,15 @@ def test_services_use_the_env_overrides_the_settings_know() -> None:
     secrets |= {hook.secret_env for hook in ingest.webhooks.values()}
     gateway = COMPOSE["services"]["gateway"]["environment"]
     assert set(gateway) == set(COMPOSE["services"]["simulator"]["environment"]) | tokens | secrets
+    # The poller: the accounts' token variables and its own overrides, nothing else.
+    from ingest.poll_config import POLL_ENV_OVERRIDES
+
+    poll_tokens = {a.token_env for a in ingest.pollers.accounts.values()}
+    poller = COMPOSE["services"]["poller"]["environment"]
+    assert set(poller) == (
+        set(COMPOSE["services"]["simulator"]["environment"]) | poll_tokens | set(POLL_ENV_OVERRIDES)
+    )
+    assert poller["SOCIALPULSE_POLL_STUB_URL"] == "http://platform-stub:9330"
     for name in ("worker", "simulator"):
         env = COMPOSE["services"][name]["environment"]
         assert set(env) <= known, f"{name}: unknown variables {set(env) - known}"
@@ -106,6 +118,9 @@ def test_services_use_the_env_overrides_the_settings_know() -> None:
         "socialpulse-gateway": [
             {"names": ["gateway"], "type": "A", "port": 9320, "refresh_interval": "15s"}
         ],
+        "socialpulse-poller": [
+            {"names": ["poller"], "type": "A", "port": 9325, "refresh_interval": "15s"}
+        ],
     }
     assert COMPOSE["services"]["gateway"]["ports"] == ["127.0.0.1:9320:9320"]
     assert ingest.gateway.port == 9320
@@ -113,6 +128,7 @@ def test_services_use_the_env_overrides_the_settings_know() -> None:
     assert files == {
         "socialpulse-worker": [{"files": ["targets/*.json"], "refresh_interval": "30s"}],
         "socialpulse-gateway": [{"files": ["gateway-targets/*.json"], "refresh_interval": "30s"}],
+        "socialpulse-poller": [{"files": ["poller-targets/*.json"], "refresh_interval": "30s"}],
     }
     assert (compose["scrape_configs"], compose["global"], compose["rule_files"]) == (
         local["scrape_configs"],

@@ -208,8 +208,12 @@ class _Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
 
-    def send(self, topic: str, key: bytes, value: bytes) -> None:
+    def send(self, topic: str, key: bytes, value: bytes) -> _Recorder:
         self.sent.append((topic, key, value))
+        return self  # as KafkaProducer's future: add_errback
+
+    def add_errback(self, callback: object) -> None:
+        pass
 
     def flush(self, timeout: float) -> None:
         pass

@@ -269,8 +269,114 @@ def cmd_replay(args: argparse.Namespace, settings_of: SettingsOf) -> int:
     return 0
 
 
+def cmd_poll(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+    """socialpulse poll: poll the accounts of ingest.yaml's pollers when due, until SIGTERM or
+    SIGINT (exit 0). --once: poll the due ones once and exit, 0 when every poll succeeded, 3
+    when one failed (its reason printed)."""
+    import threading
+
+    import httpx
+    from kafka.errors import KafkaError
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from ingest.config import INGEST_FILE, load_ingest
+    from ingest.poller import Poller, PollMetrics
+    from socialpulse.core.connections import redis_client
+    from socialpulse.core.redis_keys import RedisKeys
+    from socialpulse.core.scrape_targets import register_poller
+
+    settings = settings_of(args)
+    ingest = load_ingest(settings.config_dir, settings.brands)
+    options = ingest.pollers
+    # httpx logs every request at INFO; the poller's own lines say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    chosen = args.account or list(options.accounts)
+    unknown = [a for a in chosen if a not in options.accounts]
+    if unknown or not chosen:
+        shown = shown_path(settings.config_dir / INGEST_FILE)
+        raise ConfigError(
+            f"{shown}: pollers.accounts: "
+            + (f"no account {', '.join(map(repr, unknown))} " if unknown else "no account ")
+            + f"(accounts: {', '.join(options.accounts) or 'none'}); add one as docs/ingest.md "
+            "(Pollers) shows"
+        )
+    ingest = ingest.model_copy(
+        update={
+            "pollers": options.model_copy(
+                update={"accounts": {a: options.accounts[a] for a in chosen}}
+            )
+        }
+    )
+    try:
+        producer = _producer(settings, "socialpulse-poll", 100)
+    except KafkaError as exc:
+        return _kafka_unreachable("poll", settings, exc)
+    registry = CollectorRegistry()
+    stop = threading.Event()
+    with httpx.Client(follow_redirects=False) as client:
+        poller = Poller(
+            settings,
+            ingest,
+            client,
+            producer,
+            redis_client(settings.pipeline.redis),
+            RedisKeys(settings.pipeline.redis.key_prefix),
+            PollMetrics(registry),
+        )
+        for name in chosen:
+            account = options.accounts[name]
+            if poller.token(account) is None:
+                log.warning(
+                    "poll %s: %s is not set: polling the local API stub at %s",
+                    name,
+                    account.token_env,
+                    options.stub_url,
+                )
+        if args.once:
+            results = poller.poll_due()
+            producer.close(60)
+            for r in results:
+                print(
+                    f"poll {r.account}: {r.outcome}{' (' + r.reason + ')' if r.reason else ''}, "
+                    f"{r.requests} requests, {r.accepted} events, {r.rejected} dead-lettered"
+                )
+            if not results:
+                print("poll: no account is due")
+            return 0 if all(r.outcome in ("ok", "waiting") for r in results) else 3
+        start_http_server(options.metrics_port, options.metrics_host, registry)
+        target = register_poller(options.metrics_host, options.metrics_port)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print(
+            f"poll: {len(chosen)} accounts; /metrics on "
+            f"http://{options.metrics_host}:{options.metrics_port}/metrics",
+            flush=True,
+        )
+        try:
+            _poll_until(poller, stop)
+        finally:
+            if target is not None:
+                target.unlink(missing_ok=True)
+            producer.close(10)
+    return 0
+
+
+def _poll_until(poller: Any, stop: Any) -> None:
+    """Poll due accounts until ``stop`` is set; Redis or Kafka away is waited out, logged."""
+    import redis
+
+    while not stop.is_set():
+        try:
+            poller.poll_due()
+            wait = poller.next_due() - time.time()
+        except redis.RedisError as exc:
+            log.warning("poll: Redis did not answer (%s); trying again in 5 s", exc)
+            wait = 5.0
+        stop.wait(min(max(wait, 0.2), 5.0))
+
+
 def add_commands(sub: Any, settings_of: SettingsOf) -> None:
-    """Add the gateway, ingest and replay subcommands."""
+    """Add the gateway, ingest, replay and poll subcommands."""
     gateway = sub.add_parser("gateway", help="HTTP ingest gateway (events, Meta and webhooks)")
     gateway.add_argument("--host", help="listen address (default: ingest.yaml gateway.host)")
     gateway.add_argument("--port", type=int, help="port (default: ingest.yaml gateway.port)")
@@ -299,3 +405,12 @@ def add_commands(sub: Any, settings_of: SettingsOf) -> None:
         help="keep event ids (a second replay then counts nothing again)",
     )
     replay.set_defaults(func=lambda a: cmd_replay(a, settings_of))
+
+    poll = sub.add_parser(
+        "poll", help="poll the platforms' APIs for the accounts of ingest.yaml (pollers)"
+    )
+    poll.add_argument("--account", action="append", help="poll only this account (repeatable)")
+    poll.add_argument(
+        "--once", action="store_true", help="poll the accounts that are due once, then exit"
+    )
+    poll.set_defaults(func=lambda a: cmd_poll(a, settings_of))

@@ -9,9 +9,11 @@ import shutil
 import sys
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import redis
 
+from ingest.config import load_ingest
 from socialpulse.app.settings import Settings
 from socialpulse.core.paths import project_home, state_dir
 from socialpulse.core.scrape_targets import (
@@ -43,7 +45,7 @@ def _redis_answers(port: int) -> bool:
 
 
 def build_services(settings: Settings) -> list[Service]:
-    """The four services, configured from the settings' addresses."""
+    """The five services, configured from the settings' addresses."""
     state = state_dir()
     pipeline = settings.pipeline
     kafka_dir = state / "kafka"
@@ -60,6 +62,7 @@ def build_services(settings: Settings) -> list[Service]:
     redis_port = pipeline.redis.port
     prom_port = pipeline.prometheus.port
     stub_port = settings.alerts.slack.stub_port
+    api_stub_port = urlparse(load_ingest(settings.config_dir).pollers.stub_url).port or 9330
     return [
         Service(
             name="kafka",
@@ -124,6 +127,20 @@ def build_services(settings: Settings) -> list[Service]:
             ],
             probe=lambda: _http_ok(f"http://127.0.0.1:{stub_port}/stub/health"),
             config_hint="slack.stub_url in config/alerts.yaml",
+        ),
+        Service(
+            name="platform-stub",
+            port=api_stub_port,
+            folder=state / "platform-stub",
+            command=lambda: [
+                sys.executable,
+                "-m",
+                "socialpulse.devtools.platform_api_stub",
+                "--port",
+                str(api_stub_port),
+            ],
+            probe=lambda: _http_ok(f"http://127.0.0.1:{api_stub_port}/stub/health"),
+            config_hint="pollers.stub_url in config/ingest.yaml",
         ),
     ]
 

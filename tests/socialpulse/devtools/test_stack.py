@@ -36,6 +36,7 @@ def test_status_reports_every_service_running(stack: Settings) -> None:
         ["redis", "running", "127.0.0.1:6379"],
         ["prometheus", "running", "127.0.0.1:9090"],
         ["slack-stub", "running", "127.0.0.1:9310"],
+        ["platform-stub", "running", "127.0.0.1:9330"],
     ]
 
 
