@@ -109,7 +109,8 @@ def records(lines: Iterable[str], fmt: FileFormat, skip: int = 0) -> Iterator[tu
         yield number, parse_value(line)
 
 
-def _counting(lines: IO[str], bar: tqdm[Any]) -> Iterator[str]:
+def counting(lines: IO[str], bar: tqdm[Any]) -> Iterator[str]:
+    """The lines, each advancing ``bar`` by its size in bytes."""
     for line in lines:
         bar.update(len(line.encode()))
         yield line
@@ -230,7 +231,7 @@ def ingest_file(
         _LazyFile(rejects_path) as rejects,
     ):
         summary = ingest_stream(
-            _counting(source, bar), kind, settings, producer, now, mapping, default_type, rejects
+            counting(source, bar), kind, settings, producer, now, mapping, default_type, rejects
         )
     summary.rejects_path = rejects_path if summary.rejected else None
     return summary

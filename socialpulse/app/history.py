@@ -17,12 +17,13 @@ from typing import Any
 
 import orjson
 import redis
+from tqdm import tqdm
 
 from alerts.detection.backtest import BacktestError, read_events, replay_events
 from alerts.detection.engine import BrandState, Detector
 from alerts.detection.store import backfill_field, calibration_backfill_field, parse_state
 from ingest.config import FieldMapping
-from ingest.files import file_format, records
+from ingest.files import counting, file_format, records
 from ingest.mapping import apply_mapping
 from ingest.validation import Accepted, Rejected, validate_item
 from socialpulse.app.settings import Settings
@@ -40,6 +41,10 @@ class LearnedHistory:
     last: float
     counted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    # What was counted, for the running totals of the history (socialpulse.app.totals_backfill).
+    counts: MemoryCounts | None = None
+    # With ``before``: the events at or after it, for the live path (Kafka), not learned from.
+    recent: list[Accepted] = field(default_factory=list)
 
 
 def learn_from_export(
@@ -49,16 +54,30 @@ def learn_from_export(
     fmt: str | None = None,
     mapping: tuple[str, FieldMapping] | None = None,
     default_type: EventType | None = None,
+    before: float | None = None,
+    progress: bool = False,
 ) -> LearnedHistory:
     """Map, validate and count the export's events, then replay every brand's rules over them
-    on the baselines' sampling grid (``baselines.update_every``)."""
+    on the baselines' sampling grid (``baselines.update_every``). With ``before`` (unix
+    seconds), events from then on are set aside as ``recent`` instead (the live path counts
+    them); ``progress`` shows a bar over the file's bytes."""
     kind = file_format(str(path), fmt)
     now, max_future = time.time(), settings.pipeline.windows.max_future
     rejected: Counter[str] = Counter()
     lines: list[str] = []
     skip = mapping[1].skip_rows if mapping else 0
-    with path.open(encoding="utf-8-sig", newline="") as source:
-        for _, record in records(source, kind, skip):
+    recent: list[Accepted] = []
+    with (
+        path.open(encoding="utf-8-sig", newline="") as source,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc="history",
+            disable=not progress or None,
+        ) as bar,
+    ):
+        for _, record in records(counting(source, bar), kind, skip):
             item = record
             if mapping and not isinstance(record, Rejected):
                 item = (
@@ -72,11 +91,15 @@ def learn_from_export(
                 if isinstance(item, Rejected)
                 else validate_item(item, now, max_future, settings.strict_known, default_type)
             )
-            if isinstance(result, Accepted):
+            if isinstance(result, Accepted) and before is not None and result.ts >= before:
+                recent.append(result)
+            elif isinstance(result, Accepted):
                 lines.append(orjson.dumps(result.body).decode() + "\n")
             else:
                 rejected[result.reason] += 1
     if not lines:
+        if recent:
+            return LearnedHistory({}, 0.0, 0.0, 0, rejected, None, recent)
         raise BacktestError(f"{path}: no valid event ({sum(rejected.values())} rejected)")
     counts = MemoryCounts(
         settings.window_plan.tiers, settings.pipeline.cleaning.max_mentions_per_author_per_minute
@@ -87,7 +110,7 @@ def learn_from_export(
     every = settings.alerts.baselines.update_every
     # Up to the last event, not past it: after the export's end there is no data, not zero.
     _, states = replay_events(settings, detector, counts, first, last, every=every)
-    return LearnedHistory(states, first, last, len(lines) - refused, rejected)
+    return LearnedHistory(states, first, last, len(lines) - refused, rejected, counts, recent)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,10 @@ class RedisKeys:
         """Hash rate-limit budget name -> the unix time before which no poller uses it."""
         return f"{self.prefix}:poll-budgets"
 
+    def history_imports(self) -> str:
+        """Hash file digest -> what ``socialpulse ingest --history`` imported from it (JSON)."""
+        return f"{self.prefix}:history-imports"
+
     def tiers_since(self) -> str:
         """Hash bucket tier -> from when the workers write it (not per brand: one for all)."""
         return f"{self.prefix}:tiers-since"

@@ -105,7 +105,9 @@ def build_services(settings: Settings) -> list[Service]:
                 ensure_debian_program("prometheus", "prometheus"),
                 f"--config.file={prom_dir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={prom_dir / 'data'}",
-                "--storage.tsdb.retention.time=2d",
+                # Imported history (ingest --history) and the long view: 400 days, at most 4 GB.
+                "--storage.tsdb.retention.time=400d",
+                "--storage.tsdb.retention.size=4GB",
                 f"--web.listen-address=127.0.0.1:{prom_port}",
                 "--web.enable-lifecycle",
             ],
