@@ -65,8 +65,11 @@ class PollerSettings(Strict):
     graph_url: str = "https://graph.facebook.com"
     graph_version: str = Field("v25.0", pattern=r"^v\d+\.\d+$")
     x_url: str = "https://api.x.com"
-    # Where accounts whose token is not set are polled: the project's local API stub.
+    # Where accounts whose token is not set are polled: the project's local API stub, whose
+    # made-up posts and mentions keep the demo moving. In production turn stub_without_token
+    # off: an account without its token is then not polled, and says so.
     stub_url: str = "http://127.0.0.1:9330"
+    stub_without_token: bool = True
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9325, ge=0, le=65535)
     # A Graph budget used this much (0-1) rests until the platform says it is regained.

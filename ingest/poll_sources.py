@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from ingest.poll_config import PollAccount, SourceKind
 from ingest.rate_limits import Platform
@@ -136,16 +136,33 @@ def next_request(account: PollAccount, request: Request, body: Mapping[str, Any]
         return None  # one span a request; a longer gap goes on at the next poll
     if SOURCES[account.source].platform == "graph":
         paging = body.get("paging")
-        after = paging.get("cursors", {}).get("after") if isinstance(paging, Mapping) else None
-        if not isinstance(paging, Mapping) or not paging.get("next") or not isinstance(after, str):
+        if not isinstance(paging, Mapping) or not paging.get("next"):
             return None
-        return Request(request.path, request.params | {"after": after})
+        cursors = paging.get("cursors")
+        after = cursors.get("after") if isinstance(cursors, Mapping) else None
+        if not _token(after):
+            return None
+        return Request(request.path, request.params | {"after": str(after)})
     meta = body.get("meta")
     token = meta.get("next_token") if isinstance(meta, Mapping) else None
-    if not isinstance(token, str) or not token:
+    if not _token(token):
         return None
     name = "next_token" if account.source == "x_mentions" else "pagination_token"
-    return Request(request.path, request.params | {name: token})
+    return Request(request.path, request.params | {name: str(token)})
+
+
+def _token(value: Any) -> bool:
+    """A pagination cursor as the platforms send them: printable ASCII, of a sane length."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 1024
+        and value.isascii()
+        and value.isprintable()
+    )
+
+
+def _post_id(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
 
 
 def _newest(bodies: Sequence[Mapping[str, Any]]) -> str | None:
@@ -153,7 +170,7 @@ def _newest(bodies: Sequence[Mapping[str, Any]]) -> str | None:
     for body in bodies:
         meta = body.get("meta")
         newest = meta.get("newest_id") if isinstance(meta, Mapping) else None
-        if isinstance(newest, str) and newest.isdigit():
+        if _post_id(newest):
             ids.append(newest)
     return max(ids, key=int, default=None)
 
@@ -186,7 +203,7 @@ def next_cursor(
     id seen, so the next poll reads on and then starts after everything this one saw."""
     if account.source == "x_mentions":
         newest = max(
-            (i for i in (cursor.get("newest"), _newest(bodies)) if isinstance(i, str) and i),
+            (i for i in (cursor.get("newest"), _newest(bodies)) if _post_id(i)),
             key=int,
             default=None,
         )
@@ -200,6 +217,8 @@ def next_cursor(
     if account.source == "page_insights":
         until = float(request.params["until"])
         newest_day = _insights_until(bodies)
+        if newest_day is not None:
+            newest_day = min(newest_day, now)  # a day "from the future" moves nothing past now
         if until < now - DAY:  # a long gap read in steps: on from where this span ended
             return {"since": until}
         start = (newest_day if newest_day is not None else until) - INSIGHTS_REREAD

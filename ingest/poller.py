@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import redis
+from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ingest.config import FieldMapping, FieldRule, IngestFile
@@ -59,6 +61,10 @@ from socialpulse.core.redis_keys import RedisKeys
 from streams.config import StreamConfig
 
 log = logging.getLogger("socialpulse.poll")
+
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a page of 100 posts with insights is well under 1 MB
+MAX_DEAD_LETTER_BYTES = 256 * 1024  # a record's worth; Kafka's default message is 1 MB
+MAX_REST = 86400.0  # no rate limit rests an account longer than a day, whatever it says
 
 
 class PollMetrics:
@@ -124,6 +130,7 @@ class _State:
     failures: int = 0
     outcome: str = ""
     reason: str = ""
+    api: str = ""  # the base URL the cursor is of
 
 
 def account_mapping(mappings: Mapping[str, FieldMapping], account: PollAccount) -> FieldMapping:
@@ -204,6 +211,7 @@ class Poller:
             int(text.get("failures", 0) or 0),
             text.get("outcome", ""),
             text.get("reason", ""),
+            text.get("api", ""),
         )
 
     def _save(self, name: str, state: _State) -> None:
@@ -215,6 +223,7 @@ class Poller:
                 "failures": state.failures,
                 "outcome": state.outcome,
                 "reason": state.reason,
+                "api": state.api,
             },
         )
 
@@ -243,12 +252,17 @@ class Poller:
         return max(until, default=0.0)
 
     def _keep_budgets(self, budgets: list[Budget]) -> None:
+        now = self.clock()
         for budget in budgets:
             self.metrics.budget_used.labels(budget.name).set(budget.used)
         if any(b.resume_at is not None for b in budgets):
             self.store.hset(
                 self.keys.poll_budgets(),
-                mapping={b.name: repr(b.resume_at) for b in budgets if b.resume_at is not None},
+                mapping={
+                    b.name: repr(min(b.resume_at, now + MAX_REST))
+                    for b in budgets
+                    if b.resume_at is not None
+                },
             )
 
     # -- polling --
@@ -260,12 +274,34 @@ class Poller:
         )
 
     def poll_due(self) -> list[PollResult]:
-        """Poll every account whose time has come; the others are left as they are."""
-        return [
-            self.poll(name)
-            for name in self.options.accounts
-            if self._load(name).due <= self.clock()
-        ]
+        """Poll every account whose time has come; the others are left as they are. A poll
+        that fails in a way nothing else caught is that account's failure (backed off), never
+        the others' or the poller's; only Redis away stops the round (tried again)."""
+        results = []
+        for name in self.options.accounts:
+            if self._load(name).due > self.clock():
+                continue
+            try:
+                results.append(self.poll(name))
+            except redis.RedisError:
+                raise
+            except Exception as exc:  # an answer no rule foresaw: this account backs off
+                log.exception("poll %s: failed unexpectedly; backing off", name)
+                results.append(self._failed(name, Verdict("server_error", _reason(exc))))
+        return results
+
+    def _failed(self, name: str, found: Verdict) -> PollResult:
+        state = self._load(name)
+        now = self.clock()
+        state.failures += 1
+        state.outcome, state.reason = found.outcome, found.reason
+        state.due = now + backoff(
+            state.failures, self.options.backoff_base, self.options.backoff_max
+        )
+        self._save(name, state)
+        self.metrics.up.labels(name).set(0)
+        self.metrics.failures.labels(name).set(state.failures)
+        return PollResult(name, found.outcome, found.reason, next_due=state.due)
 
     def poll(self, name: str) -> PollResult:
         """One poll of one account, whatever its due time (budgets still hold it back)."""
@@ -278,6 +314,21 @@ class Poller:
             state.due = resting
             self._save(name, state)
             return PollResult(name, "waiting", "a rate-limit budget rests", next_due=resting)
+        if self.token(account) is None and not self.options.stub_without_token:
+            found = Verdict(
+                "auth_failed", f"{account.token_env} is not set (and stub_without_token is off)"
+            )
+            state.due = now + self.options.retry_refused
+            state.outcome, state.reason = found.outcome, found.reason
+            self._save(name, state)
+            self.metrics.up.labels(name).set(0)
+            self._tell(name, account, found, self.options.retry_refused)
+            return PollResult(name, found.outcome, found.reason, next_due=state.due)
+        api = self.base_url(account)
+        if state.api and state.api != api:
+            # Another API (the stub, then the platform): its ids and tokens mean nothing here.
+            state.cursor = {}
+        state.api = api
         result = PollResult(name, "ok")
         request: Request | None = first_request(
             account, state.cursor, now, self.options.graph_version
@@ -298,7 +349,10 @@ class Poller:
             self._produce(name, account, body, result)
             bodies.append(body)
             request = next_request(account, request, body)
-        self.producer.flush(float(self.options.request_timeout))
+        try:
+            self.producer.flush(float(self.options.request_timeout))
+        except KafkaError as exc:  # not acknowledged in time: nothing of this poll counts
+            self.producer.errors.append(exc)
         if self.producer.errors:
             errors, self.producer.errors = self.producer.errors, []
             failure = (Verdict("server_error", f"Kafka did not take the events: {errors[0]}"), None)
@@ -316,8 +370,16 @@ class Poller:
             state.failures += 1
             state.outcome, state.reason = verdict_.outcome, verdict_.reason
             state.due = self._retry_at(account, verdict_, resume, state.failures, now)
+            if verdict_.outcome == "refused" and account.source == "x_mentions" and state.cursor:
+                # Recent search refuses a since_id or next_token it no longer serves (older
+                # than its 7 days): the search starts afresh, soon, not in an hour.
+                state.cursor = {}
+                state.reason += "; the search's cursor is dropped and it starts afresh"
+                state.due = now + backoff(
+                    state.failures, self.options.backoff_base, self.options.backoff_max
+                )
             self.metrics.up.labels(name).set(0)
-            result.outcome, result.reason = verdict_.outcome, verdict_.reason
+            result.outcome, result.reason = verdict_.outcome, state.reason
             self._tell(name, account, verdict_, state.due - now)
         self.metrics.failures.labels(name).set(state.failures)
         self._save(name, state)
@@ -370,18 +432,22 @@ class Poller:
         spec = SOURCES[account.source]
         token = self.token(account) or STUB_TOKEN
         try:
-            response = self.client.get(
+            with self.client.stream(
+                "GET",
                 self.base_url(account) + request.path,
                 params=request.params,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=float(self.options.request_timeout),
-            )
+            ) as response:
+                raw = _read_at_most(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:  # refused, reset, timed out: the platform is away
-            return Verdict("server_error", f"{type(exc).__name__}: {exc}"[:300]), {}, None
+            return Verdict("server_error", _reason(exc)), {}, None
         now = self.clock()
+        if raw is None:
+            return Verdict("server_error", f"an answer over {MAX_ANSWER_BYTES} bytes"), {}, None
         try:
-            body = response.json()
-        except ValueError:
+            body = orjson.loads(raw)  # refuses nesting past 1,024 levels, as the gateway does
+        except orjson.JSONDecodeError:
             body = None
         budgets = (
             [b for b in [x_budget(response.headers, names[0])] if b is not None]
@@ -399,6 +465,8 @@ class Poller:
         resume = retry_after(response.headers, now)
         if resume is None:
             resume = max((b.resume_at for b in budgets if b.resume_at), default=None)
+        if resume is not None:
+            resume = min(resume, now + MAX_REST)  # a platform's word, within reason
         return found, body if isinstance(body, dict) else {}, resume
 
     def _produce(
@@ -414,11 +482,18 @@ class Poller:
                 continue
             result.rejected += 1
             self.metrics.events.labels(name, "rejected").inc()
-            record = _record_at(body, mapping[1].records, index)
+            value = orjson.dumps(_record_at(body, mapping[1].records, index), default=str)
+            if len(value) > MAX_DEAD_LETTER_BYTES:  # a whole page that failed: its start
+                value = orjson.dumps(
+                    {
+                        "truncated_from_bytes": len(value),
+                        "start": value[:4096].decode("utf-8", "replace"),
+                    }
+                )
             self.producer.producer.send(
                 self.settings.pipeline.topics.dead_letter,
                 key=account.brand.encode(),
-                value=json.dumps(record, default=str).encode(),
+                value=value,
                 headers=[
                     (REASON, checked.reason.encode()),
                     (DETAIL, checked.detail.encode("utf-8", "replace")),
@@ -426,6 +501,21 @@ class Poller:
                     (DEAD_LETTERED_AT, repr(now).encode()),
                 ],
             ).add_errback(self.producer.errors.append)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _read_at_most(response: httpx.Response, limit: int) -> bytes | None:
+    """The answer's body, or None once it passes ``limit`` bytes (read no further)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _text(value: bytes | str) -> str:

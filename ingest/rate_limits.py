@@ -56,7 +56,7 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return None
     raw = raw.strip()
     if raw.isdigit():
-        return now + int(raw)
+        return now + int(raw) if _plain_number(raw) else None
     try:
         return parsedate_to_datetime(raw).timestamp()
     except (TypeError, ValueError, IndexError):
@@ -69,22 +69,31 @@ def x_budget(headers: Mapping[str, str], name: str) -> Budget | None:
     limit, left, reset = (
         _header(headers, f"x-rate-limit-{part}") for part in ("limit", "remaining", "reset")
     )
-    try:
-        total, remaining, resets = int(limit or ""), int(left or ""), int(reset or "")
-    except ValueError:
+    if not all(_plain_number(v) for v in (limit, left, reset)):
         return None
+    total, remaining, resets = int(limit or ""), int(left or ""), int(reset or "")
     if total <= 0:
         return None
     used = min(1.0, max(0.0, 1 - remaining / total))
     return Budget(name, used, float(resets) if remaining <= 0 else None)
 
 
+def _plain_number(text: str | None) -> bool:
+    """Whether a header value is a whole number a platform would send: ASCII digits, at most
+    12 of them (not a superscript, not 400 digits)."""
+    return text is not None and text.isascii() and text.isdigit() and len(text) <= 12
+
+
 def _percent(usage: Any) -> float:
     if not isinstance(usage, Mapping):
         return 0.0
     values = [usage.get(k) for k in ("call_count", "total_cputime", "total_time")]
-    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    return max(numbers, default=0.0) / 100
+    numbers = [
+        float(v)
+        for v in values
+        if isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e6
+    ]
+    return min(1.0, max(numbers, default=0.0) / 100)
 
 
 def graph_budgets(
@@ -99,7 +108,8 @@ def graph_budgets(
     def rest(used: float, minutes: Any = 0) -> float | None:
         if used < stop_at:
             return None
-        regain = float(minutes) * 60 if isinstance(minutes, int | float) and minutes > 0 else 0
+        number = isinstance(minutes, int | float) and not isinstance(minutes, bool)
+        regain = float(minutes) * 60 if number and 0 < minutes < 1e6 else 0.0
         return now + max(regain, pause)
 
     try:

@@ -22,8 +22,10 @@ and drills:
   ``x:users/<id>/tweets``, ``x:search`` (posts, newest first or not), ``x:users`` (the
   authors ``includes.users`` draws from).
 - ``POST /stub/faults`` with ``{"path": "/v25.0/123/media", "responses": [{"status": 503},
-  {"status": 429, "retry_after": 2}, {"graph_error": 190}, {"delay": 5}]}`` makes the next
-  requests whose path starts with ``path`` fail that way, in order.
+  {"status": 429, "retry_after": 2}, {"graph_error": 190}, {"delay": 5}, {"raw": "[[[",
+  "status": 200, "headers": {"Retry-After": "x"}}]}`` makes the next requests whose path
+  starts with ``path`` fail that way, in order (``raw``: that body and those headers as
+  they are).
 - ``PUT /stub/limits`` with ``{"x": 3, "graph": 10}``: requests per window (X, per token and
   endpoint) and per hour (Graph, per token).
 - ``GET /stub/requests``: what was asked (method, path, query, whether a token came; never
@@ -472,6 +474,15 @@ def _handler(stub: PlatformStub) -> type[BaseHTTPRequestHandler]:
                 if "graph_error" in fault:
                     status, body = _graph_error(int(fault["graph_error"]))
                     self._reply(status, body)
+                    return
+                if "raw" in fault:  # any bytes and headers: hostile or broken answers
+                    data = str(fault["raw"]).encode()
+                    self.send_response(int(fault.get("status", 200)))
+                    for name, value in dict(fault.get("headers") or {}).items():
+                        self.send_header(str(name), str(value))
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                     return
                 status = int(fault.get("status", 503))
                 extra = {}

@@ -584,3 +584,167 @@ def _answers(url: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_hostile_or_broken_answers_cost_only_their_account_a_backoff(
+    stack: Settings, api: tuple[PlatformStub, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.poller
+
+    stub, url = api
+    settings = configure(
+        tmp_path,
+        url,
+        {
+            "ig": {
+                "source": "instagram_media",
+                "brand": "acme",
+                "account_id": IG,
+                "token_env": "SP_TEST_IG",
+            },
+            "posts": {
+                "source": "x_posts",
+                "brand": "acme",
+                "account_id": X_USER,
+                "token_env": "SP_TEST_X",
+            },
+            "search": {
+                "source": "x_mentions",
+                "brand": "acme",
+                "query": "@acme",
+                "token_env": "SP_TEST_X",
+            },
+        },
+    )
+    stub.data.update({"x:search": [post(4001)], "x:users": USERS})
+    clock = Clock(1_796_640_000.0)
+    poller, producer = make_poller(settings, clock)
+    assert [r.outcome for r in poller.poll_due()] == ["ok", "ok", "ok"]
+    ig_path, posts_path = f"/v25.0/{IG}/media", f"/2/users/{X_USER}/tweets"
+    answers: list[tuple[str, dict[str, Any], str, str]] = [
+        # (account, the answer, outcome, the reason's start)
+        (
+            "ig",
+            {"raw": json.dumps({"data": [], "paging": {"cursors": None, "next": "u"}})},
+            "ok",
+            "",
+        ),
+        (
+            "ig",
+            {"raw": "[" * 50_000},
+            "server_error",
+            "HTTP 200 with a body that is not a JSON object",
+        ),
+        (
+            "posts",
+            {
+                "raw": "{}",
+                "status": 429,
+                "headers": {
+                    "Retry-After": "\u00b2",
+                    "x-rate-limit-limit": "1",
+                    "x-rate-limit-remaining": "0",
+                    "x-rate-limit-reset": "9" * 400,
+                },
+            },
+            "rate_limited",
+            "HTTP 429",
+        ),
+        (
+            "search",
+            {"raw": json.dumps({"meta": {"newest_id": "1\u00b2", "result_count": 0}})},
+            "ok",
+            "",
+        ),
+        (
+            "ig",
+            {
+                "raw": json.dumps({"data": []}),
+                "headers": {
+                    "X-Business-Use-Case-Usage": '{"9": [{"type": "pages", "call_count": 100, '
+                    '"estimated_time_to_regain_access": 1e400}]}'
+                },
+            },
+            "ok",
+            "",
+        ),
+        (
+            "ig",
+            {"raw": json.dumps({"data": [], "pad": "x" * 150_000})},
+            "server_error",
+            "an answer over 100000 bytes",
+        ),
+    ]
+    monkeypatch.setattr(ingest.poller, "MAX_ANSWER_BYTES", 100_000)
+    for account, answer, outcome, reason in answers:
+        path = ig_path if account == "ig" else posts_path if account == "posts" else "/2/tweets"
+        stub.faults.append((path, [answer]))
+        clock.now += 3600
+        result = poller.poll(account)
+        assert (result.outcome, result.reason[: len(reason)]) == (outcome, reason), answer
+        assert result.next_due <= clock.now + 86400 + 1  # no rest longer than a day
+    assert poller.state("search")["cursor"] == {"since_id": "4001"}  # "1²" moved nothing
+    # The other accounts were polled all along, and the round goes on.
+    clock.now += 90000
+    assert [r.outcome for r in poller.poll_due()] == ["ok", "ok", "ok"]
+    producer.close(10)
+
+
+def test_a_search_cursor_the_api_refuses_starts_afresh_and_no_token_can_mean_no_poll(
+    stack: Settings, api: tuple[PlatformStub, str], tmp_path: Path
+) -> None:
+    stub, url = api
+    accounts = {
+        "search": {
+            "source": "x_mentions",
+            "brand": "acme",
+            "query": "@acme",
+            "token_env": "SP_TEST_X",
+        }
+    }
+    settings = configure(tmp_path, url, accounts)
+    stub.data.update({"x:search": [post(5001)], "x:users": USERS})
+    clock = Clock(1_796_640_000.0)
+    poller, producer = make_poller(settings, clock)
+    poller.poll("search")
+    assert poller.state("search")["cursor"] == {"since_id": "5001"}
+    # X refuses a since_id older than its 7 days of recent search: start afresh, soon.
+    stub.faults.append(
+        (
+            "/2/tweets",
+            [
+                {
+                    "raw": json.dumps(
+                        {
+                            "title": "Invalid Request",
+                            "detail": "since_id must be newer",
+                            "status": 400,
+                        }
+                    ),
+                    "status": 400,
+                }
+            ],
+        )
+    )
+    refused = poller.poll("search")
+    assert refused.outcome == "refused"
+    assert refused.reason == (
+        "HTTP 400: since_id must be newer; the search's cursor is dropped and it starts afresh"
+    )
+    assert poller.state("search")["cursor"] == {}
+    assert refused.next_due <= clock.now + 30
+    again = poller.poll("search")
+    assert (again.outcome, again.accepted) == ("ok", 1)
+    assert "since_id" not in stub.requests[-1]["query"]
+    producer.close(10)
+    # With stub_without_token off, an account without its token is not polled at all.
+    strict = configure(tmp_path / "strict", url, accounts, stub_without_token=False)
+    asked = len(stub.requests)
+    off, other = make_poller(strict, clock)
+    result = off.poll("search")
+    assert (result.outcome, result.reason) == (
+        "auth_failed",
+        "SP_TEST_X is not set (and stub_without_token is off)",
+    )
+    assert len(stub.requests) == asked
+    other.close(10)

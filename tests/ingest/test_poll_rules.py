@@ -163,14 +163,20 @@ def test_insights_read_from_the_cursor_and_step_through_a_long_gap() -> None:
             {
                 "name": "page_media_view",
                 "values": [
-                    {"value": 1, "end_time": "2026-12-05T08:00:00+0000"},
-                    {"value": 2, "end_time": "2026-12-06T08:00:00+0000"},
+                    {"value": 1, "end_time": "2026-11-28T08:00:00+0000"},
+                    {"value": 2, "end_time": "2026-11-29T08:00:00+0000"},
                 ],
             }
         ]
     }
-    newest = 1796544000.0  # 2026-12-06T08:00:00Z
+    newest = 1795939200.0  # 2026-11-29T08:00:00Z
     assert next_cursor(insights, {}, first, [body], None, NOW) == {"since": newest - 2 * DAY}
+    # A day from the future (a platform's or a proxy's mistake) moves the cursor no further
+    # than now: the next poll still asks for the days up to now.
+    ahead = {
+        "data": [{"name": "x", "values": [{"value": 1, "end_time": "2099-01-01T08:00:00+0000"}]}]
+    }
+    assert next_cursor(insights, {}, first, [ahead], None, NOW) == {"since": NOW - 2 * DAY}
     # 200 days away: read 90 days a request, on from where each ended.
     gap = first_request(insights, {"since": NOW - 200 * DAY}, NOW, "v25.0")
     assert float(gap.params["until"]) == NOW - 110 * DAY
