@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from socialpulse.core.exposition import LabelText
 from streams.counters import CAN_FALL, RUNNING_TOTALS, STARTS_AT_ZERO
@@ -26,20 +27,48 @@ GRID = 60  # the counts' bucket tier the totals are summed from, and the finest 
 HOUR = 3600
 JOB, INSTANCE = "socialpulse-worker", "history"
 
-Series = dict[tuple[str, str, str], list[tuple[int, float]]]
+Key = tuple[str, str, str]  # (counter, brand, platform)
+
+
+@dataclass(frozen=True)
+class HistoryTotals:
+    """Each total's additions by minute, and the grid its samples are on (``begin`` to
+    ``end``, every ``step`` seconds); samples are made as they are written, so a year of
+    minutes takes no more memory than the minutes that counted something."""
+
+    begin: int
+    end: int
+    step: int
+    minutes: dict[Key, list[tuple[int, float]]]
+
+    def samples(self, key: Key) -> Iterator[tuple[int, float]]:
+        """(unix second, running total) on the grid: what was counted before each point."""
+        ordered, total, index = self.minutes[key], 0.0, 0
+        for at in range(self.begin, self.end + 1, self.step):
+            while index < len(ordered) and ordered[index][0] < at:
+                total += ordered[index][1]
+                index += 1
+            yield at, total
+
+    def final(self, key: Key) -> float:
+        """The total at the grid's end."""
+        return sum(amount for start, amount in self.minutes[key] if start < self.end)
 
 
 def history_totals(
     counts: MemoryCounts,
     platforms: Mapping[str, Sequence[str]],
     step: int = GRID,
-) -> Series:
-    """(counter, brand, platform) -> [(unix second, running total)] on the ``step`` grid (a
-    divisor of an hour, in whole minutes) over the history's hours; brands not in
-    ``platforms`` are left out (as a strict worker dead-letters them)."""
+    until: int | None = None,
+) -> HistoryTotals | None:
+    """The history's totals per (counter, brand, platform), on the ``step`` grid (whole
+    minutes dividing an hour) from the hour of its first event to the hour after its last,
+    or to ``until`` (an hour's start) if that is earlier: Prometheus must not be given
+    samples of its head's time (the last three hours). Brands not in ``platforms`` are left
+    out (as a strict worker dead-letters them); None when nothing is left."""
     if step % GRID or HOUR % step:
         raise ValueError(f"step: {step} s is not whole minutes that divide an hour")
-    per_minute: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
+    per_minute: dict[Key, dict[int, float]] = defaultdict(dict)
     for (brand, tier, start), fields in counts.buckets.items():
         if tier != GRID or brand not in platforms:
             continue
@@ -49,42 +78,38 @@ def history_totals(
                 minutes = per_minute[(counter, brand, platform)]
                 minutes[start] = minutes.get(start, 0.0) + amount
     if not per_minute:
-        return {}
+        return None
     first = min(min(m) for m in per_minute.values())
     last = max(max(m) for m in per_minute.values())
     # From the hour of the first event to the hour after the last: a per-hour query is then
     # exact at both ends too (a total has a sample at each hour's start, 0 before any event).
     begin = (first // HOUR) * HOUR
     end = -(-(last + GRID) // HOUR) * HOUR
+    if until is not None:
+        end = min(end, (until // HOUR) * HOUR)
+    if end <= begin:
+        return None
     for brand, configured in platforms.items():
         if any(key[1] == brand for key in per_minute):
             for platform in configured:
                 per_minute.setdefault((STARTS_AT_ZERO, brand, platform), {})
-    series: Series = {}
-    for key, minutes in sorted(per_minute.items()):
-        ordered = sorted(minutes.items())
-        total, index, samples = 0.0, 0, []
-        for at in range(begin, end + 1, step):
-            while index < len(ordered) and ordered[index][0] < at:
-                total += ordered[index][1]
-                index += 1
-            samples.append((at, total))
-        series[key] = samples
-    return series
+    return HistoryTotals(
+        begin, end, step, {key: sorted(m.items()) for key, m in sorted(per_minute.items())}
+    )
 
 
 def _number(value: float) -> str:
     if value.is_integer() and math.isfinite(value):
         return str(int(value))
-    return repr(value)
+    return repr(round(value, 9))
 
 
-def openmetrics(series: Series) -> Iterator[str]:
-    """The series as OpenMetrics text, a family at a time, each series' samples in time order,
-    ending with ``# EOF``."""
+def openmetrics(totals: HistoryTotals | None) -> Iterator[str]:
+    """The totals as OpenMetrics text, a family at a time, each series' samples in time
+    order, ending with ``# EOF``."""
     escape = LabelText()
     by_counter: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for counter, brand, platform in series:
+    for counter, brand, platform in totals.minutes if totals else ():
         by_counter[counter].append((brand, platform))
     for counter in sorted(by_counter):
         family = f"socialpulse_counted_{counter}"
@@ -97,6 +122,7 @@ def openmetrics(series: Series) -> Iterator[str]:
                 f'brand="{escape(brand)}",instance="{INSTANCE}",job="{JOB}",'
                 f'platform="{escape(platform)}"'
             )
-            for at, value in series[(counter, brand, platform)]:
+            assert totals is not None
+            for at, value in totals.samples((counter, brand, platform)):
                 yield f"{sample}{{{labels}}} {_number(value)} {at}\n"
     yield "# EOF\n"

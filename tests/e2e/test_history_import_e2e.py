@@ -94,7 +94,8 @@ def test_a_fortnight_of_history_warms_baselines_and_fills_prometheus_exactly_onc
 ) -> None:
     settings = history_config
     brand = settings.brand_ids[0]
-    end_hour = int(time.time() // HOUR) * HOUR - 2 * HOUR  # older than the allowed lateness
+    # Ends before Prometheus' head (the last three hours), where backfilled blocks may not go.
+    end_hour = int(time.time() // HOUR) * HOUR - 4 * HOUR
     path = tmp_path / "fortnight.jsonl"
     counts = export(path, brand, end_hour, recent=4)
     done = run_cli(settings, "ingest", str(path), "--history")
@@ -106,8 +107,17 @@ def test_a_fortnight_of_history_warms_baselines_and_fills_prometheus_exactly_onc
     assert lines[1] == f"  {brand}: 2 baselines learned (0 warm ones kept), 2 rule calibrations"
     assert lines[2] == "  1 rejected (not_json: 1)"
     data = state_dir() / "prometheus" / "data"
-    assert lines[3].startswith("prometheus: 3 running totals, ")  # mentions and neutral on x,
-    assert lines[3].endswith(f"blocks written to {data}")  # mentions at 0 on instagram
+    # mentions and neutral on x, mentions at 0 on instagram
+    assert lines[3].startswith("prometheus: 3 running totals, ")
+    assert lines[3].endswith(f"written to {data}; the live totals of 1 brands go on from them")
+    # ... from where the imported ones end: the live worker's totals carry the history's.
+    import redis as redis_client
+
+    from socialpulse.core.redis_keys import RedisKeys as Keys
+
+    live = redis_client.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+    totals_key = Keys(settings.pipeline.redis.key_prefix).totals(brand)
+    assert float(live.hget(totals_key, "mentions|x") or 0) == total
 
     # Prometheus loads the blocks within a minute or two; then every hour of the fortnight is
     # exactly what the export had.
@@ -131,6 +141,7 @@ def test_a_fortnight_of_history_warms_baselines_and_fills_prometheus_exactly_onc
     assert again.stdout.endswith(f"(history {total} events); nothing changed\n")
     blocks = sorted(p.name for p in data.iterdir() if (p / "meta.json").exists())
     assert prometheus_range(settings, per_hour, start, end) == values
+    assert float(live.hget(totals_key, "mentions|x") or 0) == total  # not added twice
     assert sorted(p.name for p in data.iterdir() if (p / "meta.json").exists()) == blocks
 
     # A live surge right after: the worker takes the imported normal over and pages on it.

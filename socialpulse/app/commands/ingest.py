@@ -300,9 +300,11 @@ def _ingest_history(
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(done.rejected.items()))
         print(f"  {rejected} rejected ({reasons})")
     if done.blocks:
+        upto = time.strftime("%Y-%m-%d %H:%M", time.gmtime(done.until))
         print(
-            f"prometheus: {done.series} running totals, {done.samples} samples in "
-            f"{len(done.blocks)} blocks written to {done.blocks_dir}"
+            f"prometheus: {done.series} running totals, {done.samples} samples up to {upto} "
+            f"UTC in {len(done.blocks)} blocks written to {done.blocks_dir}; the live totals "
+            f"of {done.carried} brands go on from them"
         )
         if done.blocks_dir != local:
             print(

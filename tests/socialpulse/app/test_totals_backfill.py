@@ -26,24 +26,35 @@ def test_totals_are_what_was_counted_before_each_grid_point_from_hour_to_hour() 
         (H + 3599, "acme", [("mentions|x", None)]),
         (H + 100, "other", [("mentions|x", None)]),  # not a configured brand: left out
     )
-    series = history_totals(counts, {"acme": ["x", "instagram"]}, step=600)
+    totals = history_totals(counts, {"acme": ["x", "instagram"]}, step=600)
+    assert totals is not None
     grid = list(range(H, H + 3600 + 1, 600))  # the hour after the last: its events in
-    assert series[("mentions", "acme", "x")] == list(zip(grid, [0, 2, 2, 2, 2, 2, 3], strict=True))
-    revenue = dict(series[("revenue", "acme", "x")])
+    expected = list(zip(grid, [0, 2, 2, 2, 2, 2, 3], strict=True))
+    assert list(totals.samples(("mentions", "acme", "x"))) == expected
+    assert totals.final(("mentions", "acme", "x")) == 3
+    revenue = dict(totals.samples(("revenue", "acme", "x")))
     assert (revenue[H], revenue[H + 600], revenue[H + 3600]) == (
         0,
         pytest.approx(20.0),
         pytest.approx(20.0),
     )
     # Mentions on every configured platform from 0, as a worker exports them.
-    assert {v for _, v in series[("mentions", "acme", "instagram")]} == {0.0}
-    assert set(series) == {
+    assert {v for _, v in totals.samples(("mentions", "acme", "instagram"))} == {0.0}
+    assert set(totals.minutes) == {
         ("mentions", "acme", "x"),
         ("revenue", "acme", "x"),
         ("mentions", "acme", "instagram"),
     }
     with pytest.raises(ValueError, match="divide an hour"):
         history_totals(counts, {"acme": ["x"]}, step=420)
+    # Cut at an hour (Prometheus' head): what came after is not in the samples or the final.
+    early = history_totals(counts, {"acme": ["x"]}, step=600, until=H + 1800)
+    assert early is None  # not one whole hour before the cut
+    late = counted(
+        (H + 30, "acme", [("mentions|x", None)]), (H + 3700, "acme", [("mentions|x", None)])
+    )
+    cut = history_totals(late, {"acme": ["x"]}, until=H + 3600 + 1800)
+    assert cut is not None and (cut.end, cut.final(("mentions", "acme", "x"))) == (H + 3600, 1)
 
 
 def test_openmetrics_text_has_the_worker_s_names_and_labels_a_family_at_a_time() -> None:
@@ -66,4 +77,4 @@ def test_openmetrics_text_has_the_worker_s_names_and_labels_a_family_at_a_time()
         f"socialpulse_counted_sentiment_score_sum{{{labels}}} -0.5 {H + 3600}\n"
         "# EOF\n"
     )
-    assert list(openmetrics({})) == ["# EOF\n"]
+    assert list(openmetrics(None)) == ["# EOF\n"]
