@@ -121,6 +121,12 @@ class CampaignMetrics(Strict):
     max_per_brand: int = Field(20, ge=1, le=1000)
 
 
+class RollupSettings(Strict):
+    """``rollups``: the long view's exact daily counts per brand (streams.store.day_rollups)."""
+
+    keep_days: int = Field(400, ge=1, le=3660)  # then a day's counts expire
+
+
 class MetricsSettings(Strict):
     campaigns: CampaignMetrics = CampaignMetrics()
     # The rolling windows /metrics exports as gauges (every counter and KPI per brand, platform
@@ -230,6 +236,7 @@ class PipelineFile(Strict):
     cleaning: CleaningSettings = CleaningSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     metrics: MetricsSettings = MetricsSettings()
+    rollups: RollupSettings = RollupSettings()
 
 
 class StreamConfig(BaseModel):

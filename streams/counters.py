@@ -18,7 +18,7 @@ KIND_COUNTER = {
     **{
         kind: f"{kind}s"
         for kind in INTERACTION_KINDS
-        if kind not in ("delivered", "spend", "followers")
+        if kind not in ("delivered", "spend", "followers", "content_cost")
     },
     "delivered": "delivered",
 }
@@ -28,7 +28,8 @@ SURVEY_BANDS = {
     "csat_response": (("csat_satisfied", 4, 5),),
 }
 # Interaction kind -> the catalog counter its ``value`` is added to (money, in one currency).
-KIND_AMOUNT = {"order": "revenue", "spend": "spend"}
+# A content item's production cost (its ROI: streams' content_roi KPI in kpis.yaml).
+KIND_AMOUNT = {"order": "revenue", "spend": "spend", "content_cost": "production_cost"}
 # mentions_scored_inhouse: mentions whose sentiment SocialPulse scored (none came upstream).
 MENTION_COUNTERS = (
     "mentions",

@@ -120,6 +120,7 @@ INTERACTION_KINDS = (
     "followers",  # value: the account's follower count at ts (a snapshot, not an increment)
     "nps_response",  # value: a Net Promoter Score answer, 0-10
     "csat_response",  # value: a customer-satisfaction answer, 1-5
+    "content_cost",  # value: what producing the content item cost (with its campaign)
 )
 # Kinds whose events mean nothing without a value, and what the value is.
 KINDS_NEEDING_VALUE = {
@@ -128,6 +129,7 @@ KINDS_NEEDING_VALUE = {
     "followers": "the follower count",
     "nps_response": "the score, a whole number from 0 to 10",
     "csat_response": "the score, a whole number from 1 to 5",
+    "content_cost": "the content item's production cost",
 }
 # Survey kinds: the whole-number range of their scores.
 SCORE_RANGES = {"nps_response": (0, 10), "csat_response": (1, 5)}

@@ -58,6 +58,7 @@ from streams.fetched_batches import BatchingApp
 from streams.lenient import LenientBound
 from streams.snapshots import Step
 from streams.store.context_store import record_context
+from streams.store.day_rollups import DayRollups
 from streams.store.redis_store import AsyncCountStore, mark_tiers_written, snapshot_event
 
 log = logging.getLogger(__name__)
@@ -279,6 +280,17 @@ def create_app(
         return process_or_stop(messages, "snapshot")
 
     own_topics = {pipeline.topics.mentions, pipeline.topics.interactions, pipeline.topics.snapshots}
+
+    rollups = DayRollups(client, keys, window_plan, pipeline.rollups.keep_days)
+
+    @app.timer(interval=60.0)
+    async def roll_up_days() -> None:
+        # Every worker rolls every brand: the script marks a bucket rolled, so a second roll
+        # of it adds nothing, and no brand waits on one worker's partitions.
+        try:
+            await rollups.roll(settings.brand_ids, time.time())
+        except Exception as exc:  # the long view must never stop the counting
+            log.warning("daily rollups not written (tried again in a minute): %s", exc)
 
     @app.timer(interval=5.0)
     async def measure_lag() -> None:

@@ -52,6 +52,15 @@ class RedisKeys:
         """Hash rate-limit budget name -> the unix time before which no poller uses it."""
         return f"{self.prefix}:poll-budgets"
 
+    def day(self, brand: str, day: int) -> str:
+        """Hash of one brand's counters over the UTC day starting at ``day`` (the long view:
+        ``<counter>|<platform>``, and ``_rolled:<bucket start>`` markers)."""
+        return f"{self.prefix}:{{{brand}}}:day:{day}"
+
+    def dimension_day(self, brand: str, day: int) -> str:
+        """Hash of one brand's counters per campaign and content item over a UTC day."""
+        return f"{self.prefix}:{{{brand}}}:dday:{day}"
+
     def history_imports(self) -> str:
         """Hash file digest -> what ``socialpulse ingest --history`` imported from it (JSON)."""
         return f"{self.prefix}:history-imports"
