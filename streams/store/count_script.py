@@ -65,7 +65,33 @@ GAUGE_TTL = 90 * 86400
 # counted event: a brand gone quiet for over a year starts again from zero.
 TOTALS_KEPT = 400 * 86400
 
-APPLY_BATCH = """
+EXACT_AMOUNTS = """\
+-- An amount of at most 6 decimals, in millionths, when that integer is below 2^53 (the amount
+-- below about 9 billion): a double holds it exactly, so such amounts add up exactly; nil for
+-- any other (added on its own).
+local SCALE, EXACT = 1000000, 2 ^ 53
+local function micros(amount)
+  local sign, whole, frac = string.match(amount, '^(%-?)(%d+)%.?(%d*)$')
+  if not whole or #frac > 6 or #whole > 10 then return nil end
+  local n = tonumber(whole .. frac .. string.rep('0', 6 - #frac))
+  if n >= EXACT then return nil end
+  if sign == '-' then return -n end
+  return n
+end
+local function decimal(n)
+  local sign = ''
+  if n < 0 then sign, n = '-', -n end
+  local whole = math.floor(n / SCALE)
+  local frac = n - whole * SCALE
+  if frac < 0 then whole, frac = whole - 1, frac + SCALE
+  elseif frac >= SCALE then whole, frac = whole + 1, frac - SCALE end
+  return string.format('%s%.0f.%06.0f', sign, whole, frac)
+end
+"""
+# (The daily rollups, streams.store.day_rollups, sum amounts with the same two functions.)
+
+APPLY_BATCH = (
+    """
 local ERR = 'socialpulse count script: '
 local limit, ngroups, nnames = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local nevents, ngauges, ncare = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -118,28 +144,9 @@ local function group_of(i, optional)
   return nil
 end
 local function finite(x) return x and x == x and x ~= math.huge and x ~= -math.huge end
--- An amount of at most 6 decimals, in millionths, when that integer is below 2^53 (the amount
--- below about 9 billion): a double holds it exactly, so such amounts add up exactly; nil for
--- any other (added on its own).
-local SCALE, EXACT = 1000000, 2 ^ 53
-local function micros(amount)
-  local sign, whole, frac = string.match(amount, '^(%-?)(%d+)%.?(%d*)$')
-  if not whole or #frac > 6 or #whole > 10 then return nil end
-  local n = tonumber(whole .. frac .. string.rep('0', 6 - #frac))
-  if n >= EXACT then return nil end
-  if sign == '-' then return -n end
-  return n
-end
-local function decimal(n)
-  local sign = ''
-  if n < 0 then sign, n = '-', -n end
-  local whole = math.floor(n / SCALE)
-  local frac = n - whole * SCALE
-  if frac < 0 then whole, frac = whole - 1, frac + SCALE
-  elseif frac >= SCALE then whole, frac = whole + 1, frac - SCALE end
-  return string.format('%s%.0f.%06.0f', sign, whole, frac)
-end
--- Most events of a batch repeat a few field lists: each distinct one is read once.
+"""
+    + EXACT_AMOUNTS
+    + """-- Most events of a batch repeat a few field lists: each distinct one is read once.
 local parsed = {}
 local function fields_of(spec)
   local known = parsed[spec]
@@ -354,6 +361,7 @@ end
 for k in pairs(touched) do redis.call('EXPIREAT', KEYS[k], expiry[k]) end
 return status
 """
+)
 
 
 class ScriptCall:

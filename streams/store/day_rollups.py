@@ -23,6 +23,7 @@ import redis.asyncio as aredis
 
 from socialpulse.core.connections import queue_script
 from socialpulse.core.redis_keys import RedisKeys
+from streams.store.count_script import EXACT_AMOUNTS
 from streams.windows import WindowPlan
 
 log = logging.getLogger(__name__)
@@ -33,24 +34,13 @@ MARKER = "_rolled:"
 # batch in flight when the lateness passed) are in by then.
 SETTLE = 60
 
-ROLL_UP = """
-local SCALE, EXACT = 1000000, 2 ^ 53
-local function micros(amount)
-  local sign, whole, frac = string.match(amount, '^(%-?)(%d+)%.?(%d*)$')
-  if not whole or #frac > 6 or #whole > 10 then return nil end
-  local n = tonumber(whole .. frac .. string.rep('0', 6 - #frac))
-  if n >= EXACT then return nil end
-  if sign == '-' then return -n end
-  return n
-end
+ROLL_UP = (
+    EXACT_AMOUNTS
+    + """
 local function shown(n)
-  local sign = ''
-  if n < 0 then sign, n = '-', -n end
-  local whole = math.floor(n / SCALE)
-  local frac = n - whole * SCALE
-  if frac == 0 then return string.format('%s%.0f', sign, whole) end
-  local text = string.format('%s%.0f.%06.0f', sign, whole, frac)
-  return (string.gsub(text, '0+$', ''))
+  local text = decimal(n)
+  text = string.gsub(text, '0+$', '')
+  return (string.gsub(text, '%.$', ''))
 end
 local marker = ARGV[1]
 if redis.call('HEXISTS', KEYS[3], marker) == 1 then return 0 end
@@ -81,6 +71,7 @@ redis.call('EXPIREAT', KEYS[3], ARGV[2])
 if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('EXPIREAT', KEYS[4], ARGV[2]) end
 return fields + 1
 """
+)
 
 
 def day_start(ts: float) -> int:

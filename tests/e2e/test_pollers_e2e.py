@@ -147,6 +147,11 @@ def post(pid: int, author: str = "901") -> dict[str, Any]:
     }
 
 
+def acct(source: str, brand: str = "acme", **more: Any) -> dict[str, Any]:
+    """A poller account of the test's config."""
+    return {"source": source, "brand": brand, **more}
+
+
 USERS = [{"id": "901", "username": "jo", "public_metrics": {"followers_count": 1200}}]
 
 
@@ -158,20 +163,8 @@ def test_a_poll_produces_what_the_api_answers_and_the_next_starts_after_it(
         tmp_path,
         url,
         {
-            "ig": {
-                "source": "instagram_media",
-                "brand": "acme",
-                "account_id": IG,
-                "token_env": "SP_TEST_IG",
-                "every": "5m",
-            },
-            "search": {
-                "source": "x_mentions",
-                "brand": "acme",
-                "query": "@acme",
-                "token_env": "SP_TEST_X",
-                "every": "1m",
-            },
+            "ig": acct("instagram_media", account_id=IG, token_env="SP_TEST_IG", every="5m"),
+            "search": acct("x_mentions", query="@acme", token_env="SP_TEST_X", every="1m"),
         },
     )
     stub.data.update(
@@ -233,14 +226,9 @@ def test_a_search_longer_than_a_poll_is_read_on_at_the_next_without_gap_or_repea
         tmp_path,
         url,
         {
-            "search": {
-                "source": "x_mentions",
-                "brand": "acme",
-                "query": "@acme",
-                "token_env": "SP_TEST_X",
-                "page_size": 10,
-                "max_pages": 2,
-            },
+            "search": acct(
+                "x_mentions", query="@acme", token_env="SP_TEST_X", page_size=10, max_pages=2
+            ),
         },
     )
     stub.data.update({"x:search": [post(2000 + k) for k in range(25)], "x:users": USERS})
@@ -267,24 +255,9 @@ def test_rate_limits_hold_back_every_account_spending_the_budget_until_it_resets
         tmp_path,
         url,
         {
-            "posts": {
-                "source": "x_posts",
-                "brand": "acme",
-                "account_id": X_USER,
-                "token_env": "SP_TEST_X",
-            },
-            "posts-2": {
-                "source": "x_posts",
-                "brand": "acme",
-                "account_id": "42",
-                "token_env": "SP_TEST_X",
-            },
-            "ig": {
-                "source": "instagram_media",
-                "brand": "acme",
-                "account_id": IG,
-                "token_env": "SP_TEST_IG",
-            },
+            "posts": acct("x_posts", account_id=X_USER, token_env="SP_TEST_X"),
+            "posts-2": acct("x_posts", account_id="42", token_env="SP_TEST_X"),
+            "ig": acct("instagram_media", account_id=IG, token_env="SP_TEST_IG"),
         },
     )
     stub.limits.update(x=1)
@@ -331,12 +304,9 @@ def test_an_expired_token_names_the_account_the_variable_and_the_fix(
         tmp_path,
         url,
         {
-            "page": {
-                "source": "facebook_posts",
-                "brand": "globex",
-                "account_id": PAGE,
-                "token_env": "SP_TEST_PAGE",
-            },
+            "page": acct(
+                "facebook_posts", brand="globex", account_id=PAGE, token_env="SP_TEST_PAGE"
+            ),
         },
         retry_refused="1h",
     )
@@ -366,13 +336,7 @@ def test_an_outage_backs_off_doubling_and_the_account_recovers(
         tmp_path,
         url,
         {
-            "posts": {
-                "source": "x_posts",
-                "brand": "acme",
-                "account_id": X_USER,
-                "token_env": "SP_TEST_X",
-                "every": "5m",
-            },
+            "posts": acct("x_posts", account_id=X_USER, token_env="SP_TEST_X", every="5m"),
         },
     )
     stub.faults.append((f"/2/users/{X_USER}", [{"status": 503}] * 3))
@@ -393,14 +357,7 @@ def test_an_outage_backs_off_doubling_and_the_account_recovers(
     stub_less = configure(
         tmp_path / "gone",
         f"http://127.0.0.1:{free_port()}",
-        {
-            "posts": {
-                "source": "x_posts",
-                "brand": "acme",
-                "account_id": X_USER,
-                "token_env": "SP_TEST_X",
-            }
-        },
+        {"posts": acct("x_posts", account_id=X_USER, token_env="SP_TEST_X")},
     )
     gone, other = make_poller(stub_less, clock)
     result = gone.poll("posts")
@@ -417,12 +374,7 @@ def test_a_record_that_is_no_event_is_dead_lettered_and_the_others_count(
         tmp_path,
         url,
         {
-            "ig": {
-                "source": "instagram_media",
-                "brand": "acme",
-                "account_id": IG,
-                "token_env": "SP_TEST_IG",
-            },
+            "ig": acct("instagram_media", account_id=IG, token_env="SP_TEST_IG"),
         },
     )
     broken = media("ig-bad", 1, 1) | {"like_count": "lots"}
@@ -446,18 +398,10 @@ def test_the_poll_command_keeps_its_state_between_runs_and_fails_loudly(
         tmp_path,
         url,
         {
-            "ig": {
-                "source": "instagram_media",
-                "brand": "acme",
-                "account_id": IG,
-                "token_env": "SP_TEST_IG",
-            },
-            "page": {
-                "source": "facebook_posts",
-                "brand": "globex",
-                "account_id": PAGE,
-                "token_env": "SP_TEST_PAGE",
-            },
+            "ig": acct("instagram_media", account_id=IG, token_env="SP_TEST_IG"),
+            "page": acct(
+                "facebook_posts", brand="globex", account_id=PAGE, token_env="SP_TEST_PAGE"
+            ),
         },
     )
     stub.faults.append((f"/v25.0/{PAGE}/posts", [{"graph_error": 190}]))
@@ -489,13 +433,7 @@ def test_the_poll_command_keeps_its_state_between_runs_and_fails_loudly(
             "pollers.accounts.a.brand: 'nobody' is not in brands.yaml",
         ),
         (
-            {
-                "source": "x_posts",
-                "brand": "acme",
-                "account_id": "1",
-                "token_env": "T",
-                "mapping": "nope",
-            },
+            acct("x_posts", account_id="1", token_env="T", mapping="nope"),
             "pollers.accounts.a.mapping: 'nope' is not a mapping of this file",
         ),
     ],
@@ -528,13 +466,7 @@ def test_the_poller_service_serves_its_metrics_and_stops_cleanly_on_sigterm(
         tmp_path,
         url,
         {
-            "search": {
-                "source": "x_mentions",
-                "brand": "acme",
-                "query": "@acme",
-                "token_env": "SP_TEST_X",
-                "every": "1m",
-            },
+            "search": acct("x_mentions", query="@acme", token_env="SP_TEST_X", every="1m"),
         },
     )
     stub.data.update({"x:search": [post(3001), post(3002)], "x:users": USERS})
@@ -551,18 +483,14 @@ def test_the_poller_service_serves_its_metrics_and_stops_cleanly_on_sigterm(
         wait_until(
             lambda: (
                 _answers(metrics_url)
-                and value(
-                    metrics_url,
-                    "socialpulse_poll_events_total",
-                    account="search",
-                    outcome="accepted",
-                )
-                == 2
+                # Set when a poll ends (its events are counted as they are produced).
+                and value(metrics_url, "socialpulse_poll_up", account="search") == 1
             ),
             60,
-            "the poller's first poll on its /metrics",
+            "the poller's first poll to end, on its /metrics",
         )
-        assert value(metrics_url, "socialpulse_poll_up", account="search") == 1
+        accepted = {"account": "search", "outcome": "accepted"}
+        assert value(metrics_url, "socialpulse_poll_events_total", **accepted) == 2
         assert (
             value(metrics_url, "socialpulse_poll_requests_total", account="search", outcome="ok")
             == 1
@@ -596,24 +524,9 @@ def test_hostile_or_broken_answers_cost_only_their_account_a_backoff(
         tmp_path,
         url,
         {
-            "ig": {
-                "source": "instagram_media",
-                "brand": "acme",
-                "account_id": IG,
-                "token_env": "SP_TEST_IG",
-            },
-            "posts": {
-                "source": "x_posts",
-                "brand": "acme",
-                "account_id": X_USER,
-                "token_env": "SP_TEST_X",
-            },
-            "search": {
-                "source": "x_mentions",
-                "brand": "acme",
-                "query": "@acme",
-                "token_env": "SP_TEST_X",
-            },
+            "ig": acct("instagram_media", account_id=IG, token_env="SP_TEST_IG"),
+            "posts": acct("x_posts", account_id=X_USER, token_env="SP_TEST_X"),
+            "search": acct("x_mentions", query="@acme", token_env="SP_TEST_X"),
         },
     )
     stub.data.update({"x:search": [post(4001)], "x:users": USERS})
@@ -694,14 +607,7 @@ def test_a_search_cursor_the_api_refuses_starts_afresh_and_no_token_can_mean_no_
     stack: Settings, api: tuple[PlatformStub, str], tmp_path: Path
 ) -> None:
     stub, url = api
-    accounts = {
-        "search": {
-            "source": "x_mentions",
-            "brand": "acme",
-            "query": "@acme",
-            "token_env": "SP_TEST_X",
-        }
-    }
+    accounts = {"search": acct("x_mentions", query="@acme", token_env="SP_TEST_X")}
     settings = configure(tmp_path, url, accounts)
     stub.data.update({"x:search": [post(5001)], "x:users": USERS})
     clock = Clock(1_796_640_000.0)
