@@ -352,6 +352,7 @@ def test_roi_worked_example_and_cost_kpis_on_the_real_stack(pipeline) -> None:
         + [event("click") for _ in range(50)]
         + [event("conversion") for _ in range(10)]
         + [event("impression") for _ in range(400)]
+        + [event("content_cost", 40_000)]
         + [event("order")],
     )  # last: no value
 
@@ -364,6 +365,8 @@ def test_roi_worked_example_and_cost_kpis_on_the_real_stack(pipeline) -> None:
     )
     assert (kpi_value("spend"), kpi_value("revenue")) == (100_000, 100_000)
     assert kpi_value("roi_ratio") == 0.0
+    assert kpi_value("production_cost") == 40_000
+    assert kpi_value("content_roi_ratio") == 1.5  # (100,000 - 40,000) / 40,000
     assert kpi_value("aov") == 500
     assert kpi_value("cpc") == 2_000
     assert kpi_value("cpm") == 250_000
@@ -957,7 +960,7 @@ def _every_panel_query_returns_data(pipeline: Any, gateway: Gateway) -> None:
             documented = "`socialpulse_counted_<counter>_total" in doc and f"`{counter}`" in doc
         assert documented, f"{name} is not in docs/metrics.md"
     boards = sorted((ROOT / "grafana/dashboards").glob("*.json"))
-    assert len(boards) == 7
+    assert len(boards) == 8
 
     # Every panel query of every board, with template variables substituted, runs without error
     # on the real Prometheus scraping the real worker and returns data (for acme or for globex:

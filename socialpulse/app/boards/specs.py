@@ -12,6 +12,7 @@ from socialpulse.app.boards.brand_overview import brand_overview
 from socialpulse.app.boards.conversion_and_roi import conversion_and_roi
 from socialpulse.app.boards.customer_care import customer_care
 from socialpulse.app.boards.engagement_and_content import engagement_and_content
+from socialpulse.app.boards.long_view import long_view
 from socialpulse.app.boards.model import Board, Catalog, Panel, Query
 from socialpulse.app.boards.pipeline_health import pipeline_health
 from socialpulse.app.boards.sentiment_and_crisis import sentiment_and_crisis
@@ -45,4 +46,5 @@ def _built(kpi: Catalog) -> list[Board]:
         customer_care(kpi),
         pipeline_health(),
         targets(),
+        long_view(kpi),
     ]
