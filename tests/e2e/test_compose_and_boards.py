@@ -207,6 +207,7 @@ def test_grafana_boards_are_provisionable() -> None:
         "SocialPulse / Customer care",
         "SocialPulse / Pipeline health",
         "SocialPulse / Targets",
+        "SocialPulse / Long view",
     }
     uids = set()
     for board in boards:
