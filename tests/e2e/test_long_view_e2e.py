@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +60,9 @@ def test_a_day_a_campaign_and_each_content_item_exactly_against_the_day_before(
         interaction("content_cost", 100.0, "post-2", None),
         interaction("like", None, "reel-1", "spring"),
     ]
-    today = day_start(time.time())
+    # The events' own time (not the clock at each step): a run across midnight stays right.
+    counted_at = datetime.fromisoformat(events[0]["ts"]).timestamp()
+    today = day_start(counted_at)
     worker = start_worker(settings.config_dir, tmp_path / "worker.log")
     try:
         produce(settings, settings.pipeline.topics.interactions, events)
@@ -87,7 +88,7 @@ def test_a_day_a_campaign_and_each_content_item_exactly_against_the_day_before(
         live = aredis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
         try:
             rollups = DayRollups(live, keys, settings.window_plan, 400)
-            hour = int(time.time() // 3600) * 3600
+            hour = int(counted_at // 3600) * 3600
             return await rollups.roll(["acme"], hour + 3600 + 600 + SETTLE + 1)
         finally:
             await live.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,9 @@ IG, PAGE, X_USER = "17841400000000002", "104000000000001", "1500000000000000001"
 
 
 class Clock:
-    """The poller's clock, moved by the test: due times and backoffs are then exact."""
+    """The poller's clock, moved by the test: due times and backoffs are then exact. It starts
+    at the real time: the stub makes its posts relative to that (a post published after the
+    poll's time would be refused)."""
 
     def __init__(self, now: float):
         self.now = now
@@ -174,7 +177,7 @@ def test_a_poll_produces_what_the_api_answers_and_the_next_starts_after_it(
             "x:users": USERS,
         }
     )
-    clock = Clock(1_796_640_000.0)
+    clock = Clock(time.time())
     poller, producer = make_poller(settings, clock)
     results = poller.poll_due()
     assert [(r.account, r.outcome, r.requests, r.accepted, r.rejected) for r in results] == [
@@ -232,7 +235,7 @@ def test_a_search_longer_than_a_poll_is_read_on_at_the_next_without_gap_or_repea
         },
     )
     stub.data.update({"x:search": [post(2000 + k) for k in range(25)], "x:users": USERS})
-    clock = Clock(1_796_640_000.0)
+    clock = Clock(time.time())
     poller, producer = make_poller(settings, clock)
     assert [(r.requests, r.accepted) for r in poller.poll_due()] == [(2, 20)]
     assert poller.state("search")["cursor"]["newest"] == "2024"
@@ -261,7 +264,7 @@ def test_rate_limits_hold_back_every_account_spending_the_budget_until_it_resets
         },
     )
     stub.limits.update(x=1)
-    clock = Clock(1_796_640_000.0)
+    clock = Clock(time.time())
     poller, producer = make_poller(settings, clock)
     results = {r.account: r for r in poller.poll_due()}
     assert {k: (r.outcome, r.requests) for k, r in results.items()} == {
@@ -311,7 +314,7 @@ def test_an_expired_token_names_the_account_the_variable_and_the_fix(
         retry_refused="1h",
     )
     stub.faults.append((f"/v25.0/{PAGE}/posts", [{"graph_error": 190}]))
-    clock = Clock(1_796_640_000.0)
+    clock = Clock(time.time())
     poller, producer = make_poller(settings, clock, {"SP_TEST_PAGE": "EAAB-real-looking-token"})
     with caplog.at_level(logging.ERROR, "socialpulse.poll"):
         [result] = poller.poll_due()
@@ -340,7 +343,7 @@ def test_an_outage_backs_off_doubling_and_the_account_recovers(
         },
     )
     stub.faults.append((f"/2/users/{X_USER}", [{"status": 503}] * 3))
-    clock = Clock(1_796_640_000.0)
+    clock = Clock(time.time())
     poller, producer = make_poller(settings, clock)
     waits = []
     for failures in (1, 2, 3):
@@ -379,7 +382,7 @@ def test_a_record_that_is_no_event_is_dead_lettered_and_the_others_count(
     )
     broken = media("ig-bad", 1, 1) | {"like_count": "lots"}
     stub.data[f"graph:{IG}/media"] = [media("ig-1", 5, 50), broken, media("ig-2", 6, 60)]
-    poller, producer = make_poller(settings, Clock(1_796_640_000.0))
+    poller, producer = make_poller(settings, Clock(time.time()))
     [result] = poller.poll_due()
     assert (result.outcome, result.accepted, result.rejected) == ("ok", 2, 1)
     assert sorted(e["object_id"] for e in events(settings, "snapshots")) == ["ig-1", "ig-2"]
@@ -530,7 +533,7 @@ def test_hostile_or_broken_answers_cost_only_their_account_a_backoff(
         },
     )
     stub.data.update({"x:search": [post(4001)], "x:users": USERS})
-    clock = Clock(1_796_640_000.0)
+    clock = Clock(time.time())
     poller, producer = make_poller(settings, clock)
     assert [r.outcome for r in poller.poll_due()] == ["ok", "ok", "ok"]
     ig_path, posts_path = f"/v25.0/{IG}/media", f"/2/users/{X_USER}/tweets"
@@ -610,7 +613,7 @@ def test_a_search_cursor_the_api_refuses_starts_afresh_and_no_token_can_mean_no_
     accounts = {"search": acct("x_mentions", query="@acme", token_env="SP_TEST_X")}
     settings = configure(tmp_path, url, accounts)
     stub.data.update({"x:search": [post(5001)], "x:users": USERS})
-    clock = Clock(1_796_640_000.0)
+    clock = Clock(time.time())
     poller, producer = make_poller(settings, clock)
     poller.poll("search")
     assert poller.state("search")["cursor"] == {"since_id": "5001"}
