@@ -14,7 +14,8 @@ from streams.formulas import Value
 from streams.kpis import ALL_PLATFORMS, BrandSnapshot, busiest_columns
 
 
-def _shown(value: Value, unit: str) -> str:
+def shown(value: Value, unit: str) -> str:
+    """A count, ratio or amount as a person reads it; "-" for no value."""
     if value is None:
         return "-"  # no value: a zero denominator
     if unit == "ratio":
@@ -38,26 +39,29 @@ def kpi_table(snap: BrandSnapshot, specs: Sequence[KpiSpec], by: str = "platform
         rows.append(
             [
                 counter,
-                *(_shown(snap.counters[p].get(counter), "count") for p in snap.platforms),
-                _shown(total, "count"),
+                *(shown(snap.counters[p].get(counter), "count") for p in snap.platforms),
+                shown(total, "count"),
             ]
         )
     for spec in specs:
         if spec.name in snap.derived[ALL_PLATFORMS]:  # computed for this window
             rows.append(
-                [spec.name, *(_shown(snap.derived[p][spec.name], spec.unit) for p in columns)]
+                [spec.name, *(shown(snap.derived[p][spec.name], spec.unit) for p in columns)]
             )
-    header = ["", *columns]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"{snap.brand}, last {format_duration(snap.window_seconds)}, by {by}"]
-    for row in [header, *rows]:
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
+    title = f"{snap.brand}, last {format_duration(snap.window_seconds)}, by {by}"
+    return "\n".join([title, *aligned([["", *columns], *rows])])
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as text columns: the first left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         )
-    return "\n".join(lines)
+        for row in rows
+    ]
 
 
 def kpi_json(snap: BrandSnapshot, by: str = "platform") -> str:

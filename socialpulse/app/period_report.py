@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from socialpulse.app.kpi_report import aligned, shown
 from streams.counters import ALL_COUNTERS, OPTIONAL_COUNTERS, UNIQUE_SOURCE
 from streams.formulas import Value
 from streams.kpis import DerivedKpi
@@ -182,38 +183,19 @@ def rows(
     return out
 
 
-def _shown(value: Value, unit: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if unit == "ratio":
-        return f"{value:.1%}"
-    if unit in ("per_minute", "currency"):
-        return f"{value:,.2f}"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
 def table(title: str, spans: tuple[Span, Span], lines: Sequence[Row]) -> str:
     """The report for people: a row per counter and KPI, this span, the one before, change."""
     header = ["", spans[0].label, spans[1].label, "change"]
     body = [
         [
             r.name,
-            _shown(r.current, r.unit),
-            _shown(r.previous, r.unit),
+            shown(r.current, r.unit),
+            shown(r.previous, r.unit),
             "-" if r.change is None else f"{r.change:+.1%}",
         ]
         for r in lines
     ]
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(4)]
-    text = [title]
-    for row in [header, *body]:
-        text.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-    return "\n".join(text)
+    return "\n".join([title, *aligned([header, *body])])
 
 
 def _finite(value: Value) -> Value:

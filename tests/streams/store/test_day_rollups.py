@@ -4,11 +4,8 @@ once whoever rolls it, markers dropped when their buckets are long gone."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 import redis.asyncio as aredis
 
@@ -18,19 +15,6 @@ from streams.windows import WindowPlan
 
 PLAN = WindowPlan.of([60, 300, 900, 3600, 86400], 600)
 D = 1_796_515_200  # a UTC day's start (2026-12-06)
-
-
-@pytest.fixture
-def scratch(stack: Any) -> Iterator[tuple[RedisKeys, redis.Redis]]:
-    keys = RedisKeys(f"tday{uuid.uuid4().hex[:10]}")
-    sync = redis.Redis.from_url(stack.pipeline.redis.url, decode_responses=True)
-    try:
-        yield keys, sync
-    finally:
-        found = list(sync.scan_iter(match=f"{keys.prefix}:*", count=1000))
-        if found:
-            sync.delete(*found)
-        sync.close()
 
 
 def roll(url: str, keys: RedisKeys, brands: list[str], now: float, done: int = 0) -> int:
