@@ -68,3 +68,29 @@ def test_the_gateway_raises_its_open_files_limit_or_says_how(monkeypatch) -> Non
         "512; lower gateway.max_connections or raise the limit (ulimit -n)"
     )
     assert set_to == [(1064, 4096)]
+
+
+@pytest.mark.parametrize("name", ["-", "missing.jsonl"])
+def test_a_history_import_needs_a_file_that_exists(tmp_path: Path, name: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socialpulse.cli",
+            "--config",
+            str(project_home() / "config"),
+            "ingest",
+            name,
+            "--history",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        input="",
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        f"socialpulse ingest: {name}: --history reads a file (not stdin) that exists"
+    )

@@ -238,3 +238,19 @@ def test_event_producer_batches_per_topic_and_brand_into_envelopes() -> None:
     assert producer.messages == 2
     decoded = decode_message(recorder.sent[0][2], Mention)
     assert [d.event.id for d in decoded] == ["m-1", "m-2"]  # type: ignore[union-attr]
+
+
+def test_a_content_cost_needs_its_cost_and_counts_once_with_it() -> None:
+    cost = {**INTERACTION, "kind": "content_cost"}
+    assert decode(raw(cost), Interaction) == InvalidEvent(
+        "invalid_fields",
+        "value: required for kind 'content_cost' (the content item's production cost)",
+    )
+    negative = decode(raw({**cost, "value": -5}), Interaction)
+    assert isinstance(negative, InvalidEvent) and negative.detail.startswith(
+        "value: Input should be greater"
+    )
+    many = decode(raw({**cost, "value": 80, "count": 3}), Interaction)
+    assert isinstance(many, InvalidEvent) and many.detail.startswith("count: is for events")
+    good = decode(raw({**cost, "value": 80}), Interaction)
+    assert isinstance(good, Interaction) and (good.kind, good.value) == ("content_cost", 80)

@@ -338,3 +338,9 @@ def test_batch_limits_are_bounded(config: Path) -> None:
     assert error(config).startswith(
         "socialpulse.yaml: worker.batch_bytes: Input should be a valid integer"
     )
+
+
+@pytest.mark.parametrize("days", [0, 5000, "a year"])
+def test_rollups_keep_days_out_of_range_is_refused(config: Path, days: object) -> None:
+    edit(config, "socialpulse.yaml", lambda d: d.update(rollups={"keep_days": days}))
+    assert "socialpulse.yaml" in (message := error(config)) and "rollups.keep_days" in message
