@@ -14,6 +14,7 @@ from alerts.detection.budget import BudgetSettings
 from alerts.detection.config import DetectionConfig, DetectionSettings
 from alerts.detection.rules import BaselineSettings, EvaluationSettings, Rule
 from alerts.incidents.oncall import IncidentSettings
+from alerts.silences.config import SilenceSettings
 from socialpulse.core.config_types import Strict
 
 
@@ -36,6 +37,7 @@ class AlertsFile(DetectionSettings):
 
     slack: SlackSettings
     incidents: IncidentSettings = IncidentSettings()
+    silences: SilenceSettings = SilenceSettings()
 
 
 class RulesFile(Strict):
@@ -49,6 +51,7 @@ class RulesFile(Strict):
     benchmarks: dict[str, float] | None = None
     targets: list[Any] | None = None
     incidents: dict[str, Any] | None = None
+    silences: dict[str, Any] | None = None
 
 
 class AlertConfig(DetectionConfig):

@@ -28,7 +28,11 @@ from alerts.detection.store import DetectionStore, parse_state, same_state
 from alerts.incidents.round import IncidentManager
 from alerts.incidents.store import IncidentStore
 from alerts.notify.outbox import OutboxSender
+from alerts.notify.silence_notices import tell_expiring
 from alerts.notify.slack_message import incident_message
+from alerts.notify.weekly_post import WeeklySummaries
+from alerts.silences.model import Silence, expiring
+from alerts.silences.store import SilenceStore
 from socialpulse.core.config_types import format_duration
 from socialpulse.core.redis_keys import RedisKeys
 from streams.counters import ONE_PER_EVENT, WindowCounts
@@ -123,6 +127,9 @@ class LiveEvaluation:
         incidents = IncidentStore(store.client, store.keys)
         self.incidents = IncidentManager(settings, incidents, incident_message)
         self.outbox = OutboxSender(incidents, slack, settings.brand_ids)
+        self.silences = SilenceStore(sync_client, store.keys)
+        self.summaries = WeeklySummaries(settings, incidents, self.silences)
+        self._pruned_at = 0.0
         # Set when a round produced firings or clearings: the outbox sends without waiting.
         self.delivery_due = asyncio.Event()
         self.rounds_with_events = 0  # its metrics are reported after each (evaluator)
@@ -168,12 +175,36 @@ class LiveEvaluation:
                 events += await self._early(now)
         elif self._early_rules:
             events = await self._early(now)
+        silences = await self._silences(now)
         for brand in await self.incidents.store.with_work(self.settings.brand_ids, now):
-            await self.incidents.round(brand, now, self.last_values.get(brand))
+            await self.incidents.round(brand, now, self.last_values.get(brand), silences)
+        told = await self._tell_expiring(silences, now)
+        if told + await self.summaries.post_due(now):
+            self.delivery_due.set()
         if events:
             self.rounds_with_events += 1
             self.delivery_due.set()
         return events
+
+    async def _silences(self, now: float) -> list[Silence]:
+        """The silences in force or coming (read each round: one made a second ago holds)."""
+        settings = self.settings.alerts.silences
+        if now - self._pruned_at > 3600:
+            self._pruned_at = now
+            await asyncio.to_thread(self.silences.prune, now)
+        return await asyncio.to_thread(self.silences.current, settings, now)
+
+    async def _tell_expiring(self, silences: list[Silence], now: float) -> int:
+        notify_before = self.settings.alerts.silences.notify_before
+        return await tell_expiring(
+            self.silences,
+            self.incidents.store,
+            expiring(silences, now, notify_before),
+            self.settings.brand_ids,
+            self.settings.alerts.incidents,
+            self.settings.alerts.slack.channel,
+            now,
+        )
 
     async def _evaluate(self, last: float, now: float) -> list[AlertEvent]:
         evaluation = self.settings.alerts.evaluation

@@ -13,6 +13,12 @@ same detector the worker runs (alerts.detection.backtest.backtest_series), for e
 method and z.
 
     .venv/bin/python benchmarks/detection.py [--seeds 5] [--weeks 5]
+        [--events FILE --verdicts FILE [--rules FILE]]
+
+With --events (raw events, JSONL) and --verdicts (the team's verdicts on the incidents of that
+time, `socialpulse incidents verdicts`), it also replays the events through the rules (default:
+config/alerts.yaml) as `socialpulse backtest` does and says which incidents the team called
+useful would still notify, and which called not useful would be avoided.
 
 Prints one row per (method, level), the level a budget (calibrated, notifications a week) or
 a fixed z: recall of up and down anomalies, precision (firings that
@@ -29,12 +35,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.detection.backtest import backtest_series, pair_firings
+from alerts.detection.backtest import (
+    BacktestError,
+    backtest_events,
+    backtest_series,
+    count_event_file,
+    event_span,
+    pair_firings,
+)
 from alerts.detection.budget import BudgetSettings
 from alerts.detection.configured import detector_for
 from alerts.detection.engine import Detector
 from alerts.detection.rules import BaselineSettings, Rule
-from socialpulse.app.settings import load_settings
+from alerts.incidents.replay import replay
+from alerts.incidents.verdict_labels import (
+    DEFAULT_TOLERANCE,
+    label_notifications,
+    label_summary,
+    read_verdicts,
+)
+from socialpulse.app.settings import load_rules_file, load_settings
+from socialpulse.core.config import ConfigError
 from socialpulse.core.paths import project_home
 from socialpulse.devtools.real_series import detection_data, score_real_series
 from socialpulse.devtools.series_generator import Anomaly, minute_counts, rolling_sums
@@ -178,14 +199,48 @@ def real_series() -> None:
     )
 
 
+def team_verdicts(events: str | None, verdicts: str | None, rules_file: str | None) -> None:
+    """The rules (``rules_file``, default the shipped ones) judged by the team's verdicts on
+    the incidents of a raw events export, as `socialpulse backtest --verdicts` judges them."""
+    if events is None or verdicts is None:
+        print("Team verdicts: needs --events FILE and --verdicts FILE\n")
+        return
+    settings = load_settings(project_home() / "config")
+    alerts = load_rules_file(Path(rules_file), settings) if rules_file else settings.alerts
+    detector = detector_for(alerts, settings.kpis.kpis)
+    path = Path(verdicts)
+    with path.open(encoding="utf-8") as handle:
+        labels = read_verdicts(path, handle)
+    counts, first, last, _ = count_event_file(settings, Path(events))
+    start, end = event_span(detector, first, last)
+    fired = backtest_events(settings, detector, counts, start, end, progress=False)
+    notifications = replay(fired, settings.alerts.incidents, settings.alerts.slack.channel, end)
+    report = label_notifications(notifications, labels, DEFAULT_TOLERANCE, start, end)
+    print(f"Team verdicts ({verdicts} on {events}, rules {rules_file or 'config/alerts.yaml'}):")
+    print(label_summary(report) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--weeks", type=int, default=5)
     parser.add_argument("--z", type=float, nargs="*", default=[4, 5, 6])
     parser.add_argument("--budgets", type=float, nargs="*", default=[0.5, 1, 2])
+    parser.add_argument("--events", metavar="FILE", help="raw events (JSONL) to judge rules on")
+    parser.add_argument("--verdicts", metavar="FILE", help="the team's verdicts (JSONL)")
+    parser.add_argument("--rules", metavar="FILE", help="rules to judge (default: shipped)")
     args = parser.parse_args()
+    if (args.events is None) != (args.verdicts is None):
+        parser.error(
+            "--events and --verdicts go together: the verdicts label the events' incidents"
+        )
+    if args.rules and args.events is None:
+        parser.error("--rules needs --events and --verdicts (the rules judged by the verdicts)")
     real_series()
+    try:
+        team_verdicts(args.events, args.verdicts, args.rules)
+    except (BacktestError, ConfigError, OSError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
     print("Generated series (budget: calibrated to notifications a week; z: fixed level):")
     print(
         f"{'method':<9} {'level':>10} {'recall up':>9} {'recall down':>11} {'precision':>9} "

@@ -282,6 +282,33 @@ def read_events(
     return first, last, rejected
 
 
+def count_event_file(
+    settings: DetectionConfig, path: Path
+) -> tuple[MemoryCounts, float, float, int]:
+    """A JSONL file of events counted as the worker counts them (:func:`read_events`): the
+    counts, the first and last event's time, and how many events were rejected."""
+    counts = MemoryCounts(
+        settings.window_plan.tiers,
+        settings.pipeline.cleaning.max_mentions_per_author_per_minute,
+    )
+    with path.open(encoding="utf-8") as source:
+        first, last, rejected = read_events(settings, path, source, counts)
+    return counts, first, last, rejected
+
+
+def event_span(
+    detector: Detector,
+    first: float,
+    last: float,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[float, float]:
+    """The ticks a backtest of events covers: from ``start`` (default: the first event) to
+    ``end`` (default: the last event and the longest window, so the last firings can clear)."""
+    longest = max(detector.windows(), default=0)
+    return (first if start is None else start), (last + longest if end is None else end)
+
+
 def backtest_events(
     settings: DetectionConfig,
     detector: Detector,

@@ -21,8 +21,17 @@ from alerts.incidents.oncall import IncidentSettings
 from alerts.slack_text import escape
 from socialpulse.core.config_types import format_duration
 
-State = Literal["triggered", "acknowledged", "snoozed", "resolved"]
+State = Literal["triggered", "acknowledged", "snoozed", "silenced", "resolved"]
 Action = Literal["ack", "snooze", "resolve"]
+Verdict = Literal["useful", "not_useful"]
+VERDICTS: tuple[Verdict, ...] = ("useful", "not_useful")
+# Why an alert was no use, as the team says it (the Slack menu's options, the CLI's --reason).
+VERDICT_REASONS = {
+    "expected_event": "expected event",
+    "bot_wave": "bot wave",
+    "data_problem": "data problem",
+    "too_sensitive": "too sensitive",
+}
 NoticeKind = Literal["post", "update", "reply", "ephemeral"]
 SYSTEM = "socialpulse"
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -118,6 +127,14 @@ class Incident:
     context: dict[str, Any] = field(default_factory=dict)  # what drove it, at opening
     rules: list[str] = field(default_factory=list)  # every rule that fired in it
     firing_rules: list[str] = field(default_factory=list)  # those not cleared since
+    # When its message was first posted; None while a silence has kept it from notifying
+    # (then it has no message to update or thread, and its notices are dropped).
+    notified_at: float | None = None
+    silenced_by: str | None = None  # the silence that held it at opening, if one did
+    verdict: Verdict | None = None  # the team's word: was it any use?
+    verdict_reason: str | None = None  # a key of VERDICT_REASONS, for not_useful
+    verdict_by: str | None = None
+    verdict_at: float | None = None
 
     @property
     def key(self) -> str:
@@ -138,6 +155,8 @@ class Incident:
         """An incident from :meth:`to_dict`'s output (also one stored before incidents were
         joined across rules: its rule is its only one, firing until it cleared)."""
         incident = cls(**data)
+        if "notified_at" not in data:  # stored before silences: every incident notified
+            incident.notified_at = incident.opened_at
         if "rules" not in data:
             incident.rules = [incident.rule]
             still = incident.open and incident.rule_cleared_at is None
@@ -178,10 +197,45 @@ def open_incident(
         context=context,
         rules=[event.rule],
         firing_rules=[event.rule],
+        notified_at=now,
     )
     outcome = Outcome()
     outcome.add(TimelineEntry(now, SYSTEM, "opened", describe(event)), Notice("post"))
     return incident, outcome
+
+
+def open_silenced(
+    incident_id: str,
+    event: AlertEvent,
+    channel: str,
+    now: float,
+    context: dict[str, Any],
+    silence: str,
+    silence_text: str,
+) -> tuple[Incident, Outcome]:
+    """A new incident for a firing a silence matches: recorded with its timeline, nobody told.
+    ``silence``: the silence's id; ``silence_text``: who made it and why (for the timeline)."""
+    incident, _ = open_incident(incident_id, event, channel, now, context)
+    incident.state, incident.notified_at, incident.silenced_by = "silenced", None, silence
+    outcome = Outcome()
+    outcome.add(
+        TimelineEntry(now, SYSTEM, f"fired, silenced by {silence}", describe(event)),
+    )
+    outcome.add(TimelineEntry(now, SYSTEM, "not notified", silence_text))
+    return incident, outcome
+
+
+def end_silence(incident: Incident, now: float, why: str) -> Outcome:
+    """A silenced incident whose firing no silence covers any more (the silence ended or was
+    expired while its condition still holds, or an unsilenced firing joined): it opens now,
+    as if it had just fired, and its message is posted."""
+    outcome = Outcome()
+    if incident.state != "silenced":
+        return outcome
+    incident.state, incident.notified_at = "triggered", now
+    incident.escalate_from, incident.escalations = now, 0
+    outcome.add(TimelineEntry(now, SYSTEM, "opened", why), Notice("post"))
+    return outcome
 
 
 def on_alert(
@@ -251,6 +305,12 @@ def act(
     if incident.state == "resolved":
         outcome.refused = f"incident {incident.id} is already resolved"
         return outcome
+    if incident.state == "silenced" and action != "resolve":
+        outcome.refused = (
+            f"incident {incident.id} is silenced by {incident.silenced_by}: nobody was notified; "
+            "expire the silence to open it, or resolve it"
+        )
+        return outcome
     if action == "ack":
         if incident.state == "acknowledged":
             outcome.refused = (
@@ -286,6 +346,37 @@ def act(
     else:
         _resolve(incident, who, now, why, outcome)
     return outcome
+
+
+def give_verdict(incident: Incident, verdict: str, reason: str, who: str, now: float) -> Outcome:
+    """The team's word on an incident, open or resolved: useful or not (with an optional
+    reason). The last one given stands; each is on the timeline."""
+    outcome = Outcome()
+    if verdict not in VERDICTS:
+        outcome.refused = f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}"
+        return outcome
+    if reason and (verdict != "not_useful" or reason not in VERDICT_REASONS):
+        outcome.refused = (
+            f"reason {reason!r}: a not_useful verdict takes one of {', '.join(VERDICT_REASONS)}"
+        )
+        return outcome
+    if (incident.verdict, incident.verdict_reason or "") == (verdict, reason):
+        outcome.refused = (
+            f"incident {incident.id} is already marked {verdict_text(verdict, reason)} by "
+            f"{who_text(incident.verdict_by or '?')}"
+        )
+        return outcome
+    incident.verdict, incident.verdict_reason = verdict, reason or None
+    incident.verdict_by, incident.verdict_at = who, now
+    shown = verdict_text(verdict, reason)
+    outcome.add(TimelineEntry(now, who, f"verdict: {shown}", ""), Notice("update"))
+    return outcome
+
+
+def verdict_text(verdict: str, reason: str | None) -> str:
+    """A verdict in words: "useful", "not useful (bot wave)"."""
+    words = verdict.replace("_", " ")
+    return f"{words} ({VERDICT_REASONS[reason]})" if reason in VERDICT_REASONS else words
 
 
 def _resolve(incident: Incident, who: str, now: float, why: str, outcome: Outcome) -> None:
@@ -359,17 +450,24 @@ def advance_time(incident: Incident, now: float, policy: IncidentSettings) -> Ou
 
 __all__ = [
     "SYSTEM",
+    "VERDICTS",
+    "VERDICT_REASONS",
     "Action",
     "Incident",
     "Notice",
     "Outcome",
     "State",
     "TimelineEntry",
+    "Verdict",
     "act",
     "advance_time",
+    "end_silence",
+    "give_verdict",
     "incident_key",
     "is_slack_user",
     "on_alert",
     "open_incident",
+    "open_silenced",
+    "verdict_text",
     "who_text",
 ]

@@ -77,6 +77,8 @@ class Interactivity(Strict):
     host: str = "127.0.0.1"
     port: int = Field(9311, ge=0, le=65535)  # 0: no endpoint in this worker
     path: str = "/slack/interactivity"
+    # Where Slack sends /socialpulse (the slash command's Request URL): silences.
+    commands_path: str = "/slack/commands"
     max_body: int = Field(64 * 1024, gt=0)  # bytes; a longer Content-Length gets 413 unread
     # Seconds from a connection's opening to its whole request (head and body); a slower one
     # gets 408, so a client that trickles or goes quiet cannot hold a connection for long.
@@ -101,6 +103,49 @@ class Interactivity(Strict):
         return value
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WeeklySummary(Strict):
+    """``incidents.weekly_summary``: when each brand's channel gets its week (the 7 days up to
+    ``day`` at ``at``, local time in ``timezone``), and the useful share below which a rule
+    is named in it."""
+
+    day: str = "mon"
+    at: time = time(9, 0)
+    timezone: str = "UTC"
+    # A rule whose incidents of the last 30 days were judged useful less often than this
+    # (0 to 1) is named, once it has `min_verdicts` verdicts (fewer say little).
+    useful_floor: float = Field(0.5, ge=0, le=1)
+    min_verdicts: int = Field(3, ge=1)
+
+    @field_validator("day")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        if value not in WEEKDAYS:
+            raise ValueError(f"{value!r} is not a day; use one of {', '.join(WEEKDAYS)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    def last_due(self, now: float) -> float:
+        """The latest summary time at or before ``now`` (unix seconds)."""
+        zone = ZoneInfo(self.timezone)
+        local = datetime.fromtimestamp(now, UTC).astimezone(zone)
+        back = (local.weekday() - WEEKDAYS.index(self.day)) % 7
+        moment = datetime.combine(local.date() - timedelta(days=back), self.at, zone)
+        if moment.timestamp() > now:
+            moment = datetime.combine(moment.date() - timedelta(days=7), self.at, zone)
+        return moment.timestamp()
+
+
 class IncidentSettings(Strict):
     """``alerts.yaml: incidents``."""
 
@@ -114,6 +159,7 @@ class IncidentSettings(Strict):
     quiet_hours: QuietHours | None = None
     grafana_url: str = "http://localhost:3000"
     interactivity: Interactivity = Interactivity()
+    weekly_summary: WeeklySummary | None = WeeklySummary()  # null: none posted
 
     @field_validator("escalation")
     @classmethod
@@ -157,4 +203,5 @@ __all__ = [
     "Interactivity",
     "QuietHours",
     "Route",
+    "WeeklySummary",
 ]

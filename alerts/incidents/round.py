@@ -9,7 +9,7 @@ writes Redis (alerts.incidents.store) and renders the notices into the outbox.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alerts.config import AlertConfig
@@ -23,13 +23,17 @@ from alerts.incidents.lifecycle import (
     Outcome,
     act,
     advance_time,
+    end_silence,
+    give_verdict,
     incident_key,
     is_slack_user,
     on_alert,
     open_incident,
+    open_silenced,
 )
 from alerts.incidents.oncall import IncidentSettings
 from alerts.incidents.store import ActionRequest, IncidentStore, OutboxItem, RoundWrite
+from alerts.silences.model import Silence, covering
 from alerts.slack_text import escape
 
 log = logging.getLogger(__name__)
@@ -52,12 +56,19 @@ class IncidentManager:
         self.policy = settings.alerts.incidents
         self.names = {b.id: b.name for b in settings.brands.brands}
         self.platforms = {b.id: b.platforms for b in settings.brands.brands}
+        self.severities = {rule.name: rule.severity for rule in settings.alerts.rules}
 
     async def round(
-        self, brand: str, now: float, values: Mapping[int, Values] | None = None
+        self,
+        brand: str,
+        now: float,
+        values: Mapping[int, Values] | None = None,
+        silences: Sequence[Silence] = (),
     ) -> RoundWrite:
         """One round for a brand. ``values``: the last tick's KPIs per window and platform
-        (what drove a new incident), when the caller has them."""
+        (what drove a new incident), when the caller has them; ``silences``: those in force
+        (alerts.silences.store.SilenceStore.current), which keep new incidents from
+        notifying."""
         store = self.store
         cursors = await store.cursors(brand)
         open_now = await store.open_incidents(brand)
@@ -83,16 +94,35 @@ class IncidentManager:
                     self.platforms.get(brand, []),
                     self.names.get(brand, ""),
                 )
-                incident, outcome = open_incident(
-                    await store.new_id(brand), event, channel, now, context
-                )
+                incident_id = await store.new_id(brand)
+                silence = covering(silences, brand, event.platform, event.rule, event.severity, now)
+                if silence is not None:
+                    incident, outcome = open_silenced(
+                        incident_id, event, channel, now, context, silence.id, silence_note(silence)
+                    )
+                    incident_metrics.SILENCED_FIRINGS.labels(brand, event.rule).inc()
+                else:
+                    incident, outcome = open_incident(incident_id, event, channel, now, context)
+                    incident_metrics.INCIDENTS_OPENED.labels(brand, event.severity).inc()
                 open_now[incident.key] = incident
-                incident_metrics.INCIDENTS_OPENED.labels(brand, event.severity).inc()
             elif incident is None or not incident.open:
                 write.cursors["events"] = event_id
                 continue  # cleared after a person resolved it: nothing left to do
             else:
-                outcome = on_alert(incident, event, now, self.policy)
+                outcome = Outcome()
+                if incident.state == "silenced" and event.event == "fired" and not event.confirms:
+                    silence = covering(
+                        silences, brand, event.platform, event.rule, event.severity, now
+                    )
+                    if silence is None:  # a firing no silence covers joins: it notifies
+                        outcome = self._unsilence(
+                            incident, now, f"{event.rule} fired and no silence covers it"
+                        )
+                    else:
+                        incident_metrics.SILENCED_FIRINGS.labels(brand, event.rule).inc()
+                joined = on_alert(incident, event, now, self.policy)
+                outcome.timeline += joined.timeline
+                outcome.notices += joined.notices
             self._record(write, incident, outcome, now)
             write.cursors["events"] = event_id
         by_id = {i.id: i for i in open_now.values()}
@@ -110,10 +140,46 @@ class IncidentManager:
             ).inc()
             self._record(write, incident, outcome, now)
         for incident in by_id.values():
+            if incident.state == "silenced":
+                self._record(write, incident, self._still_silenced(incident, silences, now), now)
             self._record(write, incident, advance_time(incident, now, self.policy), now)
         await store.save(brand, write)
         await store.release_held(brand, now)
         return write
+
+    def _still_silenced(
+        self, incident: Incident, silences: Sequence[Silence], now: float
+    ) -> Outcome:
+        """A silenced incident whose firing rules no longer all have a silence in force opens
+        now, if any still fires (one that cleared resolves by itself, unnotified)."""
+        if not incident.firing_rules:
+            return Outcome()
+        uncovered = [
+            rule
+            for rule in incident.firing_rules
+            if covering(
+                silences,
+                incident.brand,
+                incident.platform,
+                rule,
+                self.severities.get(rule, incident.severity),
+                now,
+            )
+            is None
+        ]
+        if not uncovered:
+            return Outcome()
+        return self._unsilence(
+            incident,
+            now,
+            f"silence {incident.silenced_by} ended while {', '.join(uncovered)} still fired",
+        )
+
+    def _unsilence(self, incident: Incident, now: float, why: str) -> Outcome:
+        outcome = end_silence(incident, now, why)
+        if outcome.notices:
+            incident_metrics.INCIDENTS_OPENED.labels(incident.brand, incident.severity).inc()
+        return outcome
 
     @staticmethod
     def _fired_in(open_now: Mapping[str, Incident], event: AlertEvent) -> Incident | None:
@@ -124,7 +190,9 @@ class IncidentManager:
         return None
 
     def _act(self, incident: Incident, request: ActionRequest, now: float) -> Outcome:
-        if request.action not in ("ack", "snooze", "resolve"):
+        if request.action == "verdict":
+            outcome = give_verdict(incident, request.verdict, request.reason, request.who, now)
+        elif request.action not in ("ack", "snooze", "resolve"):
             # Shown in Slack (and to the CLI): the queued action is not ours to trust.
             outcome = Outcome(refused=f"unknown action {escape(repr(request.action))}")
         else:
@@ -169,6 +237,10 @@ class IncidentManager:
             return
         write.incidents[incident.id] = incident
         write.timeline += [(incident.id, entry) for entry in outcome.timeline]
+        if incident.notified_at is None:
+            # Never posted (silenced): no message to update or thread; only a refusal to the
+            # person who clicked is said.
+            outcome.notices = [n for n in outcome.notices if n.kind == "ephemeral"]
         name = self.names.get(incident.brand, incident.brand)
         held = self.policy.held_until(incident.severity, now)
         for notice in outcome.notices:
@@ -198,4 +270,12 @@ class IncidentManager:
                 write.outbox.append(item)
 
 
-__all__ = ["IncidentManager"]
+def silence_note(silence: Silence) -> str:
+    """Who made a silence, why and what it matches, for the timeline of what it held."""
+    return (
+        f"silence {silence.id} ({silence.matchers_text()}) by {silence.created_by}: "
+        f"{silence.comment}"
+    )
+
+
+__all__ = ["IncidentManager", "silence_note"]

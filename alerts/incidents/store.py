@@ -40,7 +40,7 @@ KEEP_SECONDS = 90 * 86400
 class OutboxItem:
     """One Slack call to make for an incident (rendered when queued)."""
 
-    kind: str  # post, update, reply, ephemeral
+    kind: str  # post, update, reply, ephemeral; message: a channel message of no incident
     incident: str
     channel: str
     text: str
@@ -69,6 +69,8 @@ class ActionRequest:
     who: str
     why: str = ""
     snooze_for: int | None = None
+    verdict: str = ""  # for action "verdict": useful or not_useful
+    reason: str = ""  # ... and for not_useful, optionally a key of VERDICT_REASONS
     request: str = ""  # the stream id, once read
 
     def fields(self) -> dict[Any, Any]:
@@ -100,6 +102,12 @@ def _newer(last: list[Any], done: Any) -> bool:
     if not last:
         return False
     return done is None or _stream_id(last[0][0]) > _stream_id(done)
+
+
+def verdict_field(incident: Incident) -> str:
+    """The verdict index's value for an incident: ``<rule>\t<verdict>\t<reason>``, what
+    /metrics counts by (rule names are config names: no tabs)."""
+    return f"{incident.rule}\t{incident.verdict}\t{incident.verdict_reason or ''}"
 
 
 def brand_of(incident_id: str) -> str:
@@ -241,6 +249,12 @@ class IncidentStore:
                 for raw in waiting
                 if json.loads(json.loads(raw)["item"])["incident"] in write.release
             ]
+        judged = {i.id: i for i in write.incidents.values() if i.verdict is not None}
+        dropped: Any = []
+        if judged:  # verdicts on incidents older than the incidents themselves are dropped
+            dropped = await self.client.zrangebyscore(
+                k.verdicts, "-inf", f"({time.time() - KEEP_SECONDS}"
+            )
         pipe = self.client.pipeline(transaction=True)
         # Notices of an incident no longer held go out first, in the order they were queued (the
         # stored ones of earlier rounds before this round's).
@@ -256,6 +270,15 @@ class IncidentStore:
             else:
                 # Also the field of the key format before incidents joined across rules.
                 pipe.hdel(k.open, incident.key, f"{incident.rule}|{incident.platform}")
+        if dropped:
+            pipe.zrem(k.verdicts, *dropped)
+            pipe.hdel(k.verdict_of, *dropped)
+        if judged:
+            pipe.zadd(k.verdicts, {i.id: i.opened_at for i in judged.values()})
+            pipe.hset(
+                k.verdict_of,
+                mapping={i.id: verdict_field(i) for i in judged.values()},
+            )
         for incident_id, entry in write.timeline:
             pipe.rpush(k.timeline(incident_id), json.dumps(entry.to_dict()))
             pipe.expire(k.timeline(incident_id), KEEP_SECONDS)
@@ -280,4 +303,5 @@ __all__ = [
     "OutboxItem",
     "RoundWrite",
     "brand_of",
+    "verdict_field",
 ]

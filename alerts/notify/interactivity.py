@@ -35,7 +35,6 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 import redis
@@ -43,13 +42,16 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from alerts.config import AlertConfig
+from alerts.incidents.lifecycle import VERDICT_REASONS
 from alerts.incidents.oncall import Interactivity as InteractivityConfig
 from alerts.incidents.store import ActionRequest, OutboxItem, brand_of
 from alerts.notify import metrics as notify_metrics
+from alerts.notify.commands import Answer, SlashCommands
+from alerts.silences.store import SilenceStore
 from socialpulse.core.config import ConfigError
 from socialpulse.core.connections import REDIS_ERRORS
 from socialpulse.core.http_server import BackgroundServer, HttpLimits, server_config
@@ -74,7 +76,8 @@ _DIGITS = re.compile(r"[0-9]+")
 _SNOOZE = re.compile(r"snooze_([0-9]{1,9})")  # bounded: int() of thousands of digits raises
 _INCIDENT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}-[0-9]{1,12}")
 _SLACK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_BUTTONS = ("ack", "resolve")
+_BUTTONS = ("ack", "resolve", "verdict_useful", "verdict_not_useful")
+_VERDICT_BUTTONS = {"verdict_useful": "useful", "verdict_not_useful": "not_useful"}
 
 
 class InteractivityError(ConfigError):
@@ -83,15 +86,6 @@ class InteractivityError(ConfigError):
 
 class MalformedClick(ValueError):
     """A payload that is not shaped as Slack sends one; the message says what is wrong."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the endpoint answers one request: HTTP status, the outcome counted, and why."""
-
-    status: int
-    outcome: str  # a label of socialpulse_slack_interactions_total
-    reason: str = ""
 
 
 def signing_secret(environ: dict[str, str] | None = None) -> str:
@@ -151,6 +145,8 @@ def read_click(payload: object, snooze_options: Sequence[int]) -> ActionRequest 
     action_id, value = action.get("action_id"), action.get("value")
     if not isinstance(action_id, str):
         raise MalformedClick("payload.actions[0].action_id is missing or not a string")
+    if action_id == "verdict_reason":  # the "Not useful because..." menu (a static_select)
+        return _reason_pick(action, who)
     if value is not None and not isinstance(value, str):
         raise MalformedClick("payload.actions[0].value is not a string")
     snooze_for: int | None = None
@@ -168,7 +164,28 @@ def read_click(payload: object, snooze_options: Sequence[int]) -> ActionRequest 
         )
     if snooze_for is not None:
         return ActionRequest(value, "snooze", who, "from Slack", snooze_for)
+    if action_id in _VERDICT_BUTTONS:
+        verdict = _VERDICT_BUTTONS[action_id]
+        return ActionRequest(value, "verdict", who, why="from Slack", verdict=verdict)
     return ActionRequest(value, action_id, who, why="from Slack")
+
+
+def _reason_pick(action: dict[str, object], who: str) -> ActionRequest:
+    """A "not useful" verdict with its reason, from the menu's picked option
+    (``<incident>|<reason>``)."""
+    option = action.get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    if not isinstance(value, str):
+        raise MalformedClick("payload.actions[0].selected_option.value is missing or not a string")
+    incident, _, reason = value.partition("|")
+    if not _INCIDENT_ID.fullmatch(incident) or reason not in VERDICT_REASONS:
+        raise MalformedClick(
+            f"payload.actions[0].selected_option.value {value[:60]!r} is not "
+            f"<incident>|<reason> with a reason of {', '.join(VERDICT_REASONS)}"
+        )
+    return ActionRequest(
+        incident, "verdict", who, "from Slack", verdict="not_useful", reason=reason
+    )
 
 
 def parse_click(payload: object, snooze_options: Sequence[int]) -> ActionRequest | None:
@@ -218,6 +235,7 @@ class Interactivity:
         self.verifier = SignatureVerifier(secret)
         self.policy = settings.alerts.incidents
         self.max_body = self.policy.interactivity.max_body
+        self.commands = SlashCommands(settings, SilenceStore(client, self.keys))
 
     def refuse_length(self, headers: Mapping[str, str]) -> Answer | None:
         """411 or 413 (counted) when the request's framing does not bound its body to
@@ -251,7 +269,32 @@ class Interactivity:
         notify_metrics.INTERACTIONS.labels(answer.outcome).inc()
         return answer
 
+    def handle_command(
+        self, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> Answer:
+        """Answer one slash command request (signed like clicks; see alerts.notify.commands)
+        and count it; Redis unavailable: 503, nothing taken."""
+        try:
+            verified = self._verified(body, headers, time.time() if now is None else now)
+            if isinstance(verified, Answer):
+                answer = verified
+            else:
+                answer = self.commands.answer(verified, time.time() if now is None else now)
+        except REDIS_ERRORS as exc:
+            log.warning("slash command: Redis unavailable, nothing taken: %s", exc)
+            answer = Answer(503, "unavailable", "Redis is unavailable; nothing was taken, retry")
+        notify_metrics.INTERACTIONS.labels(answer.outcome).inc()
+        return answer
+
     def _answer(self, body: bytes, headers: Mapping[str, str], now: float) -> Answer:
+        verified = self._verified(body, headers, now)
+        if isinstance(verified, Answer):
+            return verified
+        return self._click(verified)
+
+    def _verified(self, body: bytes, headers: Mapping[str, str], now: float) -> Answer | str:
+        """The body as text when it is signed by Slack, fresh and not seen before; else the
+        refusal."""
         timestamp = headers.get("x-slack-request-timestamp", "")
         signature = headers.get("x-slack-signature", "")
         if not timestamp or not signature:
@@ -281,6 +324,9 @@ class Interactivity:
             return Answer(401, "forged", "X-Slack-Signature does not match the body")
         if not self._first_use(signature, int(timestamp), now):
             return Answer(401, "replayed", "this request was received before; nothing changed")
+        return text
+
+    def _click(self, text: str) -> Answer:
         try:
             payload = form_payload(text)
             request = read_click(payload, self.policy.snooze_options)
@@ -300,7 +346,7 @@ class Interactivity:
                 incident=request.incident,
                 channel=str(channel.get("id") or self.settings.alerts.slack.channel),
                 text="Only the on-call responders (alerts.yaml: incidents.responders) may "
-                "acknowledge, snooze or resolve incidents.",
+                "acknowledge, snooze, resolve or judge incidents.",
                 user=request.who,
             )
             self.client.xadd(keys.outbox, refusal.fields())
@@ -322,11 +368,16 @@ def _response(answer: Answer, close: bool = False) -> Response:
     if close:
         # The body was not read: the connection cannot carry another request.
         headers["connection"] = "close"
+    if answer.reply is not None:
+        return JSONResponse(answer.reply, status_code=answer.status, headers=headers)
     return PlainTextResponse(answer.reason, status_code=answer.status, headers=headers)
 
 
-def interactivity_app(logic: Interactivity, path: str) -> Starlette:
-    """The ASGI app: POST ``path`` only (others 404, other methods 405)."""
+def interactivity_app(
+    logic: Interactivity, path: str, commands_path: str | None = None
+) -> Starlette:
+    """The ASGI app: POST ``path`` (clicks) and ``commands_path`` (slash commands) only (others
+    404, other methods 405)."""
 
     async def click(request: Request) -> Response:
         refused = logic.refuse_length(request.headers)
@@ -337,7 +388,18 @@ def interactivity_app(logic: Interactivity, path: str) -> Starlette:
         answer = await run_in_threadpool(logic.handle, body, request.headers)
         return _response(answer)
 
-    return Starlette(routes=[Route(path, click, methods=["POST"])])
+    async def command(request: Request) -> Response:
+        refused = logic.refuse_length(request.headers)
+        if refused is not None:
+            return _response(refused, close=True)
+        body = await request.body()
+        answer = await run_in_threadpool(logic.handle_command, body, request.headers)
+        return _response(answer)
+
+    routes = [Route(path, click, methods=["POST"])]
+    if commands_path:
+        routes.append(Route(commands_path, command, methods=["POST"]))
+    return Starlette(routes=routes)
 
 
 def http_limits(config: InteractivityConfig) -> HttpLimits:
@@ -372,7 +434,7 @@ def serve_interactivity(settings: AlertConfig, client: redis.Redis) -> ButtonSer
     if not config.port:
         return None
     logic = Interactivity(settings, client, signing_secret())
-    app = interactivity_app(logic, config.path)
+    app = interactivity_app(logic, config.path, config.commands_path)
     options = {"lifespan": "off", "server_header": False}
     uvicorn_config = server_config(app, config.host, config.port, http_limits(config), **options)
     try:
@@ -383,7 +445,13 @@ def serve_interactivity(settings: AlertConfig, client: redis.Redis) -> ButtonSer
             "(SOCIALPULSE_INTERACTIVITY_PORT), or port: 0 for none"
         ) from None
     url = f"http://{config.host}:{config.port}{config.path}"
-    log.info("interactivity: Slack buttons at %s", url)
+    log.info(
+        "interactivity: Slack buttons at %s, slash commands at http://%s:%s%s",
+        url,
+        config.host,
+        config.port,
+        config.commands_path,
+    )
     return ButtonServer(background, url)
 
 

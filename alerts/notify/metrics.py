@@ -17,8 +17,8 @@ ALERTS_SENT = Counter(
 
 SLACK_DELIVERIES = Counter(
     "socialpulse_slack_deliveries_total",
-    "Slack calls of the outbox by kind (post, update, reply, ephemeral) and outcome (sent; "
-    "failed: retried later; refused: Slack said no for good, kept in outbox-dead).",
+    "Slack calls of the outbox by kind (post, update, reply, ephemeral, message) and outcome "
+    "(sent; failed: retried later; refused: Slack said no for good, kept in outbox-dead).",
     ["kind", "outcome"],
 )
 
@@ -32,12 +32,13 @@ INTERACTIONS = Counter(
     "socialpulse_slack_interactions_total",
     "Requests to the Slack interactivity endpoint by outcome (accepted, unsigned, forged, "
     "stale: timestamp over 5 minutes away, replayed: signature already used, not_responder, "
-    "bad_request, ignored, too_large, unavailable: Redis down, answered 503).",
+    "bad_request, ignored, too_large, unavailable: Redis down, answered 503; refused: a slash "
+    "command that could not be done as asked, told why).",
     ["outcome"],
 )
 
 
-SLACK_KINDS = ("post", "update", "reply", "ephemeral")
+SLACK_KINDS = ("post", "update", "reply", "ephemeral", "message")
 
 
 SLACK_OUTCOMES = ("sent", "failed", "refused")
@@ -54,6 +55,7 @@ INTERACTION_OUTCOMES = (
     "ignored",
     "too_large",
     "unavailable",
+    "refused",
 )
 
 

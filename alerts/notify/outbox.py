@@ -133,6 +133,9 @@ class OutboxSender:
             await client.hset(k.slack, item.incident, json.dumps(ref))
             notify_metrics.ALERTS_SENT.labels(item.rule, item.severity).inc()
             return
+        if item.kind == "message":  # not an incident's: a silence ending, a weekly summary
+            await self.slack.chat_postMessage(channel=item.channel, text=item.text)
+            return
         if item.kind == "ephemeral":
             await self.slack.chat_postEphemeral(
                 channel=item.channel, user=item.user or "", text=item.text

@@ -21,13 +21,15 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     SectionBlock,
+    StaticSelectElement,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.config import SlackSettings
 from alerts.detection.alert_text import KIND_TITLE, describe, number
-from alerts.incidents.lifecycle import Incident, who_text
+from alerts.incidents.lifecycle import VERDICT_REASONS, Incident, verdict_text, who_text
 from alerts.incidents.oncall import IncidentSettings
 from alerts.slack_text import escape, join_lines, link, one_line
 from socialpulse.core.config_types import format_duration
@@ -68,6 +70,7 @@ STATE_LINE = {
     "triggered": ":rotating_light: *Triggered*: nobody has acknowledged it yet",
     "acknowledged": ":eyes: *Acknowledged* by {acked_by}",
     "snoozed": ":zzz: *Snoozed* until {until}",
+    "silenced": ":mute: *Silenced*: nobody was notified",
     "resolved": ":white_check_mark: *Resolved* by {resolved_by}",
 }
 BOARD_UID = "socialpulse-brand-overview"
@@ -151,6 +154,23 @@ def incident_message(
     )
     blocks.append(ActionsBlock(block_id=f"incident:{incident.id}", elements=buttons))
     blocks.append(
+        ActionsBlock(block_id=f"verdict:{incident.id}", elements=verdict_elements(incident))
+    )
+    notes = []
+    if incident.verdict is not None:
+        notes.append(
+            f"*Verdict*: {verdict_text(incident.verdict, incident.verdict_reason)}, by "
+            f"{who_text(incident.verdict_by or '?')}"
+        )
+    if incident.silenced_by and incident.notified_at is not None:
+        held = int(incident.opened_at)
+        notes.append(
+            f"Silence `{escape(incident.silenced_by)}` held it from "
+            f"<!date^{held}^{{time}}|{held}> until it ended with this still firing."
+        )
+    if notes:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=n) for n in notes]))
+    blocks.append(
         ContextBlock(
             elements=[
                 MarkdownTextObject(
@@ -161,6 +181,23 @@ def incident_message(
         )
     )
     return text, [block.to_dict() for block in blocks]
+
+
+def verdict_elements(incident: Incident) -> list[Any]:
+    """Was it any use? "Useful", "Not useful", and "Not useful because..." with the reasons
+    (a menu whose option values carry the incident: ``<id>|<reason>``). The last one clicked
+    stands."""
+    reasons = [
+        Option(value=f"{incident.id}|{key}", label=text.capitalize())
+        for key, text in VERDICT_REASONS.items()
+    ]
+    return [
+        _button("Useful", "verdict_useful", incident.id),
+        _button("Not useful", "verdict_not_useful", incident.id),
+        StaticSelectElement(
+            placeholder="Not useful because...", action_id="verdict_reason", options=reasons
+        ),
+    ]
 
 
 def _button(label: str, action: str, incident_id: str, style: str | None = None) -> ButtonElement:

@@ -17,6 +17,7 @@ from socialpulse.app.commands import dlq as dlq_cli
 from socialpulse.app.commands import incidents as incidents_cli
 from socialpulse.app.commands import ingest as ingest_cli
 from socialpulse.app.commands import report as report_cli
+from socialpulse.app.commands import silences as silences_cli
 from socialpulse.app.settings import Settings, load_settings
 from socialpulse.core.config import ConfigError
 from socialpulse.core.config_types import format_duration, parse_duration
@@ -166,6 +167,7 @@ def build_parser(extra: Sequence[AddCommands] = ()) -> argparse.ArgumentParser:
     incidents_cli.add_commands(sub, _settings)
     ingest_cli.add_commands(sub, _settings)
     report_cli.add_commands(sub, _settings)
+    silences_cli.add_commands(sub, _settings)
     for add in extra:
         add(sub, _settings)
 

@@ -65,6 +65,7 @@ OWNED = (
     detection_metrics.BRAND_EVALUATIONS,
     incident_metrics.INCIDENTS_OPENED,
     incident_metrics.INCIDENT_ACTIONS,
+    incident_metrics.SILENCED_FIRINGS,
     notify_metrics.ALERTS_SENT,
     notify_metrics.SLACK_DELIVERIES,
     notify_metrics.OUTBOX_DEPTH,
@@ -287,7 +288,9 @@ async def _evaluate(settings: Any, send: Connection) -> None:
     redis = settings.pipeline.redis
     rules = [(rule.name, rule.severity) for rule in settings.alerts.rules]
     detection_metrics.initialize_label_sets(settings.brand_ids, rules)
-    incident_metrics.initialize_label_sets(settings.brand_ids, {s for _, s in rules})
+    incident_metrics.initialize_label_sets(
+        settings.brand_ids, {s for _, s in rules}, [name for name, _ in rules]
+    )
     notify_metrics.initialize_label_sets(rules)
     registry = CollectorRegistry()
     for metric in OWNED:

@@ -198,6 +198,29 @@ def _check_alert_references(
         for brand in names or ():
             if brand not in brand_ids:
                 fail(where, f"{brand!r} is not a brand of {shown('brands.yaml')}")
+    _check_recurring_silences(alerts, brands, fail)
+
+
+def _check_recurring_silences(
+    alerts: AlertsFile, brands: BrandsFile, fail: Callable[[str, str], None]
+) -> None:
+    """A recurring silence names configured brands, their platforms and the rules."""
+    rule_names = {rule.name for rule in alerts.rules}
+    platforms = {p for b in brands.brands for p in b.platforms} | {"all"}
+    for index, silence in enumerate(alerts.silences.recurring):
+        where = f"silences.recurring[{index}] ({silence.name})"
+        for brand in silence.brands:
+            if brand not in {b.id for b in brands.brands}:
+                fail(f"{where}.brands", f"{brand!r} is not a brand of brands.yaml")
+        for platform in silence.platforms:
+            if platform not in platforms:
+                fail(f"{where}.platforms", f"{platform!r} is no configured brand's platform")
+        for rule in silence.rules:
+            if rule not in rule_names:
+                fail(f"{where}.rules", f"{rule!r} is not a rule of this file")
+        for severity in silence.severities:
+            if severity not in ("info", "warning", "critical"):
+                fail(f"{where}.severities", f"{severity!r} is not info, warning or critical")
 
 
 def load_rules_file(path: Path, settings: Settings) -> DetectionSettings:

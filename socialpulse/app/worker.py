@@ -487,6 +487,7 @@ def run_worker(settings: Settings, loglevel: str = "info", register: bool = Fals
                 lambda: owned.brands,
                 RedisKeys(settings.pipeline.redis.key_prefix),
                 sync_client,
+                [rule.name for rule in settings.alerts.rules],
             ),
         ],
         owned=owned,

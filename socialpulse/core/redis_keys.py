@@ -125,6 +125,19 @@ class RedisKeys:
         counts (``cleaning.strict: false``), at most ``cleaning.max_unknown`` of them."""
         return f"{self.prefix}:lenient-tracked"
 
+    def silences(self) -> str:
+        """Hash silence id -> the silence (JSON). All brands' silences in one small hash: a
+        silence may match any brand. Its keys share one hash tag (one Cluster slot)."""
+        return f"{self.prefix}:{{silences}}:all"
+
+    def silence_seq(self) -> str:
+        """Counter of the silence ids made (``s-<n>``)."""
+        return f"{self.prefix}:{{silences}}:seq"
+
+    def silence_notices(self) -> str:
+        """Hash silence id -> when its channel was told that it ends soon (told once)."""
+        return f"{self.prefix}:{{silences}}:told"
+
     def evaluation_lock(self) -> str:
         """Which worker evaluates the rules now (one at a time, so each tick is judged once)."""
         return f"{self.prefix}:evaluation-lock"
@@ -146,6 +159,11 @@ class IncidentKeys:
         self.dead = f"{base}:outbox-dead"
         self.slack = f"{base}:incident-slack"
         self.cursors = f"{base}:incident-cursors"
+        # The verdicts given: sorted set incident id -> its opening time, and hash incident id
+        # -> rule, verdict and reason (what /metrics counts over 30 days).
+        self.verdicts = f"{base}:verdicts"
+        self.verdict_of = f"{base}:verdict-of"
+        self.summaries = f"{base}:weekly-summaries"  # week end -> when its summary was queued
 
     def incident(self, incident_id: str) -> str:
         """The incident's JSON."""

@@ -16,7 +16,11 @@ For tests and drills:
   "acme-1", "channel": "#c", "message_ts": "..."}`` sends a block_actions payload to an
   interactivity endpoint as Slack would, signed with the stub's signing secret (``"sign":
   "wrong"`` forges it, ``"age": 600`` backdates its timestamp); it answers with the
-  endpoint's status.
+  endpoint's status (``"selected": "acme-1|bot_wave"`` picks a menu option instead).
+- ``POST /stub/command`` with ``{"url": ..., "user": "U1", "channel": "C1", "text": "silence
+  brand=acme for=2h why=launch"}`` sends the ``/socialpulse`` slash command as Slack would
+  (its form fields, signed the same way; ``sign`` and ``age`` as for clicks); it answers with
+  the endpoint's status and reply.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import json
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -128,8 +133,8 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 return {}, False
 
         def _drill(self, path: str, raw: bytes) -> None:
-            """``/stub/faults`` and ``/stub/click``: a JSON object in; 400 with the reason for
-            anything else, 502 when the clicked endpoint cannot be reached."""
+            """``/stub/faults``, ``/stub/click`` and ``/stub/command``: a JSON object in; 400
+            with the reason for anything else, 502 when the endpoint cannot be reached."""
             try:
                 asked = json.loads(raw or b"{}")
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -146,11 +151,15 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                     queued = stub.faults[asked.get("channel")] = list(asked.get("responses", []))
                 self._reply(200, {"ok": True, "faults": len(queued)})
                 return
-            problem = click_problem(asked)
+            problem = command_problem(asked) if path == "/stub/command" else click_problem(asked)
             if problem:
                 self._reply(400, {"ok": False, "error": f"bad_request: {problem}"})
                 return
             try:
+                if path == "/stub/command":
+                    status, reply = command(asked)
+                    self._reply(200, {"ok": True, "status": status, "reply": reply})
+                    return
                 status = click(asked)
             except OSError as exc:
                 self._reply(502, {"ok": False, "error": f"endpoint_unreachable: {exc}"})
@@ -169,7 +178,7 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 self._reply(413, {"ok": False, "error": "request_too_large"})
                 return
             raw = self.rfile.read(length)
-            if path in ("/stub/faults", "/stub/click"):
+            if path in ("/stub/faults", "/stub/click", "/stub/command"):
                 self._drill(path, raw)
                 return
             body, readable = self._body(raw)
@@ -255,28 +264,75 @@ def click_problem(request: dict[str, Any]) -> str | None:
     age = request.get("age", 0)
     if isinstance(age, bool) or not isinstance(age, int | float) or not 0 <= age <= 86400:
         return "age: seconds to backdate the timestamp, from 0 to 86400"
-    for name in ("user", "action_id", "value", "channel", "message_ts"):
+    for name in ("user", "action_id", "value", "channel", "message_ts", "selected"):
         if not isinstance(request.get(name, ""), str):
             return f"{name}: a string"
     return None
 
 
 def click(request: dict[str, Any]) -> int:
-    """Send a button click to an interactivity endpoint as Slack does; return its status."""
+    """Send a button click to an interactivity endpoint as Slack does; return its status.
+    ``"selected": "<value>"`` picks that option of a menu (a static_select) instead."""
+    action: dict[str, Any] = {
+        "action_id": request.get("action_id", "ack"),
+        "value": request.get("value", ""),
+        "type": "button",
+    }
+    if request.get("selected") is not None:
+        action = {
+            "action_id": request.get("action_id", "verdict_reason"),
+            "type": "static_select",
+            "selected_option": {"value": request["selected"]},
+        }
     payload = {
         "type": "block_actions",
+        "trigger_id": f"{time.time_ns()}.{uuid.uuid4().hex[:8]}.stub",
         "user": {"id": request.get("user", "U0STUB")},
         "channel": {"id": request.get("channel", "")},
         "container": {"message_ts": request.get("message_ts", "")},
-        "actions": [
-            {
-                "action_id": request.get("action_id", "ack"),
-                "value": request.get("value", ""),
-                "type": "button",
-            }
-        ],
+        "actions": [action],
     }
     body = urlencode({"payload": json.dumps(payload)}).encode()
+    return _signed_post(str(request["url"]), body, request)[0]
+
+
+def command_problem(request: dict[str, Any]) -> str | None:
+    """What is wrong with a ``/stub/command`` request, or None."""
+    url = request.get("url")
+    if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https"):
+        return "url: the slash command endpoint, e.g. http://127.0.0.1:9311/slack/commands"
+    age = request.get("age", 0)
+    if isinstance(age, bool) or not isinstance(age, int | float) or not 0 <= age <= 86400:
+        return "age: seconds to backdate the timestamp, from 0 to 86400"
+    for name in ("user", "text", "channel", "command"):
+        if not isinstance(request.get(name, ""), str):
+            return f"{name}: a string"
+    return None
+
+
+def command(request: dict[str, Any]) -> tuple[int, Any]:
+    """Send a slash command to an endpoint as Slack does (its form fields, signed); return its
+    status and its reply (JSON when it is, else the text)."""
+    form = {
+        "token": "stub-verification-token",
+        "team_id": "T0STUB",
+        "team_domain": "stub",
+        "channel_id": request.get("channel", "C0STUB"),
+        "channel_name": "stub",
+        "user_id": request.get("user", "U0STUB"),
+        "user_name": "stub",
+        "command": request.get("command", "/socialpulse"),
+        "text": request.get("text", ""),
+        "api_app_id": "A0STUB",
+        "response_url": "https://hooks.slack.com/commands/T0STUB/1/stub",
+        # Unique, as Slack's are: the same command twice in a second is two requests.
+        "trigger_id": f"{time.time_ns()}.{uuid.uuid4().hex[:8]}.stub",
+    }
+    body = urlencode(form).encode()
+    return _signed_post(str(request["url"]), body, request)
+
+
+def _signed_post(url: str, body: bytes, request: dict[str, Any]) -> tuple[int, Any]:
     timestamp = str(int(time.time() - float(request.get("age", 0))))
     signature = SignatureVerifier(STUB_SIGNING_SECRET).generate_signature(
         timestamp=timestamp, body=body
@@ -287,11 +343,15 @@ def click(request: dict[str, Any]) -> int:
             signature = "v0=" + "0" * 64
         headers |= {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": str(signature)}
     try:
-        post = Request(str(request["url"]), data=body, headers=headers, method="POST")
+        post = Request(url, data=body, headers=headers, method="POST")
         with urlopen(post, timeout=10) as response:
-            return int(response.status)
+            status, raw = int(response.status), response.read()
     except HTTPError as exc:
-        return int(exc.code)
+        status, raw = int(exc.code), exc.read()
+    try:
+        return status, json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return status, raw.decode("utf-8", "replace")
 
 
 def make_server(host: str, port: int, record_file: Path | None) -> ThreadingHTTPServer:

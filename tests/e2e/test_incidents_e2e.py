@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from socialpulse.app.settings import Settings
 from tests.conftest import run_cli, start_worker, stop_worker, write_config
 from tests.e2e.helpers.events import mention, produce
 from tests.e2e.helpers.reading import stub_messages, wait_until
+from tests.e2e.helpers.slack import click, incident, stub_post
 
 BRANDS = [{"id": "acme", "name": "Acme Coffee", "platforms": ["x", "instagram"]}]
 RULES = [
@@ -35,32 +34,6 @@ INCIDENTS = {
     "auto_resolve_after": "20s",
     "snooze_options": ["30m", "2h"],
 }
-
-
-def stub_post(settings: Settings, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    stub = settings.alerts.slack.stub_url.rstrip("/").removesuffix("/api")
-    request = urllib.request.Request(
-        f"{stub}{path}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return dict(json.load(response))
-
-
-def click(settings: Settings, **fields: Any) -> int:
-    """A button click sent by the stub as Slack would; the endpoint's HTTP status."""
-    endpoint = settings.alerts.incidents.interactivity
-    url = f"http://{endpoint.host}:{endpoint.port}{endpoint.path}"
-    body = {"url": url, "channel": settings.alerts.slack.channel, **fields}
-    return int(stub_post(settings, "/stub/click", body)["status"])
-
-
-def incident(settings: Settings, incident_id: str) -> dict[str, Any]:
-    done = run_cli(settings, "incidents", "show", incident_id, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def calls(settings: Settings) -> list[tuple[str, str]]:

@@ -193,4 +193,11 @@ INCIDENT_ANNOTATIONS = [
         ORANGE,
         "{{severity}} incident opened",
     ),
+    Annotation(
+        "Silenced firings",
+        "sum by (rule) (increase(socialpulse_alert_silenced_firings_total"
+        '{brand="$brand"}[1m])) > 0',
+        BLUE,
+        "{{rule}} fired under a silence (not notified)",
+    ),
 ]

@@ -149,6 +149,69 @@ def sentiment_and_crisis(kpi: Catalog) -> Board:
                 min=0,
                 max=1,
             ),
+            Panel(
+                "Useful alerts by rule (30 days)",
+                "Of this brand's incidents of the last 30 days that the team judged (the "
+                "Useful / Not useful buttons, `socialpulse incidents verdict`), the share "
+                "judged useful, by the rule that opened them. A rule that stays low pages for "
+                "nothing: raise its level or silence the events it keeps firing on. NaN: no "
+                "verdict on that rule yet.",
+                [
+                    Query(
+                        # From the counts, not socialpulse_alert_useful_ratio (exported only
+                        # where there are verdicts): every rule shows, NaN until judged.
+                        'max by (rule) (socialpulse_alert_verdicts{brand="$brand", '
+                        'verdict="useful"}) / sum by (rule) (max by (rule, verdict) '
+                        '(socialpulse_alert_verdicts{brand="$brand"}))',
+                        "{{rule}}",
+                    )
+                ],
+                unit="percentunit",
+                kind="bargauge",
+                steps=[(None, RED), (0.5, ORANGE), (0.8, GREEN)],
+                min=0,
+                max=1,
+            ),
+            Panel(
+                "Verdicts by rule (30 days)",
+                "Incidents of the last 30 days judged useful or not useful, by rule.",
+                [
+                    Query(
+                        'max by (rule, verdict) (socialpulse_alert_verdicts{brand="$brand"})',
+                        "{{rule}} {{verdict}}",
+                    )
+                ],
+                kind="bargauge",
+                min=0,
+            ),
+            Panel(
+                "Silenced firings (24h)",
+                "Firings a silence kept from notifying in the last 24 hours, by rule: "
+                "still evaluated and on their incident's timeline (`socialpulse incidents "
+                "show`), and opened if they still fire when the silence ends.",
+                [
+                    Query(
+                        "sum by (rule) (increase(socialpulse_alert_silenced_firings_total"
+                        '{brand="$brand"}[24h]))',
+                        "{{rule}}",
+                    )
+                ],
+                kind="bargauge",
+                min=0,
+            ),
+            Panel(
+                "Incidents held by a silence",
+                "Incidents open now whose firing a silence holds (nobody notified).",
+                [
+                    Query(
+                        'sum(max by (severity) (socialpulse_incidents{brand="$brand", '
+                        'state="silenced"}))',
+                        "silenced",
+                    )
+                ],
+                kind="stat",
+                min=0,
+            ),
         ],
         annotations=INCIDENT_ANNOTATIONS,
     )

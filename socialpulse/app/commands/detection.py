@@ -15,11 +15,12 @@ from alerts.detection.backtest import (
     BacktestError,
     backtest_events,
     backtest_series,
+    count_event_file,
+    event_span,
     infer_interval,
     iso,
     pair_firings,
     parse_time,
-    read_events,
     read_series,
     select_rules,
     summary,
@@ -30,6 +31,14 @@ from alerts.detection.configured import detector_for
 from alerts.detection.engine import Detector, baseline_key
 from alerts.detection.store import backfill_field, parse_state
 from alerts.incidents.replay import budget_summary, notification_dict, replay
+from alerts.incidents.verdict_labels import (
+    DEFAULT_TOLERANCE,
+    VerdictLabel,
+    label_notifications,
+    label_summary,
+    latest_verdict,
+    read_verdicts,
+)
 from socialpulse.app.settings import Settings, load_rules_file
 from socialpulse.core.config import ConfigError
 from socialpulse.core.config_types import format_duration, parse_duration
@@ -37,7 +46,6 @@ from socialpulse.core.connections import redis_client
 from socialpulse.core.redis_keys import RedisKeys
 from streams.counters import ALL_COUNTERS
 from streams.metrics import metric_name
-from streams.store.memory_store import MemoryCounts
 
 EVENT_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
@@ -64,6 +72,18 @@ def add_commands(sub: Any, settings_of: Any) -> None:
     )
     backtest.add_argument("--start", help="JSONL: first tick (ISO 8601; default: first event)")
     backtest.add_argument("--end", help="JSONL: last tick (default: last event + longest window)")
+    backtest.add_argument(
+        "--verdicts",
+        metavar="FILE",
+        help="the team's verdicts on past incidents (JSONL of `socialpulse incidents verdicts`) "
+        "as labels: how many useful incidents still notify and how much noise is avoided",
+    )
+    backtest.add_argument(
+        "--verdict-tolerance",
+        metavar="DURATION",
+        help="--verdicts: how far apart in time a notification and an incident may be and "
+        f"still match (default {format_duration(DEFAULT_TOLERANCE)})",
+    )
     backtest.set_defaults(func=lambda args: cmd_backtest(args, settings_of(args)))
 
     baseline = sub.add_parser("baseline", help="learned baselines in Redis: backfill or show")
@@ -105,6 +125,8 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Run the backtest and print firings and a summary."""
     path = Path(args.file)
     try:
+        # Read before the replay, which may take minutes: a bad line fails at once.
+        verdicts, tolerance = _verdicts(args)
         detector = _detector(args, settings)
         if args.kpi:
             detector = Detector(
@@ -115,17 +137,16 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
                 shared_with=detector.rules,
             )
         if path.suffix.lower() in EVENT_SUFFIXES:
-            counts = MemoryCounts(
-                settings.window_plan.tiers,
-                settings.pipeline.cleaning.max_mentions_per_author_per_minute,
-            )
-            with path.open(encoding="utf-8") as source:
-                first, last, rejected = read_events(settings, path, source, counts)
+            counts, first, last, rejected = count_event_file(settings, path)
             if rejected:
                 print(f"{path}: {rejected} events rejected (not counted)", file=sys.stderr)
-            start = parse_time(args.start, "--start") if args.start else first
-            longest = max(detector.windows(), default=0)
-            end = parse_time(args.end, "--end") if args.end else last + longest
+            start, end = event_span(
+                detector,
+                first,
+                last,
+                parse_time(args.start, "--start") if args.start else None,
+                parse_time(args.end, "--end") if args.end else None,
+            )
             events = backtest_events(settings, detector, counts, start, end)
         else:
             if not args.kpi:
@@ -154,12 +175,20 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     # One surge, one page: the firings replayed through the incident lifecycle.
     incidents = replay(events, settings.alerts.incidents, settings.alerts.slack.channel, end)
     totals = summary(firings, end) + "\n" + budget_summary(incidents, detector.budget, start, end)
+    labels = None
+    if verdicts is not None:
+        labels = label_notifications(incidents, verdicts, tolerance, start, end)
+        totals += "\n" + label_summary(labels)
     if args.format == "json":
-        lines = (
-            [f.to_dict() for f in firings]
-            if args.firings
-            else [notification_dict(i) for i in incidents]
-        )
+        if args.firings:
+            lines = [f.to_dict() for f in firings]
+        else:
+            lines = [notification_dict(i) for i in incidents]
+            if labels is not None:
+                for line, found in zip(lines, labels.matched, strict=True):
+                    # The verdict on the incident it is; the one recorded last if several.
+                    latest = latest_verdict(found)
+                    line["verdict"] = latest.verdict if latest is not None else None
         for line in lines:
             print(json.dumps(line))
         print(totals, file=sys.stderr)
@@ -168,6 +197,25 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         print()
         print(totals)
     return 0
+
+
+def _verdicts(args: argparse.Namespace) -> tuple[list[VerdictLabel] | None, int]:
+    """``--verdicts``' labels (None: not given) and the matching tolerance in seconds."""
+    if args.verdicts is None:
+        if args.verdict_tolerance is not None:
+            raise BacktestError("--verdict-tolerance needs --verdicts FILE")
+        return None, DEFAULT_TOLERANCE
+    try:
+        tolerance = (
+            parse_duration(args.verdict_tolerance)
+            if args.verdict_tolerance is not None
+            else DEFAULT_TOLERANCE
+        )
+    except ValueError as exc:
+        raise BacktestError(f"--verdict-tolerance: {exc}") from None
+    path = Path(args.verdicts)
+    with path.open(encoding="utf-8") as handle:
+        return read_verdicts(path, handle), tolerance
 
 
 def cmd_baseline(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,7 +1,8 @@
-"""``socialpulse incidents list|show|ack|snooze|resolve``: the incident layer for people outside
-Slack. Actions go through the same queue as Slack clicks, so they have the same effect and the
-same timeline: the evaluating worker applies them within a second; with no worker running, the
-command applies them itself (the Slack notices then wait in the outbox for a worker)."""
+"""``socialpulse incidents list|show|ack|snooze|resolve|verdict|verdicts``: the incident layer
+for people outside Slack. Actions go through the same queue as Slack clicks, so they have the
+same effect and the same timeline: the evaluating worker applies them within a second; with no
+worker running, the command applies them itself (the Slack notices then wait in the outbox for a
+worker)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ import uuid
 from typing import Any
 
 from alerts.detection.alert_text import describe
+from alerts.detection.backtest import iso
 from alerts.detection.store import DetectionStore
-from alerts.incidents.lifecycle import Incident
+from alerts.incidents.lifecycle import VERDICT_REASONS, VERDICTS, Incident, verdict_text
 from alerts.incidents.round import IncidentManager
 from alerts.incidents.store import ActionRequest, IncidentStore, brand_of
 from alerts.notify.slack_message import incident_message
+from alerts.silences.store import SilenceStore
 from socialpulse.app.settings import Settings
 from socialpulse.core.config_types import format_duration, parse_duration
-from socialpulse.core.connections import async_redis_client
+from socialpulse.core.connections import async_redis_client, redis_client
 from socialpulse.core.redis_keys import RedisKeys
 
 WAIT_SECONDS = 15.0
@@ -39,6 +42,19 @@ def add_commands(sub: Any, settings_of: Any) -> None:
     show = actions.add_parser("show", help="one incident and its timeline")
     show.add_argument("incident", help="its id, e.g. acme-12")
     show.add_argument("--format", choices=["text", "json"], default="text")
+    verdict = actions.add_parser("verdict", help="say whether an incident was any use")
+    verdict.add_argument("incident", help="its id, e.g. acme-12")
+    verdict.add_argument("verdict", choices=list(VERDICTS))
+    verdict.add_argument(
+        "--reason", choices=list(VERDICT_REASONS), default="", help="why it was not useful"
+    )
+    verdict.add_argument("--as", dest="who", default=None, help="your name (default: login)")
+    export = actions.add_parser(
+        "verdicts",
+        help="the verdicts given, as JSONL (socialpulse backtest --verdicts reads it)",
+    )
+    export.add_argument("--brand", help="one brand (default: all)")
+    export.add_argument("--days", type=int, default=90, help="incidents opened this many days")
     for name, text in (("ack", "acknowledge"), ("resolve", "resolve"), ("snooze", "snooze")):
         act = actions.add_parser(name, help=f"{text} an incident")
         act.add_argument("incident", help="its id, e.g. acme-12")
@@ -58,8 +74,13 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     client = async_redis_client(settings.pipeline.redis, decode_responses=True)
     store = IncidentStore(client, RedisKeys(settings.pipeline.redis.key_prefix))
     try:
-        if args.incident_action == "list":
+        if args.incident_action in ("list", "verdicts"):
+            if args.brand and args.brand not in settings.brand_ids:
+                print(f"socialpulse incidents: no brand {args.brand!r}", file=sys.stderr)
+                return 2
             await _catch_up(settings, store, [args.brand] if args.brand else settings.brand_ids)
+            if args.incident_action == "verdicts":
+                return await _export_verdicts(args, settings, store)
             return await _list(args, settings, store)
         brand = brand_of(args.incident)
         if brand not in settings.brand_ids:
@@ -86,8 +107,13 @@ async def _catch_up(settings: Settings, store: IncidentStore, brands: list[str])
         return
     try:
         manager = IncidentManager(settings, store, incident_message)
+        sync = redis_client(settings.pipeline.redis, decode_responses=True)
+        try:
+            silences = SilenceStore(sync, store.keys).current(settings.alerts.silences, time.time())
+        finally:
+            sync.close()
         for brand in brands:
-            await manager.round(brand, time.time())
+            await manager.round(brand, time.time(), silences=silences)
     finally:
         if await store.client.get(lock) == owner:
             await store.client.delete(lock)
@@ -134,12 +160,54 @@ async def _show(args: argparse.Namespace, store: IncidentStore, incident: Incide
     return 0
 
 
+async def _export_verdicts(
+    args: argparse.Namespace, settings: Settings, store: IncidentStore
+) -> int:
+    since = time.time() - args.days * 86400
+    for brand in [args.brand] if args.brand else settings.brand_ids:
+        k = store.of(brand)
+        ids: Any = await store.client.zrangebyscore(k.verdicts, since, "+inf")
+        for incident_id in ids:
+            incident = await store.get(brand, incident_id)
+            if incident is not None and incident.verdict is not None:
+                print(json.dumps(verdict_record(incident)))
+    return 0
+
+
+def verdict_record(incident: Incident) -> dict[str, Any]:
+    """An incident's verdict as one line of the export (alerts.incidents.verdict_labels reads
+    it)."""
+
+    def at(ts: float | None) -> str | None:
+        return iso(ts) if ts is not None else None
+
+    return {
+        "incident": incident.id,
+        "brand": incident.brand,
+        "platform": incident.platform,
+        "rule": incident.rule,
+        "rules": incident.rules,
+        "severity": incident.severity,
+        "opened_at": iso(incident.opened_at),
+        "since": iso(incident.since),
+        "resolved_at": at(incident.resolved_at),
+        "verdict": incident.verdict,
+        "reason": incident.verdict_reason,
+        "by": incident.verdict_by,
+        "at": at(incident.verdict_at),
+    }
+
+
 async def _act(
     args: argparse.Namespace, settings: Settings, store: IncidentStore, brand: str
 ) -> int:
     who = f"{args.who or getpass.getuser()} (CLI)"
     snooze_for = parse_duration(args.duration) if args.incident_action == "snooze" else None
-    request = ActionRequest(args.incident, args.incident_action, who, args.why, snooze_for)
+    request = ActionRequest(
+        args.incident, args.incident_action, who, getattr(args, "why", ""), snooze_for
+    )
+    if args.incident_action == "verdict":
+        request.verdict, request.reason = args.verdict, args.reason
     request_id = await store.request(brand, request)
     await _catch_up(settings, store, [brand])
     deadline = time.monotonic() + WAIT_SECONDS
@@ -151,6 +219,9 @@ async def _act(
     if result != "ok":
         print(f"socialpulse incidents: refused: {result}", file=sys.stderr)
         return 1
+    if request.action == "verdict":
+        print(f"{args.incident} marked {verdict_text(request.verdict, request.reason)} by {who}")
+        return 0
     done = {"ack": "acknowledged", "resolve": "resolved", "snooze": "snoozed"}[request.action]
     extra = f" for {format_duration(snooze_for)}" if snooze_for else ""
     print(f"{args.incident} {done}{extra} by {who}")

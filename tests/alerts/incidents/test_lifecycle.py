@@ -14,8 +14,11 @@ from alerts.incidents.lifecycle import (
     Notice,
     act,
     advance_time,
+    end_silence,
+    give_verdict,
     on_alert,
     open_incident,
+    open_silenced,
 )
 from alerts.incidents.oncall import IncidentSettings, QuietHours
 
@@ -258,3 +261,50 @@ def test_names_and_reasons_in_thread_lines_are_escaped() -> None:
     )
     # The timeline keeps what was typed: it is not Slack text.
     assert [(e.who, e.why) for e in done.timeline] == [("<!everyone> (CLI)", "<#C123>")]
+
+
+def test_a_verdict_is_given_changed_and_refused_when_it_says_nothing_new() -> None:
+    incident, _ = opened()
+    said = give_verdict(incident, "not_useful", "bot_wave", "U0ONE", 2000)
+    assert (incident.verdict, incident.verdict_reason, incident.verdict_by) == (
+        "not_useful",
+        "bot_wave",
+        "U0ONE",
+    )
+    assert [(e.who, e.action) for e in said.timeline] == [
+        ("U0ONE", "verdict: not useful (bot wave)")
+    ]
+    assert said.notices == [Notice("update")]  # the message shows it; nobody is pinged
+    again = give_verdict(incident, "not_useful", "bot_wave", "U0TWO", 2001)
+    assert again.refused == "incident acme-1 is already marked not useful (bot wave) by <@U0ONE>"
+    changed = give_verdict(incident, "useful", "", "U0TWO", 2002)
+    assert (changed.refused, incident.verdict, incident.verdict_reason) == (None, "useful", None)
+    for verdict, reason, refusal in [
+        ("great", "", "verdict 'great' is not one of useful, not_useful"),
+        ("useful", "bot_wave", "reason 'bot_wave': a not_useful verdict takes one of"),
+        ("not_useful", "boring", "reason 'boring': a not_useful verdict takes one of"),
+    ]:
+        outcome = give_verdict(incident, verdict, reason, "U0THREE", 2003)
+        assert outcome.refused is not None and outcome.refused.startswith(refusal)
+    # A resolved incident is judged too (verdicts often come after).
+    act(incident, "resolve", "U0ONE", 2100)
+    assert give_verdict(incident, "not_useful", "", "U0ONE", 2200).refused is None
+
+
+def test_a_silenced_incident_tells_nobody_until_its_silence_ends() -> None:
+    incident, outcome = open_silenced("acme-1", event(), "#crisis", 1000, {}, "s-1", "launch")
+    assert (incident.state, incident.notified_at, incident.silenced_by) == ("silenced", None, "s-1")
+    assert outcome.notices == []
+    assert act(incident, "ack", "U0ONE", 1001).refused == (
+        "incident acme-1 is silenced by s-1: nobody was notified; expire the silence to open "
+        "it, or resolve it"
+    )
+    assert advance_time(incident, 5000, POLICY).notices == []  # no escalation while silenced
+    opened_now = end_silence(incident, 6000, "silence s-1 ended")
+    assert opened_now.notices == [Notice("post")]
+    assert (incident.state, incident.notified_at, incident.escalate_from) == (
+        "triggered",
+        6000,
+        6000,
+    )
+    assert end_silence(incident, 6001, "again").timeline == []  # only a silenced one opens

@@ -164,6 +164,8 @@ def test_a_responders_click_is_queued_once(logic: Interactivity, fake: FakeRedis
         "who": RESPONDER,
         "why": "from Slack",
         "snooze_for": None,
+        "verdict": "",
+        "reason": "",
     }
     # The same request again (a replay within the 5 minutes): refused, nothing more queued.
     assert answer_counted(logic, body, sign(body)) == Answer(

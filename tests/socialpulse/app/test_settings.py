@@ -344,3 +344,39 @@ def test_batch_limits_are_bounded(config: Path) -> None:
 def test_rollups_keep_days_out_of_range_is_refused(config: Path, days: object) -> None:
     edit(config, "socialpulse.yaml", lambda d: d.update(rollups={"keep_days": days}))
     assert "socialpulse.yaml" in (message := error(config)) and "rollups.keep_days" in message
+
+
+def test_silences_and_the_weekly_summary_are_checked(config: Path) -> None:
+    drop = {
+        "name": "drop",
+        "comment": "Thursday drop",
+        "brands": ["acme"],
+        "rules": ["mention_volume_surge"],
+        "days": ["thu"],
+        "start": "09:45",
+        "end": "12:00",
+    }
+    edit(config, "alerts.yaml", lambda d: d["silences"].update(recurring=[drop]))
+    assert load_settings(config, {}).alerts.silences.recurring[0].name == "drop"
+    for change, said in [
+        ({"brands": ["nobody"]}, "silences.recurring[0] (drop).brands: 'nobody' is not a brand"),
+        ({"platforms": ["myspace"]}, "silences.recurring[0] (drop).platforms: 'myspace' is no"),
+        ({"rules": ["no_rule"]}, "silences.recurring[0] (drop).rules: 'no_rule' is not a rule"),
+        ({"severities": ["high"]}, "silences.recurring[0] (drop).severities: 'high' is not"),
+        ({"days": ["someday"]}, "silences.recurring[0].days: 'someday' is not a day; use mon"),
+    ]:
+        edit(config, "alerts.yaml", lambda d, c=change: d["silences"].update(recurring=[drop | c]))
+        assert error(config).startswith(f"alerts.yaml: {said}"), error(config)
+    edit(config, "alerts.yaml", lambda d: d["silences"].update(recurring=[], notify_before="x"))
+    assert error(config).startswith("alerts.yaml: silences.notify_before: 'x' is not a duration")
+    edit(config, "alerts.yaml", lambda d: d["silences"].update(notify_before="15m"))
+    edit(config, "alerts.yaml", lambda d: d["incidents"]["weekly_summary"].update(day="monday"))
+    assert error(config).startswith(
+        "alerts.yaml: incidents.weekly_summary.day: 'monday' is not a day"
+    )
+    edit(
+        config,
+        "alerts.yaml",
+        lambda d: d["incidents"]["weekly_summary"].update(day="mon", useful_floor=1.5),
+    )
+    assert error(config).startswith("alerts.yaml: incidents.weekly_summary.useful_floor:")

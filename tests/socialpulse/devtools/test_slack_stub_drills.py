@@ -84,6 +84,28 @@ def post(port: int, path: str, body: bytes, headers: dict[str, str] | None = Non
             b'{"url": "http://127.0.0.1:1/x", "user": {"id": "U1"}}',
             "bad_request: user: a string",
         ),
+        (
+            "/stub/click",
+            b'{"url": "http://127.0.0.1:1/x", "selected": 3}',
+            "bad_request: selected: a string",
+        ),
+        ("/stub/command", b"[]", "bad_request: send a JSON object"),
+        (
+            "/stub/command",
+            b'{"url": "ftp://x"}',
+            "bad_request: url: the slash command endpoint, "
+            "e.g. http://127.0.0.1:9311/slack/commands",
+        ),
+        (
+            "/stub/command",
+            b'{"url": "http://127.0.0.1:1/x", "text": ["silence"]}',
+            "bad_request: text: a string",
+        ),
+        (
+            "/stub/command",
+            b'{"url": "http://127.0.0.1:1/x", "age": -5}',
+            "bad_request: age: seconds to backdate the timestamp, from 0 to 86400",
+        ),
     ],
 )
 def test_a_bad_drill_request_is_400_with_its_reason(
@@ -107,3 +129,9 @@ def test_a_click_to_an_endpoint_that_is_down_is_502_with_the_reason(stub: int) -
     status, answer = post(stub, "/stub/click", body)
     assert status == 502 and answer["ok"] is False
     assert answer["error"].startswith("endpoint_unreachable: ")
+
+
+def test_a_command_to_an_endpoint_that_is_down_is_502_with_the_reason(stub: int) -> None:
+    body = json.dumps({"url": f"http://127.0.0.1:{free_port()}/slack/commands"}).encode()
+    status, answer = post(stub, "/stub/command", body)
+    assert status == 502 and answer["error"].startswith("endpoint_unreachable: ")

@@ -1,0 +1,1 @@
+"""Silences: matcher sets that keep planned surges from notifying (model, config, store)."""
