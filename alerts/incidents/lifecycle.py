@@ -130,7 +130,10 @@ class Incident:
     # When its message was first posted; None while a silence has kept it from notifying
     # (then it has no message to update or thread, and its notices are dropped).
     notified_at: float | None = None
-    silenced_by: str | None = None  # the silence that held it at opening, if one did
+    silenced_by: str | None = None  # the silence that holds (or held) it unnotified
+    # A silence made after it notified that covers every rule still firing in it: its
+    # escalations and reminders wait while it lasts (the incident round keeps this).
+    muted_by: str | None = None
     verdict: Verdict | None = None  # the team's word: was it any use?
     verdict_reason: str | None = None  # a key of VERDICT_REASONS, for not_useful
     verdict_by: str | None = None
@@ -393,8 +396,11 @@ def _resolve(incident: Incident, who: str, now: float, why: str, outcome: Outcom
     )
 
 
-def advance_time(incident: Incident, now: float, policy: IncidentSettings) -> Outcome:
-    """What time does to an open incident: auto-resolve, snooze end, escalation, reminders."""
+def advance_time(
+    incident: Incident, now: float, policy: IncidentSettings, muted: bool = False
+) -> Outcome:
+    """What time does to an open incident: auto-resolve, snooze end, escalation, reminders
+    (``muted``: a silence covers it; escalation and reminders wait)."""
     outcome = Outcome()
     if not incident.open:
         return outcome
@@ -413,7 +419,7 @@ def advance_time(incident: Incident, now: float, policy: IncidentSettings) -> Ou
             Notice("update"),
             Notice("reply", f"Snooze ended: back to {incident.state}."),
         )
-    if incident.state == "triggered":
+    if incident.state == "triggered" and not muted:
         steps = policy.escalation
         while incident.escalations < len(steps):
             step = steps[incident.escalations]
@@ -429,7 +435,7 @@ def advance_time(incident: Incident, now: float, policy: IncidentSettings) -> Ou
                     broadcast=True,
                 ),
             )
-    if incident.state == "acknowledged" and policy.remind_every:
+    if incident.state == "acknowledged" and policy.remind_every and not muted:
         every = policy.remind_every
         due = incident.next_reminder_at or (incident.acked_at or now) + every
         if now >= due:

@@ -6,12 +6,12 @@ quiet hours that hold low-severity ones.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
 from alerts.detection.rules import Severity
-from socialpulse.core.config_types import Duration, Strict
+from socialpulse.core.config_types import WEEKDAYS, Duration, Strict, TimeZone, Weekday
 
 
 class EscalationStep(Strict):
@@ -36,17 +36,8 @@ class QuietHours(Strict):
 
     start: time
     end: time
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     hold: list[Severity] = Field(default_factory=lambda: list[Severity](["info", "warning"]))
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
-        return value
 
     @field_validator("hold")
     @classmethod
@@ -103,37 +94,18 @@ class Interactivity(Strict):
         return value
 
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 class WeeklySummary(Strict):
     """``incidents.weekly_summary``: when each brand's channel gets its week (the 7 days up to
     ``day`` at ``at``, local time in ``timezone``), and the useful share below which a rule
     is named in it."""
 
-    day: str = "mon"
+    day: Weekday = "mon"
     at: time = time(9, 0)
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     # A rule whose incidents of the last 30 days were judged useful less often than this
     # (0 to 1) is named, once it has `min_verdicts` verdicts (fewer say little).
     useful_floor: float = Field(0.5, ge=0, le=1)
     min_verdicts: int = Field(3, ge=1)
-
-    @field_validator("day")
-    @classmethod
-    def _weekday(cls, value: str) -> str:
-        if value not in WEEKDAYS:
-            raise ValueError(f"{value!r} is not a day; use one of {', '.join(WEEKDAYS)}")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
-        return value
 
     def last_due(self, now: float) -> float:
         """The latest summary time at or before ``now`` (unix seconds)."""

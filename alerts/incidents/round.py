@@ -18,9 +18,11 @@ from alerts.detection.rule_check import AlertEvent
 from alerts.incidents import metrics as incident_metrics
 from alerts.incidents.context import incident_context
 from alerts.incidents.lifecycle import (
+    SYSTEM,
     Incident,
     Notice,
     Outcome,
+    TimelineEntry,
     act,
     advance_time,
     end_silence,
@@ -110,19 +112,24 @@ class IncidentManager:
                 continue  # cleared after a person resolved it: nothing left to do
             else:
                 outcome = Outcome()
-                if incident.state == "silenced" and event.event == "fired" and not event.confirms:
+                silence = None
+                if event.event == "fired" and not event.confirms:
                     silence = covering(
                         silences, brand, event.platform, event.rule, event.severity, now
                     )
-                    if silence is None:  # a firing no silence covers joins: it notifies
+                    if silence is not None:
+                        incident_metrics.SILENCED_FIRINGS.labels(brand, event.rule).inc()
+                    elif incident.state == "silenced":  # a firing no silence covers: it opens
                         outcome = self._unsilence(
                             incident, now, f"{event.rule} fired and no silence covers it"
                         )
-                    else:
-                        incident_metrics.SILENCED_FIRINGS.labels(brand, event.rule).inc()
                 joined = on_alert(incident, event, now, self.policy)
                 outcome.timeline += joined.timeline
                 outcome.notices += joined.notices
+                if silence is not None and incident.notified_at is not None:
+                    # Told before the silence: the message shows it, the thread stays quiet.
+                    outcome.notices = [n for n in outcome.notices if n.kind != "reply"]
+                    outcome.add(TimelineEntry(now, SYSTEM, "not notified", silence_note(silence)))
             self._record(write, incident, outcome, now)
             write.cursors["events"] = event_id
         by_id = {i.id: i for i in open_now.values()}
@@ -140,24 +147,21 @@ class IncidentManager:
             ).inc()
             self._record(write, incident, outcome, now)
         for incident in by_id.values():
-            if incident.state == "silenced":
-                self._record(write, incident, self._still_silenced(incident, silences, now), now)
-            self._record(write, incident, advance_time(incident, now, self.policy), now)
+            if incident.open:
+                self._record(write, incident, self._follow_silences(incident, silences, now), now)
+            passed = advance_time(incident, now, self.policy, muted=incident.muted_by is not None)
+            self._record(write, incident, passed, now)
         await store.save(brand, write)
         await store.release_held(brand, now)
         return write
 
-    def _still_silenced(
+    def _cover(
         self, incident: Incident, silences: Sequence[Silence], now: float
-    ) -> Outcome:
-        """A silenced incident whose firing rules no longer all have a silence in force opens
-        now, if any still fires (one that cleared resolves by itself, unnotified)."""
-        if not incident.firing_rules:
-            return Outcome()
-        uncovered = [
-            rule
-            for rule in incident.firing_rules
-            if covering(
+    ) -> list[Silence | None]:
+        """For each rule still firing in the incident, the silence in force that matches it
+        (None where none does)."""
+        return [
+            covering(
                 silences,
                 incident.brand,
                 incident.platform,
@@ -165,15 +169,54 @@ class IncidentManager:
                 self.severities.get(rule, incident.severity),
                 now,
             )
-            is None
+            for rule in incident.firing_rules
         ]
-        if not uncovered:
-            return Outcome()
-        return self._unsilence(
-            incident,
-            now,
-            f"silence {incident.silenced_by} ended while {', '.join(uncovered)} still fired",
-        )
+
+    def _follow_silences(
+        self, incident: Incident, silences: Sequence[Silence], now: float
+    ) -> Outcome:
+        """What the silences in force now mean for an open incident:
+
+        - silenced (never notified): it opens when its firing rules are no longer all covered
+          and one still fires (one that cleared resolves by itself, unnotified); while covered
+          by another silence than the one that held it (a new one made to extend it), that one
+          holds it now;
+        - notified: while a silence covers every rule still firing in it, its escalations and
+          reminders wait (``muted_by``); when none does any more, they go on from now."""
+        cover = self._cover(incident, silences, now)
+        uncovered = [r for r, s in zip(incident.firing_rules, cover, strict=True) if s is None]
+        # The one ending last holds it (the one whose end the channel will hear of).
+        found = [c for c in cover if c is not None]
+        holding = max(found, key=lambda c: c.end) if found and not uncovered else None
+        outcome = Outcome()
+        if incident.state == "silenced":
+            if uncovered:
+                return self._unsilence(
+                    incident,
+                    now,
+                    f"silence {incident.silenced_by} ended while {', '.join(uncovered)} still "
+                    "fired",
+                )
+            if holding is not None and holding.id != incident.silenced_by:
+                incident.silenced_by = holding.id
+                outcome.add(
+                    TimelineEntry(now, SYSTEM, f"held by {holding.id}", silence_note(holding))
+                )
+            return outcome
+        if holding is not None and incident.muted_by != holding.id:
+            incident.muted_by = holding.id
+            outcome.add(
+                TimelineEntry(now, SYSTEM, f"quiet under {holding.id}", silence_note(holding))
+            )
+        elif holding is None and incident.muted_by is not None:
+            outcome.add(
+                TimelineEntry(
+                    now, SYSTEM, f"{incident.muted_by} over", "escalation goes on from now"
+                )
+            )
+            incident.muted_by = None
+            incident.escalate_from = now
+        return outcome
 
     def _unsilence(self, incident: Incident, now: float, why: str) -> Outcome:
         outcome = end_silence(incident, now, why)

@@ -249,6 +249,10 @@ class IncidentStore:
                 for raw in waiting
                 if json.loads(json.loads(raw)["item"])["incident"] in write.release
             ]
+        # The open index as it stands (only the evaluating worker writes it: read, then write).
+        indexed: Any = {}
+        if any(not i.open for i in write.incidents.values()):
+            indexed = await self.client.hgetall(k.open)
         judged = {i.id: i for i in write.incidents.values() if i.verdict is not None}
         dropped: Any = []
         if judged:  # verdicts on incidents older than the incidents themselves are dropped
@@ -268,8 +272,16 @@ class IncidentStore:
             if incident.open:
                 pipe.hset(k.open, incident.key, incident.id)
             else:
-                # Also the field of the key format before incidents joined across rules.
-                pipe.hdel(k.open, incident.key, f"{incident.rule}|{incident.platform}")
+                # Only its own fields: a resolved incident is saved again (a verdict, a refused
+                # click) when a newer one of its platform and channel holds the field. Also the
+                # field of the key format before incidents joined across rules.
+                mine = [
+                    f
+                    for f in (incident.key, f"{incident.rule}|{incident.platform}")
+                    if indexed.get(f) == incident.id
+                ]
+                if mine:
+                    pipe.hdel(k.open, *mine)
         if dropped:
             pipe.zrem(k.verdicts, *dropped)
             pipe.hdel(k.verdict_of, *dropped)

@@ -47,17 +47,25 @@ def _reply(outcome: str, text: str, to_channel: bool = False) -> Answer:
     return Answer(200, outcome, reply={"response_type": kind, "text": text})
 
 
+def decode_form(text: str, max_fields: int, sent: str) -> dict[str, list[str]]:
+    """A URL-encoded form (Slack's clicks and commands) as its fields' values; ValueError
+    saying why when its %-escapes are not UTF-8 or it has more than ``max_fields`` fields
+    (the bound keeps parse_qs from building a huge dict; ``sent``: what Slack sends)."""
+    try:
+        return parse_qs(text, keep_blank_values=True, errors="strict", max_num_fields=max_fields)
+    except UnicodeDecodeError:
+        raise ValueError("the form's %-escapes are not UTF-8") from None
+    except ValueError:
+        raise ValueError(f"the form has more than {max_fields} fields ({sent})") from None
+
+
 def read_form(text: str) -> dict[str, str]:
     """A slash command's form, one value per field; SilenceError naming what Slack would not
     send (the answer is then 400)."""
     try:
-        form = parse_qs(
-            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
-        )
-    except UnicodeDecodeError:
-        raise SilenceError("the form's %-escapes are not UTF-8") from None
-    except ValueError:
-        raise SilenceError(f"the form has more than {MAX_FORM_FIELDS} fields") from None
+        form = decode_form(text, MAX_FORM_FIELDS, "Slack sends about a dozen")
+    except ValueError as exc:
+        raise SilenceError(str(exc)) from None
     fields = {}
     for name in ("command", "text", "user_id", "channel_id"):
         values = form.get(name, [])
@@ -130,7 +138,7 @@ class SlashCommands:
                     channel=form["channel_id"],
                 )
             )
-        except SilenceError as exc:
+        except (ValueError, OverflowError) as exc:  # SilenceError, and any number too big
             return _reply("refused", f"Not done: {escape(str(exc))}")
         return _reply("accepted", made_text(made, who), to_channel=True)
 
@@ -168,4 +176,4 @@ def silence_line(silence: Silence, now: float) -> str:
     )
 
 
-__all__ = ["Answer", "SlashCommands", "made_text", "read_form", "silence_line"]
+__all__ = ["Answer", "SlashCommands", "decode_form", "made_text", "read_form", "silence_line"]

@@ -34,8 +34,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qs
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import redis
 from slack_sdk.signature import SignatureVerifier
@@ -50,7 +50,7 @@ from alerts.incidents.lifecycle import VERDICT_REASONS
 from alerts.incidents.oncall import Interactivity as InteractivityConfig
 from alerts.incidents.store import ActionRequest, OutboxItem, brand_of
 from alerts.notify import metrics as notify_metrics
-from alerts.notify.commands import Answer, SlashCommands
+from alerts.notify.commands import Answer, SlashCommands, decode_form
 from alerts.silences.store import SilenceStore
 from socialpulse.core.config import ConfigError
 from socialpulse.core.connections import REDIS_ERRORS
@@ -67,7 +67,7 @@ MAX_AGE = 300  # seconds a request's timestamp may be from now, either way
 # so a worker whose clock lags the one that kept it still finds it.
 CLOCK_MARGIN = 60
 STOP_TIMEOUT = 2.0  # seconds the worker gives the endpoint to stop
-# Slack sends one field (payload); the bound keeps parse_qs from building a huge dict.
+# Slack sends one field (payload): more is not Slack.
 MAX_FORM_FIELDS = 10
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -201,15 +201,9 @@ def form_payload(text: str) -> object:
     """The decoded ``payload`` field of a URL-encoded form body; MalformedClick when there is not
     exactly one or it is not JSON."""
     try:
-        form = parse_qs(
-            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
-        )
-    except UnicodeDecodeError:
-        raise MalformedClick("the form's %-escapes are not UTF-8") from None
-    except ValueError:
-        raise MalformedClick(
-            f"the form has more than {MAX_FORM_FIELDS} fields (Slack sends one: payload)"
-        ) from None
+        form = decode_form(text, MAX_FORM_FIELDS, "Slack sends one: payload")
+    except ValueError as exc:
+        raise MalformedClick(str(exc)) from None
     values = form.get("payload", [])
     if len(values) != 1:
         raise MalformedClick(
@@ -379,23 +373,18 @@ def interactivity_app(
     """The ASGI app: POST ``path`` (clicks) and ``commands_path`` (slash commands) only (others
     404, other methods 405)."""
 
-    async def click(request: Request) -> Response:
-        refused = logic.refuse_length(request.headers)
-        if refused is not None:
-            return _response(refused, close=True)
-        body = await request.body()
-        # The signature check, JSON decoding and Redis calls are blocking work: off the loop.
-        answer = await run_in_threadpool(logic.handle, body, request.headers)
-        return _response(answer)
+    def endpoint(handle: Callable[[bytes, Mapping[str, str]], Answer]) -> Any:
+        async def answer(request: Request) -> Response:
+            refused = logic.refuse_length(request.headers)
+            if refused is not None:
+                return _response(refused, close=True)
+            body = await request.body()
+            # The signature check, decoding and Redis calls are blocking work: off the loop.
+            return _response(await run_in_threadpool(handle, body, request.headers))
 
-    async def command(request: Request) -> Response:
-        refused = logic.refuse_length(request.headers)
-        if refused is not None:
-            return _response(refused, close=True)
-        body = await request.body()
-        answer = await run_in_threadpool(logic.handle_command, body, request.headers)
-        return _response(answer)
+        return answer
 
+    click, command = endpoint(logic.handle), endpoint(logic.handle_command)
     routes = [Route(path, click, methods=["POST"])]
     if commands_path:
         routes.append(Route(commands_path, command, methods=["POST"]))

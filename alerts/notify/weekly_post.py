@@ -14,33 +14,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from alerts.config import AlertConfig
+from alerts.incidents.lifecycle import Incident
 from alerts.incidents.metrics import VERDICT_DAYS
 from alerts.incidents.store import IncidentStore, OutboxItem
 from alerts.incidents.weekly_summary import WeekSummary, summary_text, week_summary
+from alerts.silences.model import Silence
 from alerts.silences.store import SilenceStore
 
 LATE_LIMIT = 86400  # a summary more than this late is skipped, not posted days after
+BRANDS_PER_ROUND = 20
 WEEK = 7 * 86400
 
 
 async def brand_summary(
     settings: AlertConfig,
     incidents: IncidentStore,
-    silences: SilenceStore,
+    stored: Sequence[Silence],
     brand: str,
     end: float,
 ) -> WeekSummary:
-    """The brand's summary of the week ending at ``end``, from what Redis holds."""
+    """The brand's summary of the week ending at ``end``, from what Redis holds (``stored``:
+    the stored silences, read once for all brands)."""
     config = settings.alerts.incidents.weekly_summary
     floor, least = (config.useful_floor, config.min_verdicts) if config else (0.5, 3)
     start = end - WEEK
     k = incidents.of(brand)
     ids: Any = await incidents.client.zrangebyscore(k.index, end - VERDICT_DAYS * 86400, f"({end}")
-    found = [await incidents.get(brand, incident_id) for incident_id in ids]
-    stored = await asyncio.to_thread(silences.stored)
+    raw: Any = await incidents.client.mget([k.incident(i) for i in ids]) if ids else []
+    found = [Incident.from_dict(json.loads(r)) for r in raw if r]
     declared = settings.alerts.silences.declared(start, end)
     by_id = {s.id: s for s in declared} | {s.id: s for s in stored}
     used = [
@@ -56,7 +61,7 @@ async def brand_summary(
         [*spec.platforms, "all"],
         start,
         end,
-        [i for i in found if i is not None],
+        found,
         used,
         settings.alerts.budget,
         floor,
@@ -80,7 +85,9 @@ class WeeklySummaries:
         self.done_for: float | None = None  # the week end every brand's summary is marked for
 
     async def post_due(self, now: float) -> int:
-        """Queue the summaries due at ``now`` that were not yet; return how many."""
+        """Queue the summaries due at ``now`` that were not yet, at most BRANDS_PER_ROUND of
+        them (the rest in the next rounds: a round must not stall on 1,000 brands' 30 days
+        of incidents); return how many were queued."""
         config = self.settings.alerts.incidents.weekly_summary
         if config is None:
             return 0
@@ -93,16 +100,19 @@ class WeeklySummaries:
         for brand in brands:
             pipe.hexists(incidents.of(brand).summaries, str(int(end)))
         done: list[Any] = await pipe.execute()
+        due = [brand for brand, posted in zip(brands, done, strict=True) if not posted]
+        if not due:
+            self.done_for = end
+            return 0
+        stored = await asyncio.to_thread(self.silences.stored)
         queued = 0
-        for brand, posted in zip(brands, done, strict=True):
-            if not posted:
-                queued += await self._post(brand, end, now)
-        self.done_for = end
+        for brand in due[:BRANDS_PER_ROUND]:
+            queued += await self._post(brand, end, now, stored)
         return queued
 
-    async def _post(self, brand: str, end: float, now: float) -> int:
+    async def _post(self, brand: str, end: float, now: float, stored: Sequence[Silence]) -> int:
         incidents = self.incidents
-        summary = await brand_summary(self.settings, incidents, self.silences, brand, end)
+        summary = await brand_summary(self.settings, incidents, stored, brand, end)
         key = incidents.of(brand).summaries
         if not await incidents.client.hsetnx(key, str(int(end)), json.dumps({"at": now})):
             return 0  # another evaluator got here first

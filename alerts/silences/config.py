@@ -5,14 +5,13 @@ pure schedule maths, no I/O)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
 from alerts.silences.model import Silence
-from socialpulse.core.config_types import Duration, Strict
+from socialpulse.core.config_types import WEEKDAYS, Duration, Strict, TimeZone, Weekday
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CONFIG_AUTHOR = "alerts.yaml"
 
 
@@ -27,28 +26,16 @@ class RecurringSilence(Strict):
     platforms: list[str] = Field(default_factory=list)
     rules: list[str] = Field(default_factory=list)
     severities: list[str] = Field(default_factory=list)
-    days: list[str] = Field(default_factory=lambda: list(DAYS))
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     start: time
     end: time
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
 
     @field_validator("days")
     @classmethod
-    def _days(cls, value: list[str]) -> list[str]:
-        for day in value:
-            if day not in DAYS:
-                raise ValueError(f"{day!r} is not a day; use {', '.join(DAYS)}")
+    def _some_day(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("give at least one day, e.g. [thu]")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
         return value
 
     @model_validator(mode="after")
@@ -75,7 +62,7 @@ class RecurringSilence(Strict):
         found = []
         for offset in range(days):
             day = first + timedelta(days=offset)
-            if DAYS[day.weekday()] not in self.days:
+            if WEEKDAYS[day.weekday()] not in self.days:
                 continue
             start = datetime.combine(day, self.start, zone)
             end_day = day if self.end > self.start else day + timedelta(days=1)
@@ -132,4 +119,4 @@ class SilenceSettings(Strict):
         return [s for r in self.recurring for s in r.silences(now, until)]
 
 
-__all__ = ["CONFIG_AUTHOR", "DAYS", "RecurringSilence", "SilenceSettings"]
+__all__ = ["CONFIG_AUTHOR", "RecurringSilence", "SilenceSettings"]

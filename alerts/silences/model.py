@@ -20,6 +20,7 @@ Source = Literal["slack", "cli", "config"]
 MATCHERS = ("brands", "platforms", "rules", "severities")
 SEVERITIES = ("info", "warning", "critical")
 MAX_COMMENT = 500  # characters of a silence's why: a line in Slack, not an essay
+MAX_LEAD = 366 * 86400  # a silence starts within a year: further is a typo
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
@@ -164,6 +165,8 @@ def new_silence(
         raise SilenceError("why: say why it is silenced (e.g. 'product launch at 10:00')")
     if len(comment) > MAX_COMMENT:
         raise SilenceError(f"why: {len(comment)} characters; keep it under {MAX_COMMENT}")
+    if starts_at > now + MAX_LEAD:
+        raise SilenceError("start: more than a year ahead; give a nearer start")
     if ends_at <= starts_at:
         raise SilenceError("end: it must come after the start")
     if ends_at <= now:

@@ -107,7 +107,7 @@ def parse_time(text: str, now: float, name: str) -> float:
     if text.startswith("+"):
         try:
             return now + parse_duration(text[1:])
-        except ValueError:
+        except (ValueError, OverflowError):  # a duration of 400 digits is too long for a float
             raise SilenceError(f"{name}: {text[:30]!r} is not +<duration> (e.g. +30m)") from None
     try:
         moment = datetime.fromisoformat(text)
@@ -134,6 +134,8 @@ def silence_span(
             return begins, begins + parse_duration(length)
         except ValueError as exc:
             raise SilenceError(f"for: {exc}") from None
+        except OverflowError:
+            raise SilenceError(f"for: {length[:30]!r} is longer than any silence") from None
     assert end is not None
     return begins, parse_time(end, now, "end")
 

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
-__all__ = ["Duration", "Strict", "format_duration", "parse_duration"]
+__all__ = [
+    "WEEKDAYS",
+    "Duration",
+    "Strict",
+    "TimeZone",
+    "Weekday",
+    "format_duration",
+    "parse_duration",
+]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,6 +49,26 @@ def format_duration(seconds: int) -> str:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+
+def check_zone(value: str) -> str:
+    """``value`` when it is an IANA time zone name."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return value
+
+
+def check_weekday(value: str) -> str:
+    """``value`` when it is a day as the config writes them (mon ... sun)."""
+    if value not in WEEKDAYS:
+        raise ValueError(f"{value!r} is not a day; use {', '.join(WEEKDAYS)}")
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(check_zone)]
+Weekday = Annotated[str, AfterValidator(check_weekday)]
 
 
 class Strict(BaseModel):

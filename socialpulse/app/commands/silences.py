@@ -99,7 +99,7 @@ def cmd_silences(args: argparse.Namespace, settings: Settings) -> int:
                 config.max_duration,
             )
         )
-    except SilenceError as exc:
+    except (SilenceError, OverflowError) as exc:
         print(f"socialpulse silences: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,3 +321,99 @@ def test_ended_silences_and_their_notice_marks_are_dropped_after_35_days(rig: Ri
     assert rig.silences.prune(T0 + 600 + KEEP_SECONDS + 1) == 1
     assert [s.id for s in rig.silences.stored()] == [kept.id]
     assert rig.sync.hgetall(rig.keys.silence_notices()) == {}
+
+
+def test_a_verdict_on_a_resolved_incident_keeps_the_newer_open_one(rig: Rig) -> None:
+    rig.add(firing("negative_spike", "critical", T0))
+    rig.round_at(T0 + 1)
+    rig.round_at(T0 + 2, ActionRequest("acme-1", "resolve", "U0SOCIAL1"))
+    rig.add(firing("negative_spike", "critical", T0 + 60))
+    rig.round_at(T0 + 61)
+    channel = rig.settings.alerts.slack.channel
+    assert rig.sync.hgetall(rig.k.open) == {f"x|{channel}": "acme-2"}
+    rig.round_at(T0 + 62, ActionRequest("acme-1", "verdict", "U0SOCIAL1", verdict="useful"))
+    rig.round_at(T0 + 63, ActionRequest("acme-1", "ack", "U0SOCIAL1"))  # refused: resolved
+    assert rig.incident("acme-1")["verdict"] == "useful"
+    assert rig.sync.hgetall(rig.k.open) == {f"x|{channel}": "acme-2"}
+
+
+def test_a_silence_made_after_the_page_quiets_its_thread_and_escalation(rig: Rig) -> None:
+    escalation = [{"after": "5m", "notify": "<!subteam^S0ONCALL>"}]
+    incidents = rig.settings.alerts.incidents.model_validate(
+        rig.settings.alerts.incidents.model_dump() | {"escalation": escalation}
+    )
+    rig.settings = rig.settings.model_copy(
+        update={"alerts": rig.settings.alerts.model_copy(update={"incidents": incidents})}
+    )
+    rig.add(firing("mention_volume_surge", "warning", T0))
+    rig.round_at(T0 + 1)
+    assert [i["kind"] for i in rig.outbox()] == ["post"]
+    rig.silence(T0 + 10, 3600, brands=["acme"])
+    rig.round_at(T0 + 11)
+    rig.add(firing("negative_spike", "critical", T0 + 20))  # joins, under the silence
+    rig.round_at(T0 + 21)
+    rig.round_at(T0 + 400)  # past the 5m escalation: it waits
+    assert [i["kind"] for i in rig.outbox()] == ["post", "update"]
+    assert [a for _, a, _ in rig.timeline("acme-1")] == [
+        "opened",
+        "quiet under s-1",
+        "severity rose",
+        "not notified",
+    ]
+    assert rig.incident("acme-1")["muted_by"] == "s-1"
+    rig.silences.expire("s-1", "U0SOCIAL1", T0 + 500, rig.settings.alerts.silences)
+    rig.round_at(T0 + 501)
+    rig.round_at(T0 + 501 + 299)
+    assert [i["kind"] for i in rig.outbox()] == ["post", "update"]  # 5 minutes from its end
+    rig.round_at(T0 + 501 + 300)
+    assert [i["kind"] for i in rig.outbox()] == ["post", "update", "reply"]
+    assert rig.outbox()[-1]["text"] == (
+        "<!subteam^S0ONCALL> escalation: not acknowledged after 5m."
+    )
+    assert rig.timeline("acme-1")[4] == ("socialpulse", "s-1 over", "escalation goes on from now")
+
+
+def test_a_silence_made_to_extend_another_holds_the_incident_on(rig: Rig) -> None:
+    rig.silence(T0, 1200, rules=["negative_spike"])
+    rig.add(firing("negative_spike", "critical", T0 + 10))
+    rig.round_at(T0 + 11)
+    rig.silence(T0 + 600, 3600, brands=["acme"])  # s-2, made before s-1 ends
+    rig.round_at(T0 + 601)
+    rig.round_at(T0 + 1200)  # s-1 ends: s-2 holds it
+    assert rig.outbox() == []
+    held = rig.incident("acme-1")
+    assert (held["state"], held["silenced_by"]) == ("silenced", "s-2")
+    assert rig.timeline("acme-1")[-1] == (
+        "socialpulse",
+        "held by s-2",
+        "silence s-2 (brand=acme) by U0SOCIAL1: launch",
+    )
+
+
+def test_two_evaluators_telling_at_once_tell_once(rig: Rig) -> None:
+    rig.silence(T0, 600, brands=["acme"])
+    settings = rig.settings
+
+    def tell() -> int:
+        async def run() -> int:
+            client = aredis.Redis.from_url(settings.pipeline.redis.url, decode_responses=True)
+            try:
+                current = rig.silences.current(settings.alerts.silences, T0 + 1)
+                return await tell_expiring(
+                    rig.silences,
+                    IncidentStore(client, rig.keys),
+                    expiring(current, T0 + 1, settings.alerts.silences.notify_before),
+                    settings.brand_ids,
+                    settings.alerts.incidents,
+                    settings.alerts.slack.channel,
+                    T0 + 1,
+                )
+            finally:
+                await client.aclose()
+
+        return asyncio.run(run())
+
+    with ThreadPoolExecutor(8) as pool:
+        told = list(pool.map(lambda _: tell(), range(8)))
+    assert sorted(told) == [0] * 7 + [1]
+    assert [i["kind"] for i in rig.outbox()] == ["message"]

@@ -89,7 +89,23 @@ def test_a_silence_is_made_listed_and_expired(logic: Interactivity) -> None:
     listing = slash(logic, "silences")
     assert listing.reply is not None and listing.reply["response_type"] == "ephemeral"
     assert listing.reply["text"].startswith("`s-1` active: rule=negative_mentions_high, until ")
-    assert slash(logic, "expire s-1").outcome == "accepted"
+    expired = slash(logic, "expire s-1")
+    assert expired.reply == {
+        "response_type": "in_channel",
+        "text": f"Silence `s-1` (rule=negative_mentions_high) expired by <@{RESPONDER}>; what "
+        "still fires under it opens now.",
+    }
+    [ended] = store.stored()
+    assert ended.expired_by == RESPONDER and ended.expired_at is not None
+    assert ended.over(ended.expired_at)
+    for text, said in [
+        ("silence brand=acme for=" + "9" * 400 + "d why=x", "for: '999"),
+        ("silence brand=acme start=+" + "9" * 400 + "d for=1h why=x", "start: '+999"),
+        ("silence brand=acme start=+400d for=1h why=x", "start: more than a year ahead"),
+    ]:
+        refused = slash(logic, text)
+        assert (refused.status, refused.outcome) == (200, "refused")
+        assert refused.reply is not None and refused.reply["text"].startswith(f"Not done: {said}")
     assert slash(logic, "expire s-9").reply == {
         "response_type": "ephemeral",
         "text": "Not done: no silence 's-9'; `socialpulse silences list` shows them",

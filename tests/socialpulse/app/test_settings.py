@@ -363,7 +363,7 @@ def test_silences_and_the_weekly_summary_are_checked(config: Path) -> None:
         ({"platforms": ["myspace"]}, "silences.recurring[0] (drop).platforms: 'myspace' is no"),
         ({"rules": ["no_rule"]}, "silences.recurring[0] (drop).rules: 'no_rule' is not a rule"),
         ({"severities": ["high"]}, "silences.recurring[0] (drop).severities: 'high' is not"),
-        ({"days": ["someday"]}, "silences.recurring[0].days: 'someday' is not a day; use mon"),
+        ({"days": ["someday"]}, "silences.recurring[0].days[0]: 'someday' is not a day; use mon"),
     ]:
         edit(config, "alerts.yaml", lambda d, c=change: d["silences"].update(recurring=[drop | c]))
         assert error(config).startswith(f"alerts.yaml: {said}"), error(config)

@@ -5,6 +5,7 @@ it) with the reason, and changes nothing."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from socialpulse.app.settings import Settings, load_settings
@@ -18,6 +19,8 @@ def settings_for(tmp_path: Path, run_id: str) -> Settings:
 def test_silences_from_the_command_line(stack: Settings, tmp_path: Path, run_id: str) -> None:
     settings = settings_for(tmp_path, run_id)
     assert run_cli(settings, "silences", "list").stdout == "no silences in force or coming\n"
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=30)
+    until = (start + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M UTC")
     made = run_cli(
         settings,
         "silences",
@@ -27,7 +30,7 @@ def test_silences_from_the_command_line(stack: Settings, tmp_path: Path, run_id:
         "--rule",
         "negative_mentions_high",
         "--start",
-        "2099-01-01T10:00Z",
+        start.isoformat(),
         "--for",
         "2h",
         "--why",
@@ -37,11 +40,11 @@ def test_silences_from_the_command_line(stack: Settings, tmp_path: Path, run_id:
     )
     assert (made.returncode, made.stdout) == (
         0,
-        "silence s-1 (brand=acme rule=negative_mentions_high) until 2099-01-01 12:00 UTC\n",
+        f"silence s-1 (brand=acme rule=negative_mentions_high) until {until}\n",
     )
     listed = run_cli(settings, "silences", "list")
     assert listed.stdout == (
-        "s-1 pending: brand=acme rule=negative_mentions_high, until 2099-01-01 12:00 UTC, by "
+        f"s-1 pending: brand=acme rule=negative_mentions_high, until {until}, by "
         "alice (CLI): launch <at> 10\n"
     )
     [row] = map(
@@ -76,6 +79,8 @@ def test_what_cannot_be_a_silence_exits_2_with_the_reason(
         (["--brand", "acme", "--start", "soon", "--for", "1h"], "start: 'soon' is not a time"),
         (["--brand", "acme", "--end", "2020-01-01T00:00Z"], "end: it must come after the start"),
         (["--brand", "acme", "--for", "30d"], "end: 30d is longer than silences.max_duration"),
+        (["--brand", "acme", "--start", "+400d", "--for", "1h"], "start: more than a year"),
+        (["--brand", "acme", "--for", "9" * 400 + "d"], "for: '999"),
     ]:
         done = run_cli(settings, "silences", "add", *args, "--why", "x")
         assert done.returncode == 2, (args, done.stderr)
