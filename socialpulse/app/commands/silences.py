@@ -110,11 +110,12 @@ def cmd_silences(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def plain(line: str) -> str:
-    """A Slack listing line for a terminal: dates as their fallback unix time in UTC, and the
+    """A Slack listing line for a terminal: dates in UTC, mentions as the user id, and the
     three escaped characters back."""
 
     def date(match: re.Match[str]) -> str:
         return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(match[1])))
 
     line = re.sub(r"<!date\^[0-9]+\^[^|>]*\|([0-9]+)>", date, line)
+    line = re.sub(r"<@([A-Z0-9]+)>", r"\1", line)  # a Slack user's mention: their id
     return line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("`", "")

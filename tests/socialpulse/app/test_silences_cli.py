@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from socialpulse.app.commands.silences import plain
 from socialpulse.app.settings import Settings, load_settings
 from tests.conftest import run_cli, write_config
 
@@ -111,3 +112,14 @@ def test_a_verdict_on_no_incident_or_a_bad_one_is_refused(
     unknown = run_cli(settings, "incidents", "verdicts", "--brand", "nobody")
     assert (unknown.returncode, unknown.stderr) == (2, "socialpulse incidents: no brand 'nobody'\n")
     assert run_cli(settings, "incidents", "verdicts").stdout == ""
+
+
+def test_a_slack_listing_line_reads_plainly_in_a_terminal() -> None:
+    line = (
+        "`s-2` active: brand=acme, until <!date^1796656025^{date_short_pretty} {time}|1796656025>"
+        ", by <@U0SOCIAL1>: launch &lt;!channel&gt; &amp; &lt;@U9&gt;"
+    )
+    assert plain(line) == (
+        "s-2 active: brand=acme, until 2026-12-07 15:07 UTC, by U0SOCIAL1: launch <!channel> "
+        "& <@U9>"
+    )
