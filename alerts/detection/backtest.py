@@ -26,7 +26,7 @@ from alerts.detection.config import DetectionConfig
 from alerts.detection.engine import SERIES, BrandState, Detector, Values, brand_values, read_time
 from alerts.detection.rule_check import AlertEvent
 from alerts.detection.rules import Rule, transform_for
-from socialpulse.core.config_types import format_duration
+from socialpulse.core.config_types import format_duration, parse_instant
 from streams.batch import EventType, RawMessage, plan_batch, plan_snapshots
 from streams.events import MetricSnapshot
 from streams.store.memory_store import MemoryCounts
@@ -82,13 +82,12 @@ def parse_time(text: str, where: str) -> float:
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_instant(text)
     except ValueError:
         raise BacktestError(
             f"{where}: {text!r} is not a time (use ISO 8601 such as 2026-11-02T09:00:00Z, or "
             "unix seconds)"
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def pair_firings(events: Iterable[AlertEvent]) -> list[Firing]:

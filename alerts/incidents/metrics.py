@@ -96,15 +96,17 @@ class IncidentCounts:
     def _verdicts(
         self, brands: Sequence[str], judged: list[Any], fields: list[Any]
     ) -> Iterator[Family]:
-        given: Counter[tuple[str, str, str]] = Counter()
+        # Per brand, (rule, verdict) -> incidents: one pass over the verdicts.
+        given: dict[str, Counter[tuple[str, str]]] = {}
         replies = iter(fields)
         for brand, brand_judged in zip(brands, judged, strict=True):
             if not brand_judged:
                 continue
+            mine = given[brand] = Counter()
             for value in next(replies):
                 if value:
                     rule, verdict, _ = str(value).split("\t", 2)
-                    given[(brand, rule, verdict)] += 1
+                    mine[(rule, verdict)] += 1
         counts = Family(
             "socialpulse_alert_verdicts",
             f"Incidents of the last {VERDICT_DAYS} days (by opening time) the team marked useful "
@@ -120,10 +122,9 @@ class IncidentCounts:
             ("brand", "rule"),
         )
         for brand in brands:
-            rules = dict.fromkeys([*self.rules, *(r for b, r, _ in given if b == brand)])
-            for rule in rules:
-                useful = given[(brand, rule, "useful")]
-                useless = given[(brand, rule, "not_useful")]
+            mine = given.get(brand, Counter())
+            for rule in dict.fromkeys([*self.rules, *(r for r, _ in mine)]):
+                useful, useless = mine[(rule, "useful")], mine[(rule, "not_useful")]
                 counts.add((brand, rule, "useful"), useful)
                 counts.add((brand, rule, "not_useful"), useless)
                 if useful + useless:

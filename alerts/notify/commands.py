@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from alerts.config import AlertConfig
-from alerts.incidents.lifecycle import who_text
+from alerts.incidents.lifecycle import is_slack_user, who_text
 from alerts.silences.model import Known, Silence, SilenceError, new_silence, to_dict
 from alerts.silences.request import USAGE, parse_command, silence_span
 from alerts.silences.store import SilenceStore
@@ -26,7 +26,6 @@ from alerts.slack_text import escape, one_line
 # Slack sends about a dozen fields; the bound keeps parse_qs from building a huge dict.
 MAX_FORM_FIELDS = 40
 LISTED = 20  # silences in a listing; Slack cuts a long reply anyway
-_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,20}|#[a-z0-9._-]{1,80}")
 
 
@@ -74,11 +73,19 @@ def read_form(text: str) -> dict[str, str]:
         fields[name] = values[0]
     if not fields["command"].startswith("/"):
         raise SilenceError("command is not a slash command (/socialpulse)")
-    if not _SLACK_ID.fullmatch(fields["user_id"]):
+    if not is_slack_user(fields["user_id"]):
         raise SilenceError("user_id is not a Slack user id")
     if not _CHANNEL_ID.fullmatch(fields["channel_id"]):
         raise SilenceError("channel_id is not a Slack channel id")
     return fields
+
+
+def known_names(settings: AlertConfig) -> Known:
+    """What a silence may name: the configured brands (their platforms) and rules."""
+    return Known(
+        brands={b.id: tuple(b.platforms) for b in settings.brands.brands},
+        rules={r.name: r.severity for r in settings.alerts.rules},
+    )
 
 
 class SlashCommands:
@@ -88,10 +95,7 @@ class SlashCommands:
         self.settings = settings
         self.silences = silences
         self.policy = settings.alerts.incidents
-        self.known = Known(
-            brands={b.id: tuple(b.platforms) for b in settings.brands.brands},
-            rules={r.name: r.severity for r in settings.alerts.rules},
-        )
+        self.known = known_names(settings)
 
     def answer(self, text: str, now: float | None = None) -> Answer:
         """The answer to a verified request's body."""
@@ -176,4 +180,12 @@ def silence_line(silence: Silence, now: float) -> str:
     )
 
 
-__all__ = ["Answer", "SlashCommands", "decode_form", "made_text", "read_form", "silence_line"]
+__all__ = [
+    "Answer",
+    "SlashCommands",
+    "decode_form",
+    "known_names",
+    "made_text",
+    "read_form",
+    "silence_line",
+]

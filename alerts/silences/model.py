@@ -17,7 +17,9 @@ from typing import Any, Literal
 from socialpulse.core.config_types import format_duration
 
 Source = Literal["slack", "cli", "config"]
-MATCHERS = ("brands", "platforms", "rules", "severities")
+# Each matcher and the name people give one value of it (brand=acme).
+SINGULAR = {"brands": "brand", "platforms": "platform", "rules": "rule", "severities": "severity"}
+MATCHERS = tuple(SINGULAR)
 SEVERITIES = ("info", "warning", "critical")
 MAX_COMMENT = 500  # characters of a silence's why: a line in Slack, not an essay
 MAX_LEAD = 366 * 86400  # a silence starts within a year: further is a typo
@@ -76,7 +78,7 @@ class Silence:
     def matchers_text(self) -> str:
         """The matchers as ``brand=acme rule=a,b`` (names from config or checked on creation)."""
         parts = [
-            f"{name.rstrip('s') if name != 'severities' else 'severity'}={','.join(values)}"
+            f"{SINGULAR[name]}={','.join(values)}"
             for name, values in zip(MATCHERS, self._matchers(), strict=True)
             if values
         ]
@@ -216,6 +218,7 @@ def to_dict(silence: Silence, now: float) -> dict[str, Any]:
 
 __all__ = [
     "MATCHERS",
+    "SINGULAR",
     "Known",
     "Silence",
     "SilenceError",

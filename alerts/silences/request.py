@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from alerts.silences.model import SilenceError
-from socialpulse.core.config_types import parse_duration
+from alerts.silences.model import SINGULAR, SilenceError
+from socialpulse.core.config_types import parse_duration, parse_instant
 
 # Singular and plural both read, as people type them.
-MATCHER_KEYS = {
-    "brand": "brands",
-    "brands": "brands",
-    "platform": "platforms",
-    "platforms": "platforms",
-    "rule": "rules",
-    "rules": "rules",
-    "severity": "severities",
-    "severities": "severities",
-}
-TIME_KEYS = ("start", "end", "for")
+MATCHER_KEYS = {**{one: name for name, one in SINGULAR.items()}, **{m: m for m in SINGULAR}}
 MAX_TEXT = 2000  # characters of a command's text; Slack's own limit is about 4,000
 USAGE = (
     'Usage: `/socialpulse silence brand=acme rule=mention_volume_surge for=3h why="launch"` '
@@ -110,15 +99,12 @@ def parse_time(text: str, now: float, name: str) -> float:
         except (ValueError, OverflowError):  # a duration of 400 digits is too long for a float
             raise SilenceError(f"{name}: {text[:30]!r} is not +<duration> (e.g. +30m)") from None
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise SilenceError(
             f"{name}: {text[:40]!r} is not a time; use now, +30m or ISO 8601 "
             "(2026-12-08T09:45Z, 2026-12-08T10:45+01:00)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def silence_span(

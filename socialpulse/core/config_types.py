@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +17,7 @@ __all__ = [
     "Weekday",
     "format_duration",
     "parse_duration",
+    "parse_instant",
 ]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
@@ -38,6 +40,13 @@ def parse_duration(value: Any) -> int:
     if seconds <= 0:
         raise ValueError(f"{value!r} must be a positive duration")
     return seconds
+
+
+def parse_instant(text: str) -> float:
+    """Unix seconds of an ISO 8601 time (``Z`` or an offset; without one, UTC); ValueError
+    when it is not one."""
+    moment = datetime.fromisoformat(text.strip())
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def format_duration(seconds: int) -> str:

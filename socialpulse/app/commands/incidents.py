@@ -167,9 +167,9 @@ async def _export_verdicts(
     for brand in [args.brand] if args.brand else settings.brand_ids:
         k = store.of(brand)
         ids: Any = await store.client.zrangebyscore(k.verdicts, since, "+inf")
-        for incident_id in ids:
-            incident = await store.get(brand, incident_id)
-            if incident is not None and incident.verdict is not None:
+        raw: Any = await store.client.mget([k.incident(i) for i in ids]) if ids else []
+        for incident in (Incident.from_dict(json.loads(r)) for r in raw if r):
+            if incident.verdict is not None:
                 print(json.dumps(verdict_record(incident)))
     return 0
 

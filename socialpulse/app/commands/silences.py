@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any
 
-from alerts.notify.commands import silence_line
-from alerts.silences.model import Known, SilenceError, new_silence, to_dict
+from alerts.notify.commands import known_names, silence_line
+from alerts.silences.model import SilenceError, new_silence, to_dict
 from alerts.silences.request import silence_span
 from alerts.silences.store import SilenceStore
 from socialpulse.app.settings import Settings
@@ -77,10 +77,7 @@ def cmd_silences(args: argparse.Namespace, settings: Settings) -> int:
             print(f"silence {ended.id} expired by {who}")
             return 0
         start, end = silence_span(args.start, args.end, args.length, now)
-        known = Known(
-            brands={b.id: tuple(b.platforms) for b in settings.brands.brands},
-            rules={r.name: r.severity for r in settings.alerts.rules},
-        )
+        known = known_names(settings)
         matchers = {
             name: [v for value in getattr(args, name) for v in value.split(",")]
             for name in ("brands", "platforms", "rules", "severities")
